@@ -1,0 +1,271 @@
+// Package localfs is the storage driver of the localhost backend: a directory
+// tree in which bucket "b" is the directory <root>/b and key "x/y" is the file
+// <root>/b/x/y, so stored objects can be inspected with ordinary tools.
+//
+// Writes go to a temporary file under <root>/.tmp and are renamed into place,
+// so a reader sees either the old or the new object, never a torn one, and
+// a crashed writer leaves no partial object behind. Create-if-absent writes
+// use a hard link, which fails atomically when the name is taken.
+//
+// Because keys are paths, a key cannot also be a "directory" of other keys
+// (both "a" and "a/b"); such a Put fails with a clear error. Keys may not
+// contain "." or ".." segments or empty segments.
+package localfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/lithops-go/lithops/storage/driver"
+)
+
+// Driver stores objects as files under a root directory.
+type Driver struct {
+	root string
+}
+
+// New returns a driver rooted at dir, creating it if needed.
+func New(dir string) (*Driver, error) {
+	if dir == "" {
+		return nil, errors.New("localfs: empty root directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("localfs: root %q: %w", dir, err)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, ".tmp"), 0o755); err != nil {
+		return nil, fmt.Errorf("localfs: root: %w", err)
+	}
+	return &Driver{root: abs}, nil
+}
+
+// Root returns the root directory.
+func (d *Driver) Root() string { return d.root }
+
+func (d *Driver) bucketDir(bucket string) string { return filepath.Join(d.root, bucket) }
+
+func (d *Driver) path(bucket, key string) (string, error) {
+	for _, seg := range strings.Split(key, "/") {
+		switch seg {
+		case "", ".", "..":
+			return "", fmt.Errorf("key %q: empty, \".\" or \"..\" path segments are not supported by localhost storage", key)
+		}
+	}
+	if strings.ContainsRune(key, '\\') && filepath.Separator == '\\' {
+		return "", fmt.Errorf("key %q: backslashes are not supported by localhost storage on this OS", key)
+	}
+	return filepath.Join(d.bucketDir(bucket), filepath.FromSlash(key)), nil
+}
+
+// CreateBucket implements driver.Driver.
+func (d *Driver) CreateBucket(ctx context.Context, bucket string) error {
+	return os.MkdirAll(d.bucketDir(bucket), 0o755)
+}
+
+// Put implements driver.Driver.
+func (d *Driver) Put(ctx context.Context, bucket, key string, r io.Reader, opts driver.PutOptions) (err error) {
+	p, err := d.path(bucket, key)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Join(d.root, ".tmp"), "put-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = io.Copy(tmp, ctxReader{ctx, r}); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return keyConflict(key, err)
+	}
+	if opts.IfNotExist {
+		err = os.Link(tmp.Name(), p)
+		os.Remove(tmp.Name())
+		if errors.Is(err, fs.ErrExist) {
+			return driver.ErrExists
+		}
+		return err
+	}
+	if fi, statErr := os.Stat(p); statErr == nil && fi.IsDir() {
+		return keyConflict(key, fmt.Errorf("a directory of other keys has this name"))
+	}
+	return os.Rename(tmp.Name(), p)
+}
+
+func keyConflict(key string, err error) error {
+	return fmt.Errorf("key %q collides with another key used as a directory in localhost storage: %w", key, err)
+}
+
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (d *Driver) notFound(bucket string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errIsDir) || isNotDir(err) {
+		if _, berr := os.Stat(d.bucketDir(bucket)); berr != nil {
+			return fmt.Errorf("bucket %q: %w", bucket, driver.ErrNotFound)
+		}
+		return driver.ErrNotFound
+	}
+	return err
+}
+
+var errIsDir = errors.New("is a directory")
+
+func isNotDir(err error) bool {
+	var pe *fs.PathError
+	return errors.As(err, &pe) && strings.Contains(pe.Err.Error(), "not a directory")
+}
+
+func (d *Driver) open(bucket, key string) (*os.File, fs.FileInfo, error) {
+	p, err := d.path(bucket, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, nil, d.notFound(bucket, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, nil, d.notFound(bucket, errIsDir)
+	}
+	return f, fi, nil
+}
+
+// GetRange implements driver.Driver.
+func (d *Driver) GetRange(ctx context.Context, bucket, key string, offset, length int64) (io.ReadCloser, error) {
+	f, fi, err := d.open(bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	size := fi.Size()
+	if offset > size {
+		f.Close()
+		return nil, fmt.Errorf("offset %d past size %d: %w", offset, size, driver.ErrInvalidRange)
+	}
+	n := size - offset
+	if length >= 0 && length < n {
+		n = length
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, offset, n), f}, nil
+}
+
+func etag(fi fs.FileInfo) string {
+	return `"` + strconv.FormatInt(fi.Size(), 16) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 16) + `"`
+}
+
+// Head implements driver.Driver.
+func (d *Driver) Head(ctx context.Context, bucket, key string) (driver.ObjectInfo, error) {
+	f, fi, err := d.open(bucket, key)
+	if err != nil {
+		return driver.ObjectInfo{}, err
+	}
+	f.Close()
+	return driver.ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime(), ETag: etag(fi)}, nil
+}
+
+// List implements driver.Driver.
+func (d *Driver) List(ctx context.Context, bucket, prefix string) ([]driver.ObjectInfo, error) {
+	bdir := d.bucketDir(bucket)
+	if _, err := os.Stat(bdir); err != nil {
+		return nil, fmt.Errorf("bucket %q: %w", bucket, driver.ErrNotFound)
+	}
+	// Walk only the deepest directory the prefix names.
+	start := bdir
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		start = filepath.Join(bdir, filepath.FromSlash(prefix[:i]))
+	}
+	var out []driver.ObjectInfo
+	err := filepath.WalkDir(start, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || isNotDir(err) {
+				return nil // vanished while walking, or prefix names no directory
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(bdir, p)
+		key := filepath.ToSlash(rel)
+		if de.IsDir() {
+			if p != start && !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasPrefix(key, prefix) {
+			return nil
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return nil // deleted meanwhile
+		}
+		out = append(out, driver.ObjectInfo{Key: key, Size: fi.Size(), ModTime: fi.ModTime(), ETag: etag(fi)})
+		return nil
+	})
+	return out, err
+}
+
+// Delete implements driver.Driver. Directories left empty are removed, up to
+// the bucket.
+func (d *Driver) Delete(ctx context.Context, bucket string, keys []string) error {
+	bdir := d.bucketDir(bucket)
+	for _, k := range keys {
+		p, err := d.path(bucket, k)
+		if err != nil {
+			return err
+		}
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			continue // a "directory" is not an object
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		for dir := filepath.Dir(p); dir != bdir && strings.HasPrefix(dir, bdir); dir = filepath.Dir(dir) {
+			if os.Remove(dir) != nil {
+				break // not empty
+			}
+		}
+	}
+	return nil
+}
+
+// Close implements driver.Driver.
+func (d *Driver) Close() error { return nil }
+
+var _ driver.Driver = (*Driver)(nil)
