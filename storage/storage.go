@@ -134,8 +134,12 @@ func (s *Storage) GetRange(ctx context.Context, bucket, key string, offset, leng
 		return nil, s.wrap("get", bucket, key, fmt.Errorf("%w: negative offset %d", ErrInvalidArgument, offset))
 	}
 	if length == 0 {
-		if _, err := s.d.Head(ctx, bucket, key); err != nil {
+		info, err := s.d.Head(ctx, bucket, key)
+		if err != nil {
 			return nil, s.wrap("get", bucket, key, err)
+		}
+		if offset > info.Size {
+			return nil, s.wrap("get", bucket, key, fmt.Errorf("offset %d past size %d: %w", offset, info.Size, ErrInvalidRange))
 		}
 		return io.NopCloser(strings.NewReader("")), nil
 	}

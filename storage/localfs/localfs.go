@@ -92,21 +92,50 @@ func (d *Driver) Put(ctx context.Context, bucket, key string, r io.Reader, opts 
 	if err = tmp.Close(); err != nil {
 		return err
 	}
-	if err = os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if opts.IfNotExist {
+		defer os.Remove(tmp.Name()) // the link, if made, keeps the data
+	}
+	// A concurrent Delete removes directories it leaves empty, possibly the
+	// one just made for this key; then the rename fails with ENOENT and is
+	// tried again with a fresh directory.
+	for attempt := 1; ; attempt++ {
+		err = d.place(key, tmp.Name(), p, opts.IfNotExist)
+		if err == nil || !errors.Is(err, errDirVanished) || attempt == 100 {
+			return err
+		}
+	}
+}
+
+var errDirVanished = errors.New("directory removed concurrently")
+
+// place moves the complete temp file to its final path p.
+func (d *Driver) place(key, tmp, p string, ifNotExist bool) error {
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
+			// MkdirAll lost a race with a removal of a parent directory.
+			return fmt.Errorf("%w: %w", errDirVanished, err)
+		}
 		return keyConflict(key, err)
 	}
-	if opts.IfNotExist {
-		err = os.Link(tmp.Name(), p)
-		os.Remove(tmp.Name())
+	var err error
+	if ifNotExist {
+		err = os.Link(tmp, p)
 		if errors.Is(err, fs.ErrExist) {
 			return driver.ErrExists
 		}
-		return err
+	} else {
+		if fi, statErr := os.Stat(p); statErr == nil && fi.IsDir() {
+			return keyConflict(key, fmt.Errorf("a directory of other keys has this name"))
+		}
+		err = os.Rename(tmp, p)
 	}
-	if fi, statErr := os.Stat(p); statErr == nil && fi.IsDir() {
-		return keyConflict(key, fmt.Errorf("a directory of other keys has this name"))
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, statErr := os.Stat(tmp); statErr == nil {
+			return fmt.Errorf("%w: %w", errDirVanished, err)
+		}
 	}
-	return os.Rename(tmp.Name(), p)
+	return err
 }
 
 func keyConflict(key string, err error) error {
@@ -207,6 +236,11 @@ func (d *Driver) List(ctx context.Context, bucket, prefix string) ([]driver.Obje
 	// Walk only the deepest directory the prefix names.
 	start := bdir
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		if _, err := d.path(bucket, prefix[:i]); err != nil {
+			// No stored key has an empty, "." or ".." segment, and such a
+			// prefix must not lead the walk outside the bucket.
+			return nil, nil
+		}
 		start = filepath.Join(bdir, filepath.FromSlash(prefix[:i]))
 	}
 	var out []driver.ObjectInfo

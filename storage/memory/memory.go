@@ -93,7 +93,7 @@ func (d *Driver) GetRange(ctx context.Context, bucket, key string, offset, lengt
 		return nil, fmt.Errorf("offset %d past size %d: %w", offset, size, driver.ErrInvalidRange)
 	}
 	end := size
-	if length >= 0 && offset+length < size {
+	if length >= 0 && length < size-offset { // not offset+length: it may overflow
 		end = offset + length
 	}
 	return io.NopCloser(bytes.NewReader(o.data[offset:end])), nil

@@ -1,0 +1,32 @@
+// Package compute defines what a compute backend does for an executor: run
+// the calls of a job somewhere, and report their outcomes.
+//
+// A backend's only duty is delivery: every call it accepts ends with a status
+// record in storage (written by the worker, or by the backend when the worker
+// died or ran out of time). Storage polling by the client is the safety net;
+// a backend that can push statuses sooner does so through Notify.
+// Backends live in subpackages: localhost (resident worker processes) and
+// azurefunctions.
+package compute
+
+import (
+	"context"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+// Backend runs calls.
+type Backend interface {
+	// Name is the backend's configuration name, e.g. "localhost".
+	Name() string
+	// Invoke starts the calls of inv, whose manifest is job. It returns once
+	// the calls are accepted, not when they finish. Cancelling ctx stops the
+	// calls that have not finished.
+	Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error
+	// Close stops every call and releases the backend's resources.
+	Close() error
+}
+
+// Notify receives statuses pushed by a backend: running markers and final
+// statuses. It must not block for long.
+type Notify func(*protocol.Status)

@@ -1,0 +1,415 @@
+// Package localhost is the embedded default compute backend: it runs calls in
+// resident worker processes on this machine.
+//
+// A worker is the user's own program started in worker mode (environment
+// LITHOPS_WORKER=localhost); it reads one call at a time from a pipe on file
+// descriptor 3 and answers on descriptor 4, so the program's own stdout and
+// stderr stay free for the user's prints. At most Workers processes run;
+// they start on demand and stay for the next call.
+//
+// Invariants:
+//   - Every accepted call whose ctx is not cancelled ends with a status in
+//     storage and a Notify: the worker's own, or one the backend writes when
+//     the call exceeded its timeout (the worker is killed) or the worker died
+//     (exit status or signal recorded). Those are written create-if-absent,
+//     so a status the worker managed to write first wins.
+//   - A worker that died or was killed is replaced by a fresh one for the
+//     next call; no other call is affected.
+package localhost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/lithops-go/lithops/compute"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/worker"
+	"github.com/lithops-go/lithops/storage"
+)
+
+// WorkerEnv is the environment variable that puts a program in worker mode.
+const WorkerEnv = "LITHOPS_WORKER"
+
+// Options configure a Backend.
+type Options struct {
+	// Program is the executable the workers run; "" means this process's own.
+	Program string
+	// Env is added to the workers' environment (storage settings, …).
+	Env []string
+	// Workers is the number of worker processes (≥ 1).
+	Workers int
+	// MemoryMB limits each worker's address space (0: unlimited).
+	MemoryMB int
+	// Storage is where the backend records calls whose worker died.
+	Storage *storage.Storage
+	// Notify receives statuses as they happen (optional).
+	Notify compute.Notify
+	// Output receives the workers' stdout and stderr (default os.Stderr).
+	Output io.Writer
+	Logger *slog.Logger
+}
+
+// Backend is the localhost compute backend.
+type Backend struct {
+	opts    Options
+	program string
+
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []*task
+	head   int
+	slots  int
+	idle   int
+	closed bool
+	wg     sync.WaitGroup
+	seq    atomic.Int64
+}
+
+type task struct {
+	ctx     context.Context
+	inv     protocol.Invocation
+	timeout time.Duration
+}
+
+// New returns a localhost backend. Workers start on the first Invoke.
+func New(opts Options) (*Backend, error) {
+	if opts.Workers < 1 {
+		return nil, fmt.Errorf("localhost: worker_processes must be ≥ 1, got %d", opts.Workers)
+	}
+	if opts.Storage == nil {
+		return nil, errors.New("localhost: no storage")
+	}
+	prog := opts.Program
+	if prog == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("localhost: find own executable: %w", err)
+		}
+		prog = exe
+	} else if _, err := exec.LookPath(prog); err != nil {
+		return nil, fmt.Errorf("localhost: runtime program %q: %w", prog, err)
+	}
+	if opts.Output == nil {
+		opts.Output = os.Stderr
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	b := &Backend{opts: opts, program: prog}
+	b.cond = sync.NewCond(&b.mu)
+	return b, nil
+}
+
+// Name implements compute.Backend.
+func (b *Backend) Name() string { return "localhost" }
+
+// Invoke implements compute.Backend: it queues one task per call.
+func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
+	timeout := time.Duration(job.Timeout * float64(time.Second))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return errors.New("localhost: backend closed")
+	}
+	for _, c := range inv.Calls {
+		one := inv
+		one.Calls = []protocol.Call{c}
+		b.queue = append(b.queue, &task{ctx: ctx, inv: one, timeout: timeout})
+	}
+	// Start workers on demand, up to the limit.
+	for need := len(b.queue) - b.head - b.idle; need > 0 && b.slots < b.opts.Workers; need-- {
+		b.slots++
+		b.idle++
+		b.wg.Add(1)
+		go b.slot()
+	}
+	b.cond.Broadcast()
+	return nil
+}
+
+// next blocks for the next task; nil means the backend is closing.
+func (b *Backend) next() *task {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for !b.closed && b.head == len(b.queue) {
+		b.cond.Wait()
+	}
+	if b.closed {
+		return nil
+	}
+	t := b.queue[b.head]
+	b.queue[b.head] = nil
+	b.head++
+	if b.head == len(b.queue) {
+		b.queue, b.head = b.queue[:0], 0
+	}
+	b.idle--
+	return t
+}
+
+func (b *Backend) done() {
+	b.mu.Lock()
+	b.idle++
+	b.mu.Unlock()
+}
+
+// Close implements compute.Backend: it kills every worker.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.queue, b.head = nil, 0
+	b.cond.Broadcast()
+	b.mu.Unlock()
+	b.wg.Wait()
+	return nil
+}
+
+func (b *Backend) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// slot owns at most one worker process at a time and runs tasks on it.
+func (b *Backend) slot() {
+	defer b.wg.Done()
+	var p *proc
+	defer func() {
+		if p != nil {
+			p.stop()
+		}
+	}()
+	for {
+		t := b.next()
+		if t == nil {
+			return
+		}
+		if t.ctx.Err() == nil {
+			p = b.run(p, t)
+		}
+		b.done()
+	}
+}
+
+// run executes t on p (starting a worker if p is nil) and returns the worker
+// to use next (nil if it died).
+func (b *Backend) run(p *proc, t *task) *proc {
+	call := t.inv.Calls[0]
+	base := protocol.Status{Version: protocol.Version, ExecutorID: t.inv.ExecutorID, JobID: t.inv.JobID, CallID: call.ID, Attempt: call.Attempt}
+	if p == nil {
+		var err error
+		if p, err = b.spawn(); err != nil {
+			st := base
+			st.State, st.End = protocol.StateError, time.Now()
+			st.Error = &protocol.ErrorRecord{Kind: protocol.KindHandler, Message: "start worker: " + err.Error()}
+			b.record(t, &st)
+			return nil
+		}
+	}
+	running := base
+	running.State, running.WorkerID, running.Start = protocol.StateRunning, p.id, time.Now()
+	if b.opts.Notify != nil {
+		b.opts.Notify(&running)
+	}
+	resp, err := p.call(t)
+	if err == nil {
+		if resp.Status != nil && resp.Error == "" {
+			if b.opts.Notify != nil {
+				b.opts.Notify(resp.Status)
+			}
+			return p
+		}
+		// The worker could not record the call; record it ourselves.
+		st := base
+		st.State, st.WorkerID, st.Start, st.End = protocol.StateError, p.id, running.Start, time.Now()
+		st.Error = &protocol.ErrorRecord{Kind: protocol.KindHandler, Message: resp.Error}
+		b.record(t, &st)
+		return p
+	}
+	// The worker is gone or must go.
+	p.stop()
+	if t.ctx.Err() != nil || b.isClosed() {
+		return nil // cancelled: the executor already failed the call
+	}
+	st := base
+	st.State, st.WorkerID, st.Start, st.End = protocol.StateError, p.id, running.Start, time.Now()
+	var te *timeoutError
+	switch {
+	case errors.As(err, &te):
+		st.Error = &protocol.ErrorRecord{Kind: protocol.KindTimeout, Type: "timeout",
+			Message: fmt.Sprintf("call exceeded its timeout of %v and its worker was killed", t.timeout)}
+	default:
+		st.Error = p.exitRecord()
+	}
+	b.record(t, &st)
+	return nil
+}
+
+// record writes a status the worker could not, unless one exists, and
+// notifies whichever status is in storage.
+func (b *Backend) record(t *task, st *protocol.Status) {
+	ctx := context.WithoutCancel(t.ctx)
+	key := protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID)
+	data, _ := json.Marshal(st)
+	err := b.opts.Storage.PutIfAbsent(ctx, t.inv.Bucket, key, strings.NewReader(string(data)))
+	if errors.Is(err, storage.ErrExists) {
+		if raw, gerr := b.opts.Storage.GetBytes(ctx, t.inv.Bucket, key); gerr == nil {
+			var prev protocol.Status
+			if json.Unmarshal(raw, &prev) == nil && prev.Validate() == nil && prev.State != protocol.StateRunning {
+				st = &prev
+			}
+		}
+	} else if err != nil {
+		b.opts.Logger.Warn("localhost: cannot record call status", "job", st.JobID, "call", st.CallID, "err", err)
+	}
+	if b.opts.Notify != nil {
+		b.opts.Notify(st)
+	}
+}
+
+type timeoutError struct{}
+
+func (*timeoutError) Error() string { return "timeout" }
+
+// proc is one worker process.
+type proc struct {
+	id     string
+	cmd    *exec.Cmd
+	req    *os.File
+	enc    *json.Encoder
+	resps  chan worker.PipeResponse
+	exited chan struct{}
+	err    error // from cmd.Wait, valid after exited is closed
+	killed atomic.Bool
+}
+
+func (b *Backend) spawn() (*proc, error) {
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	respR, respW, err := os.Pipe()
+	if err != nil {
+		reqR.Close()
+		reqW.Close()
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	id := fmt.Sprintf("%s-%d-%d", host, os.Getpid(), b.seq.Add(1))
+	cmd := exec.Command(b.program)
+	cmd.Env = append(append(os.Environ(), b.opts.Env...), WorkerEnv+"=localhost", "LITHOPS_WORKER_ID="+id)
+	if b.opts.MemoryMB > 0 {
+		cmd.Env = append(cmd.Env, fmt.Sprintf("LITHOPS_WORKER_MEMORY_MB=%d", b.opts.MemoryMB))
+	}
+	cmd.ExtraFiles = []*os.File{reqR, respW}
+	cmd.Stdout = b.opts.Output
+	cmd.Stderr = b.opts.Output
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		reqR.Close()
+		reqW.Close()
+		respR.Close()
+		respW.Close()
+		return nil, fmt.Errorf("start %s: %w", b.program, err)
+	}
+	reqR.Close()
+	respW.Close()
+	p := &proc{id: id, cmd: cmd, req: reqW, enc: json.NewEncoder(reqW), resps: make(chan worker.PipeResponse, 1), exited: make(chan struct{})}
+	go func() {
+		dec := json.NewDecoder(respR)
+		for {
+			var r worker.PipeResponse
+			if err := dec.Decode(&r); err != nil {
+				break
+			}
+			p.resps <- r
+		}
+		respR.Close()
+		close(p.resps)
+	}()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// call sends t and waits for the answer, the timeout, cancellation or the
+// worker's death. A nil error means the worker answered and is reusable.
+func (p *proc) call(t *task) (worker.PipeResponse, error) {
+	if err := p.enc.Encode(worker.PipeRequest{Invocation: t.inv}); err != nil {
+		return worker.PipeResponse{}, fmt.Errorf("send call: %w", err)
+	}
+	var timer <-chan time.Time
+	if t.timeout > 0 {
+		tm := time.NewTimer(t.timeout)
+		defer tm.Stop()
+		timer = tm.C
+	}
+	select {
+	case r, ok := <-p.resps:
+		if !ok {
+			return r, errors.New("worker exited")
+		}
+		return r, nil
+	case <-timer:
+		return worker.PipeResponse{}, &timeoutError{}
+	case <-t.ctx.Done():
+		return worker.PipeResponse{}, t.ctx.Err()
+	}
+}
+
+// stop ends the worker: closing its request pipe lets an idle worker exit
+// cleanly; a busy or stuck one is killed.
+func (p *proc) stop() {
+	p.req.Close()
+	select {
+	case <-p.exited:
+		return
+	case <-time.After(50 * time.Millisecond):
+	}
+	p.killed.Store(true)
+	killGroup(p.cmd)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// exitRecord describes how the worker died.
+func (p *proc) exitRecord() *protocol.ErrorRecord {
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+	}
+	rec := &protocol.ErrorRecord{Kind: protocol.KindCrash, Type: "exit"}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			rec.Type = "signal"
+			rec.ExitCode = -1
+			rec.Message = fmt.Sprintf("worker %s was killed by signal %v while running the call", p.id, ws.Signal())
+			if ws.Signal() == syscall.SIGKILL && !p.killed.Load() {
+				rec.Kind = protocol.KindOOM
+				rec.Message += " (most likely out of memory)"
+			}
+			return rec
+		}
+		rec.ExitCode = ee.ExitCode()
+		rec.Message = fmt.Sprintf("worker %s exited with status %d while running the call", p.id, ee.ExitCode())
+		return rec
+	}
+	rec.Message = fmt.Sprintf("worker %s exited while running the call (%v)", p.id, p.err)
+	return rec
+}

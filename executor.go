@@ -1,0 +1,355 @@
+package lithops
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lithops-go/lithops/compute"
+	"github.com/lithops-go/lithops/compute/localhost"
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+)
+
+const workerEnv = localhost.WorkerEnv
+
+var (
+	sessionID     = newSessionID()
+	executorCount atomic.Int64
+)
+
+func newSessionID() string {
+	b := make([]byte, 3)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Executor submits jobs to a compute backend and tracks their calls, the
+// counterpart of Lithops' FunctionExecutor. It is safe for concurrent use.
+type Executor struct {
+	id      string
+	cfg     *config.Config
+	st      *storage.Storage
+	backend compute.Backend
+	codec   protocol.Codec
+	log     *slog.Logger
+	bucket  string
+
+	mu      sync.Mutex
+	nextJob int
+	jobs    map[string]*jobState // by job id
+	closed  bool
+
+	stopPoll chan struct{}
+	pollDone chan struct{}
+}
+
+type jobState struct {
+	e         *Executor
+	job       *protocol.Job
+	calls     []*callState
+	remaining atomic.Int64
+	stop      func() bool // stops the ctx watcher
+}
+
+// NewExecutor returns an executor configured by opts, the config file and
+// the environment (see package config); with none of them it runs on this
+// machine. Programs using the localhost backend must call Main or Init first.
+func NewExecutor(ctx context.Context, opts ...Option) (*Executor, error) {
+	o, err := resolve(opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg := o.cfg
+	e := &Executor{
+		id:       fmt.Sprintf("%s-%d", sessionID, executorCount.Add(1)-1),
+		cfg:      cfg,
+		codec:    o.codec,
+		log:      o.logger,
+		jobs:     map[string]*jobState{},
+		stopPoll: make(chan struct{}),
+		pollDone: make(chan struct{}),
+	}
+	if cfg.Lithops.Backend == "localhost" && cfg.Lithops.Storage == "memory" {
+		return nil, errors.New("lithops: memory storage lives in this process and cannot be shared with localhost worker processes; use localhost or azure_storage storage")
+	}
+	e.st, err = openStorage(ctx, cfg, cfg.Lithops.Storage)
+	if err != nil {
+		return nil, err
+	}
+	e.bucket = e.st.Bucket()
+	switch cfg.Lithops.Backend {
+	case "localhost":
+		if cfg.Localhost.Runtime == "" && !started.Load() {
+			e.st.Close()
+			return nil, errors.New("lithops: the localhost backend runs this program as its workers, so main must call lithops.Main or lithops.Init first (TestMain for tests)")
+		}
+		wcfg, err := json.Marshal(cfg)
+		if err != nil {
+			e.st.Close()
+			return nil, err
+		}
+		e.backend, err = localhost.New(localhost.Options{
+			Program:  cfg.Localhost.Runtime,
+			Env:      []string{workerConfigEnv + "=" + string(wcfg)},
+			Workers:  cfg.Localhost.WorkerProcesses,
+			MemoryMB: cfg.Localhost.RuntimeMemory,
+			Storage:  e.st,
+			Notify:   e.notify,
+			Output:   o.output,
+			Logger:   e.log,
+		})
+		if err != nil {
+			e.st.Close()
+			return nil, err
+		}
+	default:
+		e.st.Close()
+		return nil, fmt.Errorf("lithops: compute backend %q is not available in this build", cfg.Lithops.Backend)
+	}
+	go e.poll()
+	e.log.Debug("executor created", "executor", e.id, "backend", cfg.Lithops.Backend, "storage", cfg.Lithops.Storage)
+	return e, nil
+}
+
+// workerConfigEnv passes the resolved configuration to localhost workers.
+const workerConfigEnv = "LITHOPS_WORKER_CONFIG"
+
+// ID returns the executor id ("<session>-<n>"), the prefix of its jobs' keys.
+func (e *Executor) ID() string { return e.id }
+
+// Storage returns the executor's storage.
+func (e *Executor) Storage() *storage.Storage { return e.st }
+
+// Config returns the executor's resolved configuration.
+func (e *Executor) Config() *config.Config { return e.cfg }
+
+// Backend returns the compute backend name.
+func (e *Executor) Backend() string { return e.backend.Name() }
+
+// Close stops the backend (calls still running are killed and fail with
+// ErrClosed) and, unless lithops.data_cleaner is false, deletes the storage
+// records of the executor's jobs. Fetch results before closing.
+func (e *Executor) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	jobs := make([]*jobState, 0, len(e.jobs))
+	for _, j := range e.jobs {
+		jobs = append(jobs, j)
+	}
+	e.mu.Unlock()
+	close(e.stopPoll)
+	<-e.pollDone
+	err := e.backend.Close()
+	for _, j := range jobs {
+		for _, c := range j.calls {
+			c.finish(nil, ErrClosed)
+		}
+	}
+	if *e.cfg.Lithops.DataCleaner {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, derr := e.st.DeletePrefix(ctx, e.bucket, protocol.ExecutorPrefix(e.id)); derr != nil {
+			e.log.Warn("cannot clean job data", "executor", e.id, "err", derr)
+		}
+		cancel()
+	}
+	return errors.Join(err, e.st.Close())
+}
+
+// submit creates a job of len(inputs) calls of fn and invokes it.
+func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, sig string, inputs [][]byte, co callOptions) (*jobState, error) {
+	if err := co.validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if num < 0 {
+		num = e.nextJob
+		e.nextJob++
+	}
+	jobID := fmt.Sprintf("%c%03d", kind, num)
+	e.mu.Unlock()
+
+	_, reg := registrySnapshot()
+	timeout := e.cfg.Lithops.ExecutionTimeout
+	if co.timeout > 0 {
+		timeout = co.timeout.Seconds()
+	}
+	job := &protocol.Job{
+		Version: protocol.Version, ExecutorID: e.id, JobID: jobID,
+		Function: fn, Signature: sig, Registry: reg,
+		Codec: e.codec.Name(), Calls: len(inputs), Timeout: timeout, Memory: co.memory,
+		Bucket: e.bucket, Inputs: make([]protocol.Range, len(inputs)), Created: time.Now(),
+	}
+	var total int64
+	for i, in := range inputs {
+		job.Inputs[i] = protocol.Range{Offset: total, Size: int64(len(in))}
+		total += int64(len(in))
+	}
+	if limit := *e.cfg.Lithops.DataLimit; limit > 0 && float64(total) > limit*(1<<20) {
+		return nil, fmt.Errorf("lithops: job %s/%s: inputs total %.1f MiB, over lithops.data_limit of %v MiB; pass large data through storage", e.id, jobID, float64(total)/(1<<20), limit)
+	}
+	// One PUT for all inputs, then the manifest: a worker that can read the
+	// manifest can read its input.
+	blob := bytes.Join(inputs, nil)
+	if err := e.st.PutBytes(ctx, e.bucket, protocol.InputsKey(e.id, jobID), blob); err != nil {
+		return nil, fmt.Errorf("lithops: upload inputs of %s/%s: %w", e.id, jobID, err)
+	}
+	manifest, err := json.Marshal(job)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.st.PutBytes(ctx, e.bucket, protocol.JobKey(e.id, jobID), manifest); err != nil {
+		return nil, fmt.Errorf("lithops: upload manifest of %s/%s: %w", e.id, jobID, err)
+	}
+
+	js := &jobState{e: e, job: job, calls: make([]*callState, len(inputs))}
+	js.remaining.Store(int64(len(inputs)))
+	inv := protocol.Invocation{Version: protocol.Version, Bucket: e.bucket, ExecutorID: e.id, JobID: jobID, Calls: make([]protocol.Call, len(inputs))}
+	now := time.Now()
+	for i, in := range inputs {
+		id := protocol.CallID(i)
+		js.calls[i] = newCallState(js, i, id, now)
+		c := protocol.Call{ID: id, Index: i}
+		if len(in) <= protocol.InlineLimit {
+			c.Input, c.HasInput = in, true
+		}
+		inv.Calls[i] = c
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e.jobs[jobID] = js
+	e.mu.Unlock()
+	js.stop = context.AfterFunc(ctx, func() {
+		for _, c := range js.calls {
+			c.finish(nil, fmt.Errorf("lithops: %s/%s call %s: %w", e.id, jobID, c.id, context.Cause(ctx)))
+		}
+	})
+	if len(inputs) == 0 {
+		js.stop()
+		return js, nil
+	}
+	if err := e.backend.Invoke(ctx, job, inv); err != nil {
+		js.stop()
+		err = fmt.Errorf("lithops: invoke %s/%s: %w", e.id, jobID, err)
+		for _, c := range js.calls {
+			c.finish(nil, err)
+		}
+		return nil, err
+	}
+	e.log.Debug("job submitted", "executor", e.id, "job", jobID, "function", fn, "calls", len(inputs))
+	return js, nil
+}
+
+// notify receives statuses pushed by the backend.
+func (e *Executor) notify(st *protocol.Status) {
+	e.mu.Lock()
+	js := e.jobs[st.JobID]
+	e.mu.Unlock()
+	if js == nil || st.ExecutorID != e.id {
+		return
+	}
+	var idx int
+	if _, err := fmt.Sscanf(st.CallID, "%d", &idx); err != nil || idx < 0 || idx >= len(js.calls) {
+		return
+	}
+	c := js.calls[idx]
+	if st.State == protocol.StateRunning {
+		c.setRunning(st)
+		return
+	}
+	if err := st.Validate(); err != nil {
+		e.log.Warn("invalid status pushed by backend", "job", st.JobID, "call", st.CallID, "err", err)
+		return
+	}
+	c.finish(st, nil)
+}
+
+// poll is the storage safety net: it reads the statuses of calls that the
+// backend has not reported.
+func (e *Executor) poll() {
+	defer close(e.pollDone)
+	interval := time.Duration(e.cfg.Lithops.MonitoringInterval * float64(time.Second))
+	if interval < 50*time.Millisecond {
+		interval = 50 * time.Millisecond
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopPoll:
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		var pending []*jobState
+		for id, j := range e.jobs {
+			if j.remaining.Load() > 0 {
+				pending = append(pending, j)
+			} else if j.stop != nil {
+				_ = id
+			}
+		}
+		e.mu.Unlock()
+		for _, j := range pending {
+			e.pollJob(j)
+		}
+	}
+}
+
+func (e *Executor) pollJob(j *jobState) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	infos, err := e.st.List(ctx, e.bucket, protocol.JobPrefix(e.id, j.job.JobID))
+	if err != nil {
+		e.log.Debug("poll: list failed", "job", j.job.JobID, "err", err)
+		return
+	}
+	for _, o := range infos {
+		callID, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, protocol.JobPrefix(e.id, j.job.JobID)), "/status.json")
+		if !ok {
+			continue
+		}
+		var idx int
+		if _, err := fmt.Sscanf(callID, "%d", &idx); err != nil || idx < 0 || idx >= len(j.calls) {
+			continue
+		}
+		c := j.calls[idx]
+		if c.isDone() {
+			continue
+		}
+		raw, err := e.st.GetBytes(ctx, e.bucket, o.Key)
+		if err != nil {
+			continue
+		}
+		var st protocol.Status
+		if err := json.Unmarshal(raw, &st); err != nil || st.Validate() != nil || st.State == protocol.StateRunning {
+			e.log.Warn("poll: unreadable status", "key", o.Key, "err", err)
+			continue
+		}
+		c.finish(&st, nil)
+	}
+}

@@ -1,0 +1,391 @@
+package lithops
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+// State is where a call is in its life.
+type State string
+
+// Call states, as Lithops names them.
+const (
+	StateInvoked State = "invoked" // accepted by the backend, not started
+	StateRunning State = "running" // a worker is running it
+	StateSuccess State = "success" // finished, result available
+	StateError   State = "error"   // finished with an error
+)
+
+// callState tracks one call on the client. Its outcome is set once.
+type callState struct {
+	job       *jobState // nil until a deferred call (a reducer) is submitted
+	index     int
+	id        string
+	submitted time.Time
+
+	mu      sync.Mutex
+	running *protocol.Status
+	status  *protocol.Status
+	err     error
+	done    chan struct{}
+}
+
+func newCallState(j *jobState, index int, id string, submitted time.Time) *callState {
+	return &callState{job: j, index: index, id: id, submitted: submitted, done: make(chan struct{})}
+}
+
+func (c *callState) isDone() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *callState) setRunning(st *protocol.Status) {
+	c.mu.Lock()
+	if c.status == nil && c.err == nil {
+		c.running = st
+	}
+	c.mu.Unlock()
+	wakeWaiters()
+}
+
+// finish records the outcome; the first one wins.
+func (c *callState) finish(st *protocol.Status, err error) bool {
+	c.mu.Lock()
+	if c.status != nil || c.err != nil {
+		c.mu.Unlock()
+		return false
+	}
+	c.status, c.err = st, err
+	close(c.done)
+	j := c.job
+	c.mu.Unlock()
+	if j != nil && c.index < len(j.calls) && j.calls[c.index] == c && j.remaining.Add(-1) == 0 && j.stop != nil {
+		j.stop()
+	}
+	wakeWaiters()
+	return true
+}
+
+func (c *callState) state() State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.err != nil || (c.status != nil && c.status.State == protocol.StateError):
+		return StateError
+	case c.status != nil:
+		return StateSuccess
+	case c.running != nil:
+		return StateRunning
+	}
+	return StateInvoked
+}
+
+func (c *callState) wait(ctx context.Context) error {
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// outcome returns the encoded result or the call's error. It waits.
+func (c *callState) outcome(ctx context.Context) ([]byte, *jobState, error) {
+	if err := c.wait(ctx); err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	st, err, j := c.status, c.err, c.job
+	c.mu.Unlock()
+	if err != nil {
+		return nil, j, err
+	}
+	if st.State == protocol.StateError {
+		return nil, j, j.callError(st)
+	}
+	if st.HasResult {
+		return st.Result, j, nil
+	}
+	raw, gerr := j.e.st.GetBytes(ctx, j.job.Bucket, st.ResultKey)
+	if gerr != nil {
+		return nil, j, fmt.Errorf("lithops: fetch result of %s/%s call %s: %w", j.e.id, j.job.JobID, c.id, gerr)
+	}
+	return raw, j, nil
+}
+
+func (j *jobState) callError(st *protocol.Status) *CallError {
+	r := st.Error
+	return &CallError{
+		Executor: j.e.id, Job: j.job.JobID, Call: st.CallID, Function: j.job.Function,
+		Attempt: st.Attempt, Worker: st.WorkerID, Kind: r.Kind, Type: r.Type,
+		Message: r.Message, Stack: r.Stack, ExitCode: r.ExitCode,
+	}
+}
+
+// Stats are the timings and placement of one call.
+type Stats struct {
+	Submitted  time.Time     // the client submitted the job
+	Started    time.Time     // the worker picked the call up
+	FuncStart  time.Time     // the function began
+	FuncEnd    time.Time     // the function returned
+	Finished   time.Time     // the worker recorded the status
+	Worker     string        // worker id
+	Attempt    int           // attempt number, from 0
+	ColdStart  bool          // first call of its worker process
+	ResultSize int64         // bytes of the encoded result
+	PeakRSS    int64         // worker's peak resident memory in bytes
+	ExecTime   time.Duration // FuncEnd - FuncStart
+}
+
+// Future is the pending result of one call.
+type Future[T any] struct {
+	c *callState
+
+	mu     sync.Mutex
+	cached bool
+	val    T
+	err    error
+}
+
+// Result waits for the call and returns its result, or its error (a
+// *CallError for failures of the call itself). ctx bounds only the wait.
+func (f *Future[T]) Result(ctx context.Context) (T, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cached {
+		return f.val, f.err
+	}
+	raw, j, err := f.c.outcome(ctx)
+	if err != nil {
+		if ctx.Err() != nil && !f.c.isDone() {
+			var zero T
+			return zero, err // the wait was cut short; the call goes on
+		}
+		f.cached, f.err = true, err
+		return f.val, err
+	}
+	codec, err := protocol.CodecByName(j.job.Codec)
+	if err == nil {
+		var env envelope[T]
+		if err = codec.Unmarshal(raw, &env); err == nil {
+			f.val = env.V
+		} else {
+			err = fmt.Errorf("lithops: decode result of %s/%s call %s: %w", j.e.id, j.job.JobID, f.c.id, err)
+		}
+	}
+	f.cached, f.err = true, err
+	return f.val, err
+}
+
+// Done reports whether the call has finished (successfully or not).
+func (f *Future[T]) Done() bool { return f.c.isDone() }
+
+// State returns the call's state.
+func (f *Future[T]) State() State { return f.c.state() }
+
+// CallID returns the call id ("00000", …); "" for a reducer not yet started.
+func (f *Future[T]) CallID() string { return f.c.id }
+
+// JobID returns the job id ("A000", "M001", "R001"); "" for a reducer not yet
+// started.
+func (f *Future[T]) JobID() string {
+	f.c.mu.Lock()
+	defer f.c.mu.Unlock()
+	if f.c.job == nil {
+		return ""
+	}
+	return f.c.job.job.JobID
+}
+
+// Stats returns the call's timings; ok is false until it has finished.
+func (f *Future[T]) Stats() (s Stats, ok bool) {
+	c := f.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s.Submitted = c.submitted
+	st := c.status
+	if st == nil {
+		if c.running != nil {
+			s.Started, s.Worker = c.running.Start, c.running.WorkerID
+		}
+		return s, false
+	}
+	s.Started, s.FuncStart, s.FuncEnd, s.Finished = st.Start, st.FuncStart, st.FuncEnd, st.End
+	s.Worker, s.Attempt, s.ColdStart = st.WorkerID, st.Attempt, st.ColdStart
+	s.ResultSize, s.PeakRSS = st.ResultSize, st.PeakRSS
+	if !st.FuncEnd.IsZero() {
+		s.ExecTime = st.FuncEnd.Sub(st.FuncStart)
+	}
+	return s, true
+}
+
+func (f *Future[T]) calls() []*callState { return []*callState{f.c} }
+
+// Futures are the pending results of a Map, in input order.
+type Futures[T any] struct {
+	list []*Future[T]
+}
+
+// Len returns the number of calls.
+func (fs *Futures[T]) Len() int { return len(fs.list) }
+
+// At returns the future of input i.
+func (fs *Futures[T]) At(i int) *Future[T] { return fs.list[i] }
+
+// All returns the futures in input order.
+func (fs *Futures[T]) All() []*Future[T] { return fs.list }
+
+// Results waits for every call and returns the results in input order. If
+// calls failed, the error is that of the first failed call in input order
+// (a *CallError), and the results of the calls that succeeded are still
+// returned in their places.
+func (fs *Futures[T]) Results(ctx context.Context) ([]T, error) {
+	out := make([]T, len(fs.list))
+	var first error
+	for i, f := range fs.list {
+		v, err := f.Result(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return out, err
+			}
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		out[i] = v
+	}
+	return out, first
+}
+
+func (fs *Futures[T]) calls() []*callState {
+	cs := make([]*callState, len(fs.list))
+	for i, f := range fs.list {
+		cs[i] = f.c
+	}
+	return cs
+}
+
+func encodeInput[In any](e *Executor, in In) ([]byte, error) {
+	b, err := e.codec.Marshal(envelope[In]{in})
+	if err != nil {
+		return nil, fmt.Errorf("lithops: encode input with %s codec: %w", e.codec.Name(), err)
+	}
+	return b, nil
+}
+
+// CallAsync runs f on one input, Lithops' call_async. Cancelling ctx stops
+// the call.
+func CallAsync[In, Out any](ctx context.Context, e *Executor, f *Function[In, Out], in In, opts ...CallOption) (*Future[Out], error) {
+	if f == nil {
+		return nil, fmt.Errorf("lithops: CallAsync of a nil function")
+	}
+	b, err := encodeInput(e, in)
+	if err != nil {
+		return nil, err
+	}
+	var co callOptions
+	for _, o := range opts {
+		o(&co)
+	}
+	js, err := e.submit(ctx, 'A', -1, f.name, f.sig, [][]byte{b}, co)
+	if err != nil {
+		return nil, err
+	}
+	return &Future[Out]{c: js.calls[0]}, nil
+}
+
+// Map runs f once per input, Lithops' map. Results come back in input order.
+// Cancelling ctx stops the calls.
+func Map[In, Out any](ctx context.Context, e *Executor, f *Function[In, Out], inputs []In, opts ...CallOption) (*Futures[Out], error) {
+	js, err := mapJob(ctx, e, f, inputs, -1, opts)
+	if err != nil {
+		return nil, err
+	}
+	fs := &Futures[Out]{list: make([]*Future[Out], len(js.calls))}
+	for i, c := range js.calls {
+		fs.list[i] = &Future[Out]{c: c}
+	}
+	return fs, nil
+}
+
+func mapJob[In, Out any](ctx context.Context, e *Executor, f *Function[In, Out], inputs []In, num int, opts []CallOption) (*jobState, error) {
+	if f == nil {
+		return nil, fmt.Errorf("lithops: Map of a nil function")
+	}
+	enc := make([][]byte, len(inputs))
+	for i, in := range inputs {
+		b, err := encodeInput(e, in)
+		if err != nil {
+			return nil, fmt.Errorf("input %d: %w", i, err)
+		}
+		enc[i] = b
+	}
+	var co callOptions
+	for _, o := range opts {
+		o(&co)
+	}
+	return e.submit(ctx, 'M', num, f.name, f.sig, enc, co)
+}
+
+// MapReduce runs mapFn over inputs, then one reduceFn call over all the map
+// results in input order, Lithops' map_reduce. The reducer starts when the
+// last map call has finished; if a map call fails, the returned future fails
+// with that call's error.
+func MapReduce[In, Mid, Out any](ctx context.Context, e *Executor, mapFn *Function[In, Mid], inputs []In, reduceFn *Function[[]Mid, Out], opts ...CallOption) (*Future[Out], error) {
+	if reduceFn == nil {
+		return nil, fmt.Errorf("lithops: MapReduce with a nil reduce function")
+	}
+	e.mu.Lock()
+	num := e.nextJob
+	e.nextJob++
+	e.mu.Unlock()
+	js, err := mapJob(ctx, e, mapFn, inputs, num, opts)
+	if err != nil {
+		return nil, err
+	}
+	mapFuts := &Futures[Mid]{list: make([]*Future[Mid], len(js.calls))}
+	for i, c := range js.calls {
+		mapFuts.list[i] = &Future[Mid]{c: c}
+	}
+	outer := newCallState(nil, 0, "", time.Now())
+	go func() {
+		mids, err := mapFuts.Results(ctx)
+		if err != nil {
+			outer.finish(nil, fmt.Errorf("lithops: map stage of map-reduce %s/M%03d: %w", e.id, num, err))
+			return
+		}
+		b, err := encodeInput(e, mids)
+		if err != nil {
+			outer.finish(nil, err)
+			return
+		}
+		var co callOptions
+		for _, o := range opts {
+			o(&co)
+		}
+		rjs, err := e.submit(ctx, 'R', num, reduceFn.name, reduceFn.sig, [][]byte{b}, co)
+		if err != nil {
+			outer.finish(nil, err)
+			return
+		}
+		inner := rjs.calls[0]
+		outer.mu.Lock()
+		outer.job, outer.id, outer.submitted = rjs, inner.id, inner.submitted
+		outer.mu.Unlock()
+		_ = inner.wait(context.Background())
+		inner.mu.Lock()
+		st, ierr := inner.status, inner.err
+		inner.mu.Unlock()
+		outer.finish(st, ierr)
+	}()
+	return &Future[Out]{c: outer}, nil
+}

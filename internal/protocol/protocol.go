@@ -1,0 +1,283 @@
+// Package protocol defines the records that clients, backends and workers
+// exchange through storage, and where in storage they live.
+//
+// Storage is the source of truth. For a job <j> of executor <e>:
+//
+//	lithops.jobs/<e>/<j>/job.json              Job manifest (JSON)
+//	lithops.jobs/<e>/<j>/inputs                all call inputs, concatenated; call i reads Job.Inputs[i]
+//	lithops.jobs/<e>/<j>/<call>/status.json    Status of the finished call (JSON)
+//	lithops.jobs/<e>/<j>/<call>/result         the encoded result, when too big to inline in the status
+//	lithops.runtimes/bin/<sha256>              user program (gzip)
+//	lithops.runtimes/<backend>/<runtime>.meta.json  runtime metadata
+//
+// Invariants: framework records are JSON and carry Version; user values are
+// opaque bytes produced by the job's Codec; no record ever holds a
+// credential. An Invocation carries only keys, call ids and small inputs.
+package protocol
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Version is the protocol version. Client and worker must agree on it.
+const Version = 1
+
+// InlineLimit is the largest input or result carried inside an invocation or
+// a status record instead of its own object (Lithops uses the same 8 KiB).
+const InlineLimit = 8 << 10
+
+// Key prefixes.
+const (
+	JobsPrefix     = "lithops.jobs/"
+	RuntimesPrefix = "lithops.runtimes/"
+)
+
+// ExecutorPrefix is the prefix of every key of an executor's jobs.
+func ExecutorPrefix(executorID string) string { return JobsPrefix + executorID + "/" }
+
+// JobPrefix is the prefix of every key of one job.
+func JobPrefix(executorID, jobID string) string {
+	return JobsPrefix + executorID + "/" + jobID + "/"
+}
+
+// JobKey is the key of the job manifest.
+func JobKey(executorID, jobID string) string { return JobPrefix(executorID, jobID) + "job.json" }
+
+// InputsKey is the key of the job's aggregated inputs.
+func InputsKey(executorID, jobID string) string { return JobPrefix(executorID, jobID) + "inputs" }
+
+// StatusKey is the key of a call's status record.
+func StatusKey(executorID, jobID, callID string) string {
+	return JobPrefix(executorID, jobID) + callID + "/status.json"
+}
+
+// ResultKey is the key of a call's result object.
+func ResultKey(executorID, jobID, callID string) string {
+	return JobPrefix(executorID, jobID) + callID + "/result"
+}
+
+// ProgramKey is the key of an uploaded user program.
+func ProgramKey(sha string) string { return RuntimesPrefix + "bin/" + sha }
+
+// RuntimeMetaKey is the key of a runtime's metadata record.
+func RuntimeMetaKey(backend, runtime string) string {
+	return RuntimesPrefix + backend + "/" + runtime + ".meta.json"
+}
+
+// CallID formats call index i as Lithops does: five digits.
+func CallID(i int) string { return fmt.Sprintf("%05d", i) }
+
+// Range is a byte range of the inputs object.
+type Range struct {
+	Offset int64 `json:"o"`
+	Size   int64 `json:"n"`
+}
+
+// Job is the job manifest.
+type Job struct {
+	Version    int       `json:"protocol"`
+	ExecutorID string    `json:"executor_id"`
+	JobID      string    `json:"job_id"`
+	Function   string    `json:"function"`
+	Signature  string    `json:"signature"`
+	Registry   Registry  `json:"registry"`
+	Program    string    `json:"program,omitempty"` // sha256 of the user program; "" on localhost
+	Codec      string    `json:"codec"`
+	Calls      int       `json:"calls"`
+	Timeout    float64   `json:"timeout_s"`           // per call, seconds
+	Memory     int       `json:"memory_mb,omitempty"` // per worker, MiB; 0: backend default
+	Bucket     string    `json:"bucket"`
+	Inputs     []Range   `json:"inputs"`
+	Created    time.Time `json:"created"`
+}
+
+// Key returns the display key "<executor>/<job>".
+func (j *Job) Key() string { return j.ExecutorID + "/" + j.JobID }
+
+// Validate checks a manifest read from storage.
+func (j *Job) Validate() error {
+	switch {
+	case j.Version != Version:
+		return fmt.Errorf("job manifest has protocol version %d, this program speaks %d", j.Version, Version)
+	case j.ExecutorID == "" || j.JobID == "":
+		return fmt.Errorf("job manifest lacks executor_id or job_id")
+	case j.Function == "":
+		return fmt.Errorf("job manifest lacks function")
+	case j.Calls < 0 || len(j.Inputs) != j.Calls:
+		return fmt.Errorf("job manifest has %d calls but %d input ranges", j.Calls, len(j.Inputs))
+	}
+	var end int64
+	for i, r := range j.Inputs {
+		if r.Offset < end || r.Size < 0 {
+			return fmt.Errorf("job manifest input range %d (offset %d, size %d) is out of order or negative", i, r.Offset, r.Size)
+		}
+		end = r.Offset + r.Size
+	}
+	return nil
+}
+
+// Registry maps registered function names to their Go signatures.
+type Registry map[string]string
+
+// Fingerprint is a short hash of the registry, equal for equal registries.
+func (r Registry) Fingerprint() string {
+	names := make([]string, 0, len(r))
+	for n := range r {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%s\x00", n, r[n])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// Diff describes how other (the worker's) differs from r (the client's), or
+// returns "" when they are equal.
+func (r Registry) Diff(other Registry) string {
+	var d []string
+	for n, sig := range r {
+		o, ok := other[n]
+		switch {
+		case !ok:
+			d = append(d, fmt.Sprintf("function %q is registered in the client but not in the worker", n))
+		case o != sig:
+			d = append(d, fmt.Sprintf("function %q is %s in the client but %s in the worker", n, sig, o))
+		}
+	}
+	for n := range other {
+		if _, ok := r[n]; !ok {
+			d = append(d, fmt.Sprintf("function %q is registered in the worker but not in the client", n))
+		}
+	}
+	sort.Strings(d)
+	return strings.Join(d, "; ")
+}
+
+// Call is one call of an invocation.
+type Call struct {
+	ID      string `json:"id"`
+	Index   int    `json:"i"`
+	Attempt int    `json:"attempt,omitempty"`
+	// Input is the encoded input when it is small enough to travel inline.
+	Input []byte `json:"input,omitempty"`
+	// HasInput tells an empty inline input from an absent one.
+	HasInput bool `json:"has_input,omitempty"`
+}
+
+// Invocation is the message a backend delivers to a worker.
+type Invocation struct {
+	Version    int       `json:"protocol"`
+	Bucket     string    `json:"bucket"`
+	ExecutorID string    `json:"executor_id"`
+	JobID      string    `json:"job_id"`
+	Program    string    `json:"program,omitempty"`
+	Deadline   time.Time `json:"deadline,omitzero"`
+	Calls      []Call    `json:"calls"`
+}
+
+// Validate checks an invocation received from the outside.
+func (inv *Invocation) Validate() error {
+	switch {
+	case inv.Version != Version:
+		return fmt.Errorf("invocation has protocol version %d, this runtime speaks %d: redeploy the runtime or upgrade the client", inv.Version, Version)
+	case inv.Bucket == "" || inv.ExecutorID == "" || inv.JobID == "":
+		return fmt.Errorf("invocation lacks bucket, executor_id or job_id")
+	case len(inv.Calls) == 0:
+		return fmt.Errorf("invocation has no calls")
+	case strings.ContainsAny(inv.ExecutorID+inv.JobID, "/\\") || strings.Contains(inv.ExecutorID+inv.JobID, ".."):
+		return fmt.Errorf("invocation executor_id %q or job_id %q contains a path separator", inv.ExecutorID, inv.JobID)
+	}
+	for _, c := range inv.Calls {
+		if c.ID == "" || strings.ContainsAny(c.ID, "/\\") || c.Index < 0 {
+			return fmt.Errorf("invocation call id %q (index %d) is malformed", c.ID, c.Index)
+		}
+	}
+	return nil
+}
+
+// State of a call.
+type State string
+
+// Call states recorded in Status.
+const (
+	StateRunning State = "running"
+	StateSuccess State = "success"
+	StateError   State = "error"
+)
+
+// ErrorKind classifies a failed call.
+type ErrorKind string
+
+// Error kinds.
+const (
+	KindUser     ErrorKind = "user"     // the function returned an error
+	KindPanic    ErrorKind = "panic"    // the function panicked
+	KindTimeout  ErrorKind = "timeout"  // the call exceeded its timeout and was killed
+	KindOOM      ErrorKind = "oom"      // the call exceeded its memory and was killed
+	KindCrash    ErrorKind = "crash"    // the worker process exited or was killed while running the call
+	KindLost     ErrorKind = "lost"     // the worker vanished without a trace
+	KindMismatch ErrorKind = "mismatch" // the worker's program differs from the client's
+	KindHandler  ErrorKind = "handler"  // the framework failed around the call (storage, decoding, …)
+)
+
+// ErrorRecord describes a failure.
+type ErrorRecord struct {
+	Kind     ErrorKind `json:"kind"`
+	Type     string    `json:"type,omitempty"`
+	Message  string    `json:"message"`
+	Stack    string    `json:"stack,omitempty"`
+	ExitCode int       `json:"exit_code,omitempty"`
+}
+
+// Status is the record of one finished (or running) call attempt.
+type Status struct {
+	Version    int          `json:"protocol"`
+	ExecutorID string       `json:"executor_id"`
+	JobID      string       `json:"job_id"`
+	CallID     string       `json:"call_id"`
+	Attempt    int          `json:"attempt"`
+	State      State        `json:"state"`
+	WorkerID   string       `json:"worker_id,omitempty"`
+	ColdStart  bool         `json:"cold_start,omitempty"`
+	Start      time.Time    `json:"start,omitzero"`
+	FuncStart  time.Time    `json:"func_start,omitzero"`
+	FuncEnd    time.Time    `json:"func_end,omitzero"`
+	End        time.Time    `json:"end,omitzero"`
+	Result     []byte       `json:"result,omitempty"`
+	HasResult  bool         `json:"has_result,omitempty"` // Result is inline (it may be empty)
+	ResultKey  string       `json:"result_key,omitempty"`
+	ResultSize int64        `json:"result_size,omitempty"`
+	PeakRSS    int64        `json:"peak_rss,omitempty"`
+	Error      *ErrorRecord `json:"error,omitempty"`
+}
+
+// Validate checks a status read from storage or a pipe.
+func (s *Status) Validate() error {
+	switch {
+	case s.Version != Version:
+		return fmt.Errorf("status has protocol version %d, want %d", s.Version, Version)
+	case s.CallID == "" || s.JobID == "":
+		return fmt.Errorf("status lacks call_id or job_id")
+	}
+	switch s.State {
+	case StateRunning:
+	case StateSuccess:
+		if !s.HasResult && s.ResultKey == "" {
+			return fmt.Errorf("successful status of call %s has neither an inline result nor a result key", s.CallID)
+		}
+	case StateError:
+		if s.Error == nil {
+			return fmt.Errorf("failed status of call %s has no error record", s.CallID)
+		}
+	default:
+		return fmt.Errorf("status of call %s has unknown state %q", s.CallID, s.State)
+	}
+	return nil
+}

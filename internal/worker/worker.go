@@ -1,0 +1,271 @@
+// Package worker is what a user program does in worker mode: it receives
+// invocations, runs the registered functions they name, and records each
+// call's outcome in storage.
+//
+// Invariants:
+//   - A call's status is written to storage before the worker reports it by
+//     any other channel, so storage is always at least as new as a report.
+//   - A call whose status could not be written is reported as an error to the
+//     caller of Run (the host then lets the invocation be redelivered); a call
+//     that failed in user code is a recorded, successful run of the framework.
+//   - The worker refuses to run a job whose registry (function names and Go
+//     types) differs from its own, and says which function differs.
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+)
+
+// Func is a registered function as the worker sees it: bytes in, bytes out.
+type Func struct {
+	Name      string
+	Signature string
+	// Call decodes the input with the codec, runs the function and encodes
+	// its result. A returned error is the user's error.
+	Call func(ctx context.Context, c protocol.Codec, input []byte) ([]byte, error)
+}
+
+// Worker runs calls. It is safe for concurrent use.
+type Worker struct {
+	ID       string
+	Storage  *storage.Storage
+	Funcs    map[string]*Func
+	Registry protocol.Registry
+	Logger   *slog.Logger
+
+	mu   sync.Mutex
+	jobs map[string]*protocol.Job
+	warm bool
+}
+
+// New returns a worker over the registered functions.
+func New(id string, st *storage.Storage, funcs map[string]*Func, logger *slog.Logger) *Worker {
+	reg := protocol.Registry{}
+	for n, f := range funcs {
+		reg[n] = f.Signature
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{ID: id, Storage: st, Funcs: funcs, Registry: reg, Logger: logger, jobs: map[string]*protocol.Job{}}
+}
+
+type ctxKey int
+
+const (
+	storageKey ctxKey = iota
+	callIDKey
+)
+
+// WithCall returns ctx carrying the storage and call id that functions read
+// with StorageFrom and CallIDFrom.
+func WithCall(ctx context.Context, st *storage.Storage, callID string) context.Context {
+	ctx = context.WithValue(ctx, storageKey, st)
+	return context.WithValue(ctx, callIDKey, callID)
+}
+
+// StorageFrom returns the storage of the call running in ctx, or nil.
+func StorageFrom(ctx context.Context) *storage.Storage {
+	st, _ := ctx.Value(storageKey).(*storage.Storage)
+	return st
+}
+
+// CallIDFrom returns the id of the call running in ctx, or "".
+func CallIDFrom(ctx context.Context) string {
+	id, _ := ctx.Value(callIDKey).(string)
+	return id
+}
+
+// Job reads (and caches) a job manifest.
+func (w *Worker) Job(ctx context.Context, bucket, executorID, jobID string) (*protocol.Job, error) {
+	key := protocol.JobKey(executorID, jobID)
+	w.mu.Lock()
+	j := w.jobs[key]
+	w.mu.Unlock()
+	if j != nil {
+		return j, nil
+	}
+	data, err := w.Storage.GetBytes(ctx, bucket, key)
+	if err != nil {
+		return nil, fmt.Errorf("read job manifest: %w", err)
+	}
+	j = new(protocol.Job)
+	if err := json.Unmarshal(data, j); err != nil {
+		return nil, fmt.Errorf("job manifest %s is not valid JSON: %w", key, err)
+	}
+	if err := j.Validate(); err != nil {
+		return nil, fmt.Errorf("job manifest %s: %w", key, err)
+	}
+	w.mu.Lock()
+	if len(w.jobs) >= 64 { // bound the cache; manifests are cheap to re-read
+		clear(w.jobs)
+	}
+	w.jobs[key] = j
+	w.mu.Unlock()
+	return j, nil
+}
+
+// Run executes one call of inv and records its status in storage. The
+// returned error is non-nil only when the outcome could not be recorded.
+func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protocol.Call) (*protocol.Status, error) {
+	st := &protocol.Status{
+		Version:    protocol.Version,
+		ExecutorID: inv.ExecutorID,
+		JobID:      inv.JobID,
+		CallID:     call.ID,
+		Attempt:    call.Attempt,
+		WorkerID:   w.ID,
+		Start:      time.Now(),
+	}
+	w.mu.Lock()
+	st.ColdStart = !w.warm
+	w.warm = true
+	w.mu.Unlock()
+
+	fail := func(kind protocol.ErrorKind, err error) {
+		st.State = protocol.StateError
+		st.Error = &protocol.ErrorRecord{Kind: kind, Type: fmt.Sprintf("%T", err), Message: err.Error()}
+	}
+	if err := w.run(ctx, inv, call, st); err != nil {
+		var me *mismatchError
+		if errors.As(err, &me) {
+			fail(protocol.KindMismatch, err)
+		} else {
+			fail(protocol.KindHandler, err)
+		}
+	}
+	st.End = time.Now()
+	st.PeakRSS = peakRSS()
+	if err := w.writeStatus(ctx, inv.Bucket, st); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+type mismatchError struct{ msg string }
+
+func (e *mismatchError) Error() string { return e.msg }
+
+// run fills st; an error return is a framework failure around the call.
+func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protocol.Call, st *protocol.Status) error {
+	job, err := w.Job(ctx, inv.Bucket, inv.ExecutorID, inv.JobID)
+	if err != nil {
+		return err
+	}
+	fn := w.Funcs[job.Function]
+	if fn == nil || fn.Signature != job.Signature || job.Registry.Fingerprint() != w.Registry.Fingerprint() {
+		diff := job.Registry.Diff(w.Registry)
+		if diff == "" {
+			diff = fmt.Sprintf("function %q is %s in the client", job.Function, job.Signature)
+		}
+		return &mismatchError{msg: "the worker's program differs from the client's: " + diff + "; rebuild or redeploy the program the workers run"}
+	}
+	codec, err := protocol.CodecByName(job.Codec)
+	if err != nil {
+		return err
+	}
+	if call.Index >= len(job.Inputs) {
+		return fmt.Errorf("call %s has index %d but job %s has %d calls", call.ID, call.Index, job.Key(), job.Calls)
+	}
+	input := call.Input
+	if !call.HasInput {
+		r := job.Inputs[call.Index]
+		rc, err := w.Storage.GetRange(ctx, inv.Bucket, protocol.InputsKey(inv.ExecutorID, inv.JobID), r.Offset, r.Size)
+		if err != nil {
+			return fmt.Errorf("read input: %w", err)
+		}
+		var b bytes.Buffer
+		_, err = b.ReadFrom(rc)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("read input: %w", err)
+		}
+		if int64(b.Len()) != r.Size {
+			return fmt.Errorf("read input: got %d bytes of call %s, want %d", b.Len(), call.ID, r.Size)
+		}
+		input = b.Bytes()
+	}
+
+	fctx := WithCall(ctx, w.Storage, call.ID)
+	if t := job.Timeout; t > 0 {
+		var cancel context.CancelFunc
+		fctx, cancel = context.WithTimeout(fctx, time.Duration(t*float64(time.Second)))
+		defer cancel()
+	}
+	st.FuncStart = time.Now()
+	out, userErr, panicked, stack := invoke(fctx, fn, codec, input)
+	st.FuncEnd = time.Now()
+	switch {
+	case panicked:
+		st.State = protocol.StateError
+		st.Error = &protocol.ErrorRecord{Kind: protocol.KindPanic, Type: "panic", Message: userErr.Error(), Stack: stack}
+		return nil
+	case userErr != nil:
+		var de *decodeError
+		kind := protocol.KindUser
+		if errors.As(userErr, &de) {
+			kind = protocol.KindHandler
+		}
+		st.State = protocol.StateError
+		st.Error = &protocol.ErrorRecord{Kind: kind, Type: fmt.Sprintf("%T", userErr), Message: userErr.Error()}
+		return nil
+	}
+	st.State = protocol.StateSuccess
+	st.ResultSize = int64(len(out))
+	if len(out) <= protocol.InlineLimit {
+		st.Result, st.HasResult = out, true
+		return nil
+	}
+	key := protocol.ResultKey(inv.ExecutorID, inv.JobID, call.ID)
+	if err := w.Storage.PutBytes(ctx, inv.Bucket, key, out); err != nil {
+		return fmt.Errorf("write result: %w", err)
+	}
+	st.ResultKey = key
+	return nil
+}
+
+// decodeError marks an input that the codec could not decode: a framework
+// failure, not the user's.
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return "decode input: " + e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// DecodeError wraps a codec failure on the input so it is classified as a
+// handler error rather than a user error.
+func DecodeError(err error) error { return &decodeError{err} }
+
+func invoke(ctx context.Context, fn *Func, codec protocol.Codec, input []byte) (out []byte, err error, panicked bool, stack string) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked = true
+			err = fmt.Errorf("%v", r)
+			stack = string(debug.Stack())
+		}
+	}()
+	out, err = fn.Call(ctx, codec, input)
+	return out, err, false, ""
+}
+
+func (w *Worker) writeStatus(ctx context.Context, bucket string, st *protocol.Status) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode status: %w", err)
+	}
+	key := protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID)
+	if err := w.Storage.PutBytes(ctx, bucket, key, data); err != nil {
+		return fmt.Errorf("write status: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,435 @@
+package lithops_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/config"
+)
+
+func TestMain(m *testing.M) {
+	lithops.Init() // in worker processes this serves calls and exits
+	os.Exit(m.Run())
+}
+
+type pair struct{ X, Y int }
+
+type payload struct{ Data string }
+
+var (
+	helloWorld = lithops.Func("hello_world", func(ctx context.Context, _ string) (string, error) {
+		return "Hello World!", nil
+	})
+	sumPair = lithops.Func("simple_map_function", func(ctx context.Context, p [2]int) (int, error) {
+		return p[0] + p[1], nil
+	})
+	sumStruct = lithops.Func("sum_struct", func(ctx context.Context, p pair) (int, error) {
+		return p.X + p.Y, nil
+	})
+	concat = lithops.Func("concat", func(ctx context.Context, words []string) (string, error) {
+		return strings.Join(words, " "), nil
+	})
+	sumInts = lithops.Func("simple_reduce_function", func(ctx context.Context, xs []int) (int, error) {
+		n := 0
+		for _, x := range xs {
+			n += x
+		}
+		return n, nil
+	})
+	nilPointer = lithops.Func("nil_pointer", func(ctx context.Context, _ int) (*payload, error) { return nil, nil })
+	nilSlice   = lithops.Func("nil_slice", func(ctx context.Context, _ int) ([]int, error) { return nil, nil })
+	zeroInt    = lithops.Func("zero_int", func(ctx context.Context, x int) (int, error) { return x * 0, nil })
+	bigResult  = lithops.Func("big_result", func(ctx context.Context, n int) (string, error) {
+		return strings.Repeat("x", n), nil
+	})
+	// misbehave fails in the way its input names, and succeeds otherwise.
+	misbehave = lithops.Func("misbehave", func(ctx context.Context, mode string) (string, error) {
+		switch mode {
+		case "error":
+			return "", errors.New("boom: user error")
+		case "panic":
+			var m map[string]int
+			m["x"] = 1 // nil map write panics
+		case "exit":
+			os.Exit(3)
+		case "sleep":
+			time.Sleep(time.Minute)
+		}
+		return "ok:" + mode, nil
+	})
+	callID = lithops.Func("call_id", func(ctx context.Context, _ int) (string, error) {
+		return lithops.CallIDFrom(ctx), nil
+	})
+)
+
+// newExecutor returns an executor whose storage lives in a test temp dir.
+func newExecutor(t *testing.T, opts ...lithops.Option) *lithops.Executor {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	ctx := context.Background()
+	e, err := lithops.NewExecutor(ctx, append([]lithops.Option{lithops.WithConfig(cfg)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestCallAsync(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t)
+	t.Run("hello_world", func(t *testing.T) {
+		f, err := lithops.CallAsync(ctx, e, helloWorld, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != "Hello World!" {
+			t.Fatalf("got %q, %v", v, err)
+		}
+	})
+	t.Run("tuple_input", func(t *testing.T) {
+		f, err := lithops.CallAsync(ctx, e, sumPair, [2]int{4, 6})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != 10 {
+			t.Fatalf("got %v, %v", v, err)
+		}
+	})
+	t.Run("struct_input", func(t *testing.T) {
+		f, err := lithops.CallAsync(ctx, e, sumStruct, pair{X: 2, Y: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != 10 {
+			t.Fatalf("got %v, %v", v, err)
+		}
+	})
+	t.Run("list_input", func(t *testing.T) {
+		f, err := lithops.CallAsync(ctx, e, concat, []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != "a b" {
+			t.Fatalf("got %q, %v", v, err)
+		}
+	})
+	t.Run("call_id", func(t *testing.T) {
+		f, err := lithops.CallAsync(ctx, e, callID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != "00000" {
+			t.Fatalf("got %q, %v", v, err)
+		}
+		if s, ok := f.Stats(); !ok || s.Worker == "" || s.Finished.Before(s.Started) || s.Started.Before(s.Submitted.Add(-time.Second)) {
+			t.Fatalf("stats %+v, %v", s, ok)
+		}
+	})
+}
+
+var pairs = [][2]int{{1, 1}, {2, 2}, {3, 3}, {4, 4}}
+
+func TestMap(t *testing.T) {
+	ctx := ctxT(t)
+	tests := []struct {
+		name string
+		opts []lithops.Option
+	}{
+		{"default", nil},
+		{"max_workers_1", []lithops.Option{lithops.WithMaxWorkers(1)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newExecutor(t, tc.opts...)
+			fs, err := lithops.Map(ctx, e, sumPair, pairs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := fs.Results(ctx)
+			if err != nil || fmt.Sprint(got) != "[2 4 6 8]" {
+				t.Fatalf("got %v, %v", got, err)
+			}
+		})
+	}
+	t.Run("range_iterdata", func(t *testing.T) {
+		e := newExecutor(t)
+		fs, err := lithops.Map(ctx, e, helloWorld, []string{"", ""})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fs.Results(ctx)
+		if err != nil || fmt.Sprint(got) != "[Hello World! Hello World!]" {
+			t.Fatalf("got %v, %v", got, err)
+		}
+	})
+	t.Run("multiple_executions", func(t *testing.T) {
+		e := newExecutor(t)
+		fs1, err := lithops.Map(ctx, e, sumPair, pairs[:2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs2, err := lithops.Map(ctx, e, sumPair, pairs[2:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fs1.At(0).JobID() == fs2.At(0).JobID() {
+			t.Fatalf("two maps share job id %s", fs1.At(0).JobID())
+		}
+		r2, err := fs2.Results(ctx)
+		if err != nil || fmt.Sprint(r2) != "[6 8]" {
+			t.Fatalf("second map: %v, %v", r2, err)
+		}
+		r1, err := fs1.Results(ctx)
+		if err != nil || fmt.Sprint(r1) != "[2 4]" {
+			t.Fatalf("first map: %v, %v", r1, err)
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		e := newExecutor(t)
+		fs, err := lithops.Map(ctx, e, sumPair, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := fs.Results(ctx); err != nil || len(got) != 0 {
+			t.Fatalf("got %v, %v", got, err)
+		}
+	})
+	t.Run("many_inputs_in_order", func(t *testing.T) {
+		e := newExecutor(t)
+		in := make([][2]int, 300)
+		for i := range in {
+			in[i] = [2]int{i, i}
+		}
+		fs, err := lithops.Map(ctx, e, sumPair, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fs.Results(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range got {
+			if v != 2*i {
+				t.Fatalf("result %d = %d, want %d", i, v, 2*i)
+			}
+		}
+	})
+}
+
+func TestMapReduce(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t)
+	f, err := lithops.MapReduce(ctx, e, sumPair, pairs, sumInts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Result(ctx); err != nil || v != 20 {
+		t.Fatalf("got %v, %v", v, err)
+	}
+	if f.JobID() != "R000" {
+		t.Errorf("reduce job id %q, want R000", f.JobID())
+	}
+	t.Run("map_failure_fails_reduce", func(t *testing.T) {
+		f, err := lithops.MapReduce(ctx, e, misbehave, []string{"a", "error"}, joinStrings)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.Result(ctx)
+		if !errors.Is(err, lithops.ErrUser) || !strings.Contains(err.Error(), "boom") {
+			t.Fatalf("got %v, want the map call's user error", err)
+		}
+	})
+}
+
+var joinStrings = lithops.Func("join_strings", func(ctx context.Context, xs []string) (string, error) {
+	return strings.Join(xs, ","), nil
+})
+
+func TestZeroAndNilResults(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t, lithops.WithCodec(lithops.GobCodec))
+	p, err := lithops.CallAsync(ctx, e, nilPointer, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := p.Result(ctx); err != nil || v != nil {
+		t.Fatalf("nil pointer: got %v, %v", v, err)
+	}
+	s, err := lithops.CallAsync(ctx, e, nilSlice, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Result(ctx); err != nil || v != nil {
+		t.Fatalf("nil slice: got %v, %v", v, err)
+	}
+	zs, err := lithops.Map(ctx, e, zeroInt, []int{1, 2, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := zs.Results(ctx); err != nil || fmt.Sprint(v) != "[0 0 0]" {
+		t.Fatalf("zeros: got %v, %v", v, err)
+	}
+}
+
+func TestCodecs(t *testing.T) {
+	ctx := ctxT(t)
+	for _, c := range []lithops.Codec{lithops.GobCodec, lithops.JSONCodec} {
+		t.Run(c.Name(), func(t *testing.T) {
+			e := newExecutor(t, lithops.WithCodec(c))
+			f, err := lithops.CallAsync(ctx, e, sumStruct, pair{3, 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := f.Result(ctx); err != nil || v != 7 {
+				t.Fatalf("got %v, %v", v, err)
+			}
+			// A result over the inline limit travels as its own object.
+			b, err := lithops.CallAsync(ctx, e, bigResult, 100_000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := b.Result(ctx); err != nil || len(v) != 100_000 {
+				t.Fatalf("big result: %d bytes, %v", len(v), err)
+			}
+			// An input over the inline limit is read from the inputs object.
+			in := make([]string, 3000)
+			for i := range in {
+				in[i] = "w"
+			}
+			j, err := lithops.CallAsync(ctx, e, concat, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := j.Result(ctx); err != nil || len(v) != 5999 {
+				t.Fatalf("big input: %d, %v", len(v), err)
+			}
+		})
+	}
+}
+
+func TestFailures(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t, lithops.WithMaxWorkers(2))
+	modes := []string{"a", "error", "b", "panic", "c", "exit", "d", "sleep", "e"}
+	start := time.Now()
+	fs, err := lithops.Map(ctx, e, misbehave, modes, lithops.WithTimeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string]struct {
+		want    error
+		message string
+	}{
+		"error": {lithops.ErrUser, "boom: user error"},
+		"panic": {lithops.ErrPanic, "assignment to entry in nil map"},
+		"exit":  {lithops.ErrCrashed, "exited with status 3"},
+		"sleep": {lithops.ErrTimeout, "timeout"},
+	}
+	for i, mode := range modes {
+		v, err := fs.At(i).Result(ctx)
+		tc, fails := tests[mode]
+		if !fails {
+			if err != nil || v != "ok:"+mode {
+				t.Errorf("%s: got %q, %v; the other calls of the map must succeed", mode, v, err)
+			}
+			continue
+		}
+		if !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want errors.Is %v", mode, err, tc.want)
+			continue
+		}
+		var ce *lithops.CallError
+		if !errors.As(err, &ce) || !strings.Contains(ce.Message, tc.message) || ce.Call != fmt.Sprintf("%05d", i) || ce.Function != "misbehave" {
+			t.Errorf("%s: CallError %+v", mode, ce)
+		}
+		if mode == "panic" && !strings.Contains(ce.Stack, "lithops_test.init") {
+			t.Errorf("panic stack does not show the function:\n%s", ce.Stack)
+		}
+		if mode == "exit" && ce.ExitCode != 3 {
+			t.Errorf("exit code %d, want 3", ce.ExitCode)
+		}
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("failures took %v; they must be reported within seconds", d)
+	}
+	_, err = fs.Results(ctx)
+	if !errors.Is(err, lithops.ErrUser) {
+		t.Errorf("Results: got %v, want the first failure (user error)", err)
+	}
+}
+
+func TestCancel(t *testing.T) {
+	e := newExecutor(t, lithops.WithMaxWorkers(2))
+	ctx, cancel := context.WithCancel(context.Background())
+	fs, err := lithops.Map(ctx, e, misbehave, []string{"sleep", "sleep", "sleep"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	cancel()
+	wctx := ctxT(t)
+	for i := range 3 {
+		_, err := fs.At(i).Result(wctx)
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("call %d: got %v, want context.Canceled", i, err)
+		}
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("cancel took %v", d)
+	}
+	// The executor still works after a cancelled job.
+	f, err := lithops.CallAsync(wctx, e, sumPair, [2]int{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Result(wctx); err != nil || v != 3 {
+		t.Fatalf("after cancel: %v, %v", v, err)
+	}
+}
+
+func TestWait(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t, lithops.WithMaxWorkers(2))
+	quick, err := lithops.Map(ctx, e, misbehave, []string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := lithops.CallAsync(ctx, e, misbehave, "sleep", lithops.WithTimeout(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := lithops.Group(quick, slow)
+
+	p, err := lithops.Wait(ctx, all, lithops.Always)
+	if err != nil || p.Total != 2 {
+		t.Fatalf("Always: %+v, %v", p, err)
+	}
+	p, err = lithops.Wait(ctx, all, lithops.AnyCompleted)
+	if err != nil || p.Done < 1 {
+		t.Fatalf("AnyCompleted: %+v, %v", p, err)
+	}
+	p, err = lithops.Wait(ctx, all, lithops.WaitTimeout(200*time.Millisecond))
+	if !errors.Is(err, lithops.ErrWaitTimeout) || p.Done != 1 {
+		t.Fatalf("timeout: %+v, %v", p, err)
+	}
+	var calls int
+	p, err = lithops.Wait(ctx, all, lithops.AllCompleted, lithops.WaitProgress(func(lithops.Progress) { calls++ }))
+	if err != nil || p.Done != 2 || p.Failed != 1 || calls == 0 {
+		t.Fatalf("AllCompleted: %+v, %v, %d progress calls", p, err, calls)
+	}
+}

@@ -1,0 +1,184 @@
+package lithops
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+// Option configures NewExecutor and OpenStorage.
+type Option func(*options)
+
+type options struct {
+	cfg        *config.Config
+	configFile string
+	backend    string
+	storage    string
+	runtime    string
+	maxWorkers int
+	memory     int
+	logger     *slog.Logger
+	codec      protocol.Codec
+	timeout    time.Duration
+	output     io.Writer
+}
+
+// WithConfig uses cfg instead of looking for a config file.
+func WithConfig(cfg *config.Config) Option { return func(o *options) { o.cfg = cfg } }
+
+// WithConfigFile reads the configuration from path.
+func WithConfigFile(path string) Option { return func(o *options) { o.configFile = path } }
+
+// WithBackend selects the compute backend ("localhost", "azure_functions").
+func WithBackend(name string) Option { return func(o *options) { o.backend = name } }
+
+// WithStorage selects the storage backend ("localhost", "azure_storage").
+func WithStorage(name string) Option { return func(o *options) { o.storage = name } }
+
+// WithRuntime selects the runtime: on localhost the program the workers run
+// (default: this program), on cloud backends a deployed runtime's name.
+func WithRuntime(name string) Option { return func(o *options) { o.runtime = name } }
+
+// WithMaxWorkers bounds the number of calls that run at once (localhost:
+// worker processes).
+func WithMaxWorkers(n int) Option { return func(o *options) { o.maxWorkers = n } }
+
+// WithRuntimeMemory sets the memory of each worker in MiB.
+func WithRuntimeMemory(mb int) Option { return func(o *options) { o.memory = mb } }
+
+// WithLogger sends the executor's logs to l (default: stderr at the
+// configured log_level).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithCodec selects how inputs and results are encoded (default GobCodec).
+func WithCodec(c Codec) Option { return func(o *options) { o.codec = c } }
+
+// WithExecutionTimeout sets the default per-call timeout
+// (lithops.execution_timeout).
+func WithExecutionTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
+
+// WithWorkerOutput sends the workers' stdout and stderr to w (default
+// os.Stderr).
+func WithWorkerOutput(w io.Writer) Option { return func(o *options) { o.output = w } }
+
+// Codec encodes inputs and results; see GobCodec and JSONCodec.
+type Codec = protocol.Codec
+
+// The codecs lithops knows.
+var (
+	GobCodec  Codec = protocol.Gob
+	JSONCodec Codec = protocol.JSON
+)
+
+func resolve(opts []Option) (*options, error) {
+	o := &options{}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if o.cfg == nil {
+		cfg, err := config.Load(o.configFile)
+		if err != nil {
+			return nil, err
+		}
+		o.cfg = cfg
+	} else {
+		c := *o.cfg
+		o.cfg = &c
+	}
+	cfg := o.cfg
+	if o.backend != "" {
+		if o.storage == "" && o.backend != "localhost" && cfg.Lithops.Storage == "localhost" {
+			cfg.Lithops.Storage = "azure_storage"
+		}
+		cfg.Lithops.Backend = o.backend
+	}
+	if o.storage != "" {
+		cfg.Lithops.Storage = o.storage
+	}
+	if o.runtime != "" {
+		if cfg.Lithops.Backend == "localhost" {
+			cfg.Localhost.Runtime = o.runtime
+		} else {
+			cfg.AzureFunctions.Runtime = o.runtime
+		}
+	}
+	if o.maxWorkers != 0 {
+		if cfg.Lithops.Backend == "localhost" {
+			cfg.Localhost.WorkerProcesses = o.maxWorkers
+		} else {
+			cfg.AzureFunctions.MaxWorkers = o.maxWorkers
+		}
+	}
+	if o.memory != 0 {
+		if cfg.Lithops.Backend == "localhost" {
+			cfg.Localhost.RuntimeMemory = o.memory
+		} else {
+			cfg.AzureFunctions.RuntimeMemory = o.memory
+		}
+	}
+	if o.timeout != 0 {
+		cfg.Lithops.ExecutionTimeout = o.timeout.Seconds()
+	}
+	if o.codec != nil {
+		cfg.Lithops.Codec = o.codec.Name()
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.codec == nil {
+		c, err := protocol.CodecByName(cfg.Lithops.Codec)
+		if err != nil {
+			return nil, err
+		}
+		o.codec = c
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cfg.Lithops.LogLevel)}))
+	}
+	if o.output == nil {
+		o.output = os.Stderr
+	}
+	return o, nil
+}
+
+func logLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "info":
+		return slog.LevelInfo
+	case "error", "critical":
+		return slog.LevelError
+	}
+	return slog.LevelWarn
+}
+
+// CallOption configures one CallAsync, Map or MapReduce.
+type CallOption func(*callOptions)
+
+type callOptions struct {
+	timeout time.Duration
+	memory  int
+}
+
+// WithTimeout sets the per-call timeout of this job.
+func WithTimeout(d time.Duration) CallOption { return func(c *callOptions) { c.timeout = d } }
+
+// WithMemory sets the worker memory of this job in MiB.
+func WithMemory(mb int) CallOption { return func(c *callOptions) { c.memory = mb } }
+
+func (c *callOptions) validate() error {
+	if c.timeout < 0 {
+		return fmt.Errorf("lithops: negative timeout %v", c.timeout)
+	}
+	if c.memory < 0 {
+		return fmt.Errorf("lithops: negative memory %d MiB", c.memory)
+	}
+	return nil
+}

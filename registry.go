@@ -1,0 +1,142 @@
+package lithops
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/worker"
+)
+
+var (
+	regMu    sync.Mutex
+	registry = map[string]*worker.Func{}
+	started  atomic.Bool
+)
+
+// Function is a registered function: fn under a stable name. Create it with
+// Func at package level.
+type Function[In, Out any] struct {
+	name string
+	sig  string
+	fn   func(context.Context, In) (Out, error)
+}
+
+// Name returns the name the function was registered under.
+func (f *Function[In, Out]) Name() string { return f.name }
+
+// Signature returns the function's Go signature as workers compare it.
+func (f *Function[In, Out]) Signature() string { return f.sig }
+
+// Call runs the function in this process, with ctx as given. It is what a
+// worker does, without storage or a codec; useful in unit tests.
+func (f *Function[In, Out]) Call(ctx context.Context, in In) (Out, error) { return f.fn(ctx, in) }
+
+// envelope wraps user values so that nil pointers, nil slices and zero values
+// survive every codec.
+type envelope[T any] struct{ V T }
+
+// Func registers fn under name and returns it for CallAsync, Map and
+// MapReduce. Call it at package level (var f = lithops.Func(...)) so that the
+// client and its workers register the same functions. It panics if name is
+// empty or taken, or if Main or Init has already started.
+func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) *Function[In, Out] {
+	if name == "" {
+		panic("lithops.Func: empty function name")
+	}
+	if fn == nil {
+		panic(fmt.Sprintf("lithops.Func(%q): nil function", name))
+	}
+	if started.Load() {
+		panic(fmt.Sprintf("lithops.Func(%q): registration after lithops.Main or lithops.Init started; register functions at package level", name))
+	}
+	sig := fmt.Sprintf("func(context.Context, %s) (%s, error)", typeName(reflect.TypeFor[In]()), typeName(reflect.TypeFor[Out]()))
+	f := &Function[In, Out]{name: name, sig: sig, fn: fn}
+	regMu.Lock()
+	defer regMu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("lithops.Func(%q): a function is already registered under this name", name))
+	}
+	registry[name] = &worker.Func{
+		Name:      name,
+		Signature: sig,
+		Call: func(ctx context.Context, c protocol.Codec, input []byte) ([]byte, error) {
+			var in envelope[In]
+			if err := c.Unmarshal(input, &in); err != nil {
+				return nil, worker.DecodeError(err)
+			}
+			out, err := fn(ctx, in.V)
+			if err != nil {
+				return nil, err
+			}
+			b, err := c.Marshal(envelope[Out]{out})
+			if err != nil {
+				return nil, fmt.Errorf("encode result of %s: %w", name, err)
+			}
+			return b, nil
+		},
+	}
+	return f
+}
+
+// typeName names a type with its full package path, so that two types of
+// the same name in different packages differ.
+func typeName(t reflect.Type) string {
+	if t.Name() != "" && t.PkgPath() != "" {
+		return t.PkgPath() + "." + t.Name()
+	}
+	return t.String()
+}
+
+func registrySnapshot() (map[string]*worker.Func, protocol.Registry) {
+	regMu.Lock()
+	defer regMu.Unlock()
+	funcs := make(map[string]*worker.Func, len(registry))
+	reg := make(protocol.Registry, len(registry))
+	for n, f := range registry {
+		funcs[n] = f
+		reg[n] = f.Signature
+	}
+	return funcs, reg
+}
+
+// Main is the entry point of a lithops program. In a worker process it serves
+// calls and exits; otherwise it runs run with a context that is cancelled on
+// SIGINT or SIGTERM, and exits with status 1 if run returns an error.
+func Main(run func(context.Context) error) {
+	Init()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// Init closes registration and, in a worker process, serves calls and exits.
+// Programs that do not use Main call it first thing in main, and test
+// packages call it in TestMain before m.Run.
+func Init() {
+	started.Store(true)
+	if mode := os.Getenv(workerEnv); mode != "" {
+		os.Exit(serveWorker(mode))
+	}
+}
+
+// serveWorker runs worker mode and returns the exit status.
+func serveWorker(mode string) int {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := runWorker(context.Background(), mode, logger); err != nil {
+		logger.Error("lithops worker failed", "err", err)
+		return 2
+	}
+	return 0
+}

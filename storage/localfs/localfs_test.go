@@ -1,0 +1,192 @@
+package localfs_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/localfs"
+	"github.com/lithops-go/lithops/storage/storagetest"
+)
+
+func newStorage(t *testing.T, dir string) *storage.Storage {
+	t.Helper()
+	d, err := localfs.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := storage.New(d, "localhost", "lithops-test")
+	t.Cleanup(func() { s.Close() })
+	if err := s.CreateBucket(t.Context(), s.Bucket()); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.RunConformance(t, func(t *testing.T) *storage.Storage {
+		return newStorage(t, t.TempDir())
+	})
+}
+
+// A Put in progress is invisible: its bytes sit in <root>/.tmp until the
+// rename, so neither List nor Head sees a partial object.
+func TestTempFilesInvisible(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	s := newStorage(t, root)
+	pr, pw := io.Pipe()
+	putErr := make(chan error, 1)
+	go func() { putErr <- s.Put(ctx, s.Bucket(), "dir/obj", pr) }()
+	if _, err := pw.Write(bytes.Repeat([]byte("x"), 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	// The writer has consumed 1 MiB; the object is half written.
+	tmp, _ := os.ReadDir(filepath.Join(root, ".tmp"))
+	if len(tmp) != 1 {
+		t.Errorf("want one temp file during the Put, have %d", len(tmp))
+	}
+	for _, prefix := range []string{"", "dir", "dir/"} {
+		if infos, err := s.List(ctx, s.Bucket(), prefix); err != nil || len(infos) != 0 {
+			t.Errorf("List(%q) during a Put = %+v, %v; want nothing", prefix, infos, err)
+		}
+	}
+	if _, err := s.Head(ctx, s.Bucket(), "dir/obj"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Head during a Put: err = %v, want ErrNotFound", err)
+	}
+	pw.Close()
+	if err := <-putErr; err != nil {
+		t.Fatal(err)
+	}
+	if infos, err := s.List(ctx, s.Bucket(), ""); err != nil || len(infos) != 1 || infos[0].Size != 1<<20 {
+		t.Errorf("List after the Put = %+v, %v", infos, err)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(root, ".tmp")); len(tmp) != 0 {
+		t.Errorf("%d temp files left after the Put", len(tmp))
+	}
+	// A failed Put removes its temp file.
+	pr, pw = io.Pipe()
+	go func() { pw.Write([]byte("partial")); pw.CloseWithError(errors.New("client went away")) }()
+	if err := s.Put(ctx, s.Bucket(), "dir/failed", pr); err == nil {
+		t.Error("Put from a failing reader succeeded")
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(root, ".tmp")); len(tmp) != 0 {
+		t.Errorf("%d temp files left after a failed Put", len(tmp))
+	}
+}
+
+// Keys are paths below the bucket directory; nothing may reach outside it.
+func TestPathTraversalRejected(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	s := newStorage(t, root)
+	b := s.Bucket()
+	// A file in a sibling bucket and one next to the root, as bait.
+	other := newStorage(t, root)
+	if err := other.CreateBucket(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.PutBytes(ctx, "other", "secret", []byte("s")); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(filepath.Dir(root), filepath.Base(root)+"-outside")
+	t.Cleanup(func() { os.Remove(outside) })
+
+	for _, key := range []string{"../x", "../other/secret", "a/../../x", "a/../b", "./a", "a/./b", "/abs", "a//b", "a/", "..", "."} {
+		err := s.PutBytes(ctx, b, key, []byte("evil"))
+		if err == nil {
+			t.Errorf("Put(%q) succeeded", key)
+		}
+		if _, err := s.GetBytes(ctx, b, key); err == nil {
+			t.Errorf("Get(%q) succeeded", key)
+		}
+		if _, err := s.Head(ctx, b, key); err == nil {
+			t.Errorf("Head(%q) succeeded", key)
+		}
+		if err := s.Delete(ctx, b, key); err == nil {
+			t.Errorf("Delete(%q) succeeded", key)
+		}
+	}
+	if got, _ := other.GetBytes(ctx, "other", "secret"); string(got) != "s" {
+		t.Errorf("the other bucket's object was changed: %q", got)
+	}
+	for _, prefix := range []string{"../", "../other", "..", "a/../../", "./"} {
+		infos, err := s.List(ctx, b, prefix)
+		if err != nil || len(infos) != 0 {
+			t.Errorf("List(%q) = %+v, %v; want nothing", prefix, infos, err)
+		}
+	}
+	if _, err := os.Stat(outside); err == nil {
+		t.Errorf("a file was written outside the root: %s", outside)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, b))
+	if len(entries) != 0 {
+		t.Errorf("bucket directory not empty after rejected writes: %v", entries)
+	}
+}
+
+// A key cannot be both an object and a "directory" of other keys.
+func TestKeyDirectoryConflict(t *testing.T) {
+	ctx := t.Context()
+	s := newStorage(t, t.TempDir())
+	b := s.Bucket()
+	if err := s.PutBytes(ctx, b, "a", []byte("file")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutBytes(ctx, b, "a/b", []byte("x")); err == nil || !strings.Contains(err.Error(), "collides") {
+		t.Errorf("Put(a/b) over object a: err = %v, want a collision error", err)
+	}
+	if err := s.PutBytes(ctx, b, "c/d", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutBytes(ctx, b, "c", []byte("x")); err == nil || !strings.Contains(err.Error(), "collides") {
+		t.Errorf("Put(c) over directory c: err = %v, want a collision error", err)
+	}
+	if got, _ := s.GetBytes(ctx, b, "a"); string(got) != "file" {
+		t.Errorf("object a = %q after the refused Put", got)
+	}
+}
+
+// Deleting the last key of a directory removes the directory; a concurrent
+// Put into that directory must still succeed.
+func TestPutRacesDirectoryRemoval(t *testing.T) {
+	ctx := t.Context()
+	s := newStorage(t, t.TempDir())
+	b := s.Bucket()
+	const n = 200
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		key := fmt.Sprintf("jobs/j%d/status", i%4)
+		wg.Go(func() { errs <- s.PutBytes(ctx, b, key, []byte("x")) })
+		wg.Go(func() { errs <- s.Delete(ctx, b, key) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// Objects are ordinary files under <root>/<bucket>/<key>.
+func TestLayout(t *testing.T) {
+	root := t.TempDir()
+	s := newStorage(t, root)
+	if err := s.PutBytes(context.Background(), s.Bucket(), "x/y.txt", []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, s.Bucket(), "x", "y.txt"))
+	if err != nil || string(b) != "hi" {
+		t.Errorf("file = %q, %v", b, err)
+	}
+}

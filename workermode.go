@@ -1,0 +1,45 @@
+package lithops
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"strconv"
+
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/worker"
+)
+
+// runWorker serves calls in worker mode: "localhost" reads calls from file
+// descriptor 3 and answers on 4 (see compute/localhost).
+func runWorker(ctx context.Context, mode string, logger *slog.Logger) error {
+	if mode != "localhost" {
+		return fmt.Errorf("unknown worker mode %s=%q", workerEnv, mode)
+	}
+	cfg := config.Default()
+	if raw := os.Getenv(workerConfigEnv); raw != "" {
+		cfg = &config.Config{}
+		if err := json.Unmarshal([]byte(raw), cfg); err != nil {
+			return fmt.Errorf("%s is not a valid configuration: %w", workerConfigEnv, err)
+		}
+	}
+	if mb, _ := strconv.Atoi(os.Getenv("LITHOPS_WORKER_MEMORY_MB")); mb > 0 {
+		debug.SetMemoryLimit(int64(mb) << 20)
+	}
+	st, err := openStorage(ctx, cfg, cfg.Lithops.Storage)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	funcs, _ := registrySnapshot()
+	w := worker.New(os.Getenv("LITHOPS_WORKER_ID"), st, funcs, logger)
+	in := os.NewFile(3, "lithops-requests")
+	out := os.NewFile(4, "lithops-responses")
+	if in == nil || out == nil {
+		return fmt.Errorf("worker mode needs the request and response pipes on file descriptors 3 and 4")
+	}
+	return worker.ServePipe(ctx, w, in, out)
+}
