@@ -396,6 +396,9 @@ func decodeStrict(n *yaml.Node, v reflect.Value, path, file string) error {
 		if vn.Tag == "!!null" {
 			continue
 		}
+		if k := fv.Kind(); (k == reflect.Int || k == reflect.Int64) && vn.Tag != "!!int" {
+			return at(vn, full, "want %s, got %q", typeName(fv.Type()), vn.Value)
+		}
 		if err := vn.Decode(fv.Addr().Interface()); err != nil {
 			return at(vn, full, "want %s, got %q", typeName(fv.Type()), vn.Value)
 		}

@@ -1,0 +1,122 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown section", "lithops:\n  backend: localhost\nlocalhots:\n  worker_processes: 2\n", "cfg.yaml:3: localhots: unknown key"},
+		{"unknown key", "lithops:\n  backend: localhost\n  execution_timout: 10\n", "cfg.yaml:3: lithops.execution_timout: unknown key"},
+		{"wrong type", "lithops:\n  execution_timeout: ten\n", `cfg.yaml:2: lithops.execution_timeout: want a number, got "ten"`},
+		{"wrong int", "localhost:\n  worker_processes: 2.5\n", `cfg.yaml:2: localhost.worker_processes: want an integer, got "2.5"`},
+		{"section not mapping", "lithops: 3\n", `cfg.yaml:1: lithops: want a mapping of keys`},
+		{"list value", "lithops:\n  backend: [a, b]\n", `cfg.yaml:2: lithops.backend: want a single value, got a list`},
+		{"bad yaml", "lithops:\n  backend: : :\n", "cfg.yaml"},
+		{"unknown backend", "lithops:\n  backend: aws_lambda\n", `lithops.backend: unknown compute backend "aws_lambda"`},
+		{"localhost storage with cloud", "lithops:\n  backend: azure_functions\n  storage: localhost\n", "localhost storage cannot be used with the azure_functions backend"},
+		{"bad memory", "azure_functions:\n  runtime_memory: 1000\n", "azure_functions.runtime_memory: Flex Consumption offers 512, 2048 or 4096 MB, got 1000"},
+		{"negative timeout", "lithops:\n  execution_timeout: -1\n", "lithops.execution_timeout: must be a positive number"},
+		{"bad codec", "lithops:\n  codec: xml\n", `lithops.codec: unknown codec "xml"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("cfg.yaml", []byte(tc.yaml))
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("got %v, want an ErrInvalid containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseValid(t *testing.T) {
+	c, err := Parse("cfg.yaml", []byte(`
+lithops:
+  backend: localhost
+  storage: localhost
+  execution_timeout: 10
+  data_limit: 0
+  log_level: debug
+localhost:
+  worker_processes: 3
+  storage_root: /tmp/x
+azure_storage:
+  storage_account_name: acct
+  storage_account_key: c2VjcmV0
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Lithops.ExecutionTimeout != 10 || c.Localhost.WorkerProcesses != 3 || *c.Lithops.DataLimit != 0 || c.Localhost.StorageRoot != "/tmp/x" {
+		t.Fatalf("parsed %+v", c)
+	}
+	m := c.Masked()
+	if m.AzureStorage.StorageAccountKey != "****" || c.AzureStorage.StorageAccountKey != "c2VjcmV0" {
+		t.Fatalf("masking: %q / %q", m.AzureStorage.StorageAccountKey, c.AzureStorage.StorageAccountKey)
+	}
+	if s := c.Secrets(); len(s) != 1 || s[0] != "c2VjcmV0" {
+		t.Fatalf("secrets %v", s)
+	}
+	y, _ := m.YAML()
+	if strings.Contains(string(y), "c2VjcmV0") {
+		t.Fatalf("masked YAML shows the secret:\n%s", y)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := Default()
+	if c.Lithops.Backend != "localhost" || c.Lithops.Storage != "localhost" || c.Lithops.ExecutionTimeout != 3600 || c.Localhost.WorkerProcesses < 1 {
+		t.Fatalf("defaults %+v", c.Lithops)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("empty", nil)
+	if err != nil || c.Lithops.Backend != "localhost" {
+		t.Fatalf("empty file: %+v, %v", c, err)
+	}
+	c, err = Parse("cloud", []byte("lithops:\n  backend: azure_functions\n"))
+	if err != nil || c.Lithops.Storage != "azure_storage" || c.Lithops.ExecutionTimeout != 1800 {
+		t.Fatalf("cloud defaults: %+v, %v", c, err)
+	}
+}
+
+func TestLookupOrder(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("HOME", filepath.Join(dir, "home"))
+	t.Setenv("LITHOPS_CONFIG_FILE", "")
+	if got := Find(); got != "" && got != "/etc/lithops/config" {
+		t.Fatalf("no config: Find() = %q", got)
+	}
+	home := filepath.Join(dir, "home", ".lithops", "config")
+	os.MkdirAll(filepath.Dir(home), 0o755)
+	os.WriteFile(home, []byte("localhost:\n  worker_processes: 5\n"), 0o600)
+	if got := Find(); got != home {
+		t.Fatalf("Find() = %q, want %q", got, home)
+	}
+	os.WriteFile(".lithops_config", []byte("localhost:\n  worker_processes: 6\n"), 0o600)
+	if got := Find(); got != ".lithops_config" {
+		t.Fatalf("Find() = %q, want ./.lithops_config", got)
+	}
+	env := filepath.Join(dir, "env.yaml")
+	os.WriteFile(env, []byte("localhost:\n  worker_processes: 7\n"), 0o600)
+	t.Setenv("LITHOPS_CONFIG_FILE", env)
+	c, err := Load("")
+	if err != nil || c.Localhost.WorkerProcesses != 7 || c.Source != env {
+		t.Fatalf("env file: %+v, %v", c, err)
+	}
+	c, err = Load(home)
+	if err != nil || c.Localhost.WorkerProcesses != 5 {
+		t.Fatalf("explicit file: %v", err)
+	}
+	if _, err := Load(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
