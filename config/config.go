@@ -42,15 +42,15 @@ type Config struct {
 type Lithops struct {
 	Backend            string   `yaml:"backend" json:"backend"`
 	Storage            string   `yaml:"storage" json:"storage"`
-	Mode               string   `yaml:"mode" json:"mode,omitempty"`
+	Mode               string   `yaml:"mode,omitempty" json:"mode,omitempty"`
 	LogLevel           string   `yaml:"log_level" json:"log_level"`
 	ExecutionTimeout   float64  `yaml:"execution_timeout" json:"execution_timeout"`     // seconds per call
 	DataLimit          *float64 `yaml:"data_limit" json:"data_limit"`                   // MiB of inputs per job; 0: no limit
 	DataCleaner        *bool    `yaml:"data_cleaner" json:"data_cleaner"`               // delete job data on Close
 	MonitoringInterval float64  `yaml:"monitoring_interval" json:"monitoring_interval"` // seconds between storage polls
-	Monitoring         string   `yaml:"monitoring" json:"monitoring,omitempty"`
-	Chunksize          int      `yaml:"chunksize" json:"chunksize,omitempty"`
-	Retries            int      `yaml:"retries" json:"retries,omitempty"`
+	Monitoring         string   `yaml:"monitoring,omitempty" json:"monitoring,omitempty"`
+	Chunksize          int      `yaml:"chunksize,omitempty" json:"chunksize,omitempty"`
+	Retries            int      `yaml:"retries,omitempty" json:"retries,omitempty"`
 	Codec              string   `yaml:"codec" json:"codec"` // gob or json
 }
 
@@ -58,13 +58,13 @@ type Lithops struct {
 type Localhost struct {
 	// Runtime is the program the workers run; empty means the client's own
 	// executable.
-	Runtime         string `yaml:"runtime" json:"runtime,omitempty"`
+	Runtime         string `yaml:"runtime,omitempty" json:"runtime,omitempty"`
 	WorkerProcesses int    `yaml:"worker_processes" json:"worker_processes"`
 	// StorageRoot is the directory that holds localhost storage buckets.
 	StorageRoot   string `yaml:"storage_root" json:"storage_root"`
 	StorageBucket string `yaml:"storage_bucket" json:"storage_bucket"`
-	RuntimeMemory int    `yaml:"runtime_memory" json:"runtime_memory,omitempty"` // MiB per worker; 0: unlimited
-	Version       int    `yaml:"version" json:"version,omitempty"`
+	RuntimeMemory int    `yaml:"runtime_memory,omitempty" json:"runtime_memory,omitempty"` // MiB per worker; 0: unlimited
+	Version       int    `yaml:"version,omitempty" json:"version,omitempty"`
 }
 
 // AzureStorage is the `azure_storage` section.
@@ -84,7 +84,7 @@ type AzureFunctions struct {
 	Region            string `yaml:"region" json:"region,omitempty"`
 	Location          string `yaml:"location" json:"location,omitempty"`
 	SubscriptionID    string `yaml:"subscription_id" json:"subscription_id,omitempty"`
-	Runtime           string `yaml:"runtime" json:"runtime,omitempty"`
+	Runtime           string `yaml:"runtime,omitempty" json:"runtime,omitempty"`
 	RuntimeMemory     int    `yaml:"runtime_memory" json:"runtime_memory"`
 	RuntimeTimeout    int    `yaml:"runtime_timeout" json:"runtime_timeout"`
 	MaxWorkers        int    `yaml:"max_workers" json:"max_workers"`

@@ -1,0 +1,76 @@
+// Command lithops is the lithops-go command line: run a self-check (hello),
+// show the configuration, move data in and out of storage, and (on cloud
+// backends) build and deploy runtimes. Its verbs and flags follow Lithops'.
+//
+// The binary is also its own worker: on the localhost backend the calls of
+// `lithops hello` run in worker processes of this same program.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/lithops-go/lithops"
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	lithops.Main(func(ctx context.Context) error {
+		cmd := newRootCmd()
+		cmd.SetContext(ctx)
+		if err := cmd.ExecuteContext(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "lithops:", err)
+			os.Exit(1)
+		}
+		return nil
+	})
+}
+
+// globalFlags are the options every command shares.
+type globalFlags struct {
+	config  string
+	backend string
+	storage string
+	debug   bool
+}
+
+func (g *globalFlags) options() []lithops.Option {
+	var opts []lithops.Option
+	if g.config != "" {
+		opts = append(opts, lithops.WithConfigFile(g.config))
+	}
+	if g.backend != "" {
+		opts = append(opts, lithops.WithBackend(g.backend))
+	}
+	if g.storage != "" {
+		opts = append(opts, lithops.WithStorage(g.storage))
+	}
+	return opts
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "lithops",
+		Short:         "Run Go functions at massive parallelism on serverless platforms",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       lithops.Version,
+	}
+	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "path to the config file")
+	root.PersistentFlags().BoolVarP(&g.debug, "debug", "d", false, "debug logging")
+	root.AddCommand(newHelloCmd(g), newVersionCmd(), newConfigCmd(g), newStorageCmd(g))
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the lithops-go version and protocol version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, args []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "lithops-go %s (protocol %d)\n", lithops.Version, lithops.ProtocolVersion)
+		},
+	}
+}
