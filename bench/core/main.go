@@ -1,0 +1,166 @@
+// Command core measures the core engine on the localhost backend and prints
+// its figures:
+//
+//   - warm latency of one CallAsync → Result on a warm executor;
+//   - cold start: whole process start to printed result of examples/hello;
+//   - Map of a no-op over 1,000 inputs, submit to all results;
+//   - π by Monte Carlo, 8 calls × 5,000,000 samples.
+//
+// Run it from the repository root:
+//
+//	go run ./bench/core
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/lithops-go/lithops"
+)
+
+var noop = lithops.Func("bench_noop", func(ctx context.Context, x int) (int, error) { return x, nil })
+
+type piTask struct {
+	Seed    uint64
+	Samples int
+}
+
+var piCount = lithops.Func("bench_pi_count", func(ctx context.Context, t piTask) (int, error) {
+	r := rand.New(rand.NewPCG(t.Seed, t.Seed^0x9e3779b97f4a7c15))
+	in := 0
+	for i := 0; i < t.Samples; i++ {
+		x, y := r.Float64(), r.Float64()
+		if x*x+y*y <= 1 {
+			in++
+		}
+	}
+	return in, nil
+})
+
+var piSum = lithops.Func("bench_pi_sum", func(ctx context.Context, xs []int) (int, error) {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n, nil
+})
+
+func main() {
+	warmN := flag.Int("warm", 300, "sequential calls for the warm latency")
+	coldN := flag.Int("cold", 10, "runs of examples/hello for the cold start")
+	mapN := flag.Int("map", 1000, "inputs of the no-op map")
+	flag.Parse()
+	lithops.Main(func(ctx context.Context) error {
+		fmt.Printf("lithops-go %s, %s/%s, %d CPUs, %s\n\n", lithops.Version, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Now().Format("2006-01-02"))
+		fexec, err := lithops.NewExecutor(ctx)
+		if err != nil {
+			return err
+		}
+		defer fexec.Close()
+
+		// Warm latency.
+		for i := 0; i < 10; i++ { // start the workers
+			if _, err := call(ctx, fexec, i); err != nil {
+				return err
+			}
+		}
+		lat := make([]time.Duration, *warmN)
+		for i := range lat {
+			d, err := call(ctx, fexec, i)
+			if err != nil {
+				return err
+			}
+			lat[i] = d
+		}
+		slices.Sort(lat)
+		fmt.Printf("warm CallAsync→Result   median %v  p90 %v  (n=%d; target ≤ 5ms; Lithops localhost 310–410 ms)\n",
+			lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*9/10].Round(10*time.Microsecond), len(lat))
+
+		// Map of a no-op.
+		inputs := make([]int, *mapN)
+		for i := range inputs {
+			inputs[i] = i
+		}
+		start := time.Now()
+		fs, err := lithops.Map(ctx, fexec, noop, inputs)
+		if err != nil {
+			return err
+		}
+		got, err := fs.Results(ctx)
+		if err != nil {
+			return err
+		}
+		for i, v := range got {
+			if v != i {
+				return fmt.Errorf("map result %d = %d", i, v)
+			}
+		}
+		fmt.Printf("Map no-op × %d         %v  (target ≤ 1 s; Lithops localhost 267–308 s)\n", *mapN, time.Since(start).Round(time.Millisecond))
+
+		// π.
+		tasks := make([]piTask, 8)
+		for i := range tasks {
+			tasks[i] = piTask{Seed: uint64(i + 1), Samples: 5_000_000}
+		}
+		start = time.Now()
+		fut, err := lithops.MapReduce(ctx, fexec, piCount, tasks, piSum)
+		if err != nil {
+			return err
+		}
+		inside, err := fut.Result(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("π 8 × 5,000,000          %v  π ≈ %.5f  (Lithops localhost 6.1 s)\n", time.Since(start).Round(time.Millisecond), 4*float64(inside)/40e6)
+
+		// Cold start of examples/hello.
+		if *coldN > 0 {
+			return cold(ctx, *coldN)
+		}
+		return nil
+	})
+}
+
+func call(ctx context.Context, e *lithops.Executor, i int) (time.Duration, error) {
+	start := time.Now()
+	f, err := lithops.CallAsync(ctx, e, noop, i)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := f.Result(ctx); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+func cold(ctx context.Context, n int) error {
+	dir, err := os.MkdirTemp("", "lithops-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "hello")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./examples/hello").CombinedOutput(); err != nil {
+		return fmt.Errorf("build examples/hello (run from the repository root): %v\n%s", err, out)
+	}
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		start := time.Now()
+		out, err := exec.CommandContext(ctx, bin).Output()
+		if err != nil || string(out) != "10\n" {
+			return fmt.Errorf("examples/hello printed %q: %v", out, err)
+		}
+		ds[i] = time.Since(start)
+	}
+	slices.Sort(ds)
+	fmt.Printf("cold examples/hello      median %v  max %v  (n=%d; target ≤ 100 ms; Lithops localhost 1.39 s)\n", ds[n/2].Round(100*time.Microsecond), ds[n-1].Round(100*time.Microsecond), n)
+	return nil
+}
