@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,18 +210,21 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if limit := *e.cfg.Lithops.DataLimit; limit > 0 && float64(total) > limit*(1<<20) {
 		return nil, fmt.Errorf("lithops: job %s/%s: inputs total %.1f MiB, over lithops.data_limit of %v MiB; pass large data through storage", e.id, jobID, float64(total)/(1<<20), limit)
 	}
-	// One PUT for all inputs, then the manifest: a worker that can read the
-	// manifest can read its input.
-	blob := bytes.Join(inputs, nil)
-	if err := e.st.PutBytes(ctx, e.bucket, protocol.InputsKey(e.id, jobID), blob); err != nil {
-		return nil, fmt.Errorf("lithops: upload inputs of %s/%s: %w", e.id, jobID, err)
-	}
+	// One PUT for all inputs and one for the manifest, in parallel: workers
+	// start only after Invoke, when both are in place.
 	manifest, err := json.Marshal(job)
 	if err != nil {
 		return nil, err
 	}
-	if err := e.st.PutBytes(ctx, e.bucket, protocol.JobKey(e.id, jobID), manifest); err != nil {
-		return nil, fmt.Errorf("lithops: upload manifest of %s/%s: %w", e.id, jobID, err)
+	blob := bytes.Join(inputs, nil)
+	inputsErr := make(chan error, 1)
+	go func() { inputsErr <- e.st.PutBytes(ctx, e.bucket, protocol.InputsKey(e.id, jobID), blob) }()
+	merr := e.st.PutBytes(ctx, e.bucket, protocol.JobKey(e.id, jobID), manifest)
+	if err := <-inputsErr; err != nil {
+		return nil, fmt.Errorf("lithops: upload inputs of %s/%s: %w", e.id, jobID, err)
+	}
+	if merr != nil {
+		return nil, fmt.Errorf("lithops: upload manifest of %s/%s: %w", e.id, jobID, merr)
 	}
 
 	js := &jobState{e: e, job: job, calls: make([]*callState, len(inputs))}
@@ -272,8 +276,8 @@ func (e *Executor) notify(st *protocol.Status) {
 	if js == nil || st.ExecutorID != e.id {
 		return
 	}
-	var idx int
-	if _, err := fmt.Sscanf(st.CallID, "%d", &idx); err != nil || idx < 0 || idx >= len(js.calls) {
+	idx, err := strconv.Atoi(st.CallID)
+	if err != nil || idx < 0 || idx >= len(js.calls) {
 		return
 	}
 	c := js.calls[idx]
@@ -306,11 +310,9 @@ func (e *Executor) poll() {
 		}
 		e.mu.Lock()
 		var pending []*jobState
-		for id, j := range e.jobs {
+		for _, j := range e.jobs {
 			if j.remaining.Load() > 0 {
 				pending = append(pending, j)
-			} else if j.stop != nil {
-				_ = id
 			}
 		}
 		e.mu.Unlock()
@@ -333,8 +335,8 @@ func (e *Executor) pollJob(j *jobState) {
 		if !ok {
 			continue
 		}
-		var idx int
-		if _, err := fmt.Sscanf(callID, "%d", &idx); err != nil || idx < 0 || idx >= len(j.calls) {
+		idx, err := strconv.Atoi(callID)
+		if err != nil || idx < 0 || idx >= len(j.calls) {
 			continue
 		}
 		c := j.calls[idx]

@@ -60,6 +60,9 @@ var (
 			os.Exit(3)
 		case "sleep":
 			time.Sleep(time.Minute)
+		case "goroutine_panic":
+			go func() { panic("unrecovered in a goroutine") }()
+			time.Sleep(time.Minute)
 		}
 		return "ok:" + mode, nil
 	})
@@ -324,7 +327,7 @@ func TestCodecs(t *testing.T) {
 func TestFailures(t *testing.T) {
 	ctx := ctxT(t)
 	e := newExecutor(t, lithops.WithMaxWorkers(2))
-	modes := []string{"a", "error", "b", "panic", "c", "exit", "d", "sleep", "e"}
+	modes := []string{"a", "error", "b", "panic", "c", "exit", "d", "sleep", "e", "goroutine_panic", "f"}
 	start := time.Now()
 	fs, err := lithops.Map(ctx, e, misbehave, modes, lithops.WithTimeout(time.Second))
 	if err != nil {
@@ -338,6 +341,8 @@ func TestFailures(t *testing.T) {
 		"panic": {lithops.ErrPanic, "assignment to entry in nil map"},
 		"exit":  {lithops.ErrCrashed, "exited with status 3"},
 		"sleep": {lithops.ErrTimeout, "timeout"},
+		// An unrecovered panic in another goroutine kills the process (exit 2).
+		"goroutine_panic": {lithops.ErrCrashed, "exited with status 2"},
 	}
 	for i, mode := range modes {
 		v, err := fs.At(i).Result(ctx)

@@ -1,0 +1,96 @@
+package lithops_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/lithops-go/lithops"
+)
+
+// Registered at package level, as in any lithops program.
+var addSeven = lithops.Func("add_seven", func(ctx context.Context, x int) (int, error) {
+	return x + 7, nil
+})
+
+var sumAll = lithops.Func("sum_all", func(ctx context.Context, xs []int) (int, error) {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n, nil
+})
+
+var mustBePositive = lithops.Func("must_be_positive", func(ctx context.Context, x int) (int, error) {
+	if x <= 0 {
+		return 0, fmt.Errorf("%d is not positive", x)
+	}
+	return x, nil
+})
+
+func ExampleCallAsync() {
+	ctx := context.Background()
+	fexec, err := lithops.NewExecutor(ctx) // localhost: no config needed
+	if err != nil {
+		panic(err)
+	}
+	defer fexec.Close()
+	fut, err := lithops.CallAsync(ctx, fexec, addSeven, 3)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(fut.Result(ctx))
+	// Output: 10 <nil>
+}
+
+func ExampleMap() {
+	ctx := context.Background()
+	fexec, err := lithops.NewExecutor(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer fexec.Close()
+	futs, err := lithops.Map(ctx, fexec, addSeven, []int{1, 2, 3, 4})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(futs.Results(ctx)) // always in input order
+	// Output: [8 9 10 11] <nil>
+}
+
+func ExampleMapReduce() {
+	ctx := context.Background()
+	fexec, err := lithops.NewExecutor(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer fexec.Close()
+	// The reducer receives every map result, in input order.
+	fut, err := lithops.MapReduce(ctx, fexec, addSeven, []int{1, 2, 3}, sumAll)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(fut.Result(ctx))
+	// Output: 27 <nil>
+}
+
+func ExampleWait() {
+	ctx := context.Background()
+	fexec, err := lithops.NewExecutor(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer fexec.Close()
+	futs, err := lithops.Map(ctx, fexec, mustBePositive, []int{1, -2, 3})
+	if err != nil {
+		panic(err)
+	}
+	p, err := lithops.Wait(ctx, futs, lithops.AllCompleted)
+	fmt.Printf("%d done, %d failed, %v\n", p.Done, p.Failed, err)
+	_, err = futs.At(1).Result(ctx)
+	var ce *lithops.CallError
+	fmt.Println(errors.Is(err, lithops.ErrUser), errors.As(err, &ce) && ce.Message == "-2 is not positive")
+	// Output:
+	// 3 done, 1 failed, <nil>
+	// true true
+}
