@@ -67,7 +67,9 @@ func ChunkNumber(n int) PartitionOption { return func(p *partitionConfig) { p.ch
 
 // WithHTTPClient sets the client used for URL inputs (default
 // http.DefaultClient).
-func WithHTTPClient(c *http.Client) PartitionOption { return func(p *partitionConfig) { p.httpClient = c } }
+func WithHTTPClient(c *http.Client) PartitionOption {
+	return func(p *partitionConfig) { p.httpClient = c }
+}
 
 // Partition lists the objects that uris name and cuts them into chunks, in
 // order: URIs in the order given, objects of a prefix sorted by key, chunks
