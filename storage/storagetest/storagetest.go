@@ -749,13 +749,24 @@ func testKeyNames(t *testing.T, f *fixture) {
 }
 
 func testConcurrentWriters(t *testing.T, f *fixture) {
-	const (
-		writers = 8
-		rounds  = 4
-		size    = 256 << 10
-	)
-	key := f.key("contended")
-	payload := func(w, r int) []byte { return pattern(uint64(1000+w*rounds+r), 0, size) }
+	cases := []struct {
+		name         string
+		rounds, size int
+	}{
+		{"256KiB", 4, 256 << 10},
+		{"multi block", 2, multiBlockSize},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { concurrentWriters(t, f, c.rounds, c.size) })
+	}
+}
+
+// concurrentWriters has 8 writers put distinct payloads to one key while two
+// readers read it; every read must be one whole payload.
+func concurrentWriters(t *testing.T, f *fixture, rounds, size int) {
+	const writers = 8
+	key := f.key(fmt.Sprintf("contended-%d", size))
+	payload := func(w, r int) []byte { return pattern(uint64(1000+w*rounds+r), 0, int64(size)) }
 	valid := map[[32]byte]bool{}
 	for w := range writers {
 		for r := range rounds {
