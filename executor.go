@@ -49,6 +49,7 @@ type Executor struct {
 	mu      sync.Mutex
 	nextJob int
 	jobs    map[string]*jobState // by job id
+	order   []*jobState          // in submission order
 	closed  bool
 
 	stopPoll chan struct{}
@@ -246,6 +247,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		return nil, ErrClosed
 	}
 	e.jobs[jobID] = js
+	e.order = append(e.order, js)
 	e.mu.Unlock()
 	js.stop = context.AfterFunc(ctx, func() {
 		for _, c := range js.calls {
@@ -354,4 +356,27 @@ func (e *Executor) pollJob(j *jobState) {
 		}
 		c.finish(&st, nil)
 	}
+}
+
+// JobInfo summarizes one job of an executor.
+type JobInfo struct {
+	ID       string // "A000", "M001", "R001", …
+	Function string
+	Calls    int
+	Done     int // finished, successfully or not
+	Failed   int
+	Created  time.Time
+}
+
+// Jobs returns the executor's jobs in submission order.
+func (e *Executor) Jobs() []JobInfo {
+	e.mu.Lock()
+	order := append([]*jobState(nil), e.order...)
+	e.mu.Unlock()
+	out := make([]JobInfo, len(order))
+	for i, j := range order {
+		p := progressOf(j.calls)
+		out[i] = JobInfo{ID: j.job.JobID, Function: j.job.Function, Calls: len(j.calls), Done: p.Done, Failed: p.Failed, Created: j.job.Created}
+	}
+	return out
 }

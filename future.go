@@ -67,7 +67,7 @@ func (c *callState) finish(st *protocol.Status, err error) bool {
 	close(c.done)
 	j := c.job
 	c.mu.Unlock()
-	if j != nil && c.index < len(j.calls) && j.calls[c.index] == c && j.remaining.Add(-1) == 0 && j.stop != nil {
+	if j != nil && c.index >= 0 && c.index < len(j.calls) && j.calls[c.index] == c && j.remaining.Add(-1) == 0 && j.stop != nil {
 		j.stop()
 	}
 	wakeWaiters()
@@ -352,40 +352,118 @@ func MapReduce[In, Mid, Out any](ctx context.Context, e *Executor, mapFn *Functi
 	if err != nil {
 		return nil, err
 	}
-	mapFuts := &Futures[Mid]{list: make([]*Future[Mid], len(js.calls))}
-	for i, c := range js.calls {
-		mapFuts.list[i] = &Future[Mid]{c: c}
-	}
 	outer := newCallState(nil, 0, "", time.Now())
-	go func() {
-		mids, err := mapFuts.Results(ctx)
+	groups := [][]int{make([]int, len(inputs))}
+	for i := range inputs {
+		groups[0][i] = i
+	}
+	go reduceStage(ctx, e, num, js, groups, reduceFn.name, reduceFn.sig, []*callState{outer}, opts, encodeMids[Mid])
+	return &Future[Out]{c: outer}, nil
+}
+
+// MapReduceByKey runs mapFn over object chunks (from Partition), then one
+// reduceFn call per object over that object's map results in chunk order,
+// Lithops' map_reduce with obj_reduce_by_key. It returns one future per
+// object, in the order of the objects in chunks.
+func MapReduceByKey[Mid, Out any](ctx context.Context, e *Executor, mapFn *Function[ObjectChunk, Mid], chunks []ObjectChunk, reduceFn *Function[[]Mid, Out], opts ...CallOption) (*Futures[Out], error) {
+	if reduceFn == nil {
+		return nil, fmt.Errorf("lithops: MapReduceByKey with a nil reduce function")
+	}
+	var groups [][]int
+	index := map[[4]string]int{}
+	for i, c := range chunks {
+		k := [4]string{c.Backend, c.Bucket, c.Key, c.URL}
+		g, ok := index[k]
+		if !ok {
+			g = len(groups)
+			index[k] = g
+			groups = append(groups, nil)
+		}
+		groups[g] = append(groups[g], i)
+	}
+	e.mu.Lock()
+	num := e.nextJob
+	e.nextJob++
+	e.mu.Unlock()
+	js, err := mapJob(ctx, e, mapFn, chunks, num, opts)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	fs := &Futures[Out]{list: make([]*Future[Out], len(groups))}
+	outers := make([]*callState, len(groups))
+	for i := range groups {
+		outers[i] = newCallState(nil, i, "", now)
+		fs.list[i] = &Future[Out]{c: outers[i]}
+	}
+	go reduceStage(ctx, e, num, js, groups, reduceFn.name, reduceFn.sig, outers, opts, encodeMids[Mid])
+	return fs, nil
+}
+
+// encodeMids decodes the map results of one group and encodes them as the
+// input of its reducer.
+func encodeMids[Mid any](ctx context.Context, e *Executor, calls []*callState) ([]byte, error) {
+	mids := make([]Mid, len(calls))
+	for i, c := range calls {
+		v, err := (&Future[Mid]{c: c}).Result(ctx)
 		if err != nil {
-			outer.finish(nil, fmt.Errorf("lithops: map stage of map-reduce %s/M%03d: %w", e.id, num, err))
+			return nil, err
+		}
+		mids[i] = v
+	}
+	return encodeInput(e, mids)
+}
+
+// reduceStage waits for the map job, then submits one reduce job with a call
+// per group of map calls, and completes outers[i] with reduce call i.
+func reduceStage(ctx context.Context, e *Executor, num int, mapJob *jobState, groups [][]int, fn, sig string, outers []*callState,
+	opts []CallOption, encode func(context.Context, *Executor, []*callState) ([]byte, error)) {
+	fail := func(err error) {
+		for _, o := range outers {
+			o.finish(nil, err)
+		}
+	}
+	// The reducers start only when the last map call has finished.
+	for _, c := range mapJob.calls {
+		if err := c.wait(ctx); err != nil {
+			fail(fmt.Errorf("lithops: map stage of map-reduce %s/M%03d: %w", e.id, num, err))
 			return
 		}
-		b, err := encodeInput(e, mids)
+	}
+	inputs := make([][]byte, len(groups))
+	for g, idx := range groups {
+		calls := make([]*callState, len(idx))
+		for i, j := range idx {
+			calls[i] = mapJob.calls[j]
+		}
+		b, err := encode(ctx, e, calls)
 		if err != nil {
-			outer.finish(nil, err)
+			fail(fmt.Errorf("lithops: map stage of map-reduce %s/M%03d: %w", e.id, num, err))
 			return
 		}
-		var co callOptions
-		for _, o := range opts {
-			o(&co)
-		}
-		rjs, err := e.submit(ctx, 'R', num, reduceFn.name, reduceFn.sig, [][]byte{b}, co)
-		if err != nil {
-			outer.finish(nil, err)
-			return
-		}
-		inner := rjs.calls[0]
+		inputs[g] = b
+	}
+	var co callOptions
+	for _, o := range opts {
+		o(&co)
+	}
+	rjs, err := e.submit(ctx, 'R', num, fn, sig, inputs, co)
+	if err != nil {
+		fail(err)
+		return
+	}
+	for i, outer := range outers {
+		inner := rjs.calls[i]
 		outer.mu.Lock()
-		outer.job, outer.id, outer.submitted = rjs, inner.id, inner.submitted
+		outer.job, outer.id, outer.index, outer.submitted = rjs, inner.id, -1, inner.submitted
 		outer.mu.Unlock()
+	}
+	for i, outer := range outers {
+		inner := rjs.calls[i]
 		_ = inner.wait(context.Background())
 		inner.mu.Lock()
 		st, ierr := inner.status, inner.err
 		inner.mu.Unlock()
 		outer.finish(st, ierr)
-	}()
-	return &Future[Out]{c: outer}, nil
+	}
 }
