@@ -1,0 +1,631 @@
+package armdeploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
+)
+
+// SCMScope is the token scope of the bearer token sent to the SCM (Kudu)
+// endpoint by default: an ARM token, as the az CLI sends.
+const SCMScope = "https://management.azure.com/.default"
+
+// ErrNotLithopsRuntime is returned when a site or plan of the requested
+// name exists but is not tagged type=lithops-runtime: this package never
+// modifies or deletes resources it did not create.
+var ErrNotLithopsRuntime = errors.New("armdeploy: resource is not a lithops runtime")
+
+// App is a deployed lithops runtime.
+type App struct {
+	Name            string // function app (site) name
+	ResourceGroup   string
+	PlanName        string // Flex Consumption plan
+	Region          string
+	RuntimeName     string // lithops runtime name
+	Version         string // lithops-go version
+	MemoryMB        int    // instance memory
+	MaxInstances    int    // maximum instance count
+	DefaultHostName string // <app>.azurewebsites.net or the regional name
+	SCMHostName     string // SCM (Kudu) host, target of OneDeploy
+	Tags            map[string]string
+}
+
+// Deployer deploys, lists and deletes lithops runtimes in one Azure
+// subscription. It is safe for concurrent use.
+type Deployer struct {
+	subscriptionID string
+	cred           azcore.TokenCredential
+	plans          *armappservice.PlansClient
+	sites          *armappservice.WebAppsClient
+
+	armOptions    *arm.ClientOptions
+	httpClient    *http.Client
+	scmEndpoint   *url.URL
+	scmScope      string
+	deployTimeout time.Duration
+	pollInterval  time.Duration
+	log           *slog.Logger
+}
+
+// Option configures a Deployer.
+type Option func(*Deployer)
+
+// WithClientOptions sets the options of the ARM clients (transport,
+// retries, cloud). Tests pass a transport from the SDK's fake packages,
+// e.g. fake.NewServerFactoryTransport.
+func WithClientOptions(o *arm.ClientOptions) Option {
+	return func(d *Deployer) { d.armOptions = o }
+}
+
+// WithHTTPClient sets the HTTP client of the OneDeploy upload and of the
+// deployment status polls (default: a client without overall timeout;
+// requests are bounded by their contexts).
+func WithHTTPClient(c *http.Client) Option {
+	return func(d *Deployer) {
+		if c != nil {
+			d.httpClient = c
+		}
+	}
+}
+
+// WithSCMEndpoint sends OneDeploy requests to base (scheme://host[:port])
+// instead of https://<the app's SCM host>. Meant for tests against a
+// loopback server; an invalid URL makes New fail.
+func WithSCMEndpoint(base string) Option {
+	return func(d *Deployer) {
+		u, err := url.Parse(base)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			d.scmEndpoint = &url.URL{} // reported by New
+			return
+		}
+		d.scmEndpoint = &url.URL{Scheme: u.Scheme, Host: u.Host, Path: strings.TrimRight(u.Path, "/")}
+	}
+}
+
+// WithSCMTokenScope sets the scope of the bearer token sent to the SCM
+// endpoint (default SCMScope).
+func WithSCMTokenScope(scope string) Option {
+	return func(d *Deployer) {
+		if scope != "" {
+			d.scmScope = scope
+		}
+	}
+}
+
+// WithDeployTimeout bounds the OneDeploy phase of Deploy: upload, retries
+// and waiting for the deployment to complete (default 10 minutes).
+func WithDeployTimeout(t time.Duration) Option {
+	return func(d *Deployer) {
+		if t > 0 {
+			d.deployTimeout = t
+		}
+	}
+}
+
+// WithPollInterval sets the interval between deployment status polls and,
+// at least one second, between polls of ARM long-running operations
+// without Retry-After (default 5 s).
+func WithPollInterval(t time.Duration) Option {
+	return func(d *Deployer) {
+		if t > 0 {
+			d.pollInterval = t
+		}
+	}
+}
+
+// WithLogger sets the logger that reports progress (default: discard).
+func WithLogger(l *slog.Logger) Option {
+	return func(d *Deployer) {
+		if l != nil {
+			d.log = l
+		}
+	}
+}
+
+// New returns a Deployer for the subscription, authenticating ARM and SCM
+// requests with cred. It sends no request.
+func New(subscriptionID string, cred azcore.TokenCredential, opts ...Option) (*Deployer, error) {
+	if strings.TrimSpace(subscriptionID) == "" {
+		return nil, fmt.Errorf("%w: subscription ID is not set", ErrInvalidSpec)
+	}
+	if cred == nil {
+		return nil, fmt.Errorf("%w: no Azure credential for subscription %s", ErrInvalidSpec, subscriptionID)
+	}
+	d := &Deployer{
+		subscriptionID: subscriptionID,
+		cred:           cred,
+		httpClient:     &http.Client{},
+		scmScope:       SCMScope,
+		deployTimeout:  10 * time.Minute,
+		pollInterval:   5 * time.Second,
+		log:            slog.New(slog.DiscardHandler),
+	}
+	for _, o := range opts {
+		o(d)
+	}
+	if d.scmEndpoint != nil && d.scmEndpoint.Host == "" {
+		return nil, fmt.Errorf("%w: SCM endpoint override is not an absolute URL", ErrInvalidSpec)
+	}
+	var err error
+	if d.plans, err = armappservice.NewPlansClient(subscriptionID, cred, d.armOptions); err != nil {
+		return nil, fmt.Errorf("armdeploy: App Service plans client for subscription %s: %w", subscriptionID, err)
+	}
+	if d.sites, err = armappservice.NewWebAppsClient(subscriptionID, cred, d.armOptions); err != nil {
+		return nil, fmt.Errorf("armdeploy: web apps client for subscription %s: %w", subscriptionID, err)
+	}
+	return d, nil
+}
+
+// Deploy creates or updates the runtime described by spec and publishes the
+// app package zip (host.json, function folders, handler binary) with
+// OneDeploy, waiting until the deployment completes. Steps: the Flex
+// Consumption plan, the site with its functionAppConfig and app settings,
+// a read-modify-write of the app settings when the site did not take them
+// (settings already on the app and absent from the spec are kept), the
+// upload and the status polls. Re-deploying an existing runtime updates it
+// in place.
+func (d *Deployer) Deploy(ctx context.Context, spec Spec, zip []byte) (*App, error) {
+	s, err := spec.validate()
+	if err != nil {
+		return nil, err
+	}
+	if len(zip) < 4 || string(zip[:2]) != "PK" {
+		return nil, fmt.Errorf("%w: package of app %s is not a zip archive (%d bytes)", ErrInvalidSpec, s.Name, len(zip))
+	}
+	if s.clampedFrom != 0 {
+		d.log.Warn("maximum instance count outside Flex Consumption limits, adjusted",
+			"app", s.Name, "requested", s.clampedFrom, "used", s.MaxInstances,
+			"min", MinMaxInstances, "max", MaxMaxInstances)
+	}
+
+	// Refuse to take over resources lithops did not create.
+	existing, err := d.getSite(ctx, s.ResourceGroup, s.Name)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil && !isLithops(existing.Tags) {
+		return nil, fmt.Errorf("deploy app %s in resource group %s: %w: the site exists without tag %s=%s",
+			s.Name, s.ResourceGroup, ErrNotLithopsRuntime, TagType, TagTypeRuntime)
+	}
+	if err := d.checkPlan(ctx, s.ResourceGroup, s.PlanName); err != nil {
+		return nil, err
+	}
+
+	// Settings: the spec's over what the app already has.
+	settings := s.AppSettings
+	if existing != nil {
+		cur, err := d.sites.ListApplicationSettings(ctx, s.ResourceGroup, s.Name, nil)
+		if err != nil {
+			return nil, fmt.Errorf("list app settings of app %s in resource group %s: %w", s.Name, s.ResourceGroup, err)
+		}
+		settings = mergeSettings(cur.Properties, s.AppSettings)
+	}
+
+	planID, err := d.putPlan(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	site, err := d.putSite(ctx, s, planID, settings)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.ensureSettings(ctx, s); err != nil {
+		return nil, err
+	}
+
+	app := appFromSite(site)
+	if app.SCMHostName == "" || app.DefaultHostName == "" {
+		got, err := d.getSite(ctx, s.ResourceGroup, s.Name)
+		if err != nil {
+			return nil, err
+		}
+		if got != nil {
+			app = appFromSite(got)
+		}
+	}
+	// Fill what the service did not echo with what was asked for.
+	app.Name, app.ResourceGroup, app.PlanName = s.Name, s.ResourceGroup, s.PlanName
+	if app.Region == "" {
+		app.Region = s.Region
+	}
+	app.RuntimeName, app.Version = s.RuntimeName, s.Version
+	app.MemoryMB, app.MaxInstances = s.MemoryMB, s.MaxInstances
+	app.Tags = maps.Clone(s.Tags)
+	if app.SCMHostName == "" {
+		app.SCMHostName = s.Name + ".scm.azurewebsites.net"
+		d.log.Debug("no repository host name reported, using the classic SCM host", "app", s.Name, "scm", app.SCMHostName)
+	}
+	if app.DefaultHostName == "" {
+		app.DefaultHostName = s.Name + ".azurewebsites.net"
+	}
+
+	if err := d.publish(ctx, app, zip); err != nil {
+		return nil, err
+	}
+	d.log.Info("runtime deployed", "app", app.Name, "runtime", app.RuntimeName, "version", app.Version,
+		"memory_mb", app.MemoryMB, "max_instances", app.MaxInstances, "host", app.DefaultHostName)
+	return &app, nil
+}
+
+func (d *Deployer) armPoll() *runtime.PollUntilDoneOptions {
+	return &runtime.PollUntilDoneOptions{Frequency: max(d.pollInterval, time.Second)}
+}
+
+// getSite returns the site, or nil when it does not exist.
+func (d *Deployer) getSite(ctx context.Context, rg, name string) (*armappservice.Site, error) {
+	resp, err := d.sites.Get(ctx, rg, name, nil)
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get app %s in resource group %s: %w", name, rg, err)
+	}
+	return &resp.Site, nil
+}
+
+// checkPlan fails when a plan of that name exists without the lithops tag.
+func (d *Deployer) checkPlan(ctx context.Context, rg, name string) error {
+	resp, err := d.plans.Get(ctx, rg, name, nil)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("get plan %s in resource group %s: %w", name, rg, err)
+	}
+	if !isLithops(resp.Tags) {
+		return fmt.Errorf("deploy plan %s in resource group %s: %w: the plan exists without tag %s=%s",
+			name, rg, ErrNotLithopsRuntime, TagType, TagTypeRuntime)
+	}
+	return nil
+}
+
+func (d *Deployer) putPlan(ctx context.Context, s normalized) (string, error) {
+	tags := maps.Clone(s.Tags)
+	tags[TagApp] = s.Name
+	plan := armappservice.Plan{
+		Location: to.Ptr(s.Region),
+		Kind:     to.Ptr("functionapp"),
+		SKU:      &armappservice.SKUDescription{Name: to.Ptr("FC1"), Tier: to.Ptr("FlexConsumption")},
+		Properties: &armappservice.PlanProperties{
+			Reserved: to.Ptr(true), // Linux
+		},
+		Tags: ptrMap(tags),
+	}
+	d.log.Info("creating or updating Flex Consumption plan", "plan", s.PlanName, "resource_group", s.ResourceGroup, "region", s.Region)
+	poller, err := d.plans.BeginCreateOrUpdate(ctx, s.ResourceGroup, s.PlanName, plan, nil)
+	if err != nil {
+		return "", fmt.Errorf("create or update plan %s in resource group %s: %w", s.PlanName, s.ResourceGroup, err)
+	}
+	resp, err := poller.PollUntilDone(ctx, d.armPoll())
+	if err != nil {
+		return "", fmt.Errorf("create or update plan %s in resource group %s: %w", s.PlanName, s.ResourceGroup, err)
+	}
+	if resp.ID != nil && *resp.ID != "" {
+		return *resp.ID, nil
+	}
+	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Web/serverfarms/%s",
+		d.subscriptionID, s.ResourceGroup, s.PlanName), nil
+}
+
+func (d *Deployer) putSite(ctx context.Context, s normalized, planID string, settings map[string]string) (*armappservice.Site, error) {
+	pairs := make([]*armappservice.NameValuePair, 0, len(settings))
+	for _, k := range slices.Sorted(maps.Keys(settings)) {
+		pairs = append(pairs, &armappservice.NameValuePair{Name: to.Ptr(k), Value: to.Ptr(settings[k])})
+	}
+	site := armappservice.Site{
+		Location: to.Ptr(s.Region),
+		Kind:     to.Ptr("functionapp,linux"),
+		Tags:     ptrMap(s.Tags),
+		Properties: &armappservice.SiteProperties{
+			ServerFarmID: to.Ptr(planID),
+			HTTPSOnly:    to.Ptr(true),
+			SiteConfig:   &armappservice.SiteConfig{AppSettings: pairs},
+			FunctionAppConfig: &armappservice.FunctionAppConfig{
+				Deployment: &armappservice.FunctionsDeployment{
+					Storage: &armappservice.FunctionsDeploymentStorage{
+						Type:  to.Ptr(armappservice.FunctionsDeploymentStorageTypeBlobContainer),
+						Value: to.Ptr(s.DeploymentContainerURL),
+						Authentication: &armappservice.FunctionsDeploymentStorageAuthentication{
+							Type:                               to.Ptr(armappservice.AuthenticationTypeStorageAccountConnectionString),
+							StorageAccountConnectionStringName: to.Ptr(DeploymentStorageSetting),
+						},
+					},
+				},
+				Runtime: &armappservice.FunctionsRuntime{
+					Name:    to.Ptr(armappservice.RuntimeNameCustom),
+					Version: to.Ptr("1.0"),
+				},
+				ScaleAndConcurrency: &armappservice.FunctionsScaleAndConcurrency{
+					InstanceMemoryMB:     to.Ptr(int32(s.MemoryMB)),
+					MaximumInstanceCount: to.Ptr(int32(s.MaxInstances)),
+				},
+			},
+		},
+	}
+	d.log.Info("creating or updating function app", "app", s.Name, "resource_group", s.ResourceGroup,
+		"memory_mb", s.MemoryMB, "max_instances", s.MaxInstances)
+	poller, err := d.sites.BeginCreateOrUpdate(ctx, s.ResourceGroup, s.Name, site, nil)
+	if err != nil {
+		return nil, fmt.Errorf("create or update app %s in resource group %s: %w", s.Name, s.ResourceGroup, err)
+	}
+	resp, err := poller.PollUntilDone(ctx, d.armPoll())
+	if err != nil {
+		return nil, fmt.Errorf("create or update app %s in resource group %s: %w", s.Name, s.ResourceGroup, err)
+	}
+	return &resp.Site, nil
+}
+
+// ensureSettings reads the app settings back and, when a spec setting is
+// missing or different, writes the merged set (UpdateApplicationSettings
+// replaces the whole set).
+func (d *Deployer) ensureSettings(ctx context.Context, s normalized) error {
+	cur, err := d.sites.ListApplicationSettings(ctx, s.ResourceGroup, s.Name, nil)
+	if err != nil {
+		return fmt.Errorf("list app settings of app %s in resource group %s: %w", s.Name, s.ResourceGroup, err)
+	}
+	var stale []string
+	for k, v := range s.AppSettings {
+		if p, ok := cur.Properties[k]; !ok || p == nil || *p != v {
+			stale = append(stale, k)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	slices.Sort(stale)
+	d.log.Info("updating app settings", "app", s.Name, "settings", stale) // names only, never values
+	merged := mergeSettings(cur.Properties, s.AppSettings)
+	_, err = d.sites.UpdateApplicationSettings(ctx, s.ResourceGroup, s.Name,
+		armappservice.StringDictionary{Properties: ptrMap(merged)}, nil)
+	if err != nil {
+		return fmt.Errorf("update app settings of app %s in resource group %s: %w", s.Name, s.ResourceGroup, err)
+	}
+	return nil
+}
+
+// List returns the lithops runtimes (function apps tagged
+// type=lithops-runtime) in the resource group, sorted by name.
+func (d *Deployer) List(ctx context.Context, resourceGroup string) ([]App, error) {
+	if err := checkResourceGroup(resourceGroup); err != nil {
+		return nil, err
+	}
+	var apps []App
+	pager := d.sites.NewListByResourceGroupPager(resourceGroup, nil)
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list apps in resource group %s: %w", resourceGroup, err)
+		}
+		for _, site := range page.Value {
+			if site == nil || !isLithops(site.Tags) || !isFunctionApp(site) {
+				continue
+			}
+			a := appFromSite(site)
+			if a.ResourceGroup == "" {
+				a.ResourceGroup = resourceGroup
+			}
+			apps = append(apps, a)
+		}
+	}
+	slices.SortFunc(apps, func(a, b App) int { return strings.Compare(a.Name, b.Name) })
+	return apps, nil
+}
+
+// Delete deletes the runtime's site and then its plan. Missing resources
+// are not an error, so Delete can be repeated; when the site is already
+// gone, plans tagged lithops-app=<appName> are deleted. A site without the
+// lithops tag is left alone (ErrNotLithopsRuntime).
+func (d *Deployer) Delete(ctx context.Context, resourceGroup, appName string) error {
+	if err := checkResourceGroup(resourceGroup); err != nil {
+		return err
+	}
+	if appName == "" {
+		return fmt.Errorf("%w: app name is not set", ErrInvalidSpec)
+	}
+	site, err := d.getSite(ctx, resourceGroup, appName)
+	if err != nil {
+		return err
+	}
+
+	type planRef struct{ rg, name string }
+	var plans []planRef
+	if site != nil {
+		if !isLithops(site.Tags) {
+			return fmt.Errorf("delete app %s in resource group %s: %w", appName, resourceGroup, ErrNotLithopsRuntime)
+		}
+		if site.Properties != nil && site.Properties.ServerFarmID != nil {
+			if id, err := arm.ParseResourceID(*site.Properties.ServerFarmID); err == nil && id.Name != "" {
+				rg := id.ResourceGroupName
+				if rg == "" {
+					rg = resourceGroup
+				}
+				plans = append(plans, planRef{rg, id.Name})
+			}
+		}
+		d.log.Info("deleting function app", "app", appName, "resource_group", resourceGroup)
+		_, err := d.sites.Delete(ctx, resourceGroup, appName, &armappservice.WebAppsClientDeleteOptions{
+			DeleteEmptyServerFarm: to.Ptr(false), // deleted below, after the lithops tag check
+		})
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete app %s in resource group %s: %w", appName, resourceGroup, err)
+		}
+	} else {
+		pager := d.plans.NewListByResourceGroupPager(resourceGroup, nil)
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("list plans in resource group %s: %w", resourceGroup, err)
+			}
+			for _, p := range page.Value {
+				if p != nil && p.Name != nil && isLithops(p.Tags) && tag(p.Tags, TagApp) == appName {
+					plans = append(plans, planRef{resourceGroup, *p.Name})
+				}
+			}
+		}
+	}
+
+	for _, p := range plans {
+		got, err := d.plans.Get(ctx, p.rg, p.name, nil)
+		if isNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("get plan %s in resource group %s: %w", p.name, p.rg, err)
+		}
+		if !isLithops(got.Tags) {
+			d.log.Warn("plan of the deleted app is not a lithops plan, left alone", "plan", p.name, "resource_group", p.rg)
+			continue
+		}
+		d.log.Info("deleting plan", "plan", p.name, "resource_group", p.rg)
+		if _, err := d.plans.Delete(ctx, p.rg, p.name, nil); err != nil && !isNotFound(err) {
+			return fmt.Errorf("delete plan %s in resource group %s: %w", p.name, p.rg, err)
+		}
+	}
+	return nil
+}
+
+// FunctionKey returns a host-level function key of the app, for calling
+// its HTTP-triggered functions (authLevel function) with the
+// x-functions-key header: the key named "default" when present, else the
+// first by name. The master key is never returned. Keys exist only once
+// the Functions host has started on the app.
+func (d *Deployer) FunctionKey(ctx context.Context, resourceGroup, app string) (string, error) {
+	if err := checkResourceGroup(resourceGroup); err != nil {
+		return "", err
+	}
+	if app == "" {
+		return "", fmt.Errorf("%w: app name is not set", ErrInvalidSpec)
+	}
+	resp, err := d.sites.ListHostKeys(ctx, resourceGroup, app, nil)
+	if err != nil {
+		return "", fmt.Errorf("list host keys of app %s in resource group %s: %w", app, resourceGroup, err)
+	}
+	if k := resp.FunctionKeys["default"]; k != nil && *k != "" {
+		return *k, nil
+	}
+	for _, name := range slices.Sorted(maps.Keys(resp.FunctionKeys)) {
+		if k := resp.FunctionKeys[name]; k != nil && *k != "" {
+			return *k, nil
+		}
+	}
+	return "", fmt.Errorf("list host keys of app %s in resource group %s: no function key yet (has the Functions host started?)", app, resourceGroup)
+}
+
+// appFromSite describes a site as an App, from its tags and functionAppConfig.
+func appFromSite(site *armappservice.Site) App {
+	a := App{
+		Name:        deref(site.Name),
+		Region:      deref(site.Location),
+		RuntimeName: tag(site.Tags, TagRuntime),
+		Version:     tag(site.Tags, TagVersion),
+		Tags:        map[string]string{},
+	}
+	for k, v := range site.Tags {
+		if v != nil {
+			a.Tags[k] = *v
+		}
+	}
+	if m, err := strconv.Atoi(tag(site.Tags, TagMemory)); err == nil {
+		a.MemoryMB = m
+	}
+	p := site.Properties
+	if p == nil {
+		return a
+	}
+	if p.ResourceGroup != nil {
+		a.ResourceGroup = *p.ResourceGroup
+	}
+	if p.ServerFarmID != nil {
+		if id, err := arm.ParseResourceID(*p.ServerFarmID); err == nil {
+			a.PlanName = id.Name
+		}
+	}
+	if c := p.FunctionAppConfig; c != nil && c.ScaleAndConcurrency != nil {
+		if m := c.ScaleAndConcurrency.InstanceMemoryMB; m != nil {
+			a.MemoryMB = int(*m)
+		}
+		if n := c.ScaleAndConcurrency.MaximumInstanceCount; n != nil {
+			a.MaxInstances = int(*n)
+		}
+	}
+	a.DefaultHostName = deref(p.DefaultHostName)
+	for _, st := range p.HostNameSSLStates {
+		if st != nil && st.HostType != nil && *st.HostType == armappservice.HostTypeRepository && st.Name != nil {
+			a.SCMHostName = *st.Name
+			break
+		}
+	}
+	if a.SCMHostName == "" {
+		for _, h := range p.EnabledHostNames {
+			if h != nil && strings.Contains(*h, ".scm.") {
+				a.SCMHostName = *h
+				break
+			}
+		}
+	}
+	return a
+}
+
+func isFunctionApp(site *armappservice.Site) bool {
+	return site.Kind == nil || strings.Contains(strings.ToLower(*site.Kind), "functionapp")
+}
+
+// tag returns the value of tag key (Azure tag names are case-insensitive).
+func tag(tags map[string]*string, key string) string {
+	if v, ok := tags[key]; ok && v != nil {
+		return *v
+	}
+	for k, v := range tags {
+		if strings.EqualFold(k, key) && v != nil {
+			return *v
+		}
+	}
+	return ""
+}
+
+func isLithops(tags map[string]*string) bool { return tag(tags, TagType) == TagTypeRuntime }
+
+func isNotFound(err error) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
+}
+
+func mergeSettings(cur map[string]*string, want map[string]string) map[string]string {
+	out := make(map[string]string, len(cur)+len(want))
+	for k, v := range cur {
+		if v != nil {
+			out[k] = *v
+		}
+	}
+	maps.Copy(out, want)
+	return out
+}
+
+func ptrMap(m map[string]string) map[string]*string {
+	out := make(map[string]*string, len(m))
+	for k, v := range m {
+		out[k] = to.Ptr(v)
+	}
+	return out
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

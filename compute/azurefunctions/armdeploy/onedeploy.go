@@ -1,0 +1,374 @@
+package armdeploy
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+)
+
+// Kudu deployment status codes (GET /api/deployments/<id>).
+const (
+	statusCancelled = -1
+	statusFailed    = 3
+	statusSuccess   = 4
+	statusConflict  = 5 // superseded by another deployment: treated as cancelled
+	statusPartial   = 6
+)
+
+// Errors wrapped by *DeploymentError and by the deploy timeout, for
+// errors.Is.
+var (
+	// ErrDeploymentFailed: the service reports the deployment failed or only
+	// partly succeeded.
+	ErrDeploymentFailed = errors.New("deployment failed")
+	// ErrDeploymentCancelled: the service reports the deployment cancelled or
+	// superseded.
+	ErrDeploymentCancelled = errors.New("deployment cancelled")
+	// ErrDeploymentTimeout: the deployment did not complete within the
+	// deploy timeout.
+	ErrDeploymentTimeout = errors.New("deployment did not complete in time")
+)
+
+// DeploymentError is a OneDeploy deployment the service reports as failed,
+// cancelled or partial, with the service's own message.
+type DeploymentError struct {
+	App        string // function app
+	ID         string // deployment id
+	Status     int    // Kudu status: 3 failed, -1/5 cancelled, 6 partial
+	StatusText string // the service's status_text
+	Log        []string
+	LogURL     string
+}
+
+func (e *DeploymentError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "deploy package to app %s: deployment %s ", e.App, e.ID)
+	switch e.Status {
+	case statusCancelled, statusConflict:
+		b.WriteString("cancelled")
+	case statusPartial:
+		b.WriteString("partially succeeded")
+	default:
+		b.WriteString("failed")
+	}
+	fmt.Fprintf(&b, " (status %d)", e.Status)
+	if e.StatusText != "" {
+		b.WriteString(": " + e.StatusText)
+	}
+	if len(e.Log) > 0 {
+		b.WriteString("; log: " + strings.Join(e.Log, " | "))
+	}
+	if e.LogURL != "" {
+		b.WriteString("; details: " + e.LogURL)
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrDeploymentCancelled or ErrDeploymentFailed.
+func (e *DeploymentError) Unwrap() error {
+	if e.Status == statusCancelled || e.Status == statusConflict {
+		return ErrDeploymentCancelled
+	}
+	return ErrDeploymentFailed
+}
+
+// deployResult is the part of Kudu's DeployResult this package reads.
+type deployResult struct {
+	ID         string `json:"id"`
+	Status     *int   `json:"status"`
+	StatusText string `json:"status_text"`
+	Message    string `json:"message"`
+	Complete   *bool  `json:"complete"`
+	LogURL     string `json:"log_url"`
+}
+
+type logEntry struct {
+	Message string `json:"message"`
+	Type    int    `json:"type"`
+}
+
+const maxBody = 1 << 20
+
+var deploymentIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+// publish uploads zip with OneDeploy and waits for the deployment, bounded
+// by ctx and the deploy timeout.
+func (d *Deployer) publish(ctx context.Context, app App, zip []byte) error {
+	base := d.scmEndpoint
+	if base == nil {
+		base = &url.URL{Scheme: "https", Host: app.SCMHostName}
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeoutCause(ctx, d.deployTimeout, ErrDeploymentTimeout)
+	defer cancel()
+
+	publishURL := base.JoinPath("api", "publish")
+	publishURL.RawQuery = "RemoteBuild=false"
+	d.log.Info("uploading package with OneDeploy", "app", app.Name, "bytes", len(zip), "scm", base.Host)
+
+	var resp *http.Response
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		tok, err := d.token(ctx)
+		if err != nil {
+			return fmt.Errorf("deploy package to app %s: %w", app.Name, err)
+		}
+		resp, lastErr = d.postZip(ctx, publishURL.String(), tok, zip)
+		retry := false
+		switch {
+		case lastErr != nil:
+			retry = ctx.Err() == nil // connection refused, DNS not yet propagated, …
+		case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusAccepted:
+		case resp.StatusCode == http.StatusConflict, resp.StatusCode == http.StatusTooManyRequests,
+			resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
+			lastErr = fmt.Errorf("HTTP %s: %s", resp.Status, readSnippet(resp))
+			retry = true
+		default:
+			msg := readSnippet(resp)
+			hint := ""
+			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+				hint = " (the credential needs a role such as Website Contributor on the app, and a token for scope " + d.scmScope + ")"
+			}
+			return fmt.Errorf("deploy package to app %s: POST %s: HTTP %s: %s%s", app.Name, publishURL.Redacted(), resp.Status, msg, hint)
+		}
+		if !retry {
+			break
+		}
+		if attempt >= 5 {
+			return fmt.Errorf("deploy package to app %s: POST %s: giving up after %d attempts: %w", app.Name, publishURL.Redacted(), attempt, lastErr)
+		}
+		wait := backoff(attempt, d.pollInterval)
+		d.log.Warn("OneDeploy upload failed, retrying", "app", app.Name, "attempt", attempt, "in", wait, "err", lastErr)
+		if err := sleep(ctx, wait); err != nil {
+			return d.deadlineError(parent, ctx, app, "", -99, lastErr)
+		}
+	}
+	if lastErr != nil {
+		return d.deadlineError(parent, ctx, app, "", -99, fmt.Errorf("POST %s: %w", publishURL.Redacted(), lastErr))
+	}
+
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	resp.Body.Close()
+	statusURL := d.statusURL(base, body, resp.Header.Get("Location"))
+	d.log.Info("package accepted, waiting for the deployment", "app", app.Name, "status_url", statusURL.Redacted())
+	return d.waitDeployment(parent, ctx, app, base, statusURL)
+}
+
+// statusURL picks where to poll: the deployment id in the 202 body, else
+// the Location header (same host only), else /api/deployments/latest.
+func (d *Deployer) statusURL(base *url.URL, body []byte, location string) *url.URL {
+	id := ""
+	text := strings.TrimSpace(string(body))
+	var s string
+	var r deployResult
+	switch {
+	case json.Unmarshal([]byte(text), &s) == nil:
+		id = s
+	case json.Unmarshal([]byte(text), &r) == nil:
+		id = r.ID
+	default:
+		id = text
+	}
+	if deploymentIDRE.MatchString(id) {
+		return base.JoinPath("api", "deployments", id)
+	}
+	if location != "" {
+		if u, err := base.Parse(location); err == nil && sameHost(u, base) {
+			return u
+		}
+	}
+	return base.JoinPath("api", "deployments", "latest")
+}
+
+func (d *Deployer) waitDeployment(parent, ctx context.Context, app App, base, statusURL *url.URL) error {
+	lastStatus, lastText := -99, ""
+	for {
+		r, code, err := d.getStatus(ctx, statusURL)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return d.deadlineError(parent, ctx, app, statusURL.String(), lastStatus, err)
+		case err != nil:
+			d.log.Debug("deployment status poll failed", "app", app.Name, "err", err)
+		case code == http.StatusUnauthorized || code == http.StatusForbidden:
+			return fmt.Errorf("deploy package to app %s: GET %s: HTTP %d: not authorized to read the deployment status", app.Name, statusURL.Redacted(), code)
+		case code != http.StatusOK && code != http.StatusAccepted:
+			d.log.Debug("deployment status not available yet", "app", app.Name, "http", code)
+		case r.Status != nil:
+			st := *r.Status
+			if st != lastStatus || r.StatusText != lastText {
+				d.log.Info("deployment status", "app", app.Name, "id", r.ID, "status", st, "text", r.StatusText)
+				lastStatus, lastText = st, r.StatusText
+			}
+			switch {
+			case st == statusSuccess && (r.Complete == nil || *r.Complete):
+				return nil
+			case st == statusFailed || st == statusCancelled || st == statusConflict || st == statusPartial:
+				de := &DeploymentError{App: app.Name, ID: r.ID, Status: st, StatusText: firstNonEmpty(r.StatusText, r.Message), LogURL: r.LogURL}
+				if de.ID == "" {
+					de.ID = path.Base(statusURL.Path)
+				}
+				de.Log = d.fetchLog(ctx, base, r.LogURL)
+				return de
+			}
+		}
+		if err := sleep(ctx, d.pollInterval); err != nil {
+			return d.deadlineError(parent, ctx, app, statusURL.String(), lastStatus, err)
+		}
+	}
+}
+
+// deadlineError reports why waiting stopped: the caller's context, or the
+// deploy timeout.
+func (d *Deployer) deadlineError(parent, ctx context.Context, app App, statusURL string, lastStatus int, cause error) error {
+	if err := parent.Err(); err != nil {
+		return fmt.Errorf("deploy package to app %s: %w", app.Name, err)
+	}
+	if errors.Is(context.Cause(ctx), ErrDeploymentTimeout) {
+		last := "no status yet"
+		if lastStatus != -99 {
+			last = "last status " + strconv.Itoa(lastStatus)
+		}
+		where := ""
+		if statusURL != "" {
+			where = ", see " + statusURL
+		}
+		return fmt.Errorf("deploy package to app %s: %w within %s (%s%s): %w", app.Name, ErrDeploymentTimeout, d.deployTimeout, last, where, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("deploy package to app %s: %w", app.Name, cause)
+}
+
+func (d *Deployer) token(ctx context.Context) (string, error) {
+	tok, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{d.scmScope}})
+	if err != nil {
+		return "", fmt.Errorf("get token for scope %s: %w", d.scmScope, err)
+	}
+	return tok.Token, nil
+}
+
+func (d *Deployer) postZip(ctx context.Context, u, tok string, zip []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(zip))
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = int64(len(zip))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(zip)), nil }
+	req.Header.Set("Content-Type", "application/zip")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Cache-Control", "no-cache")
+	req.Header.Set("User-Agent", "lithops-go-armdeploy")
+	return d.httpClient.Do(req)
+}
+
+func (d *Deployer) getJSON(ctx context.Context, u *url.URL, v any) (int, error) {
+	tok, err := d.token(ctx)
+	if err != nil {
+		return 0, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "lithops-go-armdeploy")
+	resp, err := d.httpClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
+		return resp.StatusCode, nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(v); err != nil {
+		return resp.StatusCode, fmt.Errorf("GET %s: decode: %w", u.Redacted(), err)
+	}
+	return resp.StatusCode, nil
+}
+
+func (d *Deployer) getStatus(ctx context.Context, u *url.URL) (deployResult, int, error) {
+	var r deployResult
+	code, err := d.getJSON(ctx, u, &r)
+	return r, code, err
+}
+
+// fetchLog returns the last messages of the deployment log, best effort,
+// only from the SCM host (the bearer token goes nowhere else).
+func (d *Deployer) fetchLog(ctx context.Context, base *url.URL, logURL string) []string {
+	if logURL == "" {
+		return nil
+	}
+	u, err := base.Parse(logURL)
+	if err != nil || !sameHost(u, base) {
+		return nil
+	}
+	var entries []logEntry
+	if code, err := d.getJSON(ctx, u, &entries); err != nil || code != http.StatusOK {
+		return nil
+	}
+	var msgs []string
+	for _, e := range entries {
+		if m := strings.TrimSpace(e.Message); m != "" {
+			msgs = append(msgs, m)
+		}
+	}
+	if len(msgs) > 5 {
+		msgs = msgs[len(msgs)-5:]
+	}
+	return msgs
+}
+
+func sameHost(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Host, b.Host)
+}
+
+func readSnippet(resp *http.Response) string {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "(empty body)"
+	}
+	return s
+}
+
+func backoff(attempt int, base time.Duration) time.Duration {
+	d := base << (attempt - 1)
+	d = min(d, time.Minute)
+	return d/2 + rand.N(d/2+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
