@@ -230,7 +230,7 @@ func (b *Backend) run(p *proc, t *task) *proc {
 			}
 			return p
 		}
-		// The worker could not record the call; record it ourselves.
+		// The worker could not record the call; try ourselves.
 		st := base
 		st.State, st.WorkerID, st.Start, st.End = protocol.StateError, p.id, running.Start, time.Now()
 		st.Error = &protocol.ErrorRecord{Kind: protocol.KindHandler, Message: resp.Error}
@@ -272,6 +272,7 @@ func (b *Backend) record(t *task, st *protocol.Status) {
 		}
 	} else if err != nil {
 		b.opts.Logger.Warn("localhost: cannot record call status", "job", st.JobID, "call", st.CallID, "err", err)
+		st.Unrecorded = true
 	}
 	if b.opts.Notify != nil {
 		b.opts.Notify(st)

@@ -171,15 +171,26 @@ type Call struct {
 	HasInput bool `json:"has_input,omitempty"`
 }
 
+// Invocation operations.
+const (
+	OpRun      = ""         // run the calls
+	OpMetadata = "metadata" // write the runtime's metadata to MetaKey
+)
+
 // Invocation is the message a backend delivers to a worker.
 type Invocation struct {
-	Version    int       `json:"protocol"`
-	Bucket     string    `json:"bucket"`
-	ExecutorID string    `json:"executor_id"`
-	JobID      string    `json:"job_id"`
-	Program    string    `json:"program,omitempty"`
-	Deadline   time.Time `json:"deadline,omitzero"`
-	Calls      []Call    `json:"calls"`
+	Version int    `json:"protocol"`
+	Op      string `json:"op,omitempty"`
+	MetaKey string `json:"meta_key,omitempty"`
+	// ResultQueue is where the runtime pushes final statuses (a queue name,
+	// never a credential); "" means storage polling only.
+	ResultQueue string    `json:"result_queue,omitempty"`
+	Bucket      string    `json:"bucket"`
+	ExecutorID  string    `json:"executor_id"`
+	JobID       string    `json:"job_id"`
+	Program     string    `json:"program,omitempty"`
+	Deadline    time.Time `json:"deadline,omitzero"`
+	Calls       []Call    `json:"calls"`
 }
 
 // Validate checks an invocation received from the outside.
@@ -187,6 +198,13 @@ func (inv *Invocation) Validate() error {
 	switch {
 	case inv.Version != Version:
 		return fmt.Errorf("invocation has protocol version %d, this runtime speaks %d: redeploy the runtime or upgrade the client", inv.Version, Version)
+	case inv.Op == OpMetadata:
+		if inv.Bucket == "" || !strings.HasPrefix(inv.MetaKey, RuntimesPrefix) {
+			return fmt.Errorf("metadata invocation lacks bucket or a meta_key under %s", RuntimesPrefix)
+		}
+		return nil
+	case inv.Op != OpRun:
+		return fmt.Errorf("invocation has unknown op %q", inv.Op)
 	case inv.Bucket == "" || inv.ExecutorID == "" || inv.JobID == "":
 		return fmt.Errorf("invocation lacks bucket, executor_id or job_id")
 	case len(inv.Calls) == 0:
@@ -256,6 +274,10 @@ type Status struct {
 	ResultSize int64        `json:"result_size,omitempty"`
 	PeakRSS    int64        `json:"peak_rss,omitempty"`
 	Error      *ErrorRecord `json:"error,omitempty"`
+
+	// Unrecorded marks, in memory only, a status that could not be written
+	// to storage.
+	Unrecorded bool `json:"-"`
 }
 
 // Validate checks a status read from storage or a pipe.
@@ -280,4 +302,19 @@ func (s *Status) Validate() error {
 		return fmt.Errorf("status of call %s has unknown state %q", s.CallID, s.State)
 	}
 	return nil
+}
+
+// RuntimeMeta describes a deployed runtime; it is stored at RuntimeMetaKey.
+type RuntimeMeta struct {
+	Version        int       `json:"protocol"`
+	Runtime        string    `json:"runtime_name"`
+	Backend        string    `json:"backend"`
+	LithopsVersion string    `json:"lithops_version"`
+	GoVersion      string    `json:"go_version"`
+	MemoryMB       int       `json:"runtime_memory"`
+	TimeoutS       int       `json:"runtime_timeout"`
+	Workers        int       `json:"worker_processes"`
+	Program        string    `json:"program,omitempty"` // sha256 of a compiled-in user program
+	Trigger        string    `json:"trigger,omitempty"`
+	Created        time.Time `json:"created,omitzero"`
 }

@@ -147,10 +147,7 @@ func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protoco
 	}
 	st.End = time.Now()
 	st.PeakRSS = peakRSS()
-	if err := w.writeStatus(ctx, inv.Bucket, st); err != nil {
-		return st, err
-	}
-	return st, nil
+	return w.writeStatus(ctx, inv.Bucket, st)
 }
 
 type mismatchError struct{ msg string }
@@ -258,14 +255,29 @@ func invoke(ctx context.Context, fn *Func, codec protocol.Codec, input []byte) (
 	return out, err, false, ""
 }
 
-func (w *Worker) writeStatus(ctx context.Context, bucket string, st *protocol.Status) error {
+// writeStatus records st create-if-absent: when another attempt or a
+// duplicate delivery finished first, its status stays and is returned.
+func (w *Worker) writeStatus(ctx context.Context, bucket string, st *protocol.Status) (*protocol.Status, error) {
 	data, err := json.Marshal(st)
 	if err != nil {
-		return fmt.Errorf("encode status: %w", err)
+		return st, fmt.Errorf("encode status: %w", err)
 	}
 	key := protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID)
-	if err := w.Storage.PutBytes(ctx, bucket, key, data); err != nil {
-		return fmt.Errorf("write status: %w", err)
+	err = w.Storage.PutIfAbsent(ctx, bucket, key, bytes.NewReader(data))
+	if errors.Is(err, storage.ErrExists) {
+		raw, gerr := w.Storage.GetBytes(ctx, bucket, key)
+		if gerr != nil {
+			return st, fmt.Errorf("read the status another attempt wrote: %w", gerr)
+		}
+		var prev protocol.Status
+		if uerr := json.Unmarshal(raw, &prev); uerr != nil || prev.Validate() != nil {
+			return st, fmt.Errorf("status %s written by another attempt is unreadable", key)
+		}
+		w.Logger.Info("call already recorded by another attempt", "key", key, "worker", prev.WorkerID)
+		return &prev, nil
 	}
-	return nil
+	if err != nil {
+		return st, fmt.Errorf("write status: %w", err)
+	}
+	return st, nil
 }
