@@ -22,8 +22,9 @@
 //     retried with exponential backoff by the SDK's retry policy; every try
 //     has its own timeout, and an interrupted download resumes from where it
 //     stopped, pinned to the blob's ETag so it cannot mix two versions.
-//   - Errors never contain secrets: the SDK prints no query strings, and
-//     this package never prints the configuration.
+//   - Error messages contain no secrets: the SDK prints no query strings in
+//     its response errors, SAS signatures in transport errors are redacted,
+//     and this package never prints the configuration.
 package azblob
 
 import (
@@ -34,6 +35,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -309,7 +311,19 @@ func (d *Driver) GetRange(ctx context.Context, bucket, key string, offset, lengt
 		}
 		return nil, classify(err)
 	}
-	return resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: downloadResumes}), nil
+	return classifyingReader{resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: downloadResumes})}, nil
+}
+
+// classifyingReader passes read errors (a failed resume, say) through
+// classify, like the errors of every other call.
+type classifyingReader struct{ io.ReadCloser }
+
+func (r classifyingReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		err = classify(err)
+	}
+	return n, err
 }
 
 // emptyRange answers a read that yields no bytes: empty when offset is
@@ -438,12 +452,12 @@ func (e *codeError) Unwrap() []error {
 	return []error{e.sentinel, e.err}
 }
 
-// classify maps an SDK error to the driver's sentinels and shortens the
-// SDK's multi-line message.
+// classify maps an SDK error to the driver's sentinels, shortens the SDK's
+// multi-line message, and hides SAS signatures.
 func classify(err error) error {
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {
-		return err // transport or context error: already one line
+		return redactURL(err) // transport or context error: already one line
 	}
 	switch {
 	case bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound, bloberror.ResourceNotFound),
@@ -452,6 +466,34 @@ func classify(err error) error {
 	}
 	return &codeError{err: err}
 }
+
+// redactURL hides the signature of a SAS in the URL that net/http quotes
+// in its transport errors ("Get \"https://…?sig=…\": dial tcp …").
+func redactURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	msg := err.Error()
+	for _, part := range strings.Split(ue.URL[strings.Index(ue.URL, "?")+1:], "&") {
+		if sig, ok := strings.CutPrefix(part, "sig="); ok && sig != "" {
+			msg = strings.ReplaceAll(msg, sig, "REDACTED")
+		}
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// redactedError is err with a message that names no secret.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // apiVersionPolicy overrides x-ms-version. The generated code sets the
 // header under its lower-case name, so Header.Set would add a second one.

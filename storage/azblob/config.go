@@ -13,8 +13,8 @@ import (
 // an Entra ID identity (DefaultAzureCredential, or WithCredential). Fields of
 // a way that is not chosen are ignored.
 type Config struct {
-	// StorageAccountName is the account, e.g. "mylithopsdata"; required
-	// unless ConnectionString is set or Endpoint names the account.
+	// StorageAccountName is the account, e.g. "mylithopsdata". Shared key
+	// needs it; with SASToken or Entra ID, Endpoint may replace it.
 	StorageAccountName string `yaml:"storage_account_name" json:"storage_account_name,omitempty"`
 	// StorageAccountKey is one of the account's access keys (shared key).
 	StorageAccountKey string `yaml:"storage_account_key" json:"storage_account_key,omitempty" secret:"true"`

@@ -287,3 +287,36 @@ func fastRetryOptions() (o policy.RetryOptions) {
 	o.MaxRetryDelay = 5 * time.Millisecond
 	return o
 }
+
+// Transport errors quote the request URL, which carries the SAS; the
+// driver's errors must not.
+func TestTransportErrorsHideSAS(t *testing.T) {
+	cfg := azblob.Config{Endpoint: "http://127.0.0.1:1/devstoreaccount1", SASToken: testSAS} // nothing listens on port 1
+	d, err := azblob.New(context.Background(), cfg, azblob.WithRetry(policy.RetryOptions{MaxRetries: -1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s := storage.New(d, "azure_storage", "c")
+	errs := map[string]error{
+		"CreateBucket": s.CreateBucket(ctx, "c"),
+		"Put":          s.PutBytes(ctx, "c", "k", []byte("x")),
+		"Delete":       s.Delete(ctx, "c", "k"),
+	}
+	_, errs["Get"] = s.GetBytes(ctx, "c", "k")
+	_, errs["Head"] = s.Head(ctx, "c", "k")
+	_, errs["List"] = s.List(ctx, "c", "")
+	for op, err := range errs {
+		if err == nil {
+			t.Errorf("%s succeeded against a closed port", op)
+			continue
+		}
+		checkNoSecret(t, op+" error", err.Error(), cfg)
+		if !strings.Contains(err.Error(), "REDACTED") || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("%s error = %v; want the redacted URL and the cause", op, err)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("%s error %v does not unwrap to ECONNREFUSED", op, err)
+		}
+	}
+}
