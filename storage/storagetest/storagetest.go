@@ -754,7 +754,7 @@ func testConcurrentWriters(t *testing.T, f *fixture) {
 		rounds, size int
 	}{
 		{"256KiB", 4, 256 << 10},
-		{"multi block", 2, multiBlockSize},
+		{"multi block", 1, multiBlockSize}, // one round: Azurite keeps all of it in memory
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { concurrentWriters(t, f, c.rounds, c.size) })
