@@ -6,9 +6,9 @@
 //
 // The suite is safe to point at a shared service such as Azurite: it creates
 // the storage's default bucket if needed, writes every object under a key
-// prefix unique to the run and the subtest, deletes what it wrote, and never
-// lists outside its own prefixes. Subtests run one after another (never in
-// parallel), because one of them measures heap growth.
+// prefix unique to the run and the subtest, deletes what it wrote, and lists
+// only its own prefixes (and one that cannot exist). Subtests run one after
+// another, never in parallel, because one of them measures heap growth.
 package storagetest
 
 import (
