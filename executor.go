@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops/compute"
+	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -110,6 +111,14 @@ func NewExecutor(ctx context.Context, opts ...Option) (*Executor, error) {
 			Notify:   e.notify,
 			Output:   o.output,
 			Logger:   e.log,
+		})
+		if err != nil {
+			e.st.Close()
+			return nil, err
+		}
+	case "azure_functions":
+		e.backend, err = azurefunctions.New(ctx, azurefunctions.Options{
+			Config: cfg, Storage: e.st, ExecutorID: e.id, Notify: e.notify, Logger: e.log,
 		})
 		if err != nil {
 			e.st.Close()

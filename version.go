@@ -3,7 +3,7 @@ package lithops
 import "github.com/lithops-go/lithops/internal/protocol"
 
 // Version is the lithops-go release.
-const Version = "0.1.0"
+const Version = protocol.LithopsVersion
 
 // ProtocolVersion is the version of the client–worker protocol; clients and
 // runtimes must agree on it.

@@ -27,6 +27,10 @@ import (
 // Version is the protocol version. Client and worker must agree on it.
 const Version = 1
 
+// LithopsVersion is the lithops-go release; runtimes are named and deployed
+// per release.
+const LithopsVersion = "0.1.0"
+
 // InlineLimit is the largest input or result carried inside an invocation or
 // a status record instead of its own object (Lithops uses the same 8 KiB).
 const InlineLimit = 8 << 10

@@ -1,0 +1,295 @@
+package azurefunctions
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
+	"github.com/lithops-go/lithops/compute"
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+)
+
+// DefaultRuntime is the runtime name used when none is configured.
+const DefaultRuntime = "lithops-default"
+
+// ErrNotDeployed reports that the runtime has no metadata in storage.
+var ErrNotDeployed = errors.New("runtime not deployed")
+
+// Options configure a Backend.
+type Options struct {
+	Config     *config.Config
+	Storage    *storage.Storage
+	ExecutorID string
+	Notify     compute.Notify
+	Logger     *slog.Logger
+	// Queues overrides the queue service built from the azure_storage
+	// section (tests).
+	Queues *azqueue.ServiceClient
+	// Program is the user program to run (default: this executable, or a
+	// linux/amd64 cross-build of its main package).
+	Program string
+}
+
+// Backend is the Azure Functions compute backend (client side).
+type Backend struct {
+	opts    Options
+	cfg     *config.Config
+	st      *storage.Storage
+	svc     *azqueue.ServiceClient
+	names   Names
+	runtime string
+	meta    protocol.RuntimeMeta
+	results string // per-executor completion queue
+
+	progMu  sync.Mutex
+	progSHA string
+
+	stop     chan struct{}
+	consumed chan struct{}
+	closed   sync.Once
+}
+
+// New connects to the runtime's queues and checks the runtime is deployed
+// and speaks this protocol. It creates the executor's completion queue.
+func New(ctx context.Context, opts Options) (*Backend, error) {
+	cfg := opts.Config
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	svc := opts.Queues
+	if svc == nil {
+		var err error
+		if svc, err = NewQueueService(cfg.AzureStorage); err != nil {
+			return nil, fmt.Errorf("azure_functions: %w", err)
+		}
+	}
+	rt := cfg.AzureFunctions.Runtime
+	if rt == "" {
+		rt = DefaultRuntime
+	}
+	b := &Backend{
+		opts: opts, cfg: cfg, st: opts.Storage, svc: svc, runtime: rt,
+		names:    RuntimeNames(AccountName(cfg.AzureStorage), rt, protocol.LithopsVersion),
+		results:  ResultQueue(opts.ExecutorID),
+		stop:     make(chan struct{}),
+		consumed: make(chan struct{}),
+	}
+	meta, err := ReadMeta(ctx, opts.Storage, rt)
+	if err != nil {
+		return nil, err
+	}
+	if meta.Version != protocol.Version || meta.LithopsVersion != protocol.LithopsVersion {
+		return nil, fmt.Errorf("azure_functions: runtime %q is lithops-go %s (protocol %d) but this client is %s (protocol %d): redeploy it with `lithops runtime deploy -b azure_functions -s azure_storage %s`",
+			rt, meta.LithopsVersion, meta.Version, protocol.LithopsVersion, protocol.Version, rt)
+	}
+	b.meta = *meta
+	if err := EnsureQueue(ctx, svc, b.results); err != nil {
+		return nil, fmt.Errorf("azure_functions: completion queue: %w", err)
+	}
+	go b.consume()
+	return b, nil
+}
+
+// ReadMeta reads a runtime's metadata record from storage.
+func ReadMeta(ctx context.Context, st *storage.Storage, runtime string) (*protocol.RuntimeMeta, error) {
+	key := protocol.RuntimeMetaKey("azure_functions", runtime)
+	raw, err := st.GetBytes(ctx, st.Bucket(), key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("azure_functions: %w: runtime %q has no metadata at %s/%s; deploy it with `lithops runtime deploy -b azure_functions -s azure_storage %s`", ErrNotDeployed, runtime, st.Bucket(), key, runtime)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("azure_functions: read runtime metadata: %w", err)
+	}
+	var m protocol.RuntimeMeta
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("azure_functions: runtime metadata %s is not valid JSON: %w", key, err)
+	}
+	return &m, nil
+}
+
+// AccountName is the storage account the config names (from the
+// connection string when needed).
+func AccountName(a config.AzureStorage) string {
+	if a.StorageAccountName != "" {
+		return a.StorageAccountName
+	}
+	for _, part := range splitConn(a.ConnectionString) {
+		if part[0] == "AccountName" {
+			return part[1]
+		}
+	}
+	return ""
+}
+
+// Name implements compute.Backend.
+func (b *Backend) Name() string { return "azure_functions" }
+
+// Names returns the runtime's Azure resource names.
+func (b *Backend) Names() Names { return b.names }
+
+// Meta returns the runtime's metadata.
+func (b *Backend) Meta() protocol.RuntimeMeta { return b.meta }
+
+// Invoke implements compute.Backend: it uploads the user program once, then
+// enqueues the calls, chunksize calls per message, in parallel.
+func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
+	sha, err := b.program(ctx)
+	if err != nil {
+		return err
+	}
+	inv.Program = sha
+	inv.ResultQueue = b.results
+	chunk := max(b.cfg.Lithops.Chunksize, 1)
+	var msgs []string
+	for i := 0; i < len(inv.Calls); i += chunk {
+		part := inv
+		part.Calls = inv.Calls[i:min(i+chunk, len(inv.Calls))]
+		m, err := encodeMessages(part)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, m...)
+	}
+	q := b.svc.NewQueueClient(b.names.Queue)
+	return parallel(ctx, max(b.cfg.AzureFunctions.InvokePoolThreads, 1), len(msgs), func(ctx context.Context, i int) error {
+		if _, err := q.EnqueueMessage(ctx, msgs[i], nil); err != nil {
+			return fmt.Errorf("azure_functions: enqueue to %s: %w", b.names.Queue, err)
+		}
+		return nil
+	})
+}
+
+// encodeMessages renders inv as base64 queue messages of at most
+// MaxMessage characters: inline inputs are dropped (workers then read the
+// inputs object) and, if still too big, the calls are split.
+func encodeMessages(inv protocol.Invocation) ([]string, error) {
+	enc := func(v protocol.Invocation) string {
+		raw, _ := json.Marshal(v)
+		return base64.StdEncoding.EncodeToString(raw)
+	}
+	if m := enc(inv); len(m) <= MaxMessage {
+		return []string{m}, nil
+	}
+	slim := inv
+	slim.Calls = make([]protocol.Call, len(inv.Calls))
+	for i, c := range inv.Calls {
+		c.Input, c.HasInput = nil, false
+		slim.Calls[i] = c
+	}
+	if m := enc(slim); len(m) <= MaxMessage {
+		return []string{m}, nil
+	}
+	if len(slim.Calls) == 1 {
+		return nil, fmt.Errorf("azure_functions: an invocation of call %s does not fit a queue message", slim.Calls[0].ID)
+	}
+	half := len(slim.Calls) / 2
+	a, b := slim, slim
+	a.Calls, b.Calls = slim.Calls[:half], slim.Calls[half:]
+	ma, err := encodeMessages(a)
+	if err != nil {
+		return nil, err
+	}
+	mb, err := encodeMessages(b)
+	return append(ma, mb...), err
+}
+
+// parallel runs fn(0..n-1) with at most limit at once and returns the first
+// error.
+func parallel(ctx context.Context, limit, n int, fn func(context.Context, int) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for i := 0; i < n; i++ {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			if err := fn(ctx, i); err != nil {
+				once.Do(func() { first = err; cancel() })
+			}
+		}(i)
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return first
+}
+
+// consume reads the completion queue and notifies the executor. Storage
+// polling covers anything lost here.
+func (b *Backend) consume() {
+	defer close(b.consumed)
+	q := b.svc.NewQueueClient(b.results)
+	idle := 50 * time.Millisecond
+	for {
+		select {
+		case <-b.stop:
+			return
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		resp, err := q.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: to.Ptr(int32(32)), VisibilityTimeout: to.Ptr(int32(60))})
+		cancel()
+		if err != nil || len(resp.Messages) == 0 {
+			if err != nil {
+				b.opts.Logger.Debug("completion queue", "err", err)
+			}
+			select {
+			case <-b.stop:
+				return
+			case <-time.After(idle):
+			}
+			idle = min(idle*2, time.Second)
+			continue
+		}
+		idle = 50 * time.Millisecond
+		for _, m := range resp.Messages {
+			if m.MessageText != nil && b.opts.Notify != nil {
+				var st protocol.Status
+				if json.Unmarshal([]byte(*m.MessageText), &st) == nil && st.Validate() == nil {
+					b.opts.Notify(&st)
+				}
+			}
+			if m.MessageID != nil && m.PopReceipt != nil {
+				dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				q.DeleteMessage(dctx, *m.MessageID, *m.PopReceipt, nil)
+				cancel()
+			}
+		}
+	}
+}
+
+// Close implements compute.Backend: it stops consuming and deletes the
+// completion queue. Calls already enqueued run to completion in Azure.
+func (b *Backend) Close() error {
+	var err error
+	b.closed.Do(func() {
+		close(b.stop)
+		<-b.consumed
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if _, derr := b.svc.DeleteQueue(ctx, b.results, nil); derr != nil {
+			err = fmt.Errorf("azure_functions: delete completion queue %s: %w", b.results, derr)
+		}
+	})
+	return err
+}

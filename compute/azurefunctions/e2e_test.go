@@ -1,0 +1,320 @@
+package azurefunctions_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/host"
+	"github.com/lithops-go/lithops/internal/hostdouble"
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+func TestMain(m *testing.M) {
+	lithops.Init() // the test binary is the user program the runtime fetches and runs
+	os.Exit(m.Run())
+}
+
+const azuriteConn = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+
+var (
+	addSeven = lithops.Func("af_add_seven", func(ctx context.Context, x int) (int, error) { return x + 7, nil })
+	sum      = lithops.Func("af_sum", func(ctx context.Context, xs []int) (int, error) {
+		n := 0
+		for _, x := range xs {
+			n += x
+		}
+		return n, nil
+	})
+	behave = lithops.Func("af_behave", func(ctx context.Context, mode string) (string, error) {
+		switch mode {
+		case "error":
+			return "", errors.New("boom from azure")
+		case "panic":
+			panic("kaboom")
+		case "sleep":
+			time.Sleep(time.Minute)
+		case "nap":
+			time.Sleep(3 * time.Second)
+		}
+		return "ok:" + mode, nil
+	})
+	countWords = lithops.Func("af_count_words", func(ctx context.Context, c lithops.ObjectChunk) (int, error) {
+		rc, err := c.Open(ctx)
+		if err != nil {
+			return 0, err
+		}
+		defer rc.Close()
+		sc := bufio.NewScanner(rc)
+		sc.Split(bufio.ScanWords)
+		n := 0
+		for sc.Scan() {
+			n++
+		}
+		return n, sc.Err()
+	})
+)
+
+// env is a runtime served by the host double on Azurite.
+type env struct {
+	cfg    *config.Config
+	names  azurefunctions.Names
+	double *hostdouble.Double
+}
+
+var (
+	hostOnce sync.Once
+	hostBin  string
+	hostErr  error
+)
+
+// buildHost builds the runtime host (cmd/lithops) once per test binary.
+func buildHost(t *testing.T) string {
+	hostOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "lithops-host-")
+		if err != nil {
+			hostErr = err
+			return
+		}
+		hostBin = filepath.Join(dir, "lithops")
+		out, err := exec.Command("go", "build", "-o", hostBin, "github.com/lithops-go/lithops/cmd/lithops").CombinedOutput()
+		if err != nil {
+			hostErr = fmt.Errorf("build host: %v\n%s", err, out)
+		}
+	})
+	if hostErr != nil {
+		t.Fatal(hostErr)
+	}
+	return hostBin
+}
+
+func startRuntime(t *testing.T, instances int) *env {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", "127.0.0.1:10001", 500*time.Millisecond)
+	if err != nil {
+		t.Skip("Azurite not running on 127.0.0.1:10001: start it with scripts/azurite.sh start")
+	}
+	c.Close()
+	bin := buildHost(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id := fmt.Sprintf("%08x", rand.Uint32())
+	cfg := config.Default()
+	cfg.Lithops.Backend = "azure_functions"
+	cfg.Lithops.Storage = "azure_storage"
+	cfg.Lithops.MonitoringInterval = 1
+	cfg.AzureStorage.ConnectionString = azuriteConn
+	cfg.AzureStorage.StorageBucket = "lithops-e2e-" + id
+	cfg.AzureFunctions.Runtime = "e2e-" + id
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := azurefunctions.RuntimeNames("devstoreaccount1", cfg.AzureFunctions.Runtime, lithops.Version)
+	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
+		t.Fatal(err)
+	}
+	d, err := hostdouble.Start(ctx, hostdouble.Options{
+		Command: []string{bin, "runtime", "serve"},
+		Env: []string{
+			"AzureWebJobsStorage=" + azuriteConn,
+			"LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
+			"LITHOPS_RUNTIME_NAME=" + cfg.AzureFunctions.Runtime,
+			"LITHOPS_WORKER_PROCESSES=2",
+		},
+		Queues: svc, Queue: names.Queue, Function: host.FunctionName,
+		Instances: instances, MaxDequeueCount: 5, RetryDelay: time.Second, Lease: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Close()
+		svc.DeleteQueue(context.Background(), names.Queue, nil)
+		svc.DeleteQueue(context.Background(), names.Queue+"-poison", nil)
+	})
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Deployment's last step: the runtime answers a metadata probe.
+	meta, err := azurefunctions.ProbeMetadata(ctx, st, svc, names, cfg.AzureFunctions.Runtime, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Version != protocol.Version || meta.LithopsVersion != lithops.Version || meta.Workers != 2 {
+		t.Fatalf("runtime metadata %+v", meta)
+	}
+	return &env{cfg: cfg, names: names, double: d}
+}
+
+func newExecutor(t *testing.T, e *env) *lithops.Executor {
+	t.Helper()
+	ex, err := lithops.NewExecutor(context.Background(), lithops.WithConfig(e.cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ex.Close() })
+	return ex
+}
+
+func TestEndToEnd(t *testing.T) {
+	e := startRuntime(t, 3)
+	ex := newExecutor(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	t.Run("hello", func(t *testing.T) {
+		f, err := lithops.CallAsync(ctx, ex, addSeven, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != 10 {
+			t.Fatalf("got %v, %v", v, err)
+		}
+	})
+	t.Run("map_1000", func(t *testing.T) {
+		in := make([]int, 1000)
+		for i := range in {
+			in[i] = i
+		}
+		fs, err := lithops.Map(ctx, ex, addSeven, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fs.Results(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range got {
+			if v != i+7 {
+				t.Fatalf("result %d = %d", i, v)
+			}
+		}
+	})
+	t.Run("map_reduce", func(t *testing.T) {
+		f, err := lithops.MapReduce(ctx, ex, addSeven, []int{1, 2, 3, 4}, sum)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != 38 {
+			t.Fatalf("got %v, %v", v, err)
+		}
+	})
+	t.Run("wordcount", func(t *testing.T) {
+		st := ex.Storage()
+		words := 0
+		for i := 0; i < 4; i++ {
+			var b strings.Builder
+			for j := 0; j < 2000*(i+1); j++ {
+				fmt.Fprintf(&b, "alpha beta w%d\n", j)
+				words += 3
+			}
+			st.PutBytes(ctx, st.Bucket(), fmt.Sprintf("wc/part-%d.txt", i), []byte(b.String()))
+		}
+		chunks, err := ex.Partition(ctx, []string{"azure_storage://" + st.Bucket() + "/wc/"}, lithops.ChunkSize(20_000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := lithops.MapReduce(ctx, ex, countWords, chunks, sum)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != words {
+			t.Fatalf("counted %v, %v; want %d", v, err, words)
+		}
+	})
+	t.Run("failures", func(t *testing.T) {
+		fs, err := lithops.Map(ctx, ex, behave, []string{"a", "error", "panic", "sleep", "b"}, lithops.WithTimeout(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []error{nil, lithops.ErrUser, lithops.ErrPanic, lithops.ErrTimeout, nil}
+		for i, w := range want {
+			v, err := fs.At(i).Result(ctx)
+			if w == nil && (err != nil || !strings.HasPrefix(v, "ok:")) || w != nil && !errors.Is(err, w) {
+				t.Errorf("call %d: got %q, %v; want %v", i, v, err, w)
+			}
+		}
+		_, err = fs.At(2).Result(ctx)
+		var ce *lithops.CallError
+		if !errors.As(err, &ce) || ce.Message != "kaboom" || !strings.Contains(ce.Stack, "panic") {
+			t.Errorf("panic error %+v", ce)
+		}
+	})
+	t.Run("duplicate_delivery", func(t *testing.T) {
+		f, err := lithops.CallAsync(ctx, ex, addSeven, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != 107 {
+			t.Fatalf("got %v, %v", v, err)
+		}
+		st := ex.Storage()
+		key := protocol.StatusKey(ex.ID(), f.JobID(), f.CallID())
+		before, err := st.GetBytes(ctx, st.Bucket(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The same message again, as an at-least-once queue may deliver it.
+		var job protocol.Job
+		raw, _ := st.GetBytes(ctx, st.Bucket(), protocol.JobKey(ex.ID(), f.JobID()))
+		json.Unmarshal(raw, &job)
+		inv := protocol.Invocation{Version: protocol.Version, Bucket: st.Bucket(), ExecutorID: ex.ID(), JobID: f.JobID(),
+			Program: job.Program, Calls: []protocol.Call{{ID: f.CallID(), Index: 0}}}
+		msg, _ := json.Marshal(inv)
+		svc, _ := azurefunctions.NewQueueService(e.cfg.AzureStorage)
+		ok0 := e.double.Stats().Succeeded
+		if _, err := svc.NewQueueClient(e.names.Queue).EnqueueMessage(ctx, base64.StdEncoding.EncodeToString(msg), nil); err != nil {
+			t.Fatal(err)
+		}
+		for e.double.Stats().Succeeded == ok0 && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+		after, _ := st.GetBytes(ctx, st.Bucket(), key)
+		if string(before) != string(after) {
+			t.Fatalf("a duplicate delivery changed the recorded status:\n%s\n%s", before, after)
+		}
+	})
+}
+
+func TestHostKilledMidCall(t *testing.T) {
+	e := startRuntime(t, 1)
+	ex := newExecutor(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	f, err := lithops.CallAsync(ctx, ex, behave, "nap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for f.State() != lithops.StateRunning && e.double.Stats().Invocations == 0 && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	e.double.Kill(0)
+	if v, err := f.Result(ctx); err != nil || v != "ok:nap" {
+		t.Fatalf("after the host was killed: %q, %v", v, err)
+	}
+	if s := e.double.Stats(); s.Restarts == 0 {
+		t.Fatalf("the double did not restart the killed host: %+v", s)
+	}
+}

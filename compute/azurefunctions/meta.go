@@ -1,0 +1,63 @@
+package azurefunctions
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+)
+
+// ProbeMetadata asks the deployed runtime for its metadata through its
+// trigger queue, waits (up to timeout) until the runtime has written it, and
+// stores it at lithops.runtimes/azure_functions/<runtime>.meta.json. A
+// runtime that answers is a runtime that works end to end: queue, host,
+// storage.
+func ProbeMetadata(ctx context.Context, st *storage.Storage, svc *azqueue.ServiceClient, names Names, runtime string, timeout time.Duration) (*protocol.RuntimeMeta, error) {
+	nonce := make([]byte, 6)
+	rand.Read(nonce)
+	probe := protocol.RuntimesPrefix + "azure_functions/" + runtime + ".probe-" + hex.EncodeToString(nonce) + ".json"
+	inv := protocol.Invocation{Version: protocol.Version, Op: protocol.OpMetadata, Bucket: st.Bucket(), MetaKey: probe}
+	raw, _ := json.Marshal(inv)
+	if _, err := svc.NewQueueClient(names.Queue).EnqueueMessage(ctx, base64.StdEncoding.EncodeToString(raw), nil); err != nil {
+		return nil, fmt.Errorf("azure_functions: probe runtime %s: enqueue to %s: %w", runtime, names.Queue, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		data, err := st.GetBytes(ctx, st.Bucket(), probe)
+		if err == nil {
+			st.Delete(ctx, st.Bucket(), probe)
+			var m protocol.RuntimeMeta
+			if err := json.Unmarshal(data, &m); err != nil {
+				return nil, fmt.Errorf("azure_functions: runtime %s answered unreadable metadata: %w", runtime, err)
+			}
+			if m.Runtime == "" {
+				m.Runtime = runtime
+			}
+			m.Created = time.Now().UTC()
+			out, _ := json.Marshal(m)
+			if err := st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", runtime), out); err != nil {
+				return nil, err
+			}
+			return &m, nil
+		}
+		if !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("azure_functions: runtime %s did not answer a metadata probe within %v (queue %s): is the function app running?", runtime, timeout, names.Queue)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}

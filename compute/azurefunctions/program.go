@@ -1,0 +1,153 @@
+package azurefunctions
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+)
+
+// program makes sure the user program is in storage and returns its hash.
+func (b *Backend) program(ctx context.Context) (string, error) {
+	b.progMu.Lock()
+	defer b.progMu.Unlock()
+	if b.progSHA != "" {
+		return b.progSHA, nil
+	}
+	path, cleanup, err := ProgramPath(ctx, b.opts.Program)
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	sha, err := UploadProgram(ctx, b.st, path)
+	if err != nil {
+		return "", err
+	}
+	b.progSHA = sha
+	return sha, nil
+}
+
+// IsLinuxAMD64 reports whether path is a linux/amd64 ELF executable.
+func IsLinuxAMD64(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	return f.Machine == elf.EM_X86_64 && (f.Type == elf.ET_EXEC || f.Type == elf.ET_DYN)
+}
+
+// ProgramPath returns a linux/amd64 build of the user program: override if
+// given, this executable if it is one, else a cross-build of this program's
+// main package (CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath),
+// which needs the Go toolchain and the program's source in the working
+// directory's module. cleanup removes a temporary build.
+func ProgramPath(ctx context.Context, override string) (path string, cleanup func(), err error) {
+	noop := func() {}
+	if override != "" {
+		if !IsLinuxAMD64(override) {
+			return "", noop, fmt.Errorf("program %s is not a linux/amd64 executable", override)
+		}
+		return override, noop, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", noop, err
+	}
+	if IsLinuxAMD64(exe) {
+		return exe, noop, nil
+	}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok || bi.Path == "" || strings.HasSuffix(bi.Path, ".test") {
+		return "", noop, errors.New("this program is not linux/amd64 and its main package is unknown: build it with GOOS=linux GOARCH=amd64 and set the program explicitly")
+	}
+	return CrossBuild(ctx, bi.Path, "")
+}
+
+// CrossBuild builds the main package pkg (run in dir) for linux/amd64.
+func CrossBuild(ctx context.Context, pkg, dir string) (string, func(), error) {
+	tmp, err := os.MkdirTemp("", "lithops-build-")
+	if err != nil {
+		return "", func() {}, err
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	out := filepath.Join(tmp, "program")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		cleanup()
+		return "", func() {}, fmt.Errorf("cross-build %s for linux/amd64: %v\n%s", pkg, err, msg)
+	}
+	return out, cleanup, nil
+}
+
+// FileSHA256 hashes a file.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// UploadProgram stores the program gzipped at lithops.runtimes/bin/<sha256>
+// unless it is already there, and returns the hash.
+func UploadProgram(ctx context.Context, st *storage.Storage, path string) (string, error) {
+	sha, err := FileSHA256(path)
+	if err != nil {
+		return "", fmt.Errorf("hash program: %w", err)
+	}
+	key := protocol.ProgramKey(sha)
+	if _, err := st.Head(ctx, st.Bucket(), key); err == nil {
+		return sha, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return "", err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	pr, pw := io.Pipe()
+	go func() {
+		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
+		_, err := io.Copy(zw, f)
+		if cerr := zw.Close(); err == nil {
+			err = cerr
+		}
+		pw.CloseWithError(err)
+	}()
+	if err := st.Put(ctx, st.Bucket(), key, pr); err != nil {
+		pr.CloseWithError(err)
+		return "", fmt.Errorf("upload program: %w", err)
+	}
+	return sha, nil
+}
+
+func splitConn(s string) [][2]string {
+	var out [][2]string
+	for _, part := range strings.Split(s, ";") {
+		if k, v, ok := strings.Cut(part, "="); ok {
+			out = append(out, [2]string{strings.TrimSpace(k), strings.TrimSpace(v)})
+		}
+	}
+	return out
+}

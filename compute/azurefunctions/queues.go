@@ -1,0 +1,86 @@
+package azurefunctions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2/queueerror"
+	"github.com/lithops-go/lithops/config"
+)
+
+// MaxMessage is the largest queue message Azure accepts (characters, after
+// base64).
+const MaxMessage = 64 << 10
+
+func queueOptions() *azqueue.ClientOptions {
+	return &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Retry: policy.RetryOptions{
+			MaxRetries:    6,
+			TryTimeout:    30 * time.Second,
+			RetryDelay:    200 * time.Millisecond,
+			MaxRetryDelay: 5 * time.Second,
+			// 429 and 503 are among the SDK's defaults; the delays are
+			// exponential with jitter.
+		},
+	}}
+}
+
+// NewQueueService opens the queue service of the storage account in cfg:
+// connection string, account key, SAS token or Entra ID, in that order.
+func NewQueueService(cfg config.AzureStorage) (*azqueue.ServiceClient, error) {
+	if cfg.ConnectionString != "" {
+		c, err := azqueue.NewServiceClientFromConnectionString(cfg.ConnectionString, queueOptions())
+		if err != nil {
+			return nil, fmt.Errorf("azure_storage.connection_string: %w", err)
+		}
+		return c, nil
+	}
+	if cfg.StorageAccountName == "" {
+		return nil, errors.New("azure_storage: storage_account_name is required unless connection_string is set")
+	}
+	url := cfg.QueueEndpoint
+	if url == "" {
+		url = "https://" + cfg.StorageAccountName + ".queue.core.windows.net/"
+	}
+	switch {
+	case cfg.StorageAccountKey != "":
+		cred, err := azqueue.NewSharedKeyCredential(cfg.StorageAccountName, cfg.StorageAccountKey)
+		if err != nil {
+			return nil, fmt.Errorf("azure_storage.storage_account_key: %w", err)
+		}
+		return azqueue.NewServiceClientWithSharedKeyCredential(url, cred, queueOptions())
+	case cfg.SASToken != "":
+		return azqueue.NewServiceClientWithNoCredential(strings.TrimSuffix(url, "/")+"/?"+strings.TrimPrefix(cfg.SASToken, "?"), queueOptions())
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		return nil, fmt.Errorf("azure_storage: no key, SAS or connection string, and no Entra ID credential: %w", err)
+	}
+	return azqueue.NewServiceClient(url, cred, queueOptions())
+}
+
+// EnsureQueue creates the queue if it does not exist.
+func EnsureQueue(ctx context.Context, svc *azqueue.ServiceClient, name string) error {
+	_, err := svc.CreateQueue(ctx, name, nil)
+	if err != nil && !queueerror.HasCode(err, queueerror.QueueAlreadyExists) {
+		return fmt.Errorf("create queue %s: %w", name, err)
+	}
+	return nil
+}
+
+// QueuePusher pushes messages to queues of one account (the runtime host's
+// way of reporting completions).
+type QueuePusher struct{ Svc *azqueue.ServiceClient }
+
+// Push implements host.Pusher.
+func (p QueuePusher) Push(ctx context.Context, queue string, msg []byte) error {
+	_, err := p.Svc.NewQueueClient(queue).EnqueueMessage(ctx, string(msg), nil)
+	return err
+}

@@ -1,0 +1,479 @@
+// Package host is the runtime host: the generic program deployed once per
+// lithops-go version as an Azure Functions custom handler. It receives
+// invocations, fetches the user program they name by hash, runs their calls
+// in resident worker processes of that program, and reports.
+//
+// Invariants:
+//   - A program is executed only after its SHA-256 matched the hash the
+//     invocation names; fetches of one program are collapsed and cached.
+//   - The host answers 2xx only when every call of the invocation has a
+//     status in storage (written by the worker, or by the host for a call
+//     that timed out or crashed); otherwise it answers 5xx so the platform
+//     redelivers the message. A user error is a recorded call: 2xx.
+//   - A call whose status already exists (a duplicate delivery) is not run
+//     again; its stored status is reported.
+//   - No credential is read from an invocation; the host uses its own
+//     settings (environment) for storage and queues.
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/lithops-go/lithops/compute/localhost"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+)
+
+// FunctionName is the function (and URL path) the host serves.
+const FunctionName = "lithops_handler"
+
+// Pusher sends a message to a named queue: how final statuses reach the
+// client's per-executor completion queue.
+type Pusher interface {
+	Push(ctx context.Context, queue string, msg []byte) error
+}
+
+// Options configure a Host.
+type Options struct {
+	// Storage is where programs, manifests, inputs and statuses live.
+	Storage *storage.Storage
+	// WorkerEnv is added to the user program's environment in worker mode
+	// (it must let the program open Storage: LITHOPS_WORKER_CONFIG).
+	WorkerEnv []string
+	// Workers is how many calls run at once on this instance.
+	Workers int
+	// CacheDir holds fetched programs; "" picks the first executable one of
+	// the temp dir, the user cache dir and /dev/shm.
+	CacheDir string
+	// Compiled is a user program built into the runtime (custom runtimes):
+	// its path and SHA-256. Calls of that program need no fetch.
+	CompiledPath, CompiledSHA string
+	// Meta is what a metadata invocation records.
+	Meta protocol.RuntimeMeta
+	// Pusher delivers final statuses to result queues (optional).
+	Pusher Pusher
+	// MemoryMB limits each worker process (0: none).
+	MemoryMB int
+	Logger   *slog.Logger
+}
+
+// Host serves invocations. Create it with New.
+type Host struct {
+	opts     Options
+	programs *programCache
+
+	mu      sync.Mutex
+	pools   map[string]*localhost.Backend // by program path
+	waiters map[string]chan *protocol.Status
+	jobs    map[string]*protocol.Job
+}
+
+// New returns a host.
+func New(opts Options) (*Host, error) {
+	if opts.Storage == nil {
+		return nil, errors.New("host: no storage")
+	}
+	if opts.Workers < 1 {
+		opts.Workers = runtime.NumCPU()
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	pc, err := newProgramCache(opts.Storage, opts.CacheDir, opts.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Host{opts: opts, programs: pc, pools: map[string]*localhost.Backend{}, waiters: map[string]chan *protocol.Status{}, jobs: map[string]*protocol.Job{}}, nil
+}
+
+// Close stops every worker process.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	pools := h.pools
+	h.pools = map[string]*localhost.Backend{}
+	h.mu.Unlock()
+	for _, p := range pools {
+		p.Close()
+	}
+	return nil
+}
+
+// Serve listens on 127.0.0.1:port (FUNCTIONS_CUSTOMHANDLER_PORT) until ctx
+// ends.
+func (h *Host) Serve(ctx context.Context, port string) error {
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		return fmt.Errorf("host: listen: %w", err)
+	}
+	srv := &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	h.opts.Logger.Info("runtime host listening", "addr", ln.Addr().String())
+	err = srv.Serve(ln)
+	h.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Handler returns the custom-handler HTTP interface: GET / answers the
+// readiness probe; POST /lithops_handler serves queue- and HTTP-triggered
+// invocations.
+func (h *Host) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("lithops runtime host ready\n"))
+	})
+	mux.HandleFunc("POST /"+FunctionName, h.serveInvocation)
+	return mux
+}
+
+// invocationRequest is what the Functions host POSTs.
+type invocationRequest struct {
+	Data     map[string]json.RawMessage `json:"Data"`
+	Metadata map[string]json.RawMessage `json:"Metadata"`
+}
+
+type invocationResponse struct {
+	Outputs     map[string]any `json:"Outputs"`
+	Logs        []string       `json:"Logs"`
+	ReturnValue any            `json:"ReturnValue"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func (h *Host) serveInvocation(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, invocationResponse{Logs: []string{"read request: " + err.Error()}})
+		return
+	}
+	var req invocationRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeJSON(w, http.StatusBadRequest, invocationResponse{Logs: []string{"request is not the Functions host's JSON: " + err.Error()}})
+		return
+	}
+	if raw, ok := req.Data["req"]; ok {
+		h.serveHTTPTrigger(w, r, raw)
+		return
+	}
+	raw, ok := req.Data["msgIn"]
+	if !ok {
+		writeJSON(w, http.StatusBadRequest, invocationResponse{Logs: []string{"request has neither Data.msgIn (queue trigger) nor Data.req (HTTP trigger)"}})
+		return
+	}
+	inv, err := DecodeMessage(raw)
+	if err != nil {
+		// A malformed message cannot succeed later either; failing lets the
+		// platform move it to the poison queue, where it can be inspected.
+		writeJSON(w, http.StatusBadRequest, invocationResponse{Logs: []string{err.Error()}})
+		return
+	}
+	logs, err := h.Run(r.Context(), inv)
+	if err != nil {
+		h.opts.Logger.Warn("invocation not recorded; asking for redelivery", "job", inv.JobID, "err", err)
+		writeJSON(w, http.StatusInternalServerError, invocationResponse{Logs: append(logs, err.Error())})
+		return
+	}
+	writeJSON(w, http.StatusOK, invocationResponse{Outputs: map[string]any{}, Logs: logs})
+}
+
+// serveHTTPTrigger accepts an invocation in an HTTP request body, answers
+// 202 and runs it in the background (metadata requests are answered in
+// the response).
+func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, raw json.RawMessage) {
+	var req struct {
+		Body json.RawMessage `json:"Body"`
+	}
+	if err := json.Unmarshal(raw, &req); err != nil {
+		writeJSON(w, http.StatusOK, httpOut(400, "malformed request: "+err.Error()))
+		return
+	}
+	inv, err := DecodeMessage(req.Body)
+	if err != nil {
+		writeJSON(w, http.StatusOK, httpOut(400, err.Error()))
+		return
+	}
+	if inv.Op == protocol.OpMetadata {
+		if _, err := h.Run(r.Context(), inv); err != nil {
+			writeJSON(w, http.StatusOK, httpOut(500, err.Error()))
+			return
+		}
+		meta, _ := json.Marshal(h.meta())
+		writeJSON(w, http.StatusOK, httpOut(200, string(meta)))
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 24*time.Hour)
+		defer cancel()
+		if _, err := h.Run(ctx, inv); err != nil {
+			h.opts.Logger.Warn("HTTP-triggered invocation not recorded", "job", inv.JobID, "err", err)
+		}
+	}()
+	writeJSON(w, http.StatusOK, httpOut(202, "accepted"))
+}
+
+func httpOut(code int, body string) invocationResponse {
+	return invocationResponse{Outputs: map[string]any{"res": map[string]any{
+		"statusCode": fmt.Sprint(code), "body": body, "headers": map[string]string{"Content-Type": "application/json"},
+	}}}
+}
+
+// DecodeMessage extracts the invocation from a trigger value: the Functions
+// host hands message text over JSON-quoted, possibly more than once.
+func DecodeMessage(raw json.RawMessage) (*protocol.Invocation, error) {
+	for i := 0; i < 4; i++ {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			break
+		}
+		raw = json.RawMessage(s)
+	}
+	var inv protocol.Invocation
+	if err := json.Unmarshal(raw, &inv); err != nil {
+		return nil, fmt.Errorf("message is not a lithops invocation: %w", err)
+	}
+	if err := inv.Validate(); err != nil {
+		return nil, err
+	}
+	return &inv, nil
+}
+
+func (h *Host) meta() protocol.RuntimeMeta {
+	m := h.opts.Meta
+	m.Version = protocol.Version
+	m.GoVersion = runtime.Version()
+	m.Workers = h.opts.Workers
+	m.Program = h.opts.CompiledSHA
+	return m
+}
+
+// Run executes an invocation and returns log lines. A nil error means every
+// call of it has a status in storage.
+func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, error) {
+	st := h.opts.Storage
+	if inv.Op == protocol.OpMetadata {
+		meta, _ := json.Marshal(h.meta())
+		if err := st.PutBytes(ctx, inv.Bucket, inv.MetaKey, meta); err != nil {
+			return nil, fmt.Errorf("write runtime metadata: %w", err)
+		}
+		return []string{"runtime metadata written to " + inv.MetaKey}, nil
+	}
+	job, err := h.job(ctx, inv)
+	if err != nil {
+		return nil, err
+	}
+	// Duplicate deliveries: calls already recorded are reported, not rerun.
+	var todo []protocol.Call
+	var done []*protocol.Status
+	for _, c := range inv.Calls {
+		key := protocol.StatusKey(inv.ExecutorID, inv.JobID, c.ID)
+		raw, err := st.GetBytes(ctx, inv.Bucket, key)
+		if err == nil {
+			var prev protocol.Status
+			if json.Unmarshal(raw, &prev) == nil && prev.Validate() == nil && prev.State != protocol.StateRunning {
+				done = append(done, &prev)
+				continue
+			}
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("check status of call %s: %w", c.ID, err)
+		}
+		todo = append(todo, c)
+	}
+	var logs []string
+	if len(done) > 0 {
+		logs = append(logs, fmt.Sprintf("%d call(s) already recorded; not run again", len(done)))
+	}
+	for _, s := range done {
+		h.push(ctx, inv, s)
+	}
+	if len(todo) == 0 {
+		return logs, nil
+	}
+	prog, err := h.program(ctx, inv.Program)
+	if err != nil {
+		// Without the program no call can run: record that, answer 2xx.
+		for _, c := range todo {
+			s := &protocol.Status{Version: protocol.Version, ExecutorID: inv.ExecutorID, JobID: inv.JobID, CallID: c.ID, Attempt: c.Attempt,
+				State: protocol.StateError, Start: time.Now(), End: time.Now(),
+				Error: &protocol.ErrorRecord{Kind: protocol.KindHandler, Type: "program", Message: err.Error()}}
+			if rerr := h.record(ctx, inv, s); rerr != nil {
+				return logs, rerr
+			}
+		}
+		return append(logs, err.Error()), nil
+	}
+	pool, err := h.pool(prog)
+	if err != nil {
+		return logs, err
+	}
+	chans := make([]chan *protocol.Status, len(todo))
+	keys := make([]string, len(todo))
+	h.mu.Lock()
+	for i, c := range todo {
+		keys[i] = waiterKey(inv.ExecutorID, inv.JobID, c.ID)
+		chans[i] = make(chan *protocol.Status, 1)
+		h.waiters[keys[i]] = chans[i]
+	}
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		for i, k := range keys {
+			if h.waiters[k] == chans[i] {
+				delete(h.waiters, k)
+			}
+		}
+		h.mu.Unlock()
+	}()
+	run := *inv
+	run.Calls = todo
+	if err := pool.Invoke(ctx, job, run); err != nil {
+		return logs, fmt.Errorf("start calls: %w", err)
+	}
+	// The pool kills a call at its timeout, so every call ends; the bound
+	// only guards against a host bug.
+	limit := time.Duration(job.Timeout*float64(time.Second)) + 2*time.Minute
+	if job.Timeout <= 0 {
+		limit = 24 * time.Hour
+	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	var unrecorded int
+	for i, ch := range chans {
+		select {
+		case s := <-ch:
+			if s.Unrecorded {
+				unrecorded++
+				continue
+			}
+			h.push(ctx, inv, s)
+		case <-ctx.Done():
+			return logs, ctx.Err()
+		case <-timer.C:
+			return logs, fmt.Errorf("call %s did not finish within %v", todo[i].ID, limit)
+		}
+	}
+	if unrecorded > 0 {
+		return logs, fmt.Errorf("%d call(s) finished but their status could not be written", unrecorded)
+	}
+	return append(logs, fmt.Sprintf("%d call(s) of %s/%s run", len(todo), inv.ExecutorID, inv.JobID)), nil
+}
+
+func waiterKey(exec, job, call string) string { return exec + "/" + job + "/" + call }
+
+func (h *Host) deliver(s *protocol.Status) {
+	if s.State == protocol.StateRunning {
+		return
+	}
+	h.mu.Lock()
+	ch := h.waiters[waiterKey(s.ExecutorID, s.JobID, s.CallID)]
+	h.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- s:
+		default:
+		}
+	}
+}
+
+func (h *Host) record(ctx context.Context, inv *protocol.Invocation, s *protocol.Status) error {
+	data, _ := json.Marshal(s)
+	key := protocol.StatusKey(s.ExecutorID, s.JobID, s.CallID)
+	err := h.opts.Storage.PutBytes(ctx, inv.Bucket, key, data)
+	if err != nil {
+		return fmt.Errorf("record call %s: %w", s.CallID, err)
+	}
+	h.push(ctx, inv, s)
+	return nil
+}
+
+// push reports a final status to the executor's queue; storage stays the
+// source of truth, so a failed push is only logged.
+func (h *Host) push(ctx context.Context, inv *protocol.Invocation, s *protocol.Status) {
+	if inv.ResultQueue == "" || h.opts.Pusher == nil {
+		return
+	}
+	msg, _ := json.Marshal(s)
+	if err := h.opts.Pusher.Push(ctx, inv.ResultQueue, msg); err != nil {
+		h.opts.Logger.Debug("push status", "queue", inv.ResultQueue, "err", err)
+	}
+}
+
+func (h *Host) job(ctx context.Context, inv *protocol.Invocation) (*protocol.Job, error) {
+	key := protocol.JobKey(inv.ExecutorID, inv.JobID)
+	h.mu.Lock()
+	j := h.jobs[key]
+	h.mu.Unlock()
+	if j != nil {
+		return j, nil
+	}
+	raw, err := h.opts.Storage.GetBytes(ctx, inv.Bucket, key)
+	if err != nil {
+		return nil, fmt.Errorf("read job manifest: %w", err)
+	}
+	j = new(protocol.Job)
+	if err := json.Unmarshal(raw, j); err != nil {
+		return nil, fmt.Errorf("job manifest %s: %w", key, err)
+	}
+	if err := j.Validate(); err != nil {
+		return nil, fmt.Errorf("job manifest %s: %w", key, err)
+	}
+	h.mu.Lock()
+	if len(h.jobs) > 256 {
+		clear(h.jobs)
+	}
+	h.jobs[key] = j
+	h.mu.Unlock()
+	return j, nil
+}
+
+func (h *Host) pool(prog string) (*localhost.Backend, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if p := h.pools[prog]; p != nil {
+		return p, nil
+	}
+	p, err := localhost.New(localhost.Options{
+		Program:  prog,
+		Env:      h.opts.WorkerEnv,
+		Workers:  h.opts.Workers,
+		MemoryMB: h.opts.MemoryMB,
+		Storage:  h.opts.Storage,
+		Notify:   h.deliver,
+		Logger:   h.opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.pools[prog] = p
+	return p, nil
+}
+
+func (h *Host) program(ctx context.Context, sha string) (string, error) {
+	if sha == "" {
+		return "", errors.New("the invocation names no program")
+	}
+	if sha == h.opts.CompiledSHA && h.opts.CompiledPath != "" {
+		return h.opts.CompiledPath, nil
+	}
+	return h.programs.get(ctx, sha)
+}

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package host
+
+func noexec(dir string) bool { return false }

@@ -1,0 +1,149 @@
+package host
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+)
+
+var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// programCache fetches user programs by hash, verifies them, and keeps them
+// on local disk. Concurrent requests for one program share one fetch.
+type programCache struct {
+	st  *storage.Storage
+	dir string
+	log *slog.Logger
+
+	mu       sync.Mutex
+	inflight map[string]*fetch
+}
+
+type fetch struct {
+	done chan struct{}
+	path string
+	err  error
+}
+
+func newProgramCache(st *storage.Storage, dir string, log *slog.Logger) (*programCache, error) {
+	if dir == "" {
+		var err error
+		if dir, err = execDir(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("host: program cache %s: %w", dir, err)
+	}
+	return &programCache{st: st, dir: dir, log: log, inflight: map[string]*fetch{}}, nil
+}
+
+// execDir picks a cache directory on a file system that allows executing
+// programs: the temp dir may be mounted noexec.
+func execDir() (string, error) {
+	var candidates []string
+	if d := os.Getenv("LITHOPS_HOST_CACHE"); d != "" {
+		candidates = append(candidates, d)
+	}
+	candidates = append(candidates, filepath.Join(os.TempDir(), "lithops-host"))
+	if d, err := os.UserCacheDir(); err == nil {
+		candidates = append(candidates, filepath.Join(d, "lithops-host"))
+	}
+	if d, err := os.UserHomeDir(); err == nil {
+		candidates = append(candidates, filepath.Join(d, ".lithops-host"))
+	}
+	candidates = append(candidates, "/dev/shm/lithops-host")
+	for _, d := range candidates {
+		if os.MkdirAll(d, 0o700) != nil {
+			continue
+		}
+		if noexec(d) {
+			continue
+		}
+		return d, nil
+	}
+	return "", fmt.Errorf("host: no directory that allows executing programs among %v", candidates)
+}
+
+func (c *programCache) get(ctx context.Context, sha string) (string, error) {
+	if !shaRE.MatchString(sha) {
+		return "", fmt.Errorf("program hash %q is not a SHA-256 in hex", sha)
+	}
+	path := filepath.Join(c.dir, sha)
+	if _, err := os.Stat(path); err == nil {
+		return path, nil // only verified programs are ever renamed here
+	}
+	c.mu.Lock()
+	f := c.inflight[sha]
+	if f == nil {
+		f = &fetch{done: make(chan struct{})}
+		c.inflight[sha] = f
+		go func() {
+			f.path, f.err = c.download(context.WithoutCancel(ctx), sha, path)
+			c.mu.Lock()
+			delete(c.inflight, sha)
+			c.mu.Unlock()
+			close(f.done)
+		}()
+	}
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.path, f.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// download streams the gzipped program to a temp file while hashing it, and
+// renames it into place only if the hash matches.
+func (c *programCache) download(ctx context.Context, sha, path string) (string, error) {
+	rc, err := c.st.Get(ctx, c.st.Bucket(), protocol.ProgramKey(sha))
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", fmt.Errorf("user program %s is not in storage (the client uploads it to %s)", sha[:12], protocol.ProgramKey(sha))
+		}
+		return "", fmt.Errorf("fetch user program %s: %w", sha[:12], err)
+	}
+	defer rc.Close()
+	zr, err := gzip.NewReader(rc)
+	if err != nil {
+		return "", fmt.Errorf("user program %s is not gzip: %w", sha[:12], err)
+	}
+	tmp, err := os.CreateTemp(c.dir, ".fetch-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(tmp, h), zr); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("fetch user program %s: %w", sha[:12], err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
+		return "", fmt.Errorf("user program %s failed verification: its bytes hash to %s; refusing to run it", sha[:12], got[:12])
+	}
+	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	c.log.Info("user program fetched", "sha", sha[:12], "path", path)
+	return path, nil
+}
