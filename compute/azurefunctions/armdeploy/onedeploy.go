@@ -39,7 +39,7 @@ var (
 	ErrDeploymentCancelled = errors.New("deployment cancelled")
 	// ErrDeploymentTimeout: the deployment did not complete within the
 	// deploy timeout.
-	ErrDeploymentTimeout = errors.New("deployment did not complete in time")
+	ErrDeploymentTimeout = errors.New("deployment timed out")
 )
 
 // DeploymentError is a OneDeploy deployment the service reports as failed,
@@ -53,6 +53,8 @@ type DeploymentError struct {
 	LogURL     string
 }
 
+// Error describes the deployment, its status, the service's message and the
+// last lines of its log.
 func (e *DeploymentError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "deploy package to app %s: deployment %s ", e.App, e.ID)
@@ -239,13 +241,13 @@ func (d *Deployer) deadlineError(parent, ctx context.Context, app App, statusURL
 	if errors.Is(context.Cause(ctx), ErrDeploymentTimeout) {
 		last := "no status yet"
 		if lastStatus != -99 {
-			last = "last status " + strconv.Itoa(lastStatus)
+			last = "last status " + strconv.Itoa(lastStatus) + " " + statusName(lastStatus)
 		}
 		where := ""
 		if statusURL != "" {
 			where = ", see " + statusURL
 		}
-		return fmt.Errorf("deploy package to app %s: %w within %s (%s%s): %w", app.Name, ErrDeploymentTimeout, d.deployTimeout, last, where, context.DeadlineExceeded)
+		return fmt.Errorf("deploy package to app %s: %w after %s (%s%s): %w", app.Name, ErrDeploymentTimeout, d.deployTimeout, last, where, context.DeadlineExceeded)
 	}
 	return fmt.Errorf("deploy package to app %s: %w", app.Name, cause)
 }
@@ -371,4 +373,21 @@ func firstNonEmpty(ss ...string) string {
 		}
 	}
 	return ""
+}
+
+func statusName(st int) string {
+	switch st {
+	case 0:
+		return "pending"
+	case 1:
+		return "building"
+	case 2:
+		return "deploying"
+	case statusFailed:
+		return "failed"
+	case statusSuccess:
+		return "success"
+	default:
+		return "unknown"
+	}
 }
