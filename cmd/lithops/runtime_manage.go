@@ -1,6 +1,240 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
 
-// addRuntimeManagement adds build, deploy, list, update and delete.
-func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {}
+	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/spf13/cobra"
+)
+
+// runtimeCache is where built app packages wait for deploy.
+func runtimeCache(backend, name string) (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "lithops", "runtimes", backend, name+".zip"), nil
+}
+
+type runtimeFlags struct {
+	backend, storage string
+	memory, timeout  int
+}
+
+func (g *globalFlags) loadConfig(rf *runtimeFlags) (*config.Config, error) {
+	cfg, err := config.Load(g.config)
+	if err != nil {
+		return nil, err
+	}
+	if rf.backend != "" {
+		cfg.Lithops.Backend = rf.backend
+	}
+	if rf.storage != "" {
+		cfg.Lithops.Storage = rf.storage
+	} else if cfg.Lithops.Backend != "localhost" && cfg.Lithops.Storage == "localhost" {
+		cfg.Lithops.Storage = "azure_storage"
+	}
+	if rf.memory != 0 {
+		cfg.AzureFunctions.RuntimeMemory = rf.memory
+	}
+	if rf.timeout != 0 {
+		cfg.AzureFunctions.RuntimeTimeout = rf.timeout
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Lithops.Backend != "azure_functions" {
+		return nil, fmt.Errorf("runtimes are managed for serverless backends: use -b azure_functions (the localhost backend runs your own program)")
+	}
+	return cfg, nil
+}
+
+func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
+	rf := &runtimeFlags{}
+	cmd.PersistentFlags().StringVarP(&rf.backend, "backend", "b", "", "compute backend (azure_functions)")
+	cmd.PersistentFlags().StringVarP(&rf.storage, "storage", "s", "", "storage backend (azure_storage)")
+
+	var file, out, trigger string
+	build := &cobra.Command{
+		Use:   "build [-f FILE] NAME",
+		Short: "Build a runtime's app package (-f: a Go main package or a runtime spec file)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig(rf)
+			if err != nil {
+				return err
+			}
+			if trigger == "" {
+				trigger = cfg.AzureFunctions.Trigger
+			}
+			pkg, man, err := azurefunctions.BuildApp(cmd.Context(), azurefunctions.BuildOptions{
+				Runtime: args[0], Version: lithops.Version, File: file, Trigger: trigger, TimeoutSeconds: cfg.AzureFunctions.RuntimeTimeout,
+			})
+			if err != nil {
+				return err
+			}
+			dst := out
+			if dst == "" {
+				if dst, err = runtimeCache("azure_functions", args[0]); err != nil {
+					return err
+				}
+			}
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(dst, pkg, 0o644); err != nil {
+				return err
+			}
+			extra := ""
+			if man.ProgramSHA != "" {
+				extra = fmt.Sprintf(", program %s compiled in", man.ProgramSHA[:12])
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "runtime %s built: %s (%.1f MiB, trigger %s%s)\n", args[0], dst, float64(len(pkg))/(1<<20), man.Trigger, extra)
+			return nil
+		},
+	}
+	build.Flags().StringVarP(&file, "file", "f", "", "Go main package directory or runtime spec file")
+	build.Flags().StringVarP(&out, "out", "o", "", "write the package here instead of the cache")
+	build.Flags().StringVar(&trigger, "trigger", "", "pub/sub (queue) or https")
+
+	deploy := func(use, short string) *cobra.Command {
+		c := &cobra.Command{
+			Use:   use + " NAME",
+			Short: short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				cfg, err := g.loadConfig(rf)
+				if err != nil {
+					return err
+				}
+				return deployRuntime(cmd, cfg, args[0])
+			},
+		}
+		c.Flags().IntVar(&rf.memory, "memory", 0, "instance memory in MB (512, 2048, 4096)")
+		c.Flags().IntVar(&rf.timeout, "timeout", 0, "function timeout in seconds")
+		return c
+	}
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List deployed runtimes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig(rf)
+			if err != nil {
+				return err
+			}
+			dep, err := azurefunctions.NewDeployer(cfg, nil)
+			if err != nil {
+				return err
+			}
+			apps, err := dep.List(cmd.Context(), cfg.AzureFunctions.ResourceGroup)
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "Runtime Name\tMemory Size\tLithops Version\tWorker Name")
+			for _, a := range apps {
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", a.RuntimeName, a.MemoryMB, a.Version, a.Name)
+			}
+			w.Flush()
+			fmt.Fprintf(cmd.OutOrStdout(), "Total runtimes: %d\n", len(apps))
+			return nil
+		},
+	}
+
+	del := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a runtime: function app, plan, queues and metadata",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig(rf)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+			if err != nil {
+				return err
+			}
+			dep, err := azurefunctions.NewDeployer(cfg, nil)
+			if err != nil {
+				return err
+			}
+			if err := azurefunctions.DeleteRuntime(ctx, cfg, st, svc, dep, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "runtime %s deleted\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(build, deploy("deploy", "Deploy (or redeploy) a runtime"), deploy("update", "Redeploy a runtime in place"), list, del)
+}
+
+// deployRuntime deploys NAME from its built package (building the default
+// runtime when there is none).
+func deployRuntime(cmd *cobra.Command, cfg *config.Config, name string) error {
+	ctx := cmd.Context()
+	pkg, man, err := loadPackage(ctx, cfg, name)
+	if err != nil {
+		return err
+	}
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	if err != nil {
+		return err
+	}
+	dep, err := azurefunctions.NewDeployer(cfg, nil)
+	if err != nil {
+		return err
+	}
+	progress := func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "lithops:", s) }
+	meta, err := azurefunctions.DeployRuntime(ctx, cfg, st, svc, dep, name, pkg, man, progress)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "runtime %s deployed: lithops-go %s, protocol %d, %d MB\n", name, meta.LithopsVersion, meta.Version, meta.MemoryMB)
+	return nil
+}
+
+func loadPackage(ctx context.Context, cfg *config.Config, name string) ([]byte, *azurefunctions.Manifest, error) {
+	path, err := runtimeCache("azure_functions", name)
+	if err != nil {
+		return nil, nil, err
+	}
+	pkg, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		// An unbuilt runtime is the default one under that name.
+		return azurefunctions.BuildApp(ctx, azurefunctions.BuildOptions{
+			Runtime: name, Version: lithops.Version, Trigger: cfg.AzureFunctions.Trigger, TimeoutSeconds: cfg.AzureFunctions.RuntimeTimeout,
+		})
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	man, err := azurefunctions.ReadManifest(pkg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("runtime package %s: %w", path, err)
+	}
+	if man.Version != protocol.LithopsVersion {
+		return nil, nil, fmt.Errorf("runtime package %s was built by lithops-go %s; rebuild it with `lithops runtime build`", path, man.Version)
+	}
+	return pkg, man, nil
+}

@@ -49,6 +49,25 @@ func IsLinuxAMD64(path string) bool {
 	return f.Machine == elf.EM_X86_64 && (f.Type == elf.ET_EXEC || f.Type == elf.ET_DYN)
 }
 
+// IsStaticLinuxAMD64 reports whether path is a statically linked
+// linux/amd64 executable.
+func IsStaticLinuxAMD64(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_X86_64 {
+		return false
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return false
+		}
+	}
+	return true
+}
+
 // ProgramPath returns a linux/amd64 build of the user program: override if
 // given, this executable if it is one, else a cross-build of this program's
 // main package (CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath),

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
+	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/spf13/cobra"
+)
+
+func newCleanCmd(g *globalFlags) *cobra.Command {
+	rf := &runtimeFlags{}
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "clean",
+		Short: "Delete job data; with -b azure_functions also every lithops runtime and its queues",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			cfg, err := config.Load(g.config)
+			if err != nil {
+				return err
+			}
+			if rf.backend != "" {
+				cfg.Lithops.Backend = rf.backend
+				if rf.storage == "" && rf.backend != "localhost" && cfg.Lithops.Storage == "localhost" {
+					cfg.Lithops.Storage = "azure_storage"
+				}
+			}
+			if rf.storage != "" {
+				cfg.Lithops.Storage = rf.storage
+			}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			n, err := st.DeletePrefix(ctx, st.Bucket(), protocol.JobsPrefix)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d job object(s) from %s://%s\n", n, st.Backend(), st.Bucket())
+			if cfg.Lithops.Backend != "azure_functions" {
+				if all {
+					m, err := st.DeletePrefix(ctx, st.Bucket(), protocol.RuntimesPrefix)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "deleted %d runtime object(s)\n", m)
+				}
+				return nil
+			}
+			svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+			if err != nil {
+				return err
+			}
+			var errs []error
+			dep, derr := azurefunctions.NewDeployer(cfg, nil)
+			if derr == nil {
+				apps, err := dep.List(ctx, cfg.AzureFunctions.ResourceGroup)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				for _, a := range apps {
+					if err := azurefunctions.DeleteRuntime(ctx, cfg, st, svc, dep, a.RuntimeName); err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "deleted runtime %s (%s)\n", a.RuntimeName, a.Name)
+				}
+			} else if !errors.Is(derr, azurefunctions.ErrNoARM) {
+				errs = append(errs, derr)
+			} else {
+				fmt.Fprintln(cmd.ErrOrStderr(), "lithops: no ARM settings: function apps are left alone; deleting queues and records only")
+			}
+			q, err := deleteLithopsQueues(cmd, svc)
+			errs = append(errs, err)
+			m, err := st.DeletePrefix(ctx, st.Bucket(), protocol.RuntimesPrefix)
+			errs = append(errs, err)
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d queue(s) and %d runtime object(s)\n", q, m)
+			return errors.Join(errs...)
+		},
+	}
+	cmd.Flags().StringVarP(&rf.backend, "backend", "b", "", "compute backend")
+	cmd.Flags().StringVarP(&rf.storage, "storage", "s", "", "storage backend")
+	cmd.Flags().BoolVarP(&all, "all", "a", false, "also delete uploaded programs and runtime metadata")
+	return cmd
+}
+
+// deleteLithopsQueues deletes every queue whose name starts with "lithops-".
+func deleteLithopsQueues(cmd *cobra.Command, svc *azqueue.ServiceClient) (int, error) {
+	ctx := cmd.Context()
+	pager := svc.NewListQueuesPager(&azqueue.ListQueuesOptions{Prefix: ptr("lithops-")})
+	n := 0
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return n, err
+		}
+		for _, q := range page.Queues {
+			if q.Name == nil || !strings.HasPrefix(*q.Name, "lithops-") {
+				continue
+			}
+			if _, err := svc.DeleteQueue(ctx, *q.Name, nil); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+func ptr[T any](v T) *T { return &v }
