@@ -13,6 +13,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops/compute"
+	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
@@ -37,6 +38,17 @@ type Options struct {
 	// Program is the user program to run (default: this executable, or a
 	// linux/amd64 cross-build of its main package).
 	Program string
+	// Deployer deploys the default runtime when it is missing or of another
+	// version (default: ARM from the configuration).
+	Deployer RuntimeDeployer
+	// Progress receives deployment progress lines (default: the logger).
+	Progress func(string)
+}
+
+// RuntimeDeployer creates or updates a runtime's function app; the ARM
+// implementation is armdeploy.Deployer.
+type RuntimeDeployer interface {
+	Deploy(ctx context.Context, spec armdeploy.Spec, zip []byte) (*armdeploy.App, error)
 }
 
 // Backend is the Azure Functions compute backend (client side).
@@ -84,6 +96,11 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		consumed: make(chan struct{}),
 	}
 	meta, err := ReadMeta(ctx, opts.Storage, rt)
+	stale := err == nil && (meta.Version != protocol.Version || meta.LithopsVersion != protocol.LithopsVersion)
+	if rt == DefaultRuntime && (errors.Is(err, ErrNotDeployed) || stale) {
+		// The default runtime deploys itself on first use and on upgrade.
+		meta, err = b.deployDefault(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +114,38 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	go b.consume()
 	return b, nil
+}
+
+// deployDefault builds and deploys the default runtime.
+func (b *Backend) deployDefault(ctx context.Context) (*protocol.RuntimeMeta, error) {
+	progress := b.opts.Progress
+	if progress == nil {
+		progress = func(s string) { b.opts.Logger.Warn(s) }
+	}
+	dep := b.opts.Deployer
+	if dep == nil {
+		d, err := NewDeployer(b.cfg, b.opts.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("the default runtime %s (lithops-go %s) is not deployed and cannot be deployed from here: %w; deploy it with `lithops runtime deploy -b azure_functions -s azure_storage %s`",
+				DefaultRuntime, protocol.LithopsVersion, err, DefaultRuntime)
+		}
+		dep = d
+	}
+	progress(fmt.Sprintf("lithops: deploying the default runtime %s for lithops-go %s (first use; this takes a few minutes)", DefaultRuntime, protocol.LithopsVersion))
+	progress("lithops: building the runtime package")
+	pkg, man, err := BuildApp(ctx, BuildOptions{
+		Runtime: DefaultRuntime, Version: protocol.LithopsVersion,
+		Trigger: b.cfg.AzureFunctions.Trigger, TimeoutSeconds: b.cfg.AzureFunctions.RuntimeTimeout,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build the default runtime: %w", err)
+	}
+	meta, err := DeployRuntime(ctx, b.cfg, b.st, b.svc, dep, DefaultRuntime, pkg, man, func(s string) { progress("lithops: " + s) })
+	if err != nil {
+		return nil, fmt.Errorf("deploy the default runtime: %w", err)
+	}
+	progress("lithops: default runtime ready")
+	return meta, nil
 }
 
 // ReadMeta reads a runtime's metadata record from storage.

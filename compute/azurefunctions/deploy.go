@@ -82,7 +82,7 @@ func AppSettings(cfg *config.Config, runtime string, names Names, man *Manifest)
 // DeployRuntime creates or updates the runtime's function app from the app
 // package, creates its queue, and stores its metadata once the deployed
 // runtime answers a probe.
-func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep *armdeploy.Deployer,
+func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep RuntimeDeployer,
 	runtime string, pkg []byte, man *Manifest, progress func(string)) (*protocol.RuntimeMeta, error) {
 	if progress == nil {
 		progress = func(string) {}

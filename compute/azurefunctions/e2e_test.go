@@ -103,13 +103,18 @@ func buildHost(t *testing.T) string {
 	return hostBin
 }
 
-func startRuntime(t *testing.T, instances int) *env {
+func requireAzurite(t *testing.T) {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", "127.0.0.1:10001", 500*time.Millisecond)
 	if err != nil {
 		t.Skip("Azurite not running on 127.0.0.1:10001: start it with scripts/azurite.sh start")
 	}
 	c.Close()
+}
+
+func startRuntime(t *testing.T, instances int) *env {
+	t.Helper()
+	requireAzurite(t)
 	bin := buildHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
