@@ -266,6 +266,25 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("panic error %+v", ce)
 		}
 	})
+	t.Run("no_secrets_in_records", func(t *testing.T) {
+		// Everything the jobs wrote, and the messages themselves, must not
+		// carry the storage key or connection string.
+		st := ex.Storage()
+		infos, err := st.List(ctx, st.Bucket(), protocol.ExecutorPrefix(ex.ID()))
+		if err != nil || len(infos) == 0 {
+			t.Fatalf("list: %d objects, %v", len(infos), err)
+		}
+		key := "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq"
+		for _, o := range infos {
+			b, err := st.GetBytes(ctx, st.Bucket(), o.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), key) || strings.Contains(string(b), "AccountKey=") {
+				t.Fatalf("%s carries a storage credential", o.Key)
+			}
+		}
+	})
 	t.Run("duplicate_delivery", func(t *testing.T) {
 		f, err := lithops.CallAsync(ctx, ex, addSeven, 100)
 		if err != nil {
