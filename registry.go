@@ -54,15 +54,15 @@ func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) *
 	if fn == nil {
 		panic(fmt.Sprintf("lithops.Func(%q): nil function", name))
 	}
-	if started.Load() {
-		panic(fmt.Sprintf("lithops.Func(%q): registration after lithops.Main or lithops.Init started; register functions at package level", name))
-	}
 	sig := fmt.Sprintf("func(context.Context, %s) (%s, error)", typeName(reflect.TypeFor[In]()), typeName(reflect.TypeFor[Out]()))
 	f := &Function[In, Out]{name: name, sig: sig, fn: fn}
 	regMu.Lock()
 	defer regMu.Unlock()
 	if _, dup := registry[name]; dup {
 		panic(fmt.Sprintf("lithops.Func(%q): a function is already registered under this name", name))
+	}
+	if started.Load() {
+		panic(fmt.Sprintf("lithops.Func(%q): registration after lithops.Main or lithops.Init started; register functions at package level", name))
 	}
 	registry[name] = &worker.Func{
 		Name:      name,
