@@ -92,6 +92,11 @@ type AzureFunctions struct {
 	InvokePoolThreads int    `yaml:"invoke_pool_threads" json:"invoke_pool_threads"`
 	FunctionsVersion  int    `yaml:"functions_version" json:"functions_version,omitempty"`
 	Trigger           string `yaml:"trigger" json:"trigger"`
+	// FunctionKey authorizes HTTPS invocations (trigger: https); without it
+	// the client fetches the key through ARM.
+	FunctionKey string `yaml:"function_key" json:"function_key,omitempty" secret:"true"`
+	// Endpoint overrides the runtime's HTTPS URL (trigger: https).
+	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
 }
 
 // Azure is the shared `azure` section.

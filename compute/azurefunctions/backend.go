@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -65,6 +66,10 @@ type Backend struct {
 	progMu  sync.Mutex
 	progSHA string
 
+	// HTTPS trigger: where and with which key to POST invocations.
+	endpoint, key string
+	http          *http.Client
+
 	stop     chan struct{}
 	consumed chan struct{}
 	closed   sync.Once
@@ -109,11 +114,41 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 			rt, meta.LithopsVersion, meta.Version, protocol.LithopsVersion, protocol.Version, rt)
 	}
 	b.meta = *meta
+	if isHTTPS(cfg.AzureFunctions.Trigger) {
+		if err := b.setupHTTPS(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if err := EnsureQueue(ctx, svc, b.results); err != nil {
 		return nil, fmt.Errorf("azure_functions: completion queue: %w", err)
 	}
 	go b.consume()
 	return b, nil
+}
+
+// setupHTTPS finds the runtime's URL and function key: from the config, else
+// the metadata (URL) and ARM (key).
+func (b *Backend) setupHTTPS(ctx context.Context) error {
+	b.http = &http.Client{Timeout: 5 * time.Minute}
+	b.endpoint = b.cfg.AzureFunctions.Endpoint
+	if b.endpoint == "" {
+		b.endpoint = b.meta.Endpoint
+	}
+	if b.endpoint == "" {
+		return fmt.Errorf("azure_functions: runtime %q has no HTTPS endpoint in its metadata; redeploy it with trigger: https or set azure_functions.endpoint", b.runtime)
+	}
+	b.key = b.cfg.AzureFunctions.FunctionKey
+	if b.key != "" {
+		return nil
+	}
+	d, err := NewDeployer(b.cfg, b.opts.Logger)
+	if err != nil {
+		return fmt.Errorf("azure_functions: the https trigger needs azure_functions.function_key or ARM settings to read it: %w", err)
+	}
+	if b.key, err = d.FunctionKey(ctx, b.cfg.AzureFunctions.ResourceGroup, b.names.App); err != nil {
+		return fmt.Errorf("azure_functions: read the function key of %s: %w", b.names.App, err)
+	}
+	return nil
 }
 
 // deployDefault builds and deploys the default runtime.
@@ -207,6 +242,18 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 			return err
 		}
 		msgs = append(msgs, m...)
+	}
+	if b.endpoint != "" {
+		parts := make([]protocol.Invocation, 0, (len(inv.Calls)+chunk-1)/chunk)
+		for i := 0; i < len(inv.Calls); i += chunk {
+			part := inv
+			part.Calls = inv.Calls[i:min(i+chunk, len(inv.Calls))]
+			parts = append(parts, part)
+		}
+		return parallel(ctx, max(b.cfg.AzureFunctions.InvokePoolThreads, 1), len(parts), func(ctx context.Context, i int) error {
+			_, _, err := postInvocation(ctx, b.http, b.endpoint, b.key, parts[i])
+			return err
+		})
 	}
 	q := b.svc.NewQueueClient(b.names.Queue)
 	return parallel(ctx, max(b.cfg.AzureFunctions.InvokePoolThreads, 1), len(msgs), func(ctx context.Context, i int) error {

@@ -116,10 +116,20 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 		return nil, err
 	}
 	progress("waiting for " + app.Name + " to answer")
-	if man.Trigger == "https" || man.Trigger == "http" {
-		// The metadata record is still written through storage; the probe
-		// just travels over HTTPS.
-		return nil, errors.New("azure_functions: the https trigger is not supported by this client yet; use trigger: pub/sub")
+	if isHTTPS(man.Trigger) {
+		kf, ok := dep.(KeyFetcher)
+		if !ok {
+			return nil, errors.New("azure_functions: the deployer cannot read function keys, which the https trigger needs")
+		}
+		key, err := kf.FunctionKey(ctx, af.ResourceGroup, app.Name)
+		if err != nil {
+			return nil, err
+		}
+		url := af.Endpoint
+		if url == "" {
+			url = "https://" + app.DefaultHostName + "/api/lithops_handler"
+		}
+		return ProbeMetadataHTTP(ctx, st, nil, url, key, runtime, 5*time.Minute)
 	}
 	return ProbeMetadata(ctx, st, svc, names, runtime, 5*time.Minute)
 }

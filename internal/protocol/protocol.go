@@ -320,5 +320,6 @@ type RuntimeMeta struct {
 	Workers        int       `json:"worker_processes"`
 	Program        string    `json:"program,omitempty"` // sha256 of a compiled-in user program
 	Trigger        string    `json:"trigger,omitempty"`
+	Endpoint       string    `json:"endpoint,omitempty"` // HTTPS URL of the function (https trigger)
 	Created        time.Time `json:"created,omitzero"`
 }
