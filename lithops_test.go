@@ -60,6 +60,14 @@ var (
 			os.Exit(3)
 		case "sleep":
 			time.Sleep(time.Minute)
+		case "hog":
+			// Touch 400 MiB so it is resident.
+			b := make([]byte, 400<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			time.Sleep(5 * time.Second)
+			return fmt.Sprint(len(b)), nil
 		case "goroutine_panic":
 			go func() { panic("unrecovered in a goroutine") }()
 			time.Sleep(time.Minute)
@@ -436,5 +444,22 @@ func TestWait(t *testing.T) {
 	p, err = lithops.Wait(ctx, all, lithops.AllCompleted, lithops.WaitProgress(func(lithops.Progress) { calls++ }))
 	if err != nil || p.Done != 2 || p.Failed != 1 || calls == 0 {
 		t.Fatalf("AllCompleted: %+v, %v, %d progress calls", p, err, calls)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t, lithops.WithMaxWorkers(1))
+	fs, err := lithops.Map(ctx, e, misbehave, []string{"hog", "after"}, lithops.WithMemory(128))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fs.At(0).Result(ctx)
+	var ce *lithops.CallError
+	if !errors.Is(err, lithops.ErrOOM) || !errors.As(err, &ce) || !strings.Contains(ce.Message, "over its memory limit of 128 MiB") {
+		t.Fatalf("got %v, want ErrOOM", err)
+	}
+	if v, err := fs.At(1).Result(ctx); err != nil || v != "ok:after" {
+		t.Fatalf("the next call on a fresh worker: %q, %v", v, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 
 	"github.com/lithops-go/lithops"
@@ -84,11 +85,16 @@ func newServeCmd() *cobra.Command {
 			}
 			defer st.Close()
 			wcfg, _ := json.Marshal(cfg)
+			workers := envInt("LITHOPS_WORKER_PROCESSES", runtime.NumCPU())
+			// Each worker gets its share of the instance's memory, less
+			// headroom for the host, so a call over it fails as out of memory
+			// instead of the platform killing the whole instance.
+			memMB := envInt("LITHOPS_WORKER_MEMORY_MB", envInt("LITHOPS_RUNTIME_MEMORY", 0)*85/100/workers)
 			opts := host.Options{
 				Storage:   st,
 				WorkerEnv: []string{"LITHOPS_WORKER_CONFIG=" + string(wcfg)},
-				Workers:   envInt("LITHOPS_WORKER_PROCESSES", 0),
-				MemoryMB:  envInt("LITHOPS_WORKER_MEMORY_MB", 0),
+				Workers:   workers,
+				MemoryMB:  memMB,
 				Meta: protocol.RuntimeMeta{
 					Runtime:        os.Getenv("LITHOPS_RUNTIME_NAME"),
 					Backend:        "azure_functions",

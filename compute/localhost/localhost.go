@@ -77,9 +77,10 @@ type Backend struct {
 }
 
 type task struct {
-	ctx     context.Context
-	inv     protocol.Invocation
-	timeout time.Duration
+	ctx      context.Context
+	inv      protocol.Invocation
+	timeout  time.Duration
+	memoryMB int // 0: no limit
 }
 
 // New returns a localhost backend. Workers start on the first Invoke.
@@ -117,6 +118,10 @@ func (b *Backend) Name() string { return "localhost" }
 // Invoke implements compute.Backend: it queues one task per call.
 func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
 	timeout := time.Duration(job.Timeout * float64(time.Second))
+	mem := job.Memory
+	if mem == 0 {
+		mem = b.opts.MemoryMB
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -125,7 +130,7 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 	for _, c := range inv.Calls {
 		one := inv
 		one.Calls = []protocol.Call{c}
-		b.queue = append(b.queue, &task{ctx: ctx, inv: one, timeout: timeout})
+		b.queue = append(b.queue, &task{ctx: ctx, inv: one, timeout: timeout, memoryMB: mem})
 	}
 	// Start workers on demand, up to the limit.
 	for need := len(b.queue) - b.head - b.idle; need > 0 && b.slots < b.opts.Workers; need-- {
@@ -245,7 +250,11 @@ func (b *Backend) run(p *proc, t *task) *proc {
 	st := base
 	st.State, st.WorkerID, st.Start, st.End = protocol.StateError, p.id, running.Start, time.Now()
 	var te *timeoutError
+	var oe *oomError
 	switch {
+	case errors.As(err, &oe):
+		st.Error = &protocol.ErrorRecord{Kind: protocol.KindOOM, Type: "oom",
+			Message: fmt.Sprintf("call used %d MiB, over its memory limit of %d MiB, and its worker was killed", oe.rss>>20, t.memoryMB)}
 	case errors.As(err, &te):
 		st.Error = &protocol.ErrorRecord{Kind: protocol.KindTimeout, Type: "timeout",
 			Message: fmt.Sprintf("call exceeded its timeout of %v and its worker was killed", t.timeout)}
@@ -282,6 +291,10 @@ func (b *Backend) record(t *task, st *protocol.Status) {
 type timeoutError struct{}
 
 func (*timeoutError) Error() string { return "timeout" }
+
+type oomError struct{ rss int64 }
+
+func (*oomError) Error() string { return "out of memory" }
 
 // proc is one worker process.
 type proc struct {
@@ -358,16 +371,31 @@ func (p *proc) call(t *task) (worker.PipeResponse, error) {
 		defer tm.Stop()
 		timer = tm.C
 	}
-	select {
-	case r, ok := <-p.resps:
-		if !ok {
-			return r, errors.New("worker exited")
+	// The memory limit is enforced by watching the worker's resident set:
+	// the call is killed as soon as it goes over, as a cloud platform would.
+	var watch <-chan time.Time
+	limit := int64(t.memoryMB) << 20
+	if limit > 0 && rssSupported {
+		tk := time.NewTicker(25 * time.Millisecond)
+		defer tk.Stop()
+		watch = tk.C
+	}
+	for {
+		select {
+		case r, ok := <-p.resps:
+			if !ok {
+				return r, errors.New("worker exited")
+			}
+			return r, nil
+		case <-timer:
+			return worker.PipeResponse{}, &timeoutError{}
+		case <-t.ctx.Done():
+			return worker.PipeResponse{}, t.ctx.Err()
+		case <-watch:
+			if rss := processRSS(p.cmd.Process.Pid); rss > limit {
+				return worker.PipeResponse{}, &oomError{rss: rss}
+			}
 		}
-		return r, nil
-	case <-timer:
-		return worker.PipeResponse{}, &timeoutError{}
-	case <-t.ctx.Done():
-		return worker.PipeResponse{}, t.ctx.Err()
 	}
 }
 

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package localhost
+
+// Memory limits are enforced only on Linux, where /proc gives the RSS.
+const rssSupported = false
+
+func processRSS(pid int) int64 { return 0 }
