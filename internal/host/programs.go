@@ -47,6 +47,9 @@ func newProgramCache(st *storage.Storage, dir string, log *slog.Logger) (*progra
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("host: program cache %s: %w", dir, err)
 	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &programCache{st: st, dir: dir, log: log, inflight: map[string]*fetch{}}, nil
 }
 
@@ -65,6 +68,12 @@ func execDir() (string, error) {
 		candidates = append(candidates, filepath.Join(d, ".lithops-host"))
 	}
 	candidates = append(candidates, "/dev/shm/lithops-host")
+	return pickExecDir(candidates, noexec)
+}
+
+// pickExecDir returns the first candidate that can be created and is not
+// on a noexec file system.
+func pickExecDir(candidates []string, noexec func(string) bool) (string, error) {
 	for _, d := range candidates {
 		if os.MkdirAll(d, 0o700) != nil {
 			continue

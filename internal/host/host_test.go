@@ -1,0 +1,158 @@
+package host
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/memory"
+)
+
+func TestPickExecDir(t *testing.T) {
+	base := t.TempDir()
+	noexecDir := filepath.Join(base, "tmp-noexec")
+	good := filepath.Join(base, "cache")
+	blocked := filepath.Join(base, "file")
+	os.WriteFile(blocked, nil, 0o644) // a file: MkdirAll below it fails
+	got, err := pickExecDir([]string{filepath.Join(blocked, "x"), noexecDir, good}, func(d string) bool { return d == noexecDir })
+	if err != nil || got != good {
+		t.Fatalf("got %q, %v; want %q (the temp dir is noexec)", got, err, good)
+	}
+	if _, err := pickExecDir([]string{noexecDir}, func(string) bool { return true }); err == nil {
+		t.Fatal("no executable dir: no error")
+	}
+}
+
+func gz(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(b)
+	zw.Close()
+	return buf.Bytes()
+}
+
+func TestProgramCacheVerifiesAndCollapses(t *testing.T) {
+	ctx := context.Background()
+	st := storage.New(memory.New(), "memory", "b")
+	st.CreateBucket(ctx, "b")
+	prog := []byte("#!/bin/sh\necho hi\n")
+	sum := sha256.Sum256(prog)
+	sha := hex.EncodeToString(sum[:])
+	st.PutBytes(ctx, "b", protocol.ProgramKey(sha), gz(prog))
+	pc, err := newProgramCache(st, t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.log = discard()
+	var wg sync.WaitGroup
+	paths := make([]string, 8)
+	for i := range paths {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			p, err := pc.get(ctx, sha)
+			if err != nil {
+				t.Error(err)
+			}
+			paths[i] = p
+		}(i)
+	}
+	wg.Wait()
+	for _, p := range paths {
+		if p != paths[0] {
+			t.Fatalf("different paths %v", paths)
+		}
+	}
+	fi, err := os.Stat(paths[0])
+	if err != nil || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("cached program: %v, %v", fi, err)
+	}
+	// Bytes that do not match their hash are never executed.
+	bad := strings.Repeat("0", 64)
+	st.PutBytes(ctx, "b", protocol.ProgramKey(bad), gz([]byte("tampered")))
+	if _, err := pc.get(ctx, bad); err == nil || !strings.Contains(err.Error(), "failed verification") {
+		t.Fatalf("tampered program: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(pc.dir, bad)); err == nil {
+		t.Fatal("a tampered program was kept")
+	}
+	for _, h := range []string{"../../etc/passwd", "abc"} {
+		if _, err := pc.get(ctx, h); err == nil {
+			t.Errorf("hash %q accepted", h)
+		}
+	}
+	missing := strings.Repeat("1", 64)
+	if _, err := pc.get(ctx, missing); err == nil || !strings.Contains(err.Error(), "not in storage") {
+		t.Fatalf("missing program: %v", err)
+	}
+}
+
+func TestHandlerProtocol(t *testing.T) {
+	st := storage.New(memory.New(), "memory", "b")
+	st.CreateBucket(context.Background(), "b")
+	h, err := New(Options{Storage: st, CacheDir: t.TempDir(), Meta: protocol.RuntimeMeta{Runtime: "rt", LithopsVersion: protocol.LithopsVersion}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("readiness: %v %v", resp, err)
+	}
+	post := func(body string) (int, map[string]any) {
+		resp, err := http.Post(srv.URL+"/"+FunctionName, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	meta := `{"protocol":1,"op":"metadata","bucket":"b","meta_key":"lithops.runtimes/azure_functions/rt.probe.json"}`
+	quoted, _ := json.Marshal(meta)
+	twice, _ := json.Marshal(string(quoted))
+	tests := []struct {
+		name, body string
+		code       int
+	}{
+		{"not json", `nope`, 400},
+		{"no binding", `{"Data":{},"Metadata":{}}`, 400},
+		{"not an invocation", `{"Data":{"msgIn":"\"hello\""}}`, 400},
+		{"wrong protocol", `{"Data":{"msgIn":{"protocol":99,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}}}`, 400},
+		{"path in ids", `{"Data":{"msgIn":{"protocol":1,"bucket":"b","executor_id":"../e","job_id":"j","calls":[{"id":"00000"}]}}}`, 400},
+		{"metadata, quoted twice as the host does", `{"Data":{"msgIn":` + string(twice) + `}}`, 200},
+		{"missing manifest", `{"Data":{"msgIn":{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}}}`, 500},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := post(tc.body)
+			if code != tc.code {
+				t.Fatalf("status %d (%v), want %d", code, out, tc.code)
+			}
+			if out == nil {
+				t.Fatal("the answer must always be a JSON object")
+			}
+		})
+	}
+	raw, err := st.GetBytes(context.Background(), "b", "lithops.runtimes/azure_functions/rt.probe.json")
+	if err != nil || !strings.Contains(string(raw), `"runtime_name":"rt"`) {
+		t.Fatalf("metadata record: %s, %v", raw, err)
+	}
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
