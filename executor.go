@@ -206,9 +206,13 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if co.timeout > 0 {
 		timeout = co.timeout.Seconds()
 	}
+	retries := e.cfg.Lithops.Retries
+	if co.retries != nil {
+		retries = *co.retries
+	}
 	job := &protocol.Job{
 		Version: protocol.Version, ExecutorID: e.id, JobID: jobID,
-		Function: fn, Signature: sig, Registry: reg,
+		Function: fn, Signature: sig, Registry: reg, Retries: retries, EscalateMemory: co.escalate,
 		Codec: e.codec.Name(), Calls: len(inputs), Timeout: timeout, Memory: co.memory,
 		Bucket: e.bucket, Inputs: make([]protocol.Range, len(inputs)), Created: time.Now(),
 	}

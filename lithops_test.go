@@ -66,7 +66,7 @@ var (
 			for i := 0; i < len(b); i += 4096 {
 				b[i] = 1
 			}
-			time.Sleep(5 * time.Second)
+			time.Sleep(500 * time.Millisecond) // long enough for the memory watch
 			return fmt.Sprint(len(b)), nil
 		case "goroutine_panic":
 			go func() { panic("unrecovered in a goroutine") }()

@@ -163,8 +163,10 @@ func logLevel(s string) slog.Level {
 type CallOption func(*callOptions)
 
 type callOptions struct {
-	timeout time.Duration
-	memory  int
+	timeout  time.Duration
+	memory   int
+	retries  *int
+	escalate bool
 }
 
 // WithTimeout sets the per-call timeout of this job.
@@ -173,7 +175,21 @@ func WithTimeout(d time.Duration) CallOption { return func(c *callOptions) { c.t
 // WithMemory sets the worker memory of this job in MiB.
 func WithMemory(mb int) CallOption { return func(c *callOptions) { c.memory = mb } }
 
+// WithRetries runs a failed call up to n more times (n + 1 attempts in all),
+// with a backoff between attempts; a timeout or a crash counts as a failure.
+// The retries happen where the calls run, so they go on if the client goes
+// away. Default: lithops.retries (0).
+func WithRetries(n int) CallOption { return func(c *callOptions) { c.retries = &n } }
+
+// WithMemoryEscalation retries an attempt that ran out of memory with twice
+// the memory limit (localhost; on Azure the runtime's instance memory is
+// fixed per deployment).
+func WithMemoryEscalation() CallOption { return func(c *callOptions) { c.escalate = true } }
+
 func (c *callOptions) validate() error {
+	if c.retries != nil && (*c.retries < 0 || *c.retries > 100) {
+		return fmt.Errorf("lithops: retries must be between 0 and 100, got %d", *c.retries)
+	}
 	if c.timeout < 0 {
 		return fmt.Errorf("lithops: negative timeout %v", c.timeout)
 	}

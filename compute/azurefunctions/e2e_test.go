@@ -54,6 +54,19 @@ var (
 		}
 		return "ok:" + mode, nil
 	})
+	// flaky fails the first Fails invocations for its counter file.
+	flaky = lithops.Func("af_flaky", func(ctx context.Context, in struct {
+		Path  string
+		Fails int
+	}) (int, error) {
+		b, _ := os.ReadFile(in.Path)
+		n := len(b)
+		os.WriteFile(in.Path, append(b, 'x'), 0o644)
+		if n < in.Fails {
+			return 0, fmt.Errorf("flaky failure %d", n)
+		}
+		return n, nil
+	})
 	countWords = lithops.Func("af_count_words", func(ctx context.Context, c lithops.ObjectChunk) (int, error) {
 		rc, err := c.Open(ctx)
 		if err != nil {
@@ -264,6 +277,22 @@ func TestEndToEnd(t *testing.T) {
 		var ce *lithops.CallError
 		if !errors.As(err, &ce) || ce.Message != "kaboom" || !strings.Contains(ce.Stack, "panic") {
 			t.Errorf("panic error %+v", ce)
+		}
+	})
+	t.Run("retries", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "count")
+		f, err := lithops.CallAsync(ctx, ex, flaky, struct {
+			Path  string
+			Fails int
+		}{path, 2}, lithops.WithRetries(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != 2 {
+			t.Fatalf("got %v, %v; want success on the third attempt", v, err)
+		}
+		if s, _ := f.Stats(); s.Attempt != 2 {
+			t.Fatalf("attempt %d", s.Attempt)
 		}
 	})
 	t.Run("no_secrets_in_records", func(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
@@ -81,6 +82,8 @@ type task struct {
 	inv      protocol.Invocation
 	timeout  time.Duration
 	memoryMB int // 0: no limit
+	retries  int
+	escalate bool
 }
 
 // New returns a localhost backend. Workers start on the first Invoke.
@@ -122,17 +125,23 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 	if mem == 0 {
 		mem = b.opts.MemoryMB
 	}
+	tasks := make([]*task, len(inv.Calls))
+	for i, c := range inv.Calls {
+		one := inv
+		one.Calls = []protocol.Call{c}
+		tasks[i] = &task{ctx: ctx, inv: one, timeout: timeout, memoryMB: mem, retries: job.Retries, escalate: job.EscalateMemory}
+	}
+	return b.enqueue(tasks...)
+}
+
+// enqueue queues tasks and starts workers on demand, up to the limit.
+func (b *Backend) enqueue(tasks ...*task) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return errors.New("localhost: backend closed")
 	}
-	for _, c := range inv.Calls {
-		one := inv
-		one.Calls = []protocol.Call{c}
-		b.queue = append(b.queue, &task{ctx: ctx, inv: one, timeout: timeout, memoryMB: mem})
-	}
-	// Start workers on demand, up to the limit.
+	b.queue = append(b.queue, tasks...)
 	for need := len(b.queue) - b.head - b.idle; need > 0 && b.slots < b.opts.Workers; need-- {
 		b.slots++
 		b.idle++
@@ -230,9 +239,7 @@ func (b *Backend) run(p *proc, t *task) *proc {
 	resp, err := p.call(t)
 	if err == nil {
 		if resp.Status != nil && resp.Error == "" {
-			if b.opts.Notify != nil {
-				b.opts.Notify(resp.Status)
-			}
+			b.outcome(t, resp.Status)
 			return p
 		}
 		// The worker could not record the call; try ourselves.
@@ -265,11 +272,36 @@ func (b *Backend) run(p *proc, t *task) *proc {
 	return nil
 }
 
+// outcome retries a failed attempt that has retries left, after a backoff,
+// and reports anything else.
+func (b *Backend) outcome(t *task, st *protocol.Status) {
+	if protocol.Final(st, t.retries) || st.Unrecorded || t.ctx.Err() != nil {
+		if b.opts.Notify != nil {
+			b.opts.Notify(st)
+		}
+		return
+	}
+	next := *t
+	next.inv.Calls = []protocol.Call{t.inv.Calls[0]}
+	next.inv.Calls[0].Attempt = st.Attempt + 1
+	if t.escalate && st.Error != nil && st.Error.Kind == protocol.KindOOM && next.memoryMB > 0 {
+		next.memoryMB *= 2
+	}
+	delay := min(100*time.Millisecond<<st.Attempt, 5*time.Second)
+	delay += time.Duration(rand.Int64N(int64(delay/2) + 1))
+	b.opts.Logger.Info("localhost: retrying call", "job", st.JobID, "call", st.CallID, "attempt", st.Attempt+1, "after", delay, "error", st.Error.Message)
+	time.AfterFunc(delay, func() {
+		if next.ctx.Err() == nil {
+			b.enqueue(&next)
+		}
+	})
+}
+
 // record writes a status the worker could not, unless one exists, and
-// notifies whichever status is in storage.
+// reports whichever status is in storage.
 func (b *Backend) record(t *task, st *protocol.Status) {
 	ctx := context.WithoutCancel(t.ctx)
-	key := protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID)
+	key := protocol.RecordKey(st, t.retries)
 	data, _ := json.Marshal(st)
 	err := b.opts.Storage.PutIfAbsent(ctx, t.inv.Bucket, key, strings.NewReader(string(data)))
 	if errors.Is(err, storage.ErrExists) {
@@ -283,9 +315,7 @@ func (b *Backend) record(t *task, st *protocol.Status) {
 		b.opts.Logger.Warn("localhost: cannot record call status", "job", st.JobID, "call", st.CallID, "err", err)
 		st.Unrecorded = true
 	}
-	if b.opts.Notify != nil {
-		b.opts.Notify(st)
-	}
+	b.outcome(t, st)
 }
 
 type timeoutError struct{}

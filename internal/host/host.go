@@ -26,6 +26,8 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,6 +190,14 @@ func (h *Host) serveInvocation(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, invocationResponse{Logs: []string{err.Error()}})
 		return
 	}
+	if dequeueCount(req.Metadata) > 1 {
+		// A redelivery: earlier attempts may have been recorded before the
+		// host that ran them died; attempt numbers go on from there.
+		if err := h.resumeAttempts(r.Context(), inv); err != nil {
+			writeJSON(w, http.StatusInternalServerError, invocationResponse{Logs: []string{err.Error()}})
+			return
+		}
+	}
 	logs, err := h.Run(r.Context(), inv)
 	if err != nil {
 		h.opts.Logger.Warn("invocation not recorded; asking for redelivery", "job", inv.JobID, "err", err)
@@ -236,6 +246,39 @@ func httpOut(code int, body string) invocationResponse {
 	return invocationResponse{Outputs: map[string]any{"res": map[string]any{
 		"statusCode": fmt.Sprint(code), "body": body, "headers": map[string]string{"Content-Type": "application/json"},
 	}}}
+}
+
+// dequeueCount reads Metadata.DequeueCount, which the host sends as a string
+// (or a number).
+func dequeueCount(md map[string]json.RawMessage) int {
+	raw := md["DequeueCount"]
+	var n int
+	if json.Unmarshal(raw, &n) == nil {
+		return n
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		n, _ = strconv.Atoi(strings.Trim(s, `"`))
+	}
+	return n
+}
+
+// resumeAttempts sets each call's attempt after the highest one recorded.
+func (h *Host) resumeAttempts(ctx context.Context, inv *protocol.Invocation) error {
+	for i, c := range inv.Calls {
+		prefix := strings.TrimSuffix(protocol.AttemptKey(inv.ExecutorID, inv.JobID, c.ID, 0), "0.json")
+		infos, err := h.opts.Storage.List(ctx, inv.Bucket, prefix)
+		if err != nil {
+			return fmt.Errorf("list attempts of call %s: %w", c.ID, err)
+		}
+		for _, o := range infos {
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(o.Key, prefix), ".json"))
+			if err == nil && n+1 > inv.Calls[i].Attempt {
+				inv.Calls[i].Attempt = n + 1
+			}
+		}
+	}
+	return nil
 }
 
 // DecodeMessage extracts the invocation from a trigger value: the Functions
@@ -351,7 +394,7 @@ func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, err
 	}
 	// The pool kills a call at its timeout, so every call ends; the bound
 	// only guards against a host bug.
-	limit := time.Duration(job.Timeout*float64(time.Second)) + 2*time.Minute
+	limit := time.Duration(job.Retries+1)*(time.Duration(job.Timeout*float64(time.Second))+10*time.Second) + 2*time.Minute
 	if job.Timeout <= 0 {
 		limit = 24 * time.Hour
 	}

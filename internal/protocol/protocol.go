@@ -60,6 +60,26 @@ func StatusKey(executorID, jobID, callID string) string {
 	return JobPrefix(executorID, jobID) + callID + "/status.json"
 }
 
+// AttemptKey is the key of the record of a failed attempt that is retried;
+// the final attempt's record is at StatusKey.
+func AttemptKey(executorID, jobID, callID string, attempt int) string {
+	return fmt.Sprintf("%s%s/attempt-%d.json", JobPrefix(executorID, jobID), callID, attempt)
+}
+
+// Final reports whether st ends its call: it succeeded, or it failed with
+// no retries left.
+func Final(st *Status, retries int) bool {
+	return st.State == StateSuccess || st.Attempt >= retries
+}
+
+// RecordKey is where st is recorded: StatusKey when final, else AttemptKey.
+func RecordKey(st *Status, retries int) string {
+	if Final(st, retries) {
+		return StatusKey(st.ExecutorID, st.JobID, st.CallID)
+	}
+	return AttemptKey(st.ExecutorID, st.JobID, st.CallID, st.Attempt)
+}
+
 // ResultKey is the key of a call's result object.
 func ResultKey(executorID, jobID, callID string) string {
 	return JobPrefix(executorID, jobID) + callID + "/result"
@@ -95,6 +115,11 @@ type Job struct {
 	Calls      int       `json:"calls"`
 	Timeout    float64   `json:"timeout_s"`           // per call, seconds
 	Memory     int       `json:"memory_mb,omitempty"` // per worker, MiB; 0: backend default
+	// Retries is how many times a failed call is run again (Retries + 1
+	// attempts in all); EscalateMemory doubles the memory limit for an
+	// attempt after one that ran out of memory.
+	Retries        int  `json:"retries,omitempty"`
+	EscalateMemory bool `json:"escalate_memory,omitempty"`
 	Bucket     string    `json:"bucket"`
 	Inputs     []Range   `json:"inputs"`
 	Created    time.Time `json:"created"`

@@ -147,7 +147,11 @@ func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protoco
 	}
 	st.End = time.Now()
 	st.PeakRSS = peakRSS()
-	return w.writeStatus(ctx, inv.Bucket, st)
+	retries := 0
+	if job, err := w.Job(ctx, inv.Bucket, inv.ExecutorID, inv.JobID); err == nil {
+		retries = job.Retries
+	}
+	return w.writeStatus(ctx, inv.Bucket, st, protocol.RecordKey(st, retries))
 }
 
 type mismatchError struct{ msg string }
@@ -255,14 +259,14 @@ func invoke(ctx context.Context, fn *Func, codec protocol.Codec, input []byte) (
 	return out, err, false, ""
 }
 
-// writeStatus records st create-if-absent: when another attempt or a
-// duplicate delivery finished first, its status stays and is returned.
-func (w *Worker) writeStatus(ctx context.Context, bucket string, st *protocol.Status) (*protocol.Status, error) {
+// writeStatus records st create-if-absent at key: when a duplicate delivery
+// (or, for the final record, another attempt) finished first, its status
+// stays and is returned.
+func (w *Worker) writeStatus(ctx context.Context, bucket string, st *protocol.Status, key string) (*protocol.Status, error) {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return st, fmt.Errorf("encode status: %w", err)
 	}
-	key := protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID)
 	err = w.Storage.PutIfAbsent(ctx, bucket, key, bytes.NewReader(data))
 	if errors.Is(err, storage.ErrExists) {
 		raw, gerr := w.Storage.GetBytes(ctx, bucket, key)
