@@ -104,25 +104,25 @@ type Range struct {
 
 // Job is the job manifest.
 type Job struct {
-	Version    int       `json:"protocol"`
-	ExecutorID string    `json:"executor_id"`
-	JobID      string    `json:"job_id"`
-	Function   string    `json:"function"`
-	Signature  string    `json:"signature"`
-	Registry   Registry  `json:"registry"`
-	Program    string    `json:"program,omitempty"` // sha256 of the user program; "" on localhost
-	Codec      string    `json:"codec"`
-	Calls      int       `json:"calls"`
-	Timeout    float64   `json:"timeout_s"`           // per call, seconds
-	Memory     int       `json:"memory_mb,omitempty"` // per worker, MiB; 0: backend default
+	Version    int      `json:"protocol"`
+	ExecutorID string   `json:"executor_id"`
+	JobID      string   `json:"job_id"`
+	Function   string   `json:"function"`
+	Signature  string   `json:"signature"`
+	Registry   Registry `json:"registry"`
+	Program    string   `json:"program,omitempty"` // sha256 of the user program; "" on localhost
+	Codec      string   `json:"codec"`
+	Calls      int      `json:"calls"`
+	Timeout    float64  `json:"timeout_s"`           // per call, seconds
+	Memory     int      `json:"memory_mb,omitempty"` // per worker, MiB; 0: backend default
 	// Retries is how many times a failed call is run again (Retries + 1
 	// attempts in all); EscalateMemory doubles the memory limit for an
 	// attempt after one that ran out of memory.
-	Retries        int  `json:"retries,omitempty"`
-	EscalateMemory bool `json:"escalate_memory,omitempty"`
-	Bucket     string    `json:"bucket"`
-	Inputs     []Range   `json:"inputs"`
-	Created    time.Time `json:"created"`
+	Retries        int       `json:"retries,omitempty"`
+	EscalateMemory bool      `json:"escalate_memory,omitempty"`
+	Bucket         string    `json:"bucket"`
+	Inputs         []Range   `json:"inputs"`
+	Created        time.Time `json:"created"`
 }
 
 // Key returns the display key "<executor>/<job>".
