@@ -69,13 +69,17 @@ type jobState struct {
 // the environment (see package config); with none of them it runs on this
 // machine. Programs using the localhost backend must call Main or Init first.
 func NewExecutor(ctx context.Context, opts ...Option) (*Executor, error) {
+	return newExecutor(ctx, fmt.Sprintf("%s-%d", sessionID, executorCount.Add(1)-1), opts)
+}
+
+func newExecutor(ctx context.Context, id string, opts []Option) (*Executor, error) {
 	o, err := resolve(opts)
 	if err != nil {
 		return nil, err
 	}
 	cfg := o.cfg
 	e := &Executor{
-		id:       fmt.Sprintf("%s-%d", sessionID, executorCount.Add(1)-1),
+		id:       id,
 		cfg:      cfg,
 		codec:    o.codec,
 		log:      o.logger,

@@ -38,13 +38,28 @@ func newCallState(j *jobState, index int, id string, submitted time.Time) *callS
 	return &callState{job: j, index: index, id: id, submitted: submitted, done: make(chan struct{})}
 }
 
+func (c *callState) doneChan() chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.done
+}
+
 func (c *callState) isDone() bool {
 	select {
-	case <-c.done:
+	case <-c.doneChan():
 		return true
 	default:
 		return false
 	}
+}
+
+// reset makes a finished call pending again (Rerun).
+func (c *callState) reset(submitted time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status, c.err, c.running = nil, nil, nil
+	c.done = make(chan struct{})
+	c.submitted = submitted
 }
 
 func (c *callState) setRunning(st *protocol.Status) {
@@ -90,7 +105,7 @@ func (c *callState) state() State {
 
 func (c *callState) wait(ctx context.Context) error {
 	select {
-	case <-c.done:
+	case <-c.doneChan():
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

@@ -15,6 +15,10 @@ import (
 
 func TestMain(m *testing.M) {
 	lithops.Init() // in worker processes this serves calls and exits
+	if os.Getenv("LITHOPS_TEST_CLIENT") != "" {
+		runDoomedClient() // a client that TestReattach kills mid-job
+		return
+	}
 	os.Exit(m.Run())
 }
 

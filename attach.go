@@ -1,0 +1,147 @@
+package lithops
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+// Attach returns an executor for the jobs that executor executorID (of this
+// or another, possibly dead, process) recorded in storage: its futures
+// complete from the status records, JobFutures gives typed access to their
+// results, and Rerun runs again the calls that failed or never finished.
+// New jobs submitted through it get fresh job ids. Options are those of
+// NewExecutor and must name the same storage.
+func Attach(ctx context.Context, executorID string, opts ...Option) (*Executor, error) {
+	if executorID == "" || strings.ContainsAny(executorID, "/\\") || strings.Contains(executorID, "..") {
+		return nil, fmt.Errorf("lithops: attach: malformed executor id %q", executorID)
+	}
+	e, err := newExecutor(ctx, executorID, opts)
+	if err != nil {
+		return nil, err
+	}
+	infos, err := e.st.List(ctx, e.bucket, protocol.ExecutorPrefix(executorID))
+	if err != nil {
+		e.Close()
+		return nil, fmt.Errorf("lithops: attach %s: %w", executorID, err)
+	}
+	var jobs []*jobState
+	for _, o := range infos {
+		if !strings.HasSuffix(o.Key, "/job.json") {
+			continue
+		}
+		raw, err := e.st.GetBytes(ctx, e.bucket, o.Key)
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("lithops: attach %s: %w", executorID, err)
+		}
+		job := new(protocol.Job)
+		if err := json.Unmarshal(raw, job); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("lithops: attach %s: manifest %s: %w", executorID, o.Key, err)
+		}
+		if err := job.Validate(); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("lithops: attach %s: manifest %s: %w", executorID, o.Key, err)
+		}
+		js := &jobState{e: e, job: job, calls: make([]*callState, job.Calls)}
+		js.remaining.Store(int64(job.Calls))
+		for i := range js.calls {
+			js.calls[i] = newCallState(js, i, protocol.CallID(i), job.Created)
+		}
+		jobs = append(jobs, js)
+	}
+	if len(jobs) == 0 {
+		e.Close()
+		return nil, fmt.Errorf("lithops: attach: executor %s has no jobs in %s://%s", executorID, e.st.Backend(), e.bucket)
+	}
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].job.Created.Before(jobs[j].job.Created) })
+	e.mu.Lock()
+	for _, js := range jobs {
+		e.jobs[js.job.JobID] = js
+		e.order = append(e.order, js)
+		if n, err := strconv.Atoi(js.job.JobID[1:]); err == nil && n >= e.nextJob {
+			e.nextJob = n + 1
+		}
+	}
+	e.mu.Unlock()
+	for _, js := range jobs {
+		e.pollJob(js)
+	}
+	return e, nil
+}
+
+// JobFutures returns typed futures of the calls of job jobID, in call order.
+// T must be the job's result type.
+func JobFutures[T any](e *Executor, jobID string) (*Futures[T], error) {
+	e.mu.Lock()
+	js := e.jobs[jobID]
+	e.mu.Unlock()
+	if js == nil {
+		return nil, fmt.Errorf("lithops: executor %s has no job %q", e.id, jobID)
+	}
+	want := "(" + typeName(reflect.TypeFor[T]()) + ", error)"
+	if !strings.HasSuffix(js.job.Signature, want) {
+		return nil, fmt.Errorf("lithops: job %s/%s runs %s %s; its results are not of type %s", e.id, jobID, js.job.Function, js.job.Signature, typeName(reflect.TypeFor[T]()))
+	}
+	fs := &Futures[T]{list: make([]*Future[T], len(js.calls))}
+	for i, c := range js.calls {
+		fs.list[i] = &Future[T]{c: c}
+	}
+	return fs, nil
+}
+
+// Rerun runs again the calls of job jobID that failed or have no final
+// status, and returns how many. Use it on an attached executor once the
+// process that submitted the job is gone (calls still in flight would run
+// twice; the first final status wins). Futures obtained before Rerun keep
+// their fetched results; take new ones with JobFutures.
+func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
+	e.mu.Lock()
+	js := e.jobs[jobID]
+	e.mu.Unlock()
+	if js == nil {
+		return 0, fmt.Errorf("lithops: executor %s has no job %q", e.id, jobID)
+	}
+	e.pollJob(js)
+	inv := protocol.Invocation{Version: protocol.Version, Bucket: js.job.Bucket, ExecutorID: e.id, JobID: jobID}
+	for i, c := range js.calls {
+		if c.isDone() && c.state() == StateSuccess {
+			continue
+		}
+		if c.isDone() {
+			// A failed final record makes way for the new run; nothing that
+			// succeeded is touched.
+			prefix := protocol.JobPrefix(e.id, jobID) + c.id + "/"
+			infos, err := e.st.List(ctx, js.job.Bucket, prefix)
+			if err != nil {
+				return 0, err
+			}
+			for _, o := range infos {
+				if strings.HasSuffix(o.Key, "/status.json") || strings.Contains(o.Key, "/attempt-") {
+					if err := e.st.Delete(ctx, js.job.Bucket, o.Key); err != nil {
+						return 0, err
+					}
+				}
+			}
+			c.reset(time.Now())
+			js.remaining.Add(1)
+		}
+		inv.Calls = append(inv.Calls, protocol.Call{ID: c.id, Index: i})
+	}
+	if len(inv.Calls) == 0 {
+		return 0, nil
+	}
+	if err := e.backend.Invoke(ctx, js.job, inv); err != nil {
+		return 0, fmt.Errorf("lithops: rerun %s/%s: %w", e.id, jobID, err)
+	}
+	e.log.Info("job rerun", "executor", e.id, "job", jobID, "calls", len(inv.Calls))
+	return len(inv.Calls), nil
+}

@@ -1,0 +1,135 @@
+package lithops_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lithops-go/lithops"
+)
+
+var slowSquare = lithops.Func("slow_square", func(ctx context.Context, x int) (int, error) {
+	time.Sleep(150 * time.Millisecond)
+	return x * x, nil
+})
+
+// runDoomedClient submits a map, prints its executor id and waits to be
+// killed.
+func runDoomedClient() {
+	ctx := context.Background()
+	e, err := lithops.NewExecutor(ctx, lithops.WithMaxWorkers(2))
+	if err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	in := make([]int, 30)
+	for i := range in {
+		in[i] = i
+	}
+	if _, err := lithops.Map(ctx, e, slowSquare, in); err != nil {
+		fmt.Println("ERROR", err)
+		os.Exit(1)
+	}
+	fmt.Println("EXECUTOR", e.ID())
+	time.Sleep(time.Minute)
+	os.Exit(3)
+}
+
+// TestReattach: a client process is killed mid-job; a new process attaches
+// to its executor, re-runs what never finished and gets every result.
+func TestReattach(t *testing.T) {
+	ctx := ctxT(t)
+	root := t.TempDir()
+	cfgPath := filepath.Join(t.TempDir(), "config.yaml")
+	os.WriteFile(cfgPath, []byte("localhost:\n  storage_root: "+root+"\n"), 0o600)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "LITHOPS_TEST_CLIENT=1", "LITHOPS_CONFIG_FILE="+cfgPath)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	id, ok := strings.CutPrefix(strings.TrimSpace(line), "EXECUTOR ")
+	if err != nil || !ok {
+		cmd.Process.Kill()
+		t.Fatalf("client said %q, %v", line, err)
+	}
+	time.Sleep(700 * time.Millisecond) // some calls done, most not
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	e, err := lithops.Attach(ctx, id, lithops.WithConfigFile(cfgPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	jobs := e.Jobs()
+	if len(jobs) != 1 || jobs[0].ID != "M000" || jobs[0].Calls != 30 {
+		t.Fatalf("attached jobs %+v", jobs)
+	}
+	if jobs[0].Done == 0 || jobs[0].Done == 30 {
+		t.Logf("calls done before the kill: %d of 30", jobs[0].Done)
+	}
+	if _, err := lithops.JobFutures[string](e, "M000"); err == nil {
+		t.Fatal("JobFutures with the wrong type: no error")
+	}
+	fs, err := lithops.JobFutures[int](e, "M000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := e.Rerun(ctx, "M000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n == 0 || n == 30 {
+		t.Logf("re-ran %d calls", n)
+	}
+	got, err := fs.Results(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range got {
+		if v != i*i {
+			t.Fatalf("result %d = %d", i, v)
+		}
+	}
+	if _, err := lithops.Attach(ctx, "nobody-0", lithops.WithConfigFile(cfgPath)); err == nil {
+		t.Fatal("attach to an unknown executor: no error")
+	}
+	if _, err := lithops.Attach(ctx, "../x", lithops.WithConfigFile(cfgPath)); err == nil {
+		t.Fatal("attach with a path in the id: no error")
+	}
+}
+
+// TestRerunFailed re-runs only the failed calls of a finished job.
+func TestRerunFailed(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t)
+	dir := t.TempDir()
+	in := make([]failScript, 3)
+	for i := range in {
+		in[i] = failScript{Dir: dir, Codes: map[int][]int{1: {-1}}, I: i}
+	}
+	fs, err := lithops.Map(ctx, e, deterministicFailure, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Results(ctx); !errors.Is(err, lithops.ErrUser) {
+		t.Fatalf("first run: %v", err)
+	}
+	n, err := e.Rerun(ctx, fs.At(0).JobID())
+	if err != nil || n != 1 {
+		t.Fatalf("rerun: %d, %v; want 1 call", n, err)
+	}
+	again, _ := lithops.JobFutures[int](e, fs.At(0).JobID())
+	if got, err := again.Results(ctx); err != nil || fmt.Sprint(got) != "[0 1 2]" {
+		t.Fatalf("after rerun: %v, %v", got, err)
+	}
+}
