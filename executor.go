@@ -214,7 +214,12 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if co.retries != nil {
 		retries = *co.retries
 	}
+	var lease float64
+	if l, ok := e.backend.(compute.Leaser); ok && l.Leases() {
+		lease = e.cfg.Lithops.LeaseTimeout
+	}
 	job := &protocol.Job{
+		Lease:   lease,
 		Version: protocol.Version, ExecutorID: e.id, JobID: jobID,
 		Function: fn, Signature: sig, Registry: reg, Retries: retries, EscalateMemory: co.escalate,
 		Codec: e.codec.Name(), Calls: len(inputs), Timeout: timeout, Memory: co.memory,
@@ -344,18 +349,31 @@ func (e *Executor) poll() {
 func (e *Executor) pollJob(j *jobState) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	infos, err := e.st.List(ctx, e.bucket, protocol.JobPrefix(e.id, j.job.JobID))
+	prefix := protocol.JobPrefix(e.id, j.job.JobID)
+	infos, err := e.st.List(ctx, e.bucket, prefix)
 	if err != nil {
 		e.log.Debug("poll: list failed", "job", j.job.JobID, "err", err)
 		return
 	}
+	leases := map[int]storage.ObjectInfo{}
+	attempts := map[int]int{}
 	for _, o := range infos {
-		callID, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, protocol.JobPrefix(e.id, j.job.JobID)), "/status.json")
+		callID, rest, ok := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
 		if !ok {
 			continue
 		}
 		idx, err := strconv.Atoi(callID)
 		if err != nil || idx < 0 || idx >= len(j.calls) {
+			continue
+		}
+		switch {
+		case rest == "lease":
+			leases[idx] = o
+			continue
+		case strings.HasPrefix(rest, "attempt-"):
+			attempts[idx]++
+			continue
+		case rest != "status.json":
 			continue
 		}
 		c := j.calls[idx]
@@ -372,6 +390,60 @@ func (e *Executor) pollJob(j *jobState) {
 			continue
 		}
 		c.finish(&st, nil)
+	}
+	if j.job.Lease <= 0 {
+		return
+	}
+	// A running call whose lease stopped changing for longer than the lease
+	// lost its worker: retry it or fail it, rather than wait for its timeout.
+	now := time.Now()
+	lease := time.Duration(j.job.Lease * float64(time.Second))
+	for idx, o := range leases {
+		c := j.calls[idx]
+		if c.isDone() {
+			continue
+		}
+		if o.ETag != c.leaseETag || c.leaseSeen.IsZero() {
+			c.leaseETag, c.leaseSeen = o.ETag, now
+			continue
+		}
+		if now.Sub(c.leaseSeen) > lease {
+			e.lost(ctx, j, c, attempts[idx], now.Sub(c.leaseSeen))
+		}
+	}
+}
+
+// lost handles a call whose worker vanished: the next attempt if retries
+// are left, else a final "lost" failure. Records are create-if-absent, so a
+// worker that was only slow and finishes after all keeps its result.
+func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt int, silent time.Duration) {
+	st := &protocol.Status{
+		Version: protocol.Version, ExecutorID: e.id, JobID: j.job.JobID, CallID: c.id, Attempt: attempt,
+		State: protocol.StateError, End: time.Now(),
+		Error: &protocol.ErrorRecord{Kind: protocol.KindLost, Type: "lost",
+			Message: fmt.Sprintf("the worker stopped renewing the call's lease %v ago (lease %vs): it vanished", silent.Round(time.Second), j.job.Lease)},
+	}
+	data, _ := json.Marshal(st)
+	key := protocol.RecordKey(st, j.job.Retries)
+	err := e.st.PutIfAbsent(ctx, e.bucket, key, bytes.NewReader(data))
+	if err != nil && !errors.Is(err, storage.ErrExists) {
+		e.log.Warn("cannot record a lost call", "job", j.job.JobID, "call", c.id, "err", err)
+		return
+	}
+	e.st.Delete(ctx, e.bucket, protocol.LeaseKey(e.id, j.job.JobID, c.id))
+	c.leaseETag, c.leaseSeen = "", time.Time{}
+	if protocol.Final(st, j.job.Retries) {
+		if errors.Is(err, storage.ErrExists) {
+			return // the worker's own final record is there; the next poll reads it
+		}
+		c.finish(st, nil)
+		return
+	}
+	e.log.Info("call lost; retrying", "job", j.job.JobID, "call", c.id, "attempt", attempt+1)
+	inv := protocol.Invocation{Version: protocol.Version, Bucket: j.job.Bucket, ExecutorID: e.id, JobID: j.job.JobID,
+		Calls: []protocol.Call{{ID: c.id, Index: c.index, Attempt: attempt + 1}}}
+	if err := e.backend.Invoke(ctx, j.job, inv); err != nil {
+		c.finish(nil, fmt.Errorf("lithops: retry lost call %s/%s %s: %w", e.id, j.job.JobID, c.id, err))
 	}
 }
 

@@ -27,6 +27,11 @@ type callState struct {
 	id        string
 	submitted time.Time
 
+	// Lease tracking, by the poller only: the lease object's last ETag and
+	// when (client clock) it last changed.
+	leaseETag string
+	leaseSeen time.Time
+
 	mu      sync.Mutex
 	running *protocol.Status
 	status  *protocol.Status

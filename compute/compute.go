@@ -30,3 +30,10 @@ type Backend interface {
 // Notify receives statuses pushed by a backend: running markers and final
 // statuses. It must not block for long.
 type Notify func(*protocol.Status)
+
+// Leaser is implemented by backends whose runtimes renew call leases
+// (protocol.LeaseKey): the client then detects vanished workers by missed
+// leases. Backends that see their workers die (localhost) need not.
+type Leaser interface {
+	Leases() bool
+}

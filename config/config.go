@@ -51,6 +51,9 @@ type Lithops struct {
 	Monitoring         string   `yaml:"monitoring,omitempty" json:"monitoring,omitempty"`
 	Chunksize          int      `yaml:"chunksize,omitempty" json:"chunksize,omitempty"`
 	Retries            int      `yaml:"retries,omitempty" json:"retries,omitempty"`
+	// LeaseTimeout is how long a running call may go without a heartbeat
+	// before the client declares its worker lost (seconds; cloud backends).
+	LeaseTimeout float64 `yaml:"lease_timeout" json:"lease_timeout"`
 	Codec              string   `yaml:"codec" json:"codec"` // gob or json
 }
 
@@ -161,6 +164,9 @@ func (c *Config) applyDefaults() {
 	if l.Codec == "" {
 		l.Codec = "gob"
 	}
+	if l.LeaseTimeout == 0 {
+		l.LeaseTimeout = 30
+	}
 	if l.DataLimit == nil {
 		four := 4.0
 		l.DataLimit = &four
@@ -252,6 +258,9 @@ func (c *Config) Validate() error {
 	}
 	if *c.Lithops.DataLimit < 0 {
 		bad("lithops.data_limit", "must be ≥ 0 MiB (0: no limit), got %v", *c.Lithops.DataLimit)
+	}
+	if c.Lithops.LeaseTimeout < 1 {
+		bad("lithops.lease_timeout", "must be at least 1 second, got %v", c.Lithops.LeaseTimeout)
 	}
 	if c.Lithops.Retries < 0 {
 		bad("lithops.retries", "must be ≥ 0, got %d", c.Lithops.Retries)

@@ -214,6 +214,10 @@ func AccountName(a config.AzureStorage) string {
 	return ""
 }
 
+// Leases implements compute.Leaser: the runtime host renews a lease for
+// every running call.
+func (b *Backend) Leases() bool { return true }
+
 // Name implements compute.Backend.
 func (b *Backend) Name() string { return "azure_functions" }
 

@@ -127,6 +127,13 @@ func requireAzurite(t *testing.T) {
 
 func startRuntime(t *testing.T, instances int) *env {
 	t.Helper()
+	return startRuntimeLease(t, instances, 10*time.Second)
+}
+
+// startRuntimeLease starts a runtime whose queue lease (visibility while a
+// message runs) is lease.
+func startRuntimeLease(t *testing.T, instances int, lease time.Duration) *env {
+	t.Helper()
 	requireAzurite(t)
 	bin := buildHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -159,7 +166,7 @@ func startRuntime(t *testing.T, instances int) *env {
 			"LITHOPS_WORKER_PROCESSES=2",
 		},
 		Queues: svc, Queue: names.Queue, Function: host.FunctionName,
-		Instances: instances, MaxDequeueCount: 5, RetryDelay: time.Second, Lease: 10 * time.Second,
+		Instances: instances, MaxDequeueCount: 5, RetryDelay: time.Second, Lease: lease,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -369,5 +376,55 @@ func TestHostKilledMidCall(t *testing.T) {
 	}
 	if s := e.double.Stats(); s.Restarts == 0 {
 		t.Fatalf("the double did not restart the killed host: %+v", s)
+	}
+}
+
+// stall hangs (a minute) on its first invocation and answers at once after.
+var stall = lithops.Func("af_stall", func(ctx context.Context, path string) (string, error) {
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, append(b, 'x'), 0o644)
+	if len(b) == 0 {
+		time.Sleep(time.Minute)
+	}
+	return fmt.Sprintf("attempt %d", len(b)), nil
+})
+
+// TestLostWorker: a host's machine vanishes mid-call and its message stays
+// invisible for a minute; the client notices the missed lease within seconds and retries
+// (or, without retries, fails the call as lost) instead of waiting.
+func TestLostWorker(t *testing.T) {
+	e := startRuntimeLease(t, 1, time.Minute)
+	e.cfg.Lithops.LeaseTimeout = 3
+	ex := newExecutor(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, retries := range []int{1, 0} {
+		t.Run(fmt.Sprint("retries ", retries), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "count")
+			start := time.Now()
+			f, err := lithops.CallAsync(ctx, ex, stall, path, lithops.WithRetries(retries))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for {
+				if b, _ := os.ReadFile(path); len(b) > 0 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(1500 * time.Millisecond) // a lease or two renewed
+			e.double.Vanish(0)
+			v, err := f.Result(ctx)
+			took := time.Since(start)
+			switch {
+			case retries > 0 && (err != nil || v != "attempt 1"):
+				t.Fatalf("got %q, %v; want the retry's result", v, err)
+			case retries == 0 && !errors.Is(err, lithops.ErrLost):
+				t.Fatalf("got %q, %v; want ErrLost", v, err)
+			}
+			if took > 30*time.Second {
+				t.Fatalf("took %v: the client waited for the queue instead of the lease", took)
+			}
+		})
 	}
 }

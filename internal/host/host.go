@@ -77,6 +77,7 @@ type Host struct {
 	mu      sync.Mutex
 	pools   map[string]*localhost.Backend // by program path
 	waiters map[string]chan *protocol.Status
+	leases  map[string]*leaseTarget
 	jobs    map[string]*protocol.Job
 }
 
@@ -95,7 +96,7 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Host{opts: opts, programs: pc, pools: map[string]*localhost.Backend{}, waiters: map[string]chan *protocol.Status{}, jobs: map[string]*protocol.Job{}}, nil
+	return &Host{opts: opts, programs: pc, pools: map[string]*localhost.Backend{}, waiters: map[string]chan *protocol.Status{}, leases: map[string]*leaseTarget{}, jobs: map[string]*protocol.Job{}}, nil
 }
 
 // Close stops every worker process.
@@ -387,6 +388,10 @@ func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, err
 		}
 		h.mu.Unlock()
 	}()
+	if job.Lease > 0 {
+		stop := h.heartbeat(ctx, inv, job, todo)
+		defer stop()
+	}
 	run := *inv
 	run.Calls = todo
 	if err := pool.Invoke(ctx, job, run); err != nil {
@@ -423,8 +428,69 @@ func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, err
 
 func waiterKey(exec, job, call string) string { return exec + "/" + job + "/" + call }
 
+// leaseTarget is a call whose lease the host renews once it runs.
+type leaseTarget struct {
+	key     string
+	running bool
+}
+
+// heartbeat renews the leases of the invocation's running calls every
+// Lease/3 until stopped, so that a client notices within Lease when this
+// instance vanishes.
+func (h *Host) heartbeat(ctx context.Context, inv *protocol.Invocation, job *protocol.Job, calls []protocol.Call) (stop func()) {
+	targets := make([]*leaseTarget, len(calls))
+	h.mu.Lock()
+	for i, c := range calls {
+		targets[i] = &leaseTarget{key: protocol.LeaseKey(inv.ExecutorID, inv.JobID, c.ID)}
+		h.leases[waiterKey(inv.ExecutorID, inv.JobID, c.ID)] = targets[i]
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	interval := time.Duration(job.Lease / 3 * float64(time.Second))
+	go func() {
+		t := time.NewTicker(max(interval, 100*time.Millisecond))
+		defer t.Stop()
+		for {
+			h.mu.Lock()
+			var keys []string
+			for _, lt := range targets {
+				if lt.running {
+					keys = append(keys, lt.key)
+				}
+			}
+			h.mu.Unlock()
+			for _, k := range keys {
+				beat := fmt.Sprintf(`{"at":%q}`, time.Now().UTC().Format(time.RFC3339Nano))
+				if err := h.opts.Storage.PutBytes(ctx, inv.Bucket, k, []byte(beat)); err != nil {
+					h.opts.Logger.Debug("lease renewal failed", "key", k, "err", err)
+				}
+			}
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		h.mu.Lock()
+		for _, c := range calls {
+			delete(h.leases, waiterKey(inv.ExecutorID, inv.JobID, c.ID))
+		}
+		h.mu.Unlock()
+	}
+}
+
 func (h *Host) deliver(s *protocol.Status) {
 	if s.State == protocol.StateRunning {
+		h.mu.Lock()
+		if lt := h.leases[waiterKey(s.ExecutorID, s.JobID, s.CallID)]; lt != nil {
+			lt.running = true
+		}
+		h.mu.Unlock()
 		return
 	}
 	h.mu.Lock()

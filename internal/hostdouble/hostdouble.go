@@ -81,8 +81,9 @@ type Double struct {
 }
 
 type instance struct {
-	id   int
-	mu   sync.Mutex
+	id       int
+	vanished atomic.Bool // the in-flight message is abandoned to its lease
+	mu       sync.Mutex
 	cmd  *exec.Cmd
 	port int
 	dead chan struct{}
@@ -145,6 +146,14 @@ func (d *Double) Kill(i int) {
 	if in.cmd != nil && in.cmd.Process != nil {
 		syscall.Kill(-in.cmd.Process.Pid, syscall.SIGKILL)
 	}
+}
+
+// Vanish simulates the loss of instance i's whole machine: its handler is
+// killed and the message it was running is neither deleted nor released, so
+// it reappears only when its lease expires. A new instance takes its place.
+func (d *Double) Vanish(i int) {
+	d.insts[i].vanished.Store(true)
+	d.Kill(i)
 }
 
 // Close stops the instances and their handlers.
@@ -263,6 +272,9 @@ func (d *Double) handle(in *instance, q *azqueue.QueueClient, m *azqueue.Dequeue
 		return
 	}
 	ok := d.invoke(in, text, m)
+	if in.vanished.Swap(false) {
+		return // the machine is gone: nobody tells the queue anything
+	}
 	switch {
 	case ok:
 		d.stats.ok.Add(1)

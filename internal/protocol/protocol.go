@@ -66,6 +66,12 @@ func AttemptKey(executorID, jobID, callID string, attempt int) string {
 	return fmt.Sprintf("%s%s/attempt-%d.json", JobPrefix(executorID, jobID), callID, attempt)
 }
 
+// LeaseKey is the key of a running call's lease: the runtime rewrites it
+// every Lease/3 seconds while the call runs.
+func LeaseKey(executorID, jobID, callID string) string {
+	return JobPrefix(executorID, jobID) + callID + "/lease"
+}
+
 // Final reports whether st ends its call: it succeeded, or it failed with
 // no retries left.
 func Final(st *Status, retries int) bool {
@@ -118,11 +124,14 @@ type Job struct {
 	// Retries is how many times a failed call is run again (Retries + 1
 	// attempts in all); EscalateMemory doubles the memory limit for an
 	// attempt after one that ran out of memory.
-	Retries        int       `json:"retries,omitempty"`
-	EscalateMemory bool      `json:"escalate_memory,omitempty"`
-	Bucket         string    `json:"bucket"`
-	Inputs         []Range   `json:"inputs"`
-	Created        time.Time `json:"created"`
+	Retries        int  `json:"retries,omitempty"`
+	EscalateMemory bool `json:"escalate_memory,omitempty"`
+	// Lease is how long (seconds) a running call may go without renewing
+	// its lease (LeaseKey) before the client declares it lost; 0: no leases.
+	Lease   float64   `json:"lease_s,omitempty"`
+	Bucket  string    `json:"bucket"`
+	Inputs  []Range   `json:"inputs"`
+	Created time.Time `json:"created"`
 }
 
 // Key returns the display key "<executor>/<job>".
