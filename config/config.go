@@ -54,7 +54,7 @@ type Lithops struct {
 	// LeaseTimeout is how long a running call may go without a heartbeat
 	// before the client declares its worker lost (seconds; cloud backends).
 	LeaseTimeout float64 `yaml:"lease_timeout" json:"lease_timeout"`
-	Codec              string   `yaml:"codec" json:"codec"` // gob or json
+	Codec        string  `yaml:"codec" json:"codec"` // gob or json
 }
 
 // Localhost is the `localhost` section (compute and storage).

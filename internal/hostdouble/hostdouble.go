@@ -84,9 +84,9 @@ type instance struct {
 	id       int
 	vanished atomic.Bool // the in-flight message is abandoned to its lease
 	mu       sync.Mutex
-	cmd  *exec.Cmd
-	port int
-	dead chan struct{}
+	cmd      *exec.Cmd
+	port     int
+	dead     chan struct{}
 }
 
 // Start launches the instances and waits until every handler is ready.
