@@ -1,11 +1,14 @@
 package lithops_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +41,9 @@ func azuriteConfig(t *testing.T) *config.Config {
 func TestLocalhostWithAzureStorage(t *testing.T) {
 	cfg := azuriteConfig(t)
 	ctx := ctxT(t)
-	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg), lithops.WithLogger(logger), lithops.WithWorkerOutput(&logs))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,5 +109,44 @@ func TestLocalhostWithAzureStorage(t *testing.T) {
 	if n, err := wc.Result(ctx); err != nil || n != truth {
 		t.Fatalf("word count: %d, %v; want %d", n, err, truth)
 	}
+	// No secret in anything the jobs wrote, nor in a log line.
+	secret := "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq"
+	all, err := st.List(ctx, st.Bucket(), "lithops.jobs/"+e.ID()+"/")
+	if err != nil || len(all) == 0 {
+		t.Fatalf("list: %d, %v", len(all), err)
+	}
+	for _, o := range all {
+		b, _ := st.GetBytes(ctx, st.Bucket(), o.Key)
+		if strings.Contains(string(b), secret) || strings.Contains(string(b), "AccountKey") {
+			t.Fatalf("%s holds the storage key", o.Key)
+		}
+	}
+	if logs.Len() == 0 || strings.Contains(logs.String(), secret) {
+		t.Fatalf("debug logs (%d bytes) are empty or hold the storage key", logs.Len())
+	}
 	st.DeletePrefix(context.Background(), st.Bucket(), "__lithops.test/")
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
 }

@@ -144,6 +144,9 @@ func resolve(opts []Option) (*options, error) {
 	if o.output == nil {
 		o.output = os.Stderr
 	}
+	for _, w := range cfg.Warnings {
+		o.logger.Warn(w)
+	}
 	return o, nil
 }
 

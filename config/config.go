@@ -36,6 +36,9 @@ type Config struct {
 
 	// Source is the file the config was read from ("" for defaults).
 	Source string `yaml:"-" json:"-"`
+	// Warnings are problems that do not stop the program (a config file
+	// with secrets that other users can read).
+	Warnings []string `yaml:"-" json:"-"`
 }
 
 // Lithops is the `lithops` section.
@@ -338,7 +341,14 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data)
+	c, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 && len(c.Secrets()) > 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("config file %s holds secrets and is readable by other users (mode %v): chmod 600 %s", path, fi.Mode().Perm(), path))
+	}
+	return c, nil
 }
 
 // Parse decodes YAML data (named name in errors), applies defaults and

@@ -120,3 +120,27 @@ func TestLookupOrder(t *testing.T) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
+
+func TestSecretFilePermissions(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, body string
+		mode       os.FileMode
+		warn       bool
+	}{
+		{"secret, world readable", "azure_storage:\n  storage_account_key: a2V5\n", 0o644, true},
+		{"secret, private", "azure_storage:\n  storage_account_key: a2V5\n", 0o600, false},
+		{"no secret", "localhost:\n  worker_processes: 2\n", 0o644, false},
+	} {
+		p := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+		os.WriteFile(p, []byte(tc.body), tc.mode)
+		os.Chmod(p, tc.mode)
+		c, err := Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(c.Warnings) > 0; got != tc.warn || tc.warn && !strings.Contains(c.Warnings[0], "chmod 600") {
+			t.Errorf("%s: warnings %q", tc.name, c.Warnings)
+		}
+	}
+}

@@ -24,6 +24,9 @@ func newConfigCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			for _, w := range cfg.Warnings {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+			}
 			src := cfg.Source
 			if src == "" {
 				src = "(none: embedded localhost defaults)"

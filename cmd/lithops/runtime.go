@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
@@ -90,9 +91,17 @@ func newServeCmd() *cobra.Command {
 			// headroom for the host, so a call over it fails as out of memory
 			// instead of the platform killing the whole instance.
 			memMB := envInt("LITHOPS_WORKER_MEMORY_MB", envInt("LITHOPS_RUNTIME_MEMORY", 0)*85/100/workers)
+			wenv := []string{"LITHOPS_WORKER_CONFIG=" + string(wcfg)}
+			// The runtime spec's env (app settings named in LITHOPS_USER_ENV)
+			// is the user's; the rest of the host's settings are not.
+			for _, k := range strings.Split(os.Getenv("LITHOPS_USER_ENV"), ",") {
+				if v, ok := os.LookupEnv(k); ok && k != "" {
+					wenv = append(wenv, k+"="+v)
+				}
+			}
 			opts := host.Options{
 				Storage:   st,
-				WorkerEnv: []string{"LITHOPS_WORKER_CONFIG=" + string(wcfg)},
+				WorkerEnv: wenv,
 				Workers:   workers,
 				MemoryMB:  memMB,
 				Meta: protocol.RuntimeMeta{

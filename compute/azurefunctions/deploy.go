@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -59,9 +60,13 @@ func AppSettings(cfg *config.Config, runtime string, names Names, man *Manifest)
 	}
 	af := cfg.AzureFunctions
 	s := map[string]string{}
+	var userKeys []string
 	for k, v := range man.Env {
 		s[k] = v
+		userKeys = append(userKeys, k)
 	}
+	sort.Strings(userKeys)
+	s["LITHOPS_USER_ENV"] = strings.Join(userKeys, ",")
 	for k, v := range map[string]string{
 		"AzureWebJobsStorage":              conn,
 		armdeploy.DeploymentStorageSetting: conn,

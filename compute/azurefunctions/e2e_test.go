@@ -54,6 +54,10 @@ var (
 		}
 		return "ok:" + mode, nil
 	})
+	// hostEnv reports whether the host's own settings leaked to the program.
+	hostEnv = lithops.Func("af_host_env", func(ctx context.Context, _ int) (string, error) {
+		return os.Getenv("AzureWebJobsStorage") + os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), nil
+	})
 	// flaky fails the first Fails invocations for its counter file.
 	flaky = lithops.Func("af_flaky", func(ctx context.Context, in struct {
 		Path  string
@@ -284,6 +288,15 @@ func TestEndToEnd(t *testing.T) {
 		var ce *lithops.CallError
 		if !errors.As(err, &ce) || ce.Message != "kaboom" || !strings.Contains(ce.Stack, "panic") {
 			t.Errorf("panic error %+v", ce)
+		}
+	})
+	t.Run("minimal_environment", func(t *testing.T) {
+		f, err := lithops.CallAsync(ctx, ex, hostEnv, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := f.Result(ctx); err != nil || v != "" {
+			t.Fatalf("the user program sees the host's settings: %q, %v", v, err)
 		}
 	})
 	t.Run("retries", func(t *testing.T) {

@@ -48,6 +48,10 @@ type Options struct {
 	Program string
 	// Env is added to the workers' environment (storage settings, …).
 	Env []string
+	// CleanEnv starts workers from a minimal environment (PATH, HOME, temp
+	// dir, locale, TZ) instead of this process's: a runtime host's own
+	// settings, credentials included, are not the user program's business.
+	CleanEnv bool
 	// Workers is the number of worker processes (≥ 1).
 	Workers int
 	// MemoryMB limits each worker's address space (0: unlimited).
@@ -318,6 +322,20 @@ func (b *Backend) record(t *task, st *protocol.Status) {
 	b.outcome(t, st)
 }
 
+// cleanEnv keeps only the variables any program needs.
+func cleanEnv(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "PATH", k == "HOME", k == "USER", k == "TMPDIR", k == "TMP", k == "TEMP", k == "TZ", k == "LANG",
+			strings.HasPrefix(k, "LC_"), k == "SSL_CERT_FILE", k == "SSL_CERT_DIR", k == "SYSTEMROOT":
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
 type timeoutError struct{}
 
 func (*timeoutError) Error() string { return "timeout" }
@@ -352,7 +370,11 @@ func (b *Backend) spawn() (*proc, error) {
 	host, _ := os.Hostname()
 	id := fmt.Sprintf("%s-%d-%d", host, os.Getpid(), b.seq.Add(1))
 	cmd := exec.Command(b.program)
-	cmd.Env = append(append(os.Environ(), b.opts.Env...), WorkerEnv+"=localhost", "LITHOPS_WORKER_ID="+id)
+	base := os.Environ()
+	if b.opts.CleanEnv {
+		base = cleanEnv(base)
+	}
+	cmd.Env = append(append(base, b.opts.Env...), WorkerEnv+"=localhost", "LITHOPS_WORKER_ID="+id)
 	if b.opts.MemoryMB > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("LITHOPS_WORKER_MEMORY_MB=%d", b.opts.MemoryMB))
 	}

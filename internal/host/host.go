@@ -49,8 +49,10 @@ type Pusher interface {
 type Options struct {
 	// Storage is where programs, manifests, inputs and statuses live.
 	Storage *storage.Storage
-	// WorkerEnv is added to the user program's environment in worker mode
-	// (it must let the program open Storage: LITHOPS_WORKER_CONFIG).
+	// WorkerEnv is the user program's environment in worker mode besides a
+	// minimal base (PATH, HOME, …): it must let the program open Storage
+	// (LITHOPS_WORKER_CONFIG) and holds the runtime spec's env; nothing else
+	// of the host's environment reaches the program.
 	WorkerEnv []string
 	// Workers is how many calls run at once on this instance.
 	Workers int
@@ -564,6 +566,7 @@ func (h *Host) pool(prog string) (*localhost.Backend, error) {
 	p, err := localhost.New(localhost.Options{
 		Program:  prog,
 		Env:      h.opts.WorkerEnv,
+		CleanEnv: true,
 		Workers:  h.opts.Workers,
 		MemoryMB: h.opts.MemoryMB,
 		Storage:  h.opts.Storage,
