@@ -1,0 +1,377 @@
+// Package jobstats reads what a job left in storage (its manifest and its
+// calls' status records) and turns it into per-call stats, a per-job summary,
+// and tables, CSV and JSON for people and programs. The lithops API
+// (Executor.JobSummary, JobCalls, WriteJobStats, Plot) and the CLI
+// (`lithops jobs list|show|plot`) both use it.
+//
+// Invariants:
+//   - Storage is the only input: a job of a dead process reads the same as
+//     one of a live executor. Nothing here writes to storage.
+//   - A call is "success" or "error" when its final status record exists,
+//     "pending" when it does not (not started, running, or between retries),
+//     and "unreadable" when its record cannot be decoded; one bad record
+//     never hides the others.
+//   - Calls are listed in call-id order, one per call of the manifest.
+//   - Durations are worker time, End − Start, of calls that have both;
+//     percentiles use the nearest-rank method.
+package jobstats
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+	"golang.org/x/sync/errgroup"
+)
+
+// States of a call as read from storage.
+const (
+	StateSuccess    = "success"
+	StateError      = "error"
+	StatePending    = "pending"
+	StateUnreadable = "unreadable"
+)
+
+// Call is the recorded life of one call.
+type Call struct {
+	ID    string
+	Index int
+	State string
+	// Attempts is how many attempts are recorded: the final attempt's
+	// number + 1, or for a pending call the failed attempts retried so far.
+	Attempts   int
+	Attempt    int // number of the final attempt, from 0
+	Worker     string
+	ColdStart  bool
+	Start      time.Time // the worker picked the call up
+	FuncStart  time.Time
+	FuncEnd    time.Time
+	End        time.Time // the worker recorded the status
+	ResultSize int64
+	PeakRSS    int64
+	Error      *protocol.ErrorRecord // the failure of an "error" call; the decode error of an "unreadable" one
+}
+
+// Duration is the call's worker time, End − Start; 0 when either is unknown.
+func (c *Call) Duration() time.Duration {
+	if c.Start.IsZero() || c.End.IsZero() || c.End.Before(c.Start) {
+		return 0
+	}
+	return c.End.Sub(c.Start)
+}
+
+// ExecTime is the function's own time, FuncEnd − FuncStart; 0 when unknown.
+func (c *Call) ExecTime() time.Duration {
+	if c.FuncStart.IsZero() || c.FuncEnd.IsZero() || c.FuncEnd.Before(c.FuncStart) {
+		return 0
+	}
+	return c.FuncEnd.Sub(c.FuncStart)
+}
+
+// Summary aggregates the calls of one job.
+type Summary struct {
+	Executor   string
+	Job        string
+	Function   string
+	Created    time.Time // the client submitted the job
+	Calls      int
+	Done       int // finished, successfully or not
+	Failed     int
+	Pending    int
+	Unreadable int
+	Attempts   int // attempts recorded, retries included
+	Retried    int // calls that took more than one attempt
+	ColdStarts int
+	Workers    int // distinct worker ids
+	// Durations of the calls that recorded a start and an end.
+	MinDuration    time.Duration
+	MedianDuration time.Duration
+	P90Duration    time.Duration
+	MaxDuration    time.Duration
+	FirstStart     time.Time
+	LastEnd        time.Time
+	// WallTime is from submission to the last recorded end.
+	WallTime time.Duration
+}
+
+// Key returns "<executor>/<job>".
+func (s *Summary) Key() string { return s.Executor + "/" + s.Job }
+
+// Report is a job's summary and calls.
+type Report struct {
+	Job     *protocol.Job
+	Summary Summary
+	Calls   []Call
+}
+
+// ErrNoJob reports that storage holds no manifest for the job.
+var ErrNoJob = errors.New("no such job")
+
+// SplitKey splits "<executor>/<job>" and checks both parts.
+func SplitKey(key string) (executor, job string, err error) {
+	executor, job, ok := strings.Cut(key, "/")
+	if !ok || !validID(executor) || !validID(job) {
+		return "", "", fmt.Errorf("job key %q is not <executor>/<job> (e.g. 1a2b3c-0/M001)", key)
+	}
+	return executor, job, nil
+}
+
+func validID(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\\")
+}
+
+// Load reads job executorID/jobID from bucket of st.
+func Load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID string) (*Report, error) {
+	if !validID(executorID) || !validID(jobID) {
+		return nil, fmt.Errorf("jobstats: malformed job key %q/%q", executorID, jobID)
+	}
+	prefix := protocol.JobPrefix(executorID, jobID)
+	infos, err := st.List(ctx, bucket, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("jobstats: list %s://%s/%s: %w", st.Backend(), bucket, prefix, err)
+	}
+	return load(ctx, st, bucket, executorID, jobID, keysOf(infos))
+}
+
+func keysOf(infos []storage.ObjectInfo) []string {
+	keys := make([]string, len(infos))
+	for i, o := range infos {
+		keys[i] = o.Key
+	}
+	return keys
+}
+
+// readers bounds concurrent record reads.
+const readers = 16
+
+// load builds the report of one job from the keys listed under its prefix.
+func load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID string, keys []string) (*Report, error) {
+	prefix := protocol.JobPrefix(executorID, jobID)
+	jobKey := protocol.JobKey(executorID, jobID)
+	if !slices.Contains(keys, jobKey) {
+		return nil, fmt.Errorf("jobstats: %w %s/%s in %s://%s (no %s)", ErrNoJob, executorID, jobID, st.Backend(), bucket, jobKey)
+	}
+	raw, err := st.GetBytes(ctx, bucket, jobKey)
+	if err != nil {
+		return nil, fmt.Errorf("jobstats: read manifest %s://%s/%s: %w", st.Backend(), bucket, jobKey, err)
+	}
+	job := new(protocol.Job)
+	if err := json.Unmarshal(raw, job); err != nil {
+		return nil, fmt.Errorf("jobstats: manifest %s://%s/%s: %w", st.Backend(), bucket, jobKey, err)
+	}
+	if err := job.Validate(); err != nil {
+		return nil, fmt.Errorf("jobstats: manifest %s://%s/%s: %w", st.Backend(), bucket, jobKey, err)
+	}
+	calls := make([]Call, job.Calls)
+	for i := range calls {
+		calls[i] = Call{ID: protocol.CallID(i), Index: i, State: StatePending}
+	}
+	var statusIdx []int
+	for _, k := range keys {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			continue
+		}
+		callID, file, ok := strings.Cut(rest, "/")
+		if !ok {
+			continue
+		}
+		i, err := strconv.Atoi(callID)
+		if err != nil || i < 0 || i >= len(calls) || calls[i].ID != callID {
+			continue
+		}
+		switch {
+		case file == "status.json":
+			statusIdx = append(statusIdx, i)
+		case strings.HasPrefix(file, "attempt-") && strings.HasSuffix(file, ".json"):
+			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(file, "attempt-"), ".json"))
+			if err == nil && n >= 0 && n+1 > calls[i].Attempts {
+				calls[i].Attempts = n + 1
+			}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readers)
+	for _, i := range statusIdx {
+		c := &calls[i]
+		key := protocol.StatusKey(executorID, jobID, c.ID)
+		g.Go(func() error {
+			raw, err := st.GetBytes(gctx, bucket, key)
+			if err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return nil // deleted since the listing (a Rerun): pending
+				}
+				return fmt.Errorf("jobstats: read status %s://%s/%s: %w", st.Backend(), bucket, key, err)
+			}
+			fill(c, raw)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return &Report{Job: job, Summary: Summarize(job, calls), Calls: calls}, nil
+}
+
+// fill sets c from a status record, or marks it unreadable.
+func fill(c *Call, raw []byte) {
+	var s protocol.Status
+	err := json.Unmarshal(raw, &s)
+	if err == nil {
+		err = s.Validate()
+	}
+	if err == nil && s.CallID != c.ID {
+		err = fmt.Errorf("status of call %s recorded under call %s", s.CallID, c.ID)
+	}
+	if err == nil && s.State == protocol.StateRunning {
+		return // not final: pending
+	}
+	if err != nil {
+		c.State = StateUnreadable
+		c.Error = &protocol.ErrorRecord{Kind: "record", Message: "unreadable status record: " + err.Error()}
+		return
+	}
+	c.State = string(s.State)
+	c.Attempt, c.Attempts = s.Attempt, max(s.Attempt+1, 1)
+	c.Worker, c.ColdStart = s.WorkerID, s.ColdStart
+	c.Start, c.FuncStart, c.FuncEnd, c.End = s.Start, s.FuncStart, s.FuncEnd, s.End
+	c.ResultSize, c.PeakRSS = s.ResultSize, s.PeakRSS
+	if s.State == protocol.StateError {
+		c.Error = s.Error
+	}
+}
+
+// Summarize aggregates calls of job.
+func Summarize(job *protocol.Job, calls []Call) Summary {
+	s := Summary{Calls: len(calls)}
+	if job != nil {
+		s.Executor, s.Job, s.Function, s.Created = job.ExecutorID, job.JobID, job.Function, job.Created
+	}
+	workers := map[string]bool{}
+	var durs []time.Duration
+	for i := range calls {
+		c := &calls[i]
+		switch c.State {
+		case StateSuccess:
+			s.Done++
+		case StateError:
+			s.Done++
+			s.Failed++
+		case StateUnreadable:
+			s.Unreadable++
+		default:
+			s.Pending++
+		}
+		s.Attempts += c.Attempts
+		if c.Attempts > 1 {
+			s.Retried++
+		}
+		if c.ColdStart {
+			s.ColdStarts++
+		}
+		if c.Worker != "" {
+			workers[c.Worker] = true
+		}
+		if !c.Start.IsZero() && (s.FirstStart.IsZero() || c.Start.Before(s.FirstStart)) {
+			s.FirstStart = c.Start
+		}
+		if c.End.After(s.LastEnd) {
+			s.LastEnd = c.End
+		}
+		if d := c.Duration(); d > 0 || (!c.Start.IsZero() && !c.End.IsZero()) {
+			durs = append(durs, d)
+		}
+	}
+	s.Workers = len(workers)
+	if len(durs) > 0 {
+		slices.Sort(durs)
+		s.MinDuration, s.MaxDuration = durs[0], durs[len(durs)-1]
+		s.MedianDuration, s.P90Duration = Percentile(durs, 50), Percentile(durs, 90)
+	}
+	if !s.LastEnd.IsZero() && !s.Created.IsZero() && s.LastEnd.After(s.Created) {
+		s.WallTime = s.LastEnd.Sub(s.Created)
+	}
+	return s
+}
+
+// Percentile returns the p-th percentile (nearest rank) of sorted; 0 for none.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	p = min(max(p, 0), 100)
+	rank := int(float64(len(sorted))*p/100+0.999999999) - 1
+	return sorted[min(max(rank, 0), len(sorted)-1)]
+}
+
+// List reads every job in bucket (under lithops.jobs/) and returns their
+// summaries, oldest first. Keys that belong to no manifest are ignored.
+func List(ctx context.Context, st *storage.Storage, bucket string) ([]Summary, error) {
+	infos, err := st.List(ctx, bucket, protocol.JobsPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("jobstats: list %s://%s/%s: %w", st.Backend(), bucket, protocol.JobsPrefix, err)
+	}
+	type jobKey struct{ e, j string }
+	byJob := map[jobKey][]string{}
+	var order []jobKey
+	for _, o := range infos {
+		rest := strings.TrimPrefix(o.Key, protocol.JobsPrefix)
+		parts := strings.SplitN(rest, "/", 3)
+		if len(parts) < 3 || !validID(parts[0]) || !validID(parts[1]) {
+			continue
+		}
+		k := jobKey{parts[0], parts[1]}
+		if _, ok := byJob[k]; !ok {
+			order = append(order, k)
+		}
+		byJob[k] = append(byJob[k], o.Key)
+	}
+	var (
+		mu  sync.Mutex
+		out []Summary
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, k := range order {
+		keys := byJob[k]
+		if !slices.Contains(keys, protocol.JobKey(k.e, k.j)) {
+			continue // inputs or statuses without a manifest: not a job (yet)
+		}
+		g.Go(func() error {
+			r, err := load(gctx, st, bucket, k.e, k.j, keys)
+			if err != nil {
+				if errors.Is(err, ErrNoJob) {
+					return nil
+				}
+				return err
+			}
+			mu.Lock()
+			out = append(out, r.Summary)
+			mu.Unlock()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.Created.Equal(b.Created) {
+			return a.Created.Before(b.Created)
+		}
+		if a.Executor != b.Executor {
+			return a.Executor < b.Executor
+		}
+		return a.Job < b.Job
+	})
+	return out, nil
+}
