@@ -1,0 +1,98 @@
+package protocol
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestMalformedRecords(t *testing.T) {
+	tests := []struct {
+		name, kind, json, want string
+	}{
+		{"job: old protocol", "job", `{"protocol":0,"executor_id":"e","job_id":"j","function":"f","calls":0,"inputs":[]}`, "protocol version 0"},
+		{"job: no function", "job", `{"protocol":1,"executor_id":"e","job_id":"j","calls":0,"inputs":[]}`, "lacks function"},
+		{"job: ranges vs calls", "job", `{"protocol":1,"executor_id":"e","job_id":"j","function":"f","calls":2,"inputs":[{"o":0,"n":1}]}`, "2 calls but 1 input ranges"},
+		{"job: overlapping ranges", "job", `{"protocol":1,"executor_id":"e","job_id":"j","function":"f","calls":2,"inputs":[{"o":0,"n":5},{"o":3,"n":1}]}`, "out of order"},
+		{"job: negative size", "job", `{"protocol":1,"executor_id":"e","job_id":"j","function":"f","calls":1,"inputs":[{"o":0,"n":-1}]}`, "negative"},
+		{"inv: other protocol", "inv", `{"protocol":7,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}`, "redeploy the runtime or upgrade the client"},
+		{"inv: no calls", "inv", `{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[]}`, "no calls"},
+		{"inv: traversal", "inv", `{"protocol":1,"bucket":"b","executor_id":"..","job_id":"j","calls":[{"id":"0"}]}`, "path separator"},
+		{"inv: bad call id", "inv", `{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"a/b"}]}`, "malformed"},
+		{"inv: negative index", "inv", `{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"0","i":-1}]}`, "malformed"},
+		{"inv: unknown op", "inv", `{"protocol":1,"op":"rm -rf","bucket":"b"}`, "unknown op"},
+		{"inv: metadata outside runtimes", "inv", `{"protocol":1,"op":"metadata","bucket":"b","meta_key":"lithops.jobs/x"}`, "meta_key under"},
+		{"status: unknown state", "status", `{"protocol":1,"job_id":"j","call_id":"0","state":"weird"}`, "unknown state"},
+		{"status: success without result", "status", `{"protocol":1,"job_id":"j","call_id":"0","state":"success"}`, "neither an inline result nor a result key"},
+		{"status: error without record", "status", `{"protocol":1,"job_id":"j","call_id":"0","state":"error"}`, "no error record"},
+		{"status: no call id", "status", `{"protocol":1,"job_id":"j","state":"running"}`, "lacks call_id"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			switch tc.kind {
+			case "job":
+				var j Job
+				if err = json.Unmarshal([]byte(tc.json), &j); err == nil {
+					err = j.Validate()
+				}
+			case "inv":
+				var i Invocation
+				if err = json.Unmarshal([]byte(tc.json), &i); err == nil {
+					err = i.Validate()
+				}
+			case "status":
+				var s Status
+				if err = json.Unmarshal([]byte(tc.json), &s); err == nil {
+					err = s.Validate()
+				}
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRegistryDiff(t *testing.T) {
+	a := Registry{"f": "func(context.Context, int) (int, error)", "g": "x"}
+	b := Registry{"f": "func(context.Context, string) (int, error)", "h": "y"}
+	d := a.Diff(b)
+	for _, want := range []string{`"f" is func(context.Context, int) (int, error) in the client but func(context.Context, string) (int, error) in the worker`,
+		`"g" is registered in the client but not in the worker`, `"h" is registered in the worker but not in the client`} {
+		if !strings.Contains(d, want) {
+			t.Errorf("diff %q lacks %q", d, want)
+		}
+	}
+	if a.Diff(a) != "" || a.Fingerprint() == b.Fingerprint() {
+		t.Error("equal registries differ or different ones have one fingerprint")
+	}
+}
+
+// FuzzRecords: no input makes decoding and validation panic, and whatever
+// validates can be encoded again.
+func FuzzRecords(f *testing.F) {
+	f.Add([]byte(`{"protocol":1,"executor_id":"e","job_id":"j","function":"f","calls":1,"inputs":[{"o":0,"n":3}]}`))
+	f.Add([]byte(`{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000","input":"AAE="}]}`))
+	f.Add([]byte(`{"protocol":1,"job_id":"j","call_id":"0","state":"error","error":{"kind":"user","message":"m"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var j Job
+		if json.Unmarshal(data, &j) == nil && j.Validate() == nil {
+			if _, err := json.Marshal(&j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var i Invocation
+		if json.Unmarshal(data, &i) == nil && i.Validate() == nil && i.Op == OpRun {
+			for _, c := range i.Calls {
+				if strings.ContainsAny(c.ID, "/\\") {
+					t.Fatalf("validated call id %q", c.ID)
+				}
+			}
+		}
+		var s Status
+		if json.Unmarshal(data, &s) == nil {
+			s.Validate()
+		}
+	})
+}
