@@ -171,6 +171,9 @@ func load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID st
 	if err := job.Validate(); err != nil {
 		return nil, fmt.Errorf("jobstats: manifest %s://%s/%s: %w", st.Backend(), bucket, jobKey, err)
 	}
+	if job.ExecutorID != executorID || job.JobID != jobID {
+		return nil, fmt.Errorf("jobstats: manifest %s://%s/%s names job %s/%s", st.Backend(), bucket, jobKey, job.ExecutorID, job.JobID)
+	}
 	calls := make([]Call, job.Calls)
 	for i := range calls {
 		calls[i] = Call{ID: protocol.CallID(i), Index: i, State: StatePending}

@@ -158,6 +158,13 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(ctx, st, "lithops", "ex-3", "M000"); err == nil || !strings.Contains(err.Error(), "manifest memory://lithops/lithops.jobs/ex-3/M000/job.json") {
 		t.Fatalf("invalid manifest: %v", err)
 	}
+	moved := `{"protocol":1,"executor_id":"../x","job_id":"M000","function":"f","calls":0,"inputs":[]}`
+	if err := st.PutBytes(ctx, "lithops", protocol.JobKey("ex-4", "M000"), []byte(moved)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(ctx, st, "lithops", "ex-4", "M000"); err == nil || !strings.Contains(err.Error(), "names job ../x/M000") {
+		t.Fatalf("manifest of another job: %v", err)
+	}
 	if _, err := Load(ctx, st, "nobucket", "ex-0", "M000"); err == nil || !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("missing bucket: %v", err)
 	}
