@@ -90,7 +90,7 @@ func newExecutor(ctx context.Context, id string, opts []Option) (*Executor, erro
 	if cfg.Lithops.Backend == "localhost" && cfg.Lithops.Storage == "memory" {
 		return nil, errors.New("lithops: memory storage lives in this process and cannot be shared with localhost worker processes; use localhost or azure_storage storage")
 	}
-	e.st, err = openStorage(ctx, cfg, cfg.Lithops.Storage)
+	e.st, err = openStorage(ctx, cfg, cfg.Lithops.Storage, true)
 	if err != nil {
 		return nil, err
 	}

@@ -18,10 +18,13 @@ func OpenStorage(ctx context.Context, opts ...Option) (*storage.Storage, error) 
 	if err != nil {
 		return nil, err
 	}
-	return openStorage(ctx, o.cfg, o.cfg.Lithops.Storage)
+	return openStorage(ctx, o.cfg, o.cfg.Lithops.Storage, true)
 }
 
-func openStorage(ctx context.Context, cfg *config.Config, name string) (*storage.Storage, error) {
+// openStorage opens a storage backend; with create it also makes the
+// default bucket exist (clients do; workers trust that it does, so that
+// starting one needs no storage round trip).
+func openStorage(ctx context.Context, cfg *config.Config, name string, create bool) (*storage.Storage, error) {
 	var st *storage.Storage
 	switch name {
 	case "localhost":
@@ -38,6 +41,9 @@ func openStorage(ctx context.Context, cfg *config.Config, name string) (*storage
 		if err != nil {
 			return nil, err
 		}
+	}
+	if !create {
+		return st, nil
 	}
 	if err := st.CreateBucket(ctx, st.Bucket()); err != nil {
 		st.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/storage"
@@ -14,13 +15,21 @@ func openCloudStorage(ctx context.Context, cfg *config.Config, name string) (*st
 	switch name {
 	case "azure_storage":
 		a := cfg.AzureStorage
+		retry := azblob.DefaultRetry
+		if a.MaxRetries > 0 {
+			retry.MaxRetries = int32(a.MaxRetries)
+		}
+		if a.TryTimeout > 0 {
+			retry.TryTimeout = time.Duration(a.TryTimeout * float64(time.Second))
+			retry.MaxRetryDelay = min(retry.MaxRetryDelay, retry.TryTimeout)
+		}
 		d, err := azblob.New(ctx, azblob.Config{
 			StorageAccountName: a.StorageAccountName,
 			StorageAccountKey:  a.StorageAccountKey,
 			ConnectionString:   a.ConnectionString,
 			SASToken:           a.SASToken,
 			Endpoint:           a.Endpoint,
-		})
+		}, azblob.WithRetry(retry))
 		if err != nil {
 			return nil, fmt.Errorf("open azure_storage storage: %w", err)
 		}

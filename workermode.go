@@ -29,7 +29,7 @@ func runWorker(ctx context.Context, mode string, logger *slog.Logger) error {
 	if mb, _ := strconv.Atoi(os.Getenv("LITHOPS_WORKER_MEMORY_MB")); mb > 0 {
 		debug.SetMemoryLimit(int64(mb) << 20)
 	}
-	st, err := openStorage(ctx, cfg, cfg.Lithops.Storage)
+	st, err := openStorage(ctx, cfg, cfg.Lithops.Storage, false)
 	if err != nil {
 		return err
 	}

@@ -82,6 +82,10 @@ type AzureStorage struct {
 	Endpoint           string `yaml:"endpoint" json:"endpoint,omitempty"`
 	QueueEndpoint      string `yaml:"queue_endpoint" json:"queue_endpoint,omitempty"`
 	StorageBucket      string `yaml:"storage_bucket" json:"storage_bucket"`
+	// MaxRetries and TryTimeout (seconds) bound how long a storage
+	// operation keeps retrying transient failures before it fails.
+	MaxRetries int     `yaml:"max_retries" json:"max_retries,omitempty"`
+	TryTimeout float64 `yaml:"try_timeout" json:"try_timeout,omitempty"`
 }
 
 // AzureFunctions is the `azure_functions` section.

@@ -246,11 +246,16 @@ func (b *Backend) run(p *proc, t *task) *proc {
 			b.outcome(t, resp.Status)
 			return p
 		}
-		// The worker could not record the call; try ourselves.
-		st := base
-		st.State, st.WorkerID, st.Start, st.End = protocol.StateError, p.id, running.Start, time.Now()
-		st.Error = &protocol.ErrorRecord{Kind: protocol.KindHandler, Message: resp.Error}
-		b.record(t, &st)
+		// The worker could not record the call: record it ourselves. Its
+		// outcome (and inline result) is kept, so a storage failure does
+		// not lose a result that was produced.
+		st := resp.Status
+		if st == nil {
+			st = &base
+			st.State, st.WorkerID, st.Start, st.End = protocol.StateError, p.id, running.Start, time.Now()
+			st.Error = &protocol.ErrorRecord{Kind: protocol.KindHandler, Message: resp.Error}
+		}
+		b.record(t, st)
 		return p
 	}
 	// The worker is gone or must go.
