@@ -60,7 +60,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "path to the config file")
 	root.PersistentFlags().BoolVarP(&g.debug, "debug", "d", false, "debug logging")
-	root.AddCommand(newHelloCmd(g), newVersionCmd(), newConfigCmd(g), newStorageCmd(g), newRuntimeCmd(g), newCleanCmd(g))
+	root.AddCommand(newHelloCmd(g), newVersionCmd(), newConfigCmd(g), newStorageCmd(g), newRuntimeCmd(g), newCleanCmd(g), newJobsCmd(g), newTestCmd(g), newDoctorCmd(g))
 	return root
 }
 

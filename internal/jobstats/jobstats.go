@@ -129,6 +129,39 @@ func validID(s string) bool {
 	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\\")
 }
 
+// Resolve turns a job key into executor and job ids: "<executor>/<job>"
+// as is, or a bare "<job>" when exactly one executor in bucket has a job of
+// that id.
+func Resolve(ctx context.Context, st *storage.Storage, bucket, key string) (executor, job string, err error) {
+	if strings.Contains(key, "/") {
+		return SplitKey(key)
+	}
+	if !validID(key) {
+		return "", "", fmt.Errorf("job key %q is not <executor>/<job> (e.g. 1a2b3c-0/M001)", key)
+	}
+	infos, err := st.List(ctx, bucket, protocol.JobsPrefix)
+	if err != nil {
+		return "", "", fmt.Errorf("jobstats: list %s://%s/%s: %w", st.Backend(), bucket, protocol.JobsPrefix, err)
+	}
+	var found []string
+	for _, o := range infos {
+		rest, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, protocol.JobsPrefix), "/"+key+"/job.json")
+		if ok && validID(rest) {
+			found = append(found, rest)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", "", fmt.Errorf("jobstats: %w %s in %s://%s", ErrNoJob, key, st.Backend(), bucket)
+	case 1:
+		return found[0], key, nil
+	}
+	for i := range found {
+		found[i] += "/" + key
+	}
+	return "", "", fmt.Errorf("jobstats: job %s is ambiguous: %s; name one as <executor>/<job>", key, strings.Join(found, ", "))
+}
+
 // Load reads job executorID/jobID from bucket of st.
 func Load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID string) (*Report, error) {
 	if !validID(executorID) || !validID(jobID) {

@@ -190,6 +190,30 @@ func TestSplitKey(t *testing.T) {
 	}
 }
 
+func TestResolve(t *testing.T) {
+	st := fixture(t)
+	ctx := context.Background()
+	if err := st.PutBytes(ctx, "lithops", protocol.JobKey("ex-9", "M000"), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		key, e, j, err string
+	}{
+		{"ex-0/M000", "ex-0", "M000", ""},
+		{"A000", "ex-1", "A000", ""},
+		{"M000", "", "", "job M000 is ambiguous: ex-0/M000, ex-9/M000; name one as <executor>/<job>"},
+		{"R007", "", "", "no such job R007 in memory://lithops"},
+		{"..", "", "", "is not <executor>/<job>"},
+		{"a/b/c", "", "", "is not <executor>/<job>"},
+	}
+	for _, tt := range tests {
+		e, j, err := Resolve(ctx, st, "lithops", tt.key)
+		if e != tt.e || j != tt.j || (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("Resolve(%q) = %q, %q, %v; want %q, %q, %q", tt.key, e, j, err, tt.e, tt.j, tt.err)
+		}
+	}
+}
+
 func TestPercentile(t *testing.T) {
 	d := []time.Duration{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
 	tests := []struct {
