@@ -150,7 +150,9 @@ func TestDoctorAzure(t *testing.T) {
 	arm := func(c *config.Config) {
 		c.AzureFunctions.SubscriptionID, c.AzureFunctions.ResourceGroup, c.AzureFunctions.Region = "sub", "rg", "westeurope"
 	}
-	key := func(c *config.Config) { c.AzureStorage.StorageAccountName, c.AzureStorage.StorageAccountKey = "acct", "a2V5" }
+	key := func(c *config.Config) {
+		c.AzureStorage.StorageAccountName, c.AzureStorage.StorageAccountKey = "acct", "a2V5"
+	}
 	tests := []struct {
 		name     string
 		setup    []func(*config.Config)
