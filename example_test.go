@@ -94,3 +94,25 @@ func ExampleWait() {
 	// 3 done, 1 failed, <nil>
 	// true true
 }
+
+// ExampleInProcess tests registered functions with the same API, in this
+// process: no workers, no storage setup.
+func ExampleInProcess() {
+	ctx := context.Background()
+	fexec, err := lithops.NewExecutor(ctx, lithops.InProcess())
+	if err != nil {
+		panic(err)
+	}
+	defer fexec.Close()
+	futs, err := lithops.Map(ctx, fexec, mustBePositive, []int{3, -1})
+	if err != nil {
+		panic(err)
+	}
+	v, err := futs.At(0).Result(ctx)
+	fmt.Println(v, err)
+	_, err = futs.At(1).Result(ctx)
+	fmt.Println(errors.Is(err, lithops.ErrUser))
+	// Output:
+	// 3 <nil>
+	// true
+}

@@ -17,6 +17,8 @@ import (
 
 	"github.com/lithops-go/lithops/compute"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/compute/inprocess"
+	"github.com/lithops-go/lithops/internal/worker"
 	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -87,7 +89,7 @@ func newExecutor(ctx context.Context, id string, opts []Option) (*Executor, erro
 		stopPoll: make(chan struct{}),
 		pollDone: make(chan struct{}),
 	}
-	if cfg.Lithops.Backend == "localhost" && cfg.Lithops.Storage == "memory" {
+	if cfg.Lithops.Backend != "inprocess" && cfg.Lithops.Storage == "memory" {
 		return nil, errors.New("lithops: memory storage lives in this process and cannot be shared with localhost worker processes; use localhost or azure_storage storage")
 	}
 	e.st, err = openStorage(ctx, cfg, cfg.Lithops.Storage, true)
@@ -120,6 +122,9 @@ func newExecutor(ctx context.Context, id string, opts []Option) (*Executor, erro
 			e.st.Close()
 			return nil, err
 		}
+	case "inprocess":
+		funcs, _ := registrySnapshot()
+		e.backend = inprocess.New(worker.New("inprocess", e.st, funcs, e.log), cfg.Localhost.WorkerProcesses, e.notify)
 	case "azure_functions":
 		e.backend, err = azurefunctions.New(ctx, azurefunctions.Options{
 			Config: cfg, Storage: e.st, ExecutorID: e.id, Notify: e.notify, Logger: e.log,

@@ -29,6 +29,15 @@ type options struct {
 	output     io.Writer
 }
 
+// InProcess runs calls as goroutines of this process with in-memory storage:
+// the same API without worker processes, program upload or storage setup,
+// for unit tests of registered functions. Calls cannot be killed at their
+// timeout (their ctx is cancelled) and os.Exit in a function ends the
+// process.
+func InProcess() Option {
+	return func(o *options) { o.backend, o.storage = "inprocess", "memory" }
+}
+
 // WithConfig uses cfg instead of looking for a config file.
 func WithConfig(cfg *config.Config) Option { return func(o *options) { o.cfg = cfg } }
 
@@ -93,7 +102,7 @@ func resolve(opts []Option) (*options, error) {
 	}
 	cfg := o.cfg
 	if o.backend != "" {
-		if o.storage == "" && o.backend != "localhost" && cfg.Lithops.Storage == "localhost" {
+		if o.storage == "" && o.backend == "azure_functions" && cfg.Lithops.Storage == "localhost" {
 			cfg.Lithops.Storage = "azure_storage"
 		}
 		cfg.Lithops.Backend = o.backend
@@ -102,21 +111,21 @@ func resolve(opts []Option) (*options, error) {
 		cfg.Lithops.Storage = o.storage
 	}
 	if o.runtime != "" {
-		if cfg.Lithops.Backend == "localhost" {
+		if cfg.Lithops.Backend != "azure_functions" {
 			cfg.Localhost.Runtime = o.runtime
 		} else {
 			cfg.AzureFunctions.Runtime = o.runtime
 		}
 	}
 	if o.maxWorkers != 0 {
-		if cfg.Lithops.Backend == "localhost" {
+		if cfg.Lithops.Backend != "azure_functions" {
 			cfg.Localhost.WorkerProcesses = o.maxWorkers
 		} else {
 			cfg.AzureFunctions.MaxWorkers = o.maxWorkers
 		}
 	}
 	if o.memory != 0 {
-		if cfg.Lithops.Backend == "localhost" {
+		if cfg.Lithops.Backend != "azure_functions" {
 			cfg.Localhost.RuntimeMemory = o.memory
 		} else {
 			cfg.AzureFunctions.RuntimeMemory = o.memory

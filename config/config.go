@@ -121,7 +121,7 @@ type Azure struct {
 
 // Backends this build knows.
 var (
-	ComputeBackends = []string{"localhost", "azure_functions"}
+	ComputeBackends = []string{"localhost", "azure_functions", "inprocess"}
 	StorageBackends = []string{"localhost", "azure_storage", "memory"}
 )
 
@@ -142,7 +142,7 @@ func (c *Config) applyDefaults() {
 		l.Backend = "localhost"
 	}
 	if l.Storage == "" {
-		if l.Backend == "localhost" {
+		if l.Backend == "localhost" || l.Backend == "inprocess" {
 			l.Storage = "localhost"
 		} else {
 			l.Storage = "azure_storage"
@@ -254,7 +254,7 @@ func (c *Config) Validate() error {
 	if !contains(StorageBackends, c.Lithops.Storage) {
 		bad("lithops.storage", "unknown storage backend %q (known: %s)", c.Lithops.Storage, strings.Join(StorageBackends, ", "))
 	}
-	if c.Lithops.Backend != "localhost" && c.Lithops.Storage == "localhost" {
+	if c.Lithops.Backend == "azure_functions" && c.Lithops.Storage == "localhost" {
 		bad("lithops.storage", "localhost storage cannot be used with the %s backend: its workers cannot reach this machine's disk", c.Lithops.Backend)
 	}
 	if c.Lithops.ExecutionTimeout < 0 {
