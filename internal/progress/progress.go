@@ -213,15 +213,22 @@ func (r *Renderer) gap() time.Duration {
 	return r.opts.Interval
 }
 
-// flush writes the latest counts if they are not shown yet.
+// flush writes the latest counts if they are not shown yet, once the gap
+// since the last write (which a tenth step may have moved) has passed.
 func (r *Renderer) flush() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.timer = false
 	if r.finished || !r.dirty {
+		r.timer = false
 		return
 	}
-	r.write(r.latest, r.opts.Now(), false)
+	now := r.opts.Now()
+	if since := now.Sub(r.lastAt); since < r.gap() {
+		r.after(r.gap()-since, r.flush)
+		return
+	}
+	r.timer = false
+	r.write(r.latest, now, false)
 }
 
 // Finish writes the final line for c (always, once) and ends it with a

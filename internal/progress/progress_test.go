@@ -102,8 +102,13 @@ func TestRendererPlain(t *testing.T) {
 	(*timers)[0]()                                                   // nothing held back: no write
 	clk.Add(500 * time.Millisecond)
 	r.Update(Counts{Total: 100, Done: 12, Failed: 1, Running: 10, Pending: 78}) // deferred
-	clk.Add(2 * time.Second)
-	(*timers)[1]() // the deferred write
+	clk.Add(time.Second)
+	(*timers)[1]() // too early: rescheduled
+	if len(*timers) != 3 {
+		t.Fatalf("early deferred write not rescheduled: %d timers", len(*timers))
+	}
+	clk.Add(time.Second)
+	(*timers)[2]() // the deferred write
 	clk.Add(3 * time.Second)
 	r.Update(Counts{Total: 100, Done: 13, Failed: 1, Running: 10, Pending: 77}) // interval passed: written
 	clk.Add(time.Second)
