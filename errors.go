@@ -54,6 +54,11 @@ func (e *CallError) Error() string {
 	if e.Function != "" {
 		where = e.Function + " " + where
 	}
+	if e.Worker != "" {
+		where += fmt.Sprintf(" (attempt %d, worker %s)", e.Attempt, e.Worker)
+	} else if e.Attempt > 0 {
+		where += fmt.Sprintf(" (attempt %d)", e.Attempt)
+	}
 	switch e.Kind {
 	case protocol.KindUser:
 		return fmt.Sprintf("%s: %s", where, e.Message)

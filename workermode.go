@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -36,10 +37,28 @@ func runWorker(ctx context.Context, mode string, logger *slog.Logger) error {
 	defer st.Close()
 	funcs, _ := registrySnapshot()
 	w := worker.New(os.Getenv("LITHOPS_WORKER_ID"), st, funcs, logger)
+	if c, err := captureOutput(); err == nil {
+		w.Capture = c
+	}
 	in := os.NewFile(3, "lithops-requests")
 	out := os.NewFile(4, "lithops-responses")
 	if in == nil || out == nil {
 		return fmt.Errorf("worker mode needs the request and response pipes on file descriptors 3 and 4")
 	}
 	return worker.ServePipe(ctx, w, in, out)
+}
+
+// captureOutput points os.Stdout, os.Stderr and the log package at a pipe
+// whose bytes are forwarded to the real stderr and kept per call. The file
+// descriptors stay as they are, so the runtime's own crash reports and
+// subprocesses still reach the real streams.
+func captureOutput() (*worker.Capture, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	real := os.Stderr
+	os.Stdout, os.Stderr = w, w
+	log.SetOutput(w)
+	return worker.NewCapture(r, real, 1<<20, func(m []byte) error { _, err := w.Write(m); return err }), nil
 }

@@ -72,6 +72,11 @@ func LeaseKey(executorID, jobID, callID string) string {
 	return JobPrefix(executorID, jobID) + callID + "/lease"
 }
 
+// LogKey is the key of a call attempt's captured stdout and stderr (gzip).
+func LogKey(executorID, jobID, callID string, attempt int) string {
+	return fmt.Sprintf("%s%s/logs-%d.gz", JobPrefix(executorID, jobID), callID, attempt)
+}
+
 // Final reports whether st ends its call: it succeeded, or it failed with
 // no retries left.
 func Final(st *Status, retries int) bool {
@@ -311,6 +316,7 @@ type Status struct {
 	ResultKey  string       `json:"result_key,omitempty"`
 	ResultSize int64        `json:"result_size,omitempty"`
 	PeakRSS    int64        `json:"peak_rss,omitempty"`
+	LogSize    int64        `json:"log_size,omitempty"` // bytes of output at LogKey
 	Error      *ErrorRecord `json:"error,omitempty"`
 
 	// Unrecorded marks, in memory only, a status that could not be written

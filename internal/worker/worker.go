@@ -14,6 +14,7 @@ package worker
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,6 +44,10 @@ type Worker struct {
 	Funcs    map[string]*Func
 	Registry protocol.Registry
 	Logger   *slog.Logger
+
+	// Capture, if set, collects each call's stdout and stderr, which Run
+	// stores gzipped at protocol.LogKey.
+	Capture *Capture
 
 	mu   sync.Mutex
 	jobs map[string]*protocol.Job
@@ -204,9 +209,21 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 		fctx, cancel = context.WithTimeout(fctx, time.Duration(t*float64(time.Second)))
 		defer cancel()
 	}
+	if w.Capture != nil {
+		w.Capture.Begin()
+	}
 	st.FuncStart = time.Now()
 	out, userErr, panicked, stack := invoke(fctx, fn, codec, input)
 	st.FuncEnd = time.Now()
+	if w.Capture != nil {
+		if logs, dropped := w.Capture.End(); len(logs) > 0 {
+			if dropped > 0 {
+				logs = append(logs, fmt.Sprintf("\n[lithops: %d more bytes of output dropped]\n", dropped)...)
+			}
+			w.writeLogs(ctx, inv, call, logs)
+			st.LogSize = int64(len(logs))
+		}
+	}
 	switch {
 	case panicked:
 		st.State = protocol.StateError
@@ -284,4 +301,17 @@ func (w *Worker) writeStatus(ctx context.Context, bucket string, st *protocol.St
 		return st, fmt.Errorf("write status: %w", err)
 	}
 	return st, nil
+}
+
+// writeLogs stores a call's output gzipped; logs are best effort and never
+// fail a call.
+func (w *Worker) writeLogs(ctx context.Context, inv *protocol.Invocation, call protocol.Call, logs []byte) {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write(logs)
+	zw.Close()
+	key := protocol.LogKey(inv.ExecutorID, inv.JobID, call.ID, call.Attempt)
+	if err := w.Storage.PutBytes(ctx, inv.Bucket, key, b.Bytes()); err != nil {
+		w.Logger.Warn("cannot store call output", "key", key, "err", err)
+	}
 }
