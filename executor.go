@@ -18,10 +18,10 @@ import (
 	"github.com/lithops-go/lithops/compute"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/compute/inprocess"
-	"github.com/lithops-go/lithops/internal/worker"
 	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/worker"
 	"github.com/lithops-go/lithops/storage"
 )
 

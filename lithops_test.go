@@ -467,3 +467,27 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("the next call on a fresh worker: %q, %v", v, err)
 	}
 }
+
+// TestCloseKillsRunningCalls: Close does not wait for calls to finish.
+func TestCloseKillsRunningCalls(t *testing.T) {
+	ctx := ctxT(t)
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := lithops.CallAsync(ctx, e, misbehave, "sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	e.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	if _, err := f.Result(ctx); !errors.Is(err, lithops.ErrClosed) {
+		t.Fatalf("got %v, want ErrClosed", err)
+	}
+}

@@ -70,6 +70,8 @@ type Backend struct {
 	opts    Options
 	program string
 
+	closing chan struct{} // closed by Close: running calls are abandoned
+
 	mu     sync.Mutex
 	cond   *sync.Cond
 	queue  []*task
@@ -114,7 +116,7 @@ func New(opts Options) (*Backend, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	b := &Backend{opts: opts, program: prog}
+	b := &Backend{opts: opts, program: prog, closing: make(chan struct{})}
 	b.cond = sync.NewCond(&b.mu)
 	return b, nil
 }
@@ -185,6 +187,9 @@ func (b *Backend) done() {
 // Close implements compute.Backend: it kills every worker.
 func (b *Backend) Close() error {
 	b.mu.Lock()
+	if !b.closed {
+		close(b.closing)
+	}
 	b.closed = true
 	b.queue, b.head = nil, 0
 	b.cond.Broadcast()
@@ -240,7 +245,7 @@ func (b *Backend) run(p *proc, t *task) *proc {
 	if b.opts.Notify != nil {
 		b.opts.Notify(&running)
 	}
-	resp, err := p.call(t)
+	resp, err := p.call(t, b.closing)
 	if err == nil {
 		if resp.Status != nil && resp.Error == "" {
 			b.outcome(t, resp.Status)
@@ -418,7 +423,7 @@ func (b *Backend) spawn() (*proc, error) {
 
 // call sends t and waits for the answer, the timeout, cancellation or the
 // worker's death. A nil error means the worker answered and is reusable.
-func (p *proc) call(t *task) (worker.PipeResponse, error) {
+func (p *proc) call(t *task, closing <-chan struct{}) (worker.PipeResponse, error) {
 	if err := p.enc.Encode(worker.PipeRequest{Invocation: t.inv}); err != nil {
 		return worker.PipeResponse{}, fmt.Errorf("send call: %w", err)
 	}
@@ -448,6 +453,8 @@ func (p *proc) call(t *task) (worker.PipeResponse, error) {
 			return worker.PipeResponse{}, &timeoutError{}
 		case <-t.ctx.Done():
 			return worker.PipeResponse{}, t.ctx.Err()
+		case <-closing:
+			return worker.PipeResponse{}, errors.New("backend closed")
 		case <-watch:
 			if rss := processRSS(p.cmd.Process.Pid); rss > limit {
 				return worker.PipeResponse{}, &oomError{rss: rss}
