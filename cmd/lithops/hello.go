@@ -38,9 +38,6 @@ func newHelloCmd(g *globalFlags) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			opts := g.options()
-			if g.debug {
-				opts = append(opts, lithops.WithLogger(debugLogger()))
-			}
 			start := time.Now()
 			fexec, err := lithops.NewExecutor(ctx, opts...)
 			if err != nil {

@@ -46,6 +46,9 @@ func (g *globalFlags) options() []lithops.Option {
 	if g.storage != "" {
 		opts = append(opts, lithops.WithStorage(g.storage))
 	}
+	if g.debug {
+		opts = append(opts, lithops.WithLogger(debugLogger()))
+	}
 	return opts
 }
 
@@ -60,7 +63,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "path to the config file")
 	root.PersistentFlags().BoolVarP(&g.debug, "debug", "d", false, "debug logging")
-	root.AddCommand(newHelloCmd(g), newVersionCmd(), newConfigCmd(g), newStorageCmd(g), newRuntimeCmd(g), newCleanCmd(g), newJobsCmd(g), newTestCmd(g), newDoctorCmd(g))
+	root.AddCommand(newHelloCmd(g), newVersionCmd(), newConfigCmd(g), newStorageCmd(g), newRuntimeCmd(g), newCleanCmd(g), newJobsCmd(g), newTestCmd(g), newDoctorCmd(g), newLogsCmd(g))
 	return root
 }
 

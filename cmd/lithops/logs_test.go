@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/config"
+)
+
+var shout = lithops.Func("cli_test_shout", func(ctx context.Context, n int) (int, error) {
+	fmt.Printf("hello from call %d\n", n)
+	fmt.Fprintf(os.Stderr, "warning from call %d\n", n)
+	return n, nil
+})
+
+func TestLogsCommand(t *testing.T) {
+	root := t.TempDir()
+	cfgPath := writeConfig(t, "lithops:\n  data_cleaner: false\nlocalhost:\n  storage_root: "+root+"\n")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg), lithops.WithWorkerOutput(new(strings.Builder)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := lithops.Map(ctx, e, shout, []int{0, 1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	job := e.ID() + "/" + fs.At(0).JobID()
+	out, err := run(t, "logs", job, "-c", cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		for _, want := range []string{fmt.Sprintf("=== %s call %05d attempt 0 ===", job, i), fmt.Sprintf("hello from call %d", i), fmt.Sprintf("warning from call %d", i)} {
+			if !strings.Contains(out, want) {
+				t.Errorf("logs lack %q:\n%s", want, out)
+			}
+		}
+	}
+	one, err := run(t, "logs", job+"/1", "-c", cfgPath, "--follow")
+	if err != nil || !strings.Contains(one, "hello from call 1") || strings.Contains(one, "hello from call 0") {
+		t.Fatalf("one call's logs: %q, %v", one, err)
+	}
+	for _, bad := range []string{"nojob", "a/b/c/d", "a/b/x"} {
+		if _, err := run(t, "logs", bad, "-c", cfgPath); err == nil {
+			t.Errorf("logs %q: no error", bad)
+		}
+	}
+}
