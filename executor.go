@@ -230,6 +230,13 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		Codec: e.codec.Name(), Calls: len(inputs), Timeout: timeout, Memory: co.memory,
 		Bucket: e.bucket, Inputs: make([]protocol.Range, len(inputs)), Created: time.Now(),
 	}
+	if pu, ok := e.backend.(compute.ProgramUploader); ok {
+		sha, err := pu.Program(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("lithops: upload the program for %s/%s: %w", e.id, jobID, err)
+		}
+		job.Program = sha
+	}
 	var total int64
 	for i, in := range inputs {
 		job.Inputs[i] = protocol.Range{Offset: total, Size: int64(len(in))}

@@ -37,3 +37,10 @@ type Notify func(*protocol.Status)
 type Leaser interface {
 	Leases() bool
 }
+
+// ProgramUploader is implemented by backends that run the user program
+// fetched from storage: Program uploads it (once) and returns its SHA-256,
+// which the job manifest records.
+type ProgramUploader interface {
+	Program(ctx context.Context) (string, error)
+}

@@ -1,21 +1,27 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
 	"github.com/spf13/cobra"
 )
 
 func newCleanCmd(g *globalFlags) *cobra.Command {
 	rf := &runtimeFlags{}
-	var all bool
+	var all, programs bool
+	var executor string
+	var olderThan time.Duration
 	cmd := &cobra.Command{
 		Use:   "clean",
 		Short: "Delete job data; with -b azure_functions also every lithops runtime and its queues",
@@ -43,11 +49,21 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			n, err := st.DeletePrefix(ctx, st.Bucket(), protocol.JobsPrefix)
+			n, jobs, err := cleanJobs(ctx, st, executor, olderThan)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d job object(s) from %s://%s\n", n, st.Backend(), st.Bucket())
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d job(s), %d object(s), from %s://%s\n", jobs, n, st.Backend(), st.Bucket())
+			if programs || all {
+				m, err := cleanPrograms(ctx, st)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted %d uploaded program(s) no job uses\n", m)
+			}
+			if executor != "" || olderThan > 0 {
+				return nil // a selective clean leaves runtimes alone
+			}
 			if cfg.Lithops.Backend != "azure_functions" {
 				if all {
 					m, err := st.DeletePrefix(ctx, st.Bucket(), protocol.RuntimesPrefix)
@@ -92,6 +108,9 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVarP(&rf.backend, "backend", "b", "", "compute backend")
 	cmd.Flags().StringVarP(&rf.storage, "storage", "s", "", "storage backend")
 	cmd.Flags().BoolVarP(&all, "all", "a", false, "also delete uploaded programs and runtime metadata")
+	cmd.Flags().StringVarP(&executor, "executor", "e", "", "only this executor's jobs")
+	cmd.Flags().DurationVar(&olderThan, "older-than", 0, "only jobs created longer ago than this (e.g. 24h)")
+	cmd.Flags().BoolVar(&programs, "programs", false, "also delete uploaded programs that no remaining job uses")
 	return cmd
 }
 
@@ -119,3 +138,89 @@ func deleteLithopsQueues(cmd *cobra.Command, svc *azqueue.ServiceClient) (int, e
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// cleanJobs deletes the records of the jobs selected by executor (all if
+// "") and age (all if 0); it returns objects and jobs deleted.
+func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderThan time.Duration) (int, int, error) {
+	prefix := protocol.JobsPrefix
+	if executor != "" {
+		prefix = protocol.ExecutorPrefix(executor)
+	}
+	if olderThan <= 0 {
+		infos, err := st.List(ctx, st.Bucket(), prefix)
+		if err != nil {
+			return 0, 0, err
+		}
+		jobs := 0
+		for _, o := range infos {
+			if strings.HasSuffix(o.Key, "/job.json") {
+				jobs++
+			}
+		}
+		n, err := st.DeletePrefix(ctx, st.Bucket(), prefix)
+		return n, jobs, err
+	}
+	infos, err := st.List(ctx, st.Bucket(), prefix)
+	if err != nil {
+		return 0, 0, err
+	}
+	cutoff := time.Now().Add(-olderThan)
+	n, jobs := 0, 0
+	for _, o := range infos {
+		if !strings.HasSuffix(o.Key, "/job.json") {
+			continue
+		}
+		raw, err := st.GetBytes(ctx, st.Bucket(), o.Key)
+		if err != nil {
+			continue
+		}
+		var j protocol.Job
+		if json.Unmarshal(raw, &j) != nil || j.Created.After(cutoff) {
+			continue
+		}
+		m, err := st.DeletePrefix(ctx, st.Bucket(), strings.TrimSuffix(o.Key, "job.json"))
+		if err != nil {
+			return n, jobs, err
+		}
+		n += m
+		jobs++
+	}
+	return n, jobs, nil
+}
+
+// cleanPrograms deletes uploaded programs that no job manifest names.
+func cleanPrograms(ctx context.Context, st *storage.Storage) (int, error) {
+	used := map[string]bool{}
+	infos, err := st.List(ctx, st.Bucket(), protocol.JobsPrefix)
+	if err != nil {
+		return 0, err
+	}
+	for _, o := range infos {
+		if !strings.HasSuffix(o.Key, "/job.json") {
+			continue
+		}
+		raw, err := st.GetBytes(ctx, st.Bucket(), o.Key)
+		if err != nil {
+			return 0, err
+		}
+		var j protocol.Job
+		if json.Unmarshal(raw, &j) == nil && j.Program != "" {
+			used[j.Program] = true
+		}
+	}
+	progs, err := st.List(ctx, st.Bucket(), protocol.ProgramKey(""))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, o := range progs {
+		if used[strings.TrimPrefix(o.Key, protocol.ProgramKey(""))] {
+			continue
+		}
+		if err := st.Delete(ctx, st.Bucket(), o.Key); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -19,6 +19,9 @@ import (
 	"github.com/lithops-go/lithops/storage"
 )
 
+// Program implements compute.ProgramUploader.
+func (b *Backend) Program(ctx context.Context) (string, error) { return b.program(ctx) }
+
 // program makes sure the user program is in storage and returns its hash.
 func (b *Backend) program(ctx context.Context) (string, error) {
 	b.progMu.Lock()

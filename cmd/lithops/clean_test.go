@@ -1,0 +1,60 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+func TestCleanCommand(t *testing.T) {
+	root := t.TempDir()
+	cfgPath := writeConfig(t, "lithops:\n  data_cleaner: false\nlocalhost:\n  storage_root: "+root+"\n")
+	cfg, _ := config.Load(cfgPath)
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 2; i++ {
+		e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs, err := lithops.Map(ctx, e, hello, []string{"a", "b"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs.Results(ctx)
+		ids = append(ids, e.ID())
+		e.Close()
+	}
+	st, _ := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	defer st.Close()
+	// An uploaded program that a job names, and one that none does.
+	used, unused := strings.Repeat("a", 64), strings.Repeat("b", 64)
+	st.PutBytes(ctx, st.Bucket(), protocol.ProgramKey(used), []byte("x"))
+	st.PutBytes(ctx, st.Bucket(), protocol.ProgramKey(unused), []byte("y"))
+	raw, _ := st.GetBytes(ctx, st.Bucket(), protocol.JobKey(ids[1], "M000"))
+	st.PutBytes(ctx, st.Bucket(), protocol.JobKey(ids[1], "M000"), []byte(strings.Replace(string(raw), `"codec"`, `"program":"`+used+`","codec"`, 1)))
+
+	count := func(prefix string) int {
+		infos, _ := st.List(ctx, st.Bucket(), prefix)
+		return len(infos)
+	}
+	if out, err := run(t, "clean", "-c", cfgPath, "--older-than", "1h"); err != nil || !strings.Contains(out, "deleted 0 job(s)") {
+		t.Fatalf("clean --older-than 1h: %q, %v", out, err)
+	}
+	if out, err := run(t, "clean", "-c", cfgPath, "--executor", ids[0], "--programs"); err != nil || !strings.Contains(out, "deleted 1 job(s)") || !strings.Contains(out, "deleted 1 uploaded program(s)") {
+		t.Fatalf("clean --executor: %q, %v", out, err)
+	}
+	if count(protocol.ExecutorPrefix(ids[0])) != 0 || count(protocol.ExecutorPrefix(ids[1])) == 0 {
+		t.Fatal("clean --executor removed the wrong jobs")
+	}
+	if count(protocol.ProgramKey(used)) != 1 || count(protocol.ProgramKey(unused)) != 0 {
+		t.Fatal("clean --programs kept the wrong programs")
+	}
+	if out, err := run(t, "clean", "-c", cfgPath); err != nil || !strings.Contains(out, "deleted 1 job(s)") || count(protocol.JobsPrefix) != 0 {
+		t.Fatalf("clean: %q, %v", out, err)
+	}
+}
