@@ -76,7 +76,7 @@ func TestLocalhostWithAzureStorage(t *testing.T) {
 		switch {
 		case strings.HasSuffix(o.Key, "/status.json"):
 			statuses++
-		case strings.HasSuffix(o.Key, "/result"):
+		case strings.Contains(o.Key, "/result-"):
 			results++
 		}
 	}

@@ -74,7 +74,7 @@ func fixture(t *testing.T) *storage.Storage {
 	put(protocol.AttemptKey("ex-0", "M000", "00004", 0), status("00004", protocol.StateError, 0, "w3", false, 100, 110))
 	put(protocol.StatusKey("ex-0", "M000", "00005"), []byte("{not json"))
 	put(protocol.StatusKey("ex-0", "M000", "00099"), status("00099", protocol.StateSuccess, 0, "w1", false, 1, 2)) // beyond the job
-	put(protocol.ResultKey("ex-0", "M000", "00000"), []byte("result"))
+	put(protocol.ResultKey("ex-0", "M000", "00000", 0, "t0"), []byte("result"))
 	// A second job, and keys without a manifest.
 	job2 := *job
 	job2.ExecutorID, job2.JobID, job2.Function, job2.Calls, job2.Inputs, job2.Created = "ex-1", "A000", "hello", 1, make([]protocol.Range, 1), t0.Add(time.Minute)

@@ -6,7 +6,7 @@
 //	lithops.jobs/<e>/<j>/job.json              Job manifest (JSON)
 //	lithops.jobs/<e>/<j>/inputs                all call inputs, concatenated; call i reads Job.Inputs[i]
 //	lithops.jobs/<e>/<j>/<call>/status.json    Status of the finished call (JSON)
-//	lithops.jobs/<e>/<j>/<call>/result         the encoded result, when too big to inline in the status
+//	lithops.jobs/<e>/<j>/<call>/result-<a>-<t> the encoded result, when too big to inline in the status
 //	lithops.runtimes/bin/<sha256>              user program (gzip)
 //	lithops.runtimes/<backend>/<runtime>.meta.json  runtime metadata
 //
@@ -91,9 +91,12 @@ func RecordKey(st *Status, retries int) string {
 	return AttemptKey(st.ExecutorID, st.JobID, st.CallID, st.Attempt)
 }
 
-// ResultKey is the key of a call's result object.
-func ResultKey(executorID, jobID, callID string) string {
-	return JobPrefix(executorID, jobID) + callID + "/result"
+// ResultKey is the key of the result object of one execution of a call:
+// "<call>/result-<attempt>-<token>". Each execution writes its own, and the
+// call's final status names the one that counts, so duplicate deliveries
+// and retried attempts can never overwrite the result a status points to.
+func ResultKey(executorID, jobID, callID string, attempt int, token string) string {
+	return fmt.Sprintf("%s%s/result-%d-%s", JobPrefix(executorID, jobID), callID, attempt, token)
 }
 
 // ProgramKey is the key of an uploaded user program.

@@ -15,6 +15,8 @@ package worker
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/rand"
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"errors"
@@ -245,7 +247,9 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 		st.Result, st.HasResult = out, true
 		return nil
 	}
-	key := protocol.ResultKey(inv.ExecutorID, inv.JobID, call.ID)
+	token := make([]byte, 4)
+	rand.Read(token)
+	key := protocol.ResultKey(inv.ExecutorID, inv.JobID, call.ID, call.Attempt, hex.EncodeToString(token))
 	if err := w.Storage.PutBytes(ctx, inv.Bucket, key, out); err != nil {
 		return fmt.Errorf("write result: %w", err)
 	}

@@ -1,0 +1,68 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"sync"
+	"testing"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/memory"
+)
+
+// TestDuplicateExecutionsOneResult: two executions of one call race; both
+// report the same final status, and the result it names is the one its
+// execution produced.
+func TestDuplicateExecutionsOneResult(t *testing.T) {
+	ctx := context.Background()
+	st := storage.New(memory.New(), "memory", "b")
+	st.CreateBucket(ctx, "b")
+	var mu sync.Mutex
+	produced := map[string]bool{}
+	funcs := map[string]*Func{"rnd": {Name: "rnd", Signature: "sig", Call: func(ctx context.Context, c protocol.Codec, in []byte) ([]byte, error) {
+		b := make([]byte, 3*protocol.InlineLimit) // big: stored as its own object
+		rand.Read(b)
+		mu.Lock()
+		produced[string(b)] = true
+		mu.Unlock()
+		return b, nil
+	}}}
+	w := New("w", st, funcs, nil)
+	job := protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: "j", Function: "rnd", Signature: "sig",
+		Registry: protocol.Registry{"rnd": "sig"}, Codec: "gob", Calls: 1, Bucket: "b", Inputs: []protocol.Range{{Offset: 0, Size: 0}}}
+	raw, _ := json.Marshal(job)
+	st.PutBytes(ctx, "b", protocol.JobKey("e", "j"), raw)
+	inv := protocol.Invocation{Version: protocol.Version, Bucket: "b", ExecutorID: "e", JobID: "j", Calls: []protocol.Call{{ID: "00000", HasInput: true}}}
+	var wg sync.WaitGroup
+	sts := make([]*protocol.Status, 4)
+	for i := range sts {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			s, err := w.Run(ctx, &inv, inv.Calls[0])
+			if err != nil {
+				t.Error(err)
+			}
+			sts[i] = s
+		}(i)
+	}
+	wg.Wait()
+	for _, s := range sts[1:] {
+		if s.ResultKey != sts[0].ResultKey {
+			t.Fatalf("executions report different results: %s vs %s", s.ResultKey, sts[0].ResultKey)
+		}
+	}
+	stored, _ := st.GetBytes(ctx, "b", protocol.StatusKey("e", "j", "00000"))
+	var final protocol.Status
+	json.Unmarshal(stored, &final)
+	if final.ResultKey != sts[0].ResultKey {
+		t.Fatalf("stored status names %s", final.ResultKey)
+	}
+	res, err := st.GetBytes(ctx, "b", final.ResultKey)
+	if err != nil || !produced[string(res)] || !bytes.Equal(res, res) {
+		t.Fatalf("the final status's result is not one an execution produced: %v", err)
+	}
+}
