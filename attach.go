@@ -145,3 +145,20 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 	e.log.Info("job rerun", "executor", e.id, "job", jobID, "calls", len(inv.Calls))
 	return len(inv.Calls), nil
 }
+
+// Awaitable returns the calls of job jobID for Wait, whatever their result
+// type.
+func (e *Executor) Awaitable(jobID string) (Awaitable, error) {
+	e.mu.Lock()
+	js := e.jobs[jobID]
+	e.mu.Unlock()
+	if js == nil {
+		return nil, fmt.Errorf("lithops: executor %s has no job %q", e.id, jobID)
+	}
+	return group{callList(js.calls)}, nil
+}
+
+// callList makes a slice of calls Awaitable.
+type callList []*callState
+
+func (l callList) calls() []*callState { return l }

@@ -58,3 +58,34 @@ func TestCleanCommand(t *testing.T) {
 		t.Fatalf("clean: %q, %v", out, err)
 	}
 }
+
+func TestJobsRerun(t *testing.T) {
+	root := t.TempDir()
+	cfgPath := writeConfig(t, "lithops:\n  data_cleaner: false\nlocalhost:\n  storage_root: "+root+"\n")
+	cfg, _ := config.Load(cfgPath)
+	ctx := context.Background()
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := lithops.Map(ctx, e, hello, []string{"a", "b", "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.Results(ctx)
+	e.Close()
+	// As if the client had died before call 1 finished.
+	st, _ := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	defer st.Close()
+	st.Delete(ctx, st.Bucket(), protocol.StatusKey(e.ID(), "M000", "00001"))
+	out, err := run(t, "jobs", "rerun", e.ID()+"/M000", "-c", cfgPath)
+	if err != nil || !strings.Contains(out, "re-running 1 call(s)") || !strings.Contains(out, "3 calls, 0 failed") {
+		t.Fatalf("jobs rerun: %q, %v", out, err)
+	}
+	if _, err := st.Head(ctx, st.Bucket(), protocol.StatusKey(e.ID(), "M000", "00001")); err != nil {
+		t.Fatalf("call 1 not recorded after the rerun: %v", err)
+	}
+	if _, err := run(t, "jobs", "rerun", "nonsense", "-c", cfgPath); err == nil {
+		t.Fatal("jobs rerun nonsense: no error")
+	}
+}

@@ -114,7 +114,50 @@ func newJobsCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 	plot.Flags().StringVarP(&dir, "out", "o", ".", "directory for the plot files")
-	cmd.AddCommand(list, show, plot)
+	rerun := &cobra.Command{
+		Use:   "rerun <executor>/<job>",
+		Short: "Run again the calls of a job that failed or never finished, and wait for them",
+		Long: "Attaches to the executor's records in storage and re-invokes the calls without a successful\n" +
+			"final status. On azure_functions the runtime runs the job's own program (by hash); on\n" +
+			"localhost use the Attach/Rerun API from the program itself.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			exec, job, ok := strings.Cut(args[0], "/")
+			if !ok || exec == "" || job == "" || strings.Contains(job, "/") {
+				return fmt.Errorf("jobs rerun: want <executor>/<job>, got %q", args[0])
+			}
+			ctx := cmd.Context()
+			e, err := lithops.Attach(ctx, exec, g.options()...)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			n, err := e.Rerun(ctx, job)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "re-running %d call(s) of %s\n", n, args[0])
+			for _, j := range e.Jobs() {
+				if j.ID != job {
+					continue
+				}
+				aw, err := e.Awaitable(job)
+				if err != nil {
+					return err
+				}
+				p, err := lithops.Wait(ctx, aw, lithops.WaitProgressBar(cmd.ErrOrStderr()))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d calls, %d failed\n", args[0], p.Total, p.Failed)
+				if p.Failed > 0 {
+					return fmt.Errorf("%d call(s) of %s failed", p.Failed, args[0])
+				}
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, plot, rerun)
 	return cmd
 }
 
@@ -126,3 +169,4 @@ func loadReport(ctx context.Context, st *storage.Storage, key string) (*jobstats
 	}
 	return jobstats.Load(ctx, st, st.Bucket(), e, j)
 }
+

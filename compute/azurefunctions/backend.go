@@ -230,9 +230,14 @@ func (b *Backend) Meta() protocol.RuntimeMeta { return b.meta }
 // Invoke implements compute.Backend: it uploads the user program once, then
 // enqueues the calls, chunksize calls per message, in parallel.
 func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
-	sha, err := b.program(ctx)
-	if err != nil {
-		return err
+	// A job runs the program its manifest names: a rerun from another
+	// process (or the CLI) must not substitute its own.
+	sha := job.Program
+	if sha == "" {
+		var err error
+		if sha, err = b.program(ctx); err != nil {
+			return err
+		}
 	}
 	inv.Program = sha
 	inv.ResultQueue = b.results
