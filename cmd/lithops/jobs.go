@@ -169,4 +169,3 @@ func loadReport(ctx context.Context, st *storage.Storage, key string) (*jobstats
 	}
 	return jobstats.Load(ctx, st, st.Bucket(), e, j)
 }
-
