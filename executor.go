@@ -65,6 +65,10 @@ type jobState struct {
 	calls     []*callState
 	remaining atomic.Int64
 	stop      func() bool // stops the ctx watcher
+
+	// lastPush (unix nanos) is when the backend last pushed a status of
+	// this job; lastPoll when the poller last listed it.
+	lastPush, lastPoll atomic.Int64
 }
 
 // NewExecutor returns an executor configured by opts, the config file and
@@ -316,6 +320,7 @@ func (e *Executor) notify(st *protocol.Status) {
 	if err != nil || idx < 0 || idx >= len(js.calls) {
 		return
 	}
+	js.lastPush.Store(time.Now().UnixNano())
 	c := js.calls[idx]
 	if st.State == protocol.StateRunning {
 		c.setRunning(st)
@@ -347,15 +352,34 @@ func (e *Executor) poll() {
 		e.mu.Lock()
 		var pending []*jobState
 		for _, j := range e.jobs {
-			if j.remaining.Load() > 0 {
+			if j.remaining.Load() > 0 && e.pollDue(j, interval) {
 				pending = append(pending, j)
 			}
 		}
 		e.mu.Unlock()
 		for _, j := range pending {
+			j.lastPoll.Store(time.Now().UnixNano())
 			e.pollJob(j)
 		}
 	}
+}
+
+// pollDue says whether a job should be listed now. While the backend's
+// pushes flow, listing a big job every interval only loads storage, so the
+// poller backs off; it still lists often enough to catch a missed lease, and
+// at every interval once pushes stop.
+func (e *Executor) pollDue(j *jobState, interval time.Duration) bool {
+	now := time.Now().UnixNano()
+	sincePush := time.Duration(now - j.lastPush.Load())
+	sincePoll := time.Duration(now - j.lastPoll.Load())
+	if sincePush >= 3*interval {
+		return true
+	}
+	slow := 10 * interval
+	if j.job.Lease > 0 {
+		slow = min(slow, time.Duration(j.job.Lease*float64(time.Second))/2)
+	}
+	return sincePoll >= slow
 }
 
 func (e *Executor) pollJob(j *jobState) {
