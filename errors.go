@@ -49,6 +49,8 @@ type CallError struct {
 	ExitCode int
 }
 
+// Error formats the failure with the function, executor, job, call,
+// attempt and worker, then the kind and message.
 func (e *CallError) Error() string {
 	where := fmt.Sprintf("%s/%s call %s", e.Executor, e.Job, e.Call)
 	if e.Function != "" {

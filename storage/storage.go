@@ -223,6 +223,7 @@ type Error struct {
 	Err     error
 }
 
+// Error formats the operation, the location and the cause.
 func (e *Error) Error() string {
 	loc := e.Backend + "://" + e.Bucket
 	if e.Key != "" {
