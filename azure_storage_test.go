@@ -14,10 +14,8 @@ import (
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/runtimetest"
 )
-
-// azuriteConn is the connection string of Azurite's well-known dev account.
-const azuriteConn = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
 
 // azuriteConfig returns a config whose storage is a fresh container in
 // Azurite, or skips the test when Azurite is not running.
@@ -31,7 +29,7 @@ func azuriteConfig(t *testing.T) *config.Config {
 	cfg := config.Default()
 	cfg.Localhost.StorageRoot = t.TempDir()
 	cfg.Lithops.Storage = "azure_storage"
-	cfg.AzureStorage.ConnectionString = azuriteConn
+	cfg.AzureStorage.ConnectionString = runtimetest.AzuriteConn
 	cfg.AzureStorage.StorageBucket = fmt.Sprintf("lithops-test-%08x", rand.Uint32())
 	return cfg
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/faultproxy"
+	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
 // azuriteViaProxy returns a config whose Azure storage goes through a fault
@@ -26,7 +27,7 @@ func azuriteViaProxy(t *testing.T) (*config.Config, *faultproxy.Proxy) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	cfg.AzureStorage.ConnectionString = strings.Replace(azuriteConn, "127.0.0.1:10000", p.Addr(), 1)
+	cfg.AzureStorage.ConnectionString = strings.Replace(runtimetest.AzuriteConn, "127.0.0.1:10000", p.Addr(), 1)
 	cfg.AzureStorage.MaxRetries = 5
 	cfg.AzureStorage.TryTimeout = 3
 	return cfg, p

@@ -11,21 +11,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"time"
 
 	"github.com/lithops-go/lithops"
-	"github.com/lithops-go/lithops/compute/azurefunctions"
-	"github.com/lithops-go/lithops/config"
-	"github.com/lithops-go/lithops/internal/host"
-	"github.com/lithops-go/lithops/internal/hostdouble"
+	"github.com/lithops-go/lithops/internal/runtimetest"
 )
-
-const azuriteConn = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
 
 var noop = lithops.Func("bench_azure_noop", func(ctx context.Context, x int) (int, error) { return x, nil })
 
@@ -34,48 +25,13 @@ func main() {
 	instances := flag.Int("instances", 8, "host double instances")
 	flag.Parse()
 	lithops.Main(func(ctx context.Context) error {
-		dir, err := os.MkdirTemp("", "lithops-bench-azure-")
+		cfg := runtimetest.Config("bench")
+		env, err := runtimetest.Start(ctx, cfg, runtimetest.Options{Instances: *instances, Workers: 1})
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		bin := filepath.Join(dir, "lithops")
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/lithops").CombinedOutput(); err != nil {
-			return fmt.Errorf("build the runtime host (run from the repository root): %v\n%s", err, out)
-		}
-		id := fmt.Sprintf("%08x", rand.Uint32())
-		cfg := config.Default()
-		cfg.Lithops.Backend, cfg.Lithops.Storage = "azure_functions", "azure_storage"
-		cfg.AzureStorage.ConnectionString = azuriteConn
-		cfg.AzureStorage.StorageBucket = "lithops-bench-" + id
-		cfg.AzureFunctions.Runtime = "bench-" + id
-		svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
-		if err != nil {
-			return err
-		}
-		names := azurefunctions.RuntimeNames("devstoreaccount1", cfg.AzureFunctions.Runtime, lithops.Version)
-		if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
-			return fmt.Errorf("%w (is Azurite running? scripts/azurite.sh start)", err)
-		}
-		defer svc.DeleteQueue(context.Background(), names.Queue, nil)
-		d, err := hostdouble.Start(ctx, hostdouble.Options{
-			Command: []string{bin, "runtime", "serve"},
-			Env: []string{"AzureWebJobsStorage=" + azuriteConn, "LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
-				"LITHOPS_RUNTIME_NAME=" + cfg.AzureFunctions.Runtime, "LITHOPS_WORKER_PROCESSES=1"},
-			Queues: svc, Queue: names.Queue, Function: host.FunctionName, Instances: *instances,
-			Output: os.Stderr,
-		})
-		if err != nil {
-			return err
-		}
-		defer d.Close()
-		st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
-		if err != nil {
-			return err
-		}
-		if _, err := azurefunctions.ProbeMetadata(ctx, st, svc, names, cfg.AzureFunctions.Runtime, time.Minute); err != nil {
-			return err
-		}
+		defer env.Close()
+		d := env.Double
 		fexec, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
 		if err != nil {
 			return err
@@ -113,7 +69,6 @@ func main() {
 		fmt.Printf("Map no-op × %d   submit to all results %v (%.0f calls/s)\n", *n, total.Round(time.Millisecond), float64(*n)/total.Seconds())
 		s := d.Stats()
 		fmt.Printf("double: %d invocations, %d failed, %d restarts\n", s.Invocations, s.Failed, s.Restarts)
-		st.DeletePrefix(context.Background(), st.Bucket(), "")
 		return nil
 	})
 }

@@ -10,11 +10,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"math/rand/v2"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
@@ -22,13 +17,9 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
-	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
-	"github.com/lithops-go/lithops/internal/host"
-	"github.com/lithops-go/lithops/internal/hostdouble"
+	"github.com/lithops-go/lithops/internal/runtimetest"
 )
-
-const azuriteConn = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
 
 var echo = lithops.Func("soak_echo", func(ctx context.Context, x int) (int, error) { return x, nil })
 
@@ -109,10 +100,9 @@ func main() {
 		fmt.Printf("localhost  %7d calls in %v: %6.0f calls/s, lost %d\n", *local, took.Round(time.Millisecond), float64(*local)/took.Seconds(), lost)
 
 		if *azure > 0 {
-			if c, err := net.DialTimeout("tcp", "127.0.0.1:10001", time.Second); err != nil {
+			if !runtimetest.AzuriteRunning() {
 				fmt.Println("azure      skipped: Azurite not running (scripts/azurite.sh start)")
 			} else {
-				c.Close()
 				took, lost, err := soakAzure(ctx, *azure, *instances)
 				if err != nil {
 					return err
@@ -127,51 +117,12 @@ func main() {
 }
 
 func soakAzure(ctx context.Context, n, instances int) (time.Duration, int, error) {
-	dir, err := os.MkdirTemp("", "lithops-soak-")
+	cfg := runtimetest.Config("soak")
+	env, err := runtimetest.Start(ctx, cfg, runtimetest.Options{Instances: instances, Workers: 1})
 	if err != nil {
 		return 0, 0, err
 	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "lithops")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/lithops").CombinedOutput(); err != nil {
-		return 0, 0, fmt.Errorf("build the runtime host (run from the repository root): %v\n%s", err, out)
-	}
-	id := fmt.Sprintf("%08x", rand.Uint32())
-	cfg := config.Default()
-	cfg.Lithops.Backend, cfg.Lithops.Storage = "azure_functions", "azure_storage"
-	cfg.AzureStorage.ConnectionString = azuriteConn
-	cfg.AzureStorage.StorageBucket = "lithops-soak-" + id
-	cfg.AzureFunctions.Runtime = "soak-" + id
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
-	if err != nil {
-		return 0, 0, err
-	}
-	names := azurefunctions.RuntimeNames("devstoreaccount1", cfg.AzureFunctions.Runtime, lithops.Version)
-	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
-		return 0, 0, err
-	}
-	defer svc.DeleteQueue(context.Background(), names.Queue, nil)
-	d, err := hostdouble.Start(ctx, hostdouble.Options{
-		Command: []string{bin, "runtime", "serve"},
-		Env: []string{"AzureWebJobsStorage=" + azuriteConn, "LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
-			"LITHOPS_RUNTIME_NAME=" + cfg.AzureFunctions.Runtime, "LITHOPS_WORKER_PROCESSES=1"},
-		Queues: svc, Queue: names.Queue, Function: host.FunctionName, Instances: instances,
-	})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer d.Close()
-	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer func() {
-		st.DeletePrefix(context.Background(), st.Bucket(), "")
-		st.Close()
-	}()
-	if _, err := azurefunctions.ProbeMetadata(ctx, st, svc, names, cfg.AzureFunctions.Runtime, time.Minute); err != nil {
-		return 0, 0, err
-	}
+	defer env.Close()
 	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
 	if err != nil {
 		return 0, 0, err

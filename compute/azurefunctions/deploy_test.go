@@ -19,6 +19,7 @@ import (
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/hostdouble"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
 // recordingDeployer stands in for ARM: the double plays the deployed app.
@@ -49,7 +50,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	defer cancel()
 	cfg := config.Default()
 	cfg.Lithops.Backend, cfg.Lithops.Storage = "azure_functions", "azure_storage"
-	cfg.AzureStorage.ConnectionString = azuriteConn
+	cfg.AzureStorage.ConnectionString = runtimetest.AzuriteConn
 	cfg.AzureStorage.StorageBucket = fmt.Sprintf("lithops-default-%08x", rand.Uint32())
 	cfg.AzureFunctions.SubscriptionID, cfg.AzureFunctions.ResourceGroup, cfg.AzureFunctions.Region = "sub", "rg", "westeurope"
 	cfg.Azure.ClientSecret = "client-secret-never-shipped"
@@ -62,7 +63,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	azurefunctions.EnsureQueue(ctx, svc, names.Queue)
 	d, err := hostdouble.Start(ctx, hostdouble.Options{
 		Command: []string{bin, "runtime", "serve"},
-		Env: []string{"AzureWebJobsStorage=" + azuriteConn, "LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
+		Env: []string{"AzureWebJobsStorage=" + runtimetest.AzuriteConn, "LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
 			"LITHOPS_RUNTIME_NAME=" + azurefunctions.DefaultRuntime, "LITHOPS_RUNTIME_MEMORY=4096"},
 		Queues: svc, Queue: names.Queue, Function: host.FunctionName, Lease: 10 * time.Second,
 	})

@@ -7,30 +7,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
-	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/hostdouble"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
 func TestMain(m *testing.M) {
 	lithops.Init() // the test binary is the user program the runtime fetches and runs
 	os.Exit(m.Run())
 }
-
-const azuriteConn = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
 
 var (
 	addSeven = lithops.Func("af_add_seven", func(ctx context.Context, x int) (int, error) { return x + 7, nil })
@@ -94,39 +88,20 @@ type env struct {
 	double *hostdouble.Double
 }
 
-var (
-	hostOnce sync.Once
-	hostBin  string
-	hostErr  error
-)
-
 // buildHost builds the runtime host (cmd/lithops) once per test binary.
 func buildHost(t *testing.T) string {
-	hostOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lithops-host-")
-		if err != nil {
-			hostErr = err
-			return
-		}
-		hostBin = filepath.Join(dir, "lithops")
-		out, err := exec.Command("go", "build", "-o", hostBin, "github.com/lithops-go/lithops/cmd/lithops").CombinedOutput()
-		if err != nil {
-			hostErr = fmt.Errorf("build host: %v\n%s", err, out)
-		}
-	})
-	if hostErr != nil {
-		t.Fatal(hostErr)
+	bin, err := runtimetest.HostBinary(context.Background())
+	if err != nil {
+		t.Fatal(err)
 	}
-	return hostBin
+	return bin
 }
 
 func requireAzurite(t *testing.T) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", "127.0.0.1:10001", 500*time.Millisecond)
-	if err != nil {
-		t.Skip("Azurite not running on 127.0.0.1:10001: start it with scripts/azurite.sh start")
+	if !runtimetest.AzuriteRunning() {
+		t.Skip("Azurite not running on 127.0.0.1:10000/10001: start it with scripts/azurite.sh start")
 	}
-	c.Close()
 }
 
 func startRuntime(t *testing.T, instances int) *env {
@@ -139,61 +114,19 @@ func startRuntime(t *testing.T, instances int) *env {
 func startRuntimeLease(t *testing.T, instances int, lease time.Duration) *env {
 	t.Helper()
 	requireAzurite(t)
-	bin := buildHost(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	id := fmt.Sprintf("%08x", rand.Uint32())
-	cfg := config.Default()
-	cfg.Lithops.Backend = "azure_functions"
-	cfg.Lithops.Storage = "azure_storage"
+	cfg := runtimetest.Config("e2e")
 	cfg.Lithops.MonitoringInterval = 1
-	cfg.AzureStorage.ConnectionString = azuriteConn
-	cfg.AzureStorage.StorageBucket = "lithops-e2e-" + id
-	cfg.AzureFunctions.Runtime = "e2e-" + id
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	r, err := runtimetest.Start(ctx, cfg, runtimetest.Options{Instances: instances, Workers: 2, Lease: lease})
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := azurefunctions.RuntimeNames("devstoreaccount1", cfg.AzureFunctions.Runtime, lithops.Version)
-	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
-		t.Fatal(err)
+	t.Cleanup(r.Close)
+	if m := r.Meta; m.Version != protocol.Version || m.LithopsVersion != lithops.Version || m.Workers != 2 {
+		t.Fatalf("runtime metadata %+v", m)
 	}
-	d, err := hostdouble.Start(ctx, hostdouble.Options{
-		Command: []string{bin, "runtime", "serve"},
-		Env: []string{
-			"AzureWebJobsStorage=" + azuriteConn,
-			"LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
-			"LITHOPS_RUNTIME_NAME=" + cfg.AzureFunctions.Runtime,
-			"LITHOPS_WORKER_PROCESSES=2",
-		},
-		Queues: svc, Queue: names.Queue, Function: host.FunctionName,
-		Instances: instances, MaxDequeueCount: 5, RetryDelay: time.Second, Lease: lease,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.Close()
-		svc.DeleteQueue(context.Background(), names.Queue, nil)
-		svc.DeleteQueue(context.Background(), names.Queue+"-poison", nil)
-	})
-	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	// Deployment's last step: the runtime answers a metadata probe.
-	meta, err := azurefunctions.ProbeMetadata(ctx, st, svc, names, cfg.AzureFunctions.Runtime, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if meta.Version != protocol.Version || meta.LithopsVersion != lithops.Version || meta.Workers != 2 {
-		t.Fatalf("runtime metadata %+v", meta)
-	}
-	return &env{cfg: cfg, names: names, double: d}
+	return &env{cfg: cfg, names: r.Names, double: r.Double}
 }
 
 func newExecutor(t *testing.T, e *env) *lithops.Executor {

@@ -19,6 +19,7 @@ import (
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
 // frontDoor plays the Functions front end for an HTTP-triggered custom
@@ -70,7 +71,7 @@ func TestHTTPSTrigger(t *testing.T) {
 	id := fmt.Sprintf("%08x", rand.Uint32())
 	cfg := config.Default()
 	cfg.Lithops.Backend, cfg.Lithops.Storage = "azure_functions", "azure_storage"
-	cfg.AzureStorage.ConnectionString = azuriteConn
+	cfg.AzureStorage.ConnectionString = runtimetest.AzuriteConn
 	cfg.AzureStorage.StorageBucket = "lithops-https-" + id
 	cfg.AzureFunctions.Runtime = "https-" + id
 	cfg.AzureFunctions.Trigger = "https"

@@ -1,0 +1,165 @@
+// Package runtimetest starts an Azure Functions runtime of lithops on this
+// machine for tests and benchmarks: Azurite for blobs and queues, the
+// runtime host built from this repository (cmd/lithops), and the
+// Functions-host double (internal/hostdouble) driving it.
+package runtimetest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/host"
+	"github.com/lithops-go/lithops/internal/hostdouble"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/azblob"
+)
+
+// AzuriteConn is the connection string of Azurite's well-known account.
+const AzuriteConn = "DefaultEndpointsProtocol=http;AccountName=" + azblob.DevAccountName + ";AccountKey=" + azblob.DevAccountKey +
+	";BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+
+// AzuriteRunning reports whether Azurite answers on its blob and queue ports.
+func AzuriteRunning() bool {
+	for _, a := range []string{"127.0.0.1:10000", "127.0.0.1:10001"} {
+		c, err := net.DialTimeout("tcp", a, 500*time.Millisecond)
+		if err != nil {
+			return false
+		}
+		c.Close()
+	}
+	return true
+}
+
+// Config returns a config for azure_functions on Azurite with a fresh
+// bucket and runtime name (prefix-<random>).
+func Config(prefix string) *config.Config {
+	id := fmt.Sprintf("%08x", rand.Uint32())
+	cfg := config.Default()
+	cfg.Lithops.Backend, cfg.Lithops.Storage = "azure_functions", "azure_storage"
+	cfg.AzureStorage.ConnectionString = AzuriteConn
+	cfg.AzureStorage.StorageBucket = "lithops-" + prefix + "-" + id
+	cfg.AzureFunctions.Runtime = prefix + "-" + id
+	return cfg
+}
+
+var (
+	buildOnce sync.Once
+	hostBin   string
+	buildErr  error
+)
+
+// HostBinary builds cmd/lithops once per process.
+func HostBinary(ctx context.Context) (string, error) {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "lithops-host-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		hostBin = filepath.Join(dir, "lithops")
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", hostBin, "github.com/lithops-go/lithops/cmd/lithops").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build the runtime host: %v\n%s", err, out)
+		}
+	})
+	return hostBin, buildErr
+}
+
+// Options configure Start.
+type Options struct {
+	Instances int           // host double instances (default 1)
+	Workers   int           // worker processes per host (default 2)
+	Lease     time.Duration // queue lease of a running message (default 10 s)
+	Env       []string      // more app settings
+	Output    io.Writer     // hosts' stdout and stderr (default os.Stderr)
+}
+
+// Env is a running runtime.
+type Env struct {
+	Config *config.Config
+	Names  azurefunctions.Names
+	Double *hostdouble.Double
+	Meta   *protocol.RuntimeMeta
+	st     *storage.Storage
+}
+
+// Start creates the runtime's queue, starts the double with the host, and
+// waits until the runtime answers a metadata probe (deployment's last
+// step). cfg comes from Config.
+func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
+	if !AzuriteRunning() {
+		return nil, fmt.Errorf("Azurite not running on 127.0.0.1:10000/10001: start it with scripts/azurite.sh start")
+	}
+	if o.Instances < 1 {
+		o.Instances = 1
+	}
+	if o.Workers < 1 {
+		o.Workers = 2
+	}
+	if o.Lease <= 0 {
+		o.Lease = 10 * time.Second
+	}
+	bin, err := HostBinary(ctx)
+	if err != nil {
+		return nil, err
+	}
+	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	if err != nil {
+		return nil, err
+	}
+	names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), cfg.AzureFunctions.Runtime, protocol.LithopsVersion)
+	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
+		return nil, err
+	}
+	d, err := hostdouble.Start(ctx, hostdouble.Options{
+		Command: []string{bin, "runtime", "serve"},
+		Env: append([]string{
+			"AzureWebJobsStorage=" + cfg.AzureStorage.ConnectionString,
+			"LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
+			"LITHOPS_RUNTIME_NAME=" + cfg.AzureFunctions.Runtime,
+			fmt.Sprintf("LITHOPS_WORKER_PROCESSES=%d", o.Workers),
+		}, o.Env...),
+		Queues: svc, Queue: names.Queue, Function: host.FunctionName,
+		Instances: o.Instances, MaxDequeueCount: 5, RetryDelay: time.Second, Lease: o.Lease, Output: o.Output,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{Config: cfg, Names: names, Double: d}
+	if e.st, err = lithops.OpenStorage(ctx, lithops.WithConfig(cfg)); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if e.Meta, err = azurefunctions.ProbeMetadata(ctx, e.st, svc, names, cfg.AzureFunctions.Runtime, time.Minute); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close stops the double and deletes the runtime's queues and data.
+func (e *Env) Close() {
+	e.Double.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if svc, err := azurefunctions.NewQueueService(e.Config.AzureStorage); err == nil {
+		svc.DeleteQueue(ctx, e.Names.Queue, nil)
+		svc.DeleteQueue(ctx, e.Names.Queue+"-poison", nil)
+	}
+	if e.st != nil {
+		e.st.DeletePrefix(ctx, e.st.Bucket(), "")
+		e.st.Close()
+	}
+}
