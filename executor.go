@@ -326,6 +326,11 @@ func (e *Executor) notify(st *protocol.Status) {
 		c.setRunning(st)
 		return
 	}
+	if !protocol.Final(st, js.job.Retries) {
+		// The runtime handed an attempt back: the next one is ours to run.
+		e.escalate(js, c, st)
+		return
+	}
 	if err := st.Validate(); err != nil {
 		e.log.Warn("invalid status pushed by backend", "job", st.JobID, "call", st.CallID, "err", err)
 		return
@@ -362,6 +367,40 @@ func (e *Executor) poll() {
 			e.pollJob(j)
 		}
 	}
+}
+
+// memoryEscalator is a backend with larger memory sizes to retry on.
+type memoryEscalator interface {
+	NextMemory(mb int) (int, bool)
+}
+
+// escalate runs the next attempt of a call whose attempt ran out of memory,
+// on the next memory size the backend offers (the same size if none).
+func (e *Executor) escalate(js *jobState, c *callState, st *protocol.Status) {
+	c.mu.Lock()
+	mem := c.memory
+	if mem == 0 {
+		mem = js.job.Memory
+	}
+	if esc, ok := e.backend.(memoryEscalator); ok && st.Error != nil && st.Error.Kind == protocol.KindOOM && js.job.EscalateMemory {
+		if next, ok := esc.NextMemory(mem); ok {
+			mem = next
+		}
+	}
+	c.memory = mem
+	c.mu.Unlock()
+	job := *js.job
+	job.Memory = mem
+	inv := protocol.Invocation{Version: protocol.Version, Bucket: job.Bucket, ExecutorID: e.id, JobID: job.JobID,
+		Calls: []protocol.Call{{ID: c.id, Index: c.index, Attempt: st.Attempt + 1}}}
+	e.log.Info("retrying call with more memory", "job", job.JobID, "call", c.id, "attempt", st.Attempt+1, "memory_mb", mem)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		if err := e.backend.Invoke(ctx, &job, inv); err != nil {
+			c.finish(nil, fmt.Errorf("lithops: escalate %s/%s call %s to %d MB: %w", e.id, job.JobID, c.id, mem, err))
+		}
+	}()
 }
 
 // pollDue says whether a job should be listed now. While the backend's

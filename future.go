@@ -33,6 +33,7 @@ type callState struct {
 	leaseSeen time.Time
 
 	mu      sync.Mutex
+	memory  int // instance memory of the next attempt after an escalation (0: the job's)
 	running *protocol.Status
 	status  *protocol.Status
 	err     error

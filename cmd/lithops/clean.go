@@ -86,7 +86,7 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 					errs = append(errs, err)
 				}
 				for _, a := range apps {
-					if err := azurefunctions.DeleteRuntime(ctx, cfg, st, svc, dep, a.RuntimeName); err != nil {
+					if err := azurefunctions.DeleteRuntime(ctx, cfg, st, svc, dep, a.RuntimeName, a.MemoryMB); err != nil {
 						errs = append(errs, err)
 						continue
 					}

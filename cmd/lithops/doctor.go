@@ -172,7 +172,7 @@ func doctorAzure(ctx context.Context, r *reporter, env doctorEnv, cfg *config.Co
 	var meta *protocol.RuntimeMeta
 	var metaErr error = errors.New("storage unreachable")
 	if st != nil {
-		meta, metaErr = azurefunctions.ReadMeta(ctx, st, rt)
+		meta, metaErr = azurefunctions.ReadMeta(ctx, st, rt, cfg.AzureFunctions.RuntimeMemory)
 	}
 
 	start := time.Now()
@@ -204,7 +204,7 @@ func doctorAzure(ctx context.Context, r *reporter, env doctorEnv, cfg *config.Co
 		r.line("PASS", "runtime", time.Since(start), fmt.Sprintf("%s: lithops-go %s, protocol %d, %d MB, trigger %s", rt, meta.LithopsVersion, meta.Version, meta.MemoryMB, cmpOr(meta.Trigger, "pub/sub")))
 	}
 
-	names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), rt, protocol.LithopsVersion)
+	names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion)
 	queue := env.queue
 	if queue == nil {
 		queue = azureQueueExists

@@ -51,6 +51,14 @@ func hostConfig() (*config.Config, error) {
 	return cfg, cfg.Validate()
 }
 
+func hasNextTier(mb int) bool {
+	if mb == 0 {
+		return false
+	}
+	_, ok := azurefunctions.NextTier(mb)
+	return ok
+}
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -104,6 +112,8 @@ func newServeCmd() *cobra.Command {
 				WorkerEnv: wenv,
 				Workers:   workers,
 				MemoryMB:  memMB,
+				// A bigger instance size exists: out-of-memory attempts go there.
+				EscalateOOM: hasNextTier(envInt("LITHOPS_RUNTIME_MEMORY", 0)),
 				Meta: protocol.RuntimeMeta{
 					Runtime:        os.Getenv("LITHOPS_RUNTIME_NAME"),
 					Backend:        "azure_functions",

@@ -152,8 +152,8 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 	}
 
 	del := &cobra.Command{
-		Use:   "delete NAME",
-		Short: "Delete a runtime: function app, plan, queues and metadata",
+		Use:   "delete NAME [--memory MB]",
+		Short: "Delete a runtime's deployment (at --memory, default the configured size): function app, plan, queues and metadata",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := g.loadConfig(rf)
@@ -174,13 +174,14 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 			if err != nil {
 				return err
 			}
-			if err := azurefunctions.DeleteRuntime(ctx, cfg, st, svc, dep, args[0]); err != nil {
+			if err := azurefunctions.DeleteRuntime(ctx, cfg, st, svc, dep, args[0], cfg.AzureFunctions.RuntimeMemory); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "runtime %s deleted\n", args[0])
 			return nil
 		},
 	}
+	del.Flags().IntVarP(&rf.memory, "memory", "m", 0, "instance memory in MB of the deployment to delete")
 	cmd.AddCommand(build, deploy("deploy", "Deploy (or redeploy) a runtime"), deploy("update", "Redeploy a runtime in place"), list, del)
 }
 

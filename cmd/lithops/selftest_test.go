@@ -167,7 +167,7 @@ func TestDoctorAzure(t *testing.T) {
 			`^PASS  credentials +azure_storage account acct with a key or SAS token$`,
 			`^PASS  arm +\S+  subscription sub, resource group rg, region westeurope; credential: default credential chain$`,
 			`^PASS  runtime +\S+  lithops-default: lithops-go ` + regexp.QuoteMeta(protocol.LithopsVersion) + `, protocol \d+, 2048 MB, trigger pub/sub$`,
-			`^PASS  queue +\S+  trigger queue lithops-lithops-default-[0-9a-f]{10}-in reachable$`,
+			`^PASS  queue +\S+  trigger queue lithops-lithops-default-2048-[0-9a-f]{10}-in reachable$`,
 			`^6 passed, 0 failed$`}, false},
 		{"deployed elsewhere, no ARM here", []func(*config.Config){key}, &current, nil, []string{
 			`^SKIP  arm +no ARM settings: runtimes cannot be deployed from here, but lithops-default is deployed$`,
@@ -198,7 +198,7 @@ func TestDoctorAzure(t *testing.T) {
 			st.CreateBucket(ctx, "lithops")
 			if tt.meta != nil {
 				raw, _ := json.Marshal(tt.meta)
-				if err := st.PutBytes(ctx, "lithops", protocol.RuntimeMetaKey("azure_functions", "lithops-default"), raw); err != nil {
+				if err := st.PutBytes(ctx, "lithops", protocol.RuntimeMetaKey("azure_functions", "lithops-default-2048mb"), raw); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -66,6 +66,9 @@ type Backend struct {
 	progMu  sync.Mutex
 	progSHA string
 
+	tierMu sync.Mutex
+	tiers  map[int]*tier // deployments of the runtime by instance memory (MB)
+
 	// HTTPS trigger: where and with which key to POST invocations.
 	endpoint, key string
 	http          *http.Client
@@ -95,24 +98,17 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	b := &Backend{
 		opts: opts, cfg: cfg, st: opts.Storage, svc: svc, runtime: rt,
-		names:    RuntimeNames(AccountName(cfg.AzureStorage), rt, protocol.LithopsVersion),
+		names:    RuntimeNames(AccountName(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion),
 		results:  ResultQueue(opts.ExecutorID),
+		tiers:    map[int]*tier{},
 		stop:     make(chan struct{}),
 		consumed: make(chan struct{}),
 	}
-	meta, err := ReadMeta(ctx, opts.Storage, rt)
-	stale := err == nil && (meta.Version != protocol.Version || meta.LithopsVersion != protocol.LithopsVersion)
-	if rt == DefaultRuntime && (errors.Is(err, ErrNotDeployed) || stale) {
-		// The default runtime deploys itself on first use and on upgrade.
-		meta, err = b.deployDefault(ctx)
-	}
+	meta, err := b.tierMeta(ctx, cfg.AzureFunctions.RuntimeMemory)
 	if err != nil {
 		return nil, err
 	}
-	if meta.Version != protocol.Version || meta.LithopsVersion != protocol.LithopsVersion {
-		return nil, fmt.Errorf("azure_functions: runtime %q is lithops-go %s (protocol %d) but this client is %s (protocol %d): redeploy it with `lithops runtime deploy -b azure_functions -s azure_storage %s`",
-			rt, meta.LithopsVersion, meta.Version, protocol.LithopsVersion, protocol.Version, rt)
-	}
+	b.tiers[cfg.AzureFunctions.RuntimeMemory] = &tier{names: b.names, meta: *meta}
 	b.meta = *meta
 	if isHTTPS(cfg.AzureFunctions.Trigger) {
 		if err := b.setupHTTPS(ctx); err != nil {
@@ -151,8 +147,72 @@ func (b *Backend) setupHTTPS(ctx context.Context) error {
 	return nil
 }
 
-// deployDefault builds and deploys the default runtime.
-func (b *Backend) deployDefault(ctx context.Context) (*protocol.RuntimeMeta, error) {
+// tier is one deployment of the runtime: at one instance memory size.
+type tier struct {
+	names Names
+	meta  protocol.RuntimeMeta
+}
+
+// tierMeta reads the metadata of the runtime at memoryMB, deploying the
+// default runtime there if it is missing or of another version.
+func (b *Backend) tierMeta(ctx context.Context, memoryMB int) (*protocol.RuntimeMeta, error) {
+	meta, err := ReadMeta(ctx, b.st, b.runtime, memoryMB)
+	stale := err == nil && (meta.Version != protocol.Version || meta.LithopsVersion != protocol.LithopsVersion)
+	if b.runtime == DefaultRuntime && (errors.Is(err, ErrNotDeployed) || stale) {
+		// The default runtime deploys itself on first use and on upgrade.
+		meta, err = b.deployDefault(ctx, memoryMB)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if meta.Version != protocol.Version || meta.LithopsVersion != protocol.LithopsVersion {
+		return nil, fmt.Errorf("azure_functions: runtime %q (%d MB) is lithops-go %s (protocol %d) but this client is %s (protocol %d): redeploy it with `lithops runtime deploy -b azure_functions -s azure_storage --memory %d %s`",
+			b.runtime, memoryMB, meta.LithopsVersion, meta.Version, protocol.LithopsVersion, protocol.Version, memoryMB, b.runtime)
+	}
+	return meta, nil
+}
+
+// tier returns the deployment of the runtime at memoryMB (0: the
+// configured size).
+func (b *Backend) tier(ctx context.Context, memoryMB int) (*tier, error) {
+	if memoryMB == 0 {
+		memoryMB = b.cfg.AzureFunctions.RuntimeMemory
+	}
+	b.tierMu.Lock()
+	defer b.tierMu.Unlock()
+	if t := b.tiers[memoryMB]; t != nil {
+		return t, nil
+	}
+	valid := false
+	for _, m := range MemoryTiers {
+		valid = valid || m == memoryMB
+	}
+	if !valid {
+		return nil, fmt.Errorf("azure_functions: %d MB is not a Flex Consumption instance size (512, 2048, 4096)", memoryMB)
+	}
+	meta, err := b.tierMeta(ctx, memoryMB)
+	if err != nil {
+		return nil, err
+	}
+	t := &tier{names: RuntimeNames(AccountName(b.cfg.AzureStorage), b.runtime, memoryMB, protocol.LithopsVersion), meta: *meta}
+	if err := EnsureQueue(ctx, b.svc, t.names.Queue); err != nil {
+		return nil, err
+	}
+	b.tiers[memoryMB] = t
+	return t, nil
+}
+
+// NextMemory implements the executor's memory escalation: the next
+// instance memory tier above mb.
+func (b *Backend) NextMemory(mb int) (int, bool) {
+	if mb == 0 {
+		mb = b.cfg.AzureFunctions.RuntimeMemory
+	}
+	return NextTier(mb)
+}
+
+// deployDefault builds and deploys the default runtime at memoryMB.
+func (b *Backend) deployDefault(ctx context.Context, memoryMB int) (*protocol.RuntimeMeta, error) {
 	progress := b.opts.Progress
 	if progress == nil {
 		progress = func(s string) { b.opts.Logger.Warn(s) }
@@ -175,7 +235,9 @@ func (b *Backend) deployDefault(ctx context.Context) (*protocol.RuntimeMeta, err
 	if err != nil {
 		return nil, fmt.Errorf("build the default runtime: %w", err)
 	}
-	meta, err := DeployRuntime(ctx, b.cfg, b.st, b.svc, dep, DefaultRuntime, pkg, man, func(s string) { progress("lithops: " + s) })
+	cfg := *b.cfg
+	cfg.AzureFunctions.RuntimeMemory = memoryMB
+	meta, err := DeployRuntime(ctx, &cfg, b.st, b.svc, dep, DefaultRuntime, pkg, man, func(s string) { progress("lithops: " + s) })
 	if err != nil {
 		return nil, fmt.Errorf("deploy the default runtime: %w", err)
 	}
@@ -184,8 +246,8 @@ func (b *Backend) deployDefault(ctx context.Context) (*protocol.RuntimeMeta, err
 }
 
 // ReadMeta reads a runtime's metadata record from storage.
-func ReadMeta(ctx context.Context, st *storage.Storage, runtime string) (*protocol.RuntimeMeta, error) {
-	key := protocol.RuntimeMetaKey("azure_functions", runtime)
+func ReadMeta(ctx context.Context, st *storage.Storage, runtime string, memoryMB int) (*protocol.RuntimeMeta, error) {
+	key := protocol.RuntimeMetaKey("azure_functions", RuntimeKey(runtime, memoryMB))
 	raw, err := st.GetBytes(ctx, st.Bucket(), key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("azure_functions: %w: runtime %q has no metadata at %s/%s; deploy it with `lithops runtime deploy -b azure_functions -s azure_storage %s`", ErrNotDeployed, runtime, st.Bucket(), key, runtime)
@@ -264,10 +326,14 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 			return err
 		})
 	}
-	q := b.svc.NewQueueClient(b.names.Queue)
+	t, err := b.tier(ctx, job.Memory)
+	if err != nil {
+		return err
+	}
+	q := b.svc.NewQueueClient(t.names.Queue)
 	return parallel(ctx, max(b.cfg.AzureFunctions.InvokePoolThreads, 1), len(msgs), func(ctx context.Context, i int) error {
 		if _, err := q.EnqueueMessage(ctx, msgs[i], nil); err != nil {
-			return fmt.Errorf("azure_functions: enqueue to %s: %w", b.names.Queue, err)
+			return fmt.Errorf("azure_functions: enqueue to %s: %w", t.names.Queue, err)
 		}
 		return nil
 	})

@@ -93,7 +93,7 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 		progress = func(string) {}
 	}
 	af := cfg.AzureFunctions
-	names := RuntimeNames(AccountName(cfg.AzureStorage), runtime, protocol.LithopsVersion)
+	names := RuntimeNames(AccountName(cfg.AzureStorage), runtime, af.RuntimeMemory, protocol.LithopsVersion)
 	settings, err := AppSettings(cfg, runtime, names, man)
 	if err != nil {
 		return nil, err
@@ -134,14 +134,15 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 		if url == "" {
 			url = "https://" + app.DefaultHostName + "/api/lithops_handler"
 		}
-		return ProbeMetadataHTTP(ctx, st, nil, url, key, runtime, 5*time.Minute)
+		return ProbeMetadataHTTP(ctx, st, nil, url, key, runtime, af.RuntimeMemory, 5*time.Minute)
 	}
-	return ProbeMetadata(ctx, st, svc, names, runtime, 5*time.Minute)
+	return ProbeMetadata(ctx, st, svc, names, runtime, af.RuntimeMemory, 5*time.Minute)
 }
 
-// DeleteRuntime deletes the runtime's app, plan, queues and metadata.
-func DeleteRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep *armdeploy.Deployer, runtime string) error {
-	names := RuntimeNames(AccountName(cfg.AzureStorage), runtime, protocol.LithopsVersion)
+// DeleteRuntime deletes the runtime's deployment at memoryMB: app, plan,
+// queues and metadata.
+func DeleteRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep *armdeploy.Deployer, runtime string, memoryMB int) error {
+	names := RuntimeNames(AccountName(cfg.AzureStorage), runtime, memoryMB, protocol.LithopsVersion)
 	var errs []error
 	if dep != nil {
 		if err := dep.Delete(ctx, cfg.AzureFunctions.ResourceGroup, names.App); err != nil {
@@ -153,7 +154,7 @@ func DeleteRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 			errs = append(errs, fmt.Errorf("delete queue %s: %w", q, err))
 		}
 	}
-	if err := st.Delete(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", runtime)); err != nil {
+	if err := st.Delete(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", RuntimeKey(runtime, memoryMB))); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -59,7 +59,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := azurefunctions.RuntimeNames("devstoreaccount1", azurefunctions.DefaultRuntime, lithops.Version)
+	names := azurefunctions.RuntimeNames("devstoreaccount1", azurefunctions.DefaultRuntime, 4096, lithops.Version)
 	azurefunctions.EnsureQueue(ctx, svc, names.Queue)
 	d, err := hostdouble.Start(ctx, hostdouble.Options{
 		Command: []string{bin, "runtime", "serve"},
@@ -104,7 +104,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	if err != nil || len(zr.File) < 4 {
 		t.Fatalf("package: %v", err)
 	}
-	meta, err := azurefunctions.ReadMeta(ctx, st, azurefunctions.DefaultRuntime)
+	meta, err := azurefunctions.ReadMeta(ctx, st, azurefunctions.DefaultRuntime, 4096)
 	if err != nil || meta.MemoryMB != 4096 || meta.LithopsVersion != lithops.Version {
 		t.Fatalf("stored metadata %+v, %v", meta, err)
 	}
@@ -120,7 +120,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	}
 	// A runtime of another version: the default one is redeployed ...
 	stale, _ := json.Marshal(protocol.RuntimeMeta{Version: protocol.Version, LithopsVersion: "0.0.1", Runtime: azurefunctions.DefaultRuntime})
-	st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", azurefunctions.DefaultRuntime), stale)
+	st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey(azurefunctions.DefaultRuntime, 4096)), stale)
 	b, err = azurefunctions.New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 		t.Fatalf("a stale default runtime was not redeployed")
 	}
 	// ... a named one is an error that says what to do.
-	st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", "mine"), stale)
+	st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey("mine", 4096)), stale)
 	named := *cfg
 	named.AzureFunctions.Runtime = "mine"
 	if _, err := azurefunctions.New(ctx, azurefunctions.Options{Config: &named, Storage: st, ExecutorID: "t-1"}); err == nil ||
@@ -138,7 +138,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 		t.Fatalf("stale named runtime: %v", err)
 	}
 	// Without ARM settings the missing default runtime is an error with the command to run.
-	st.Delete(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", azurefunctions.DefaultRuntime))
+	st.Delete(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey(azurefunctions.DefaultRuntime, 4096)))
 	noARM := *cfg
 	noARM.AzureFunctions.SubscriptionID = ""
 	_, err = azurefunctions.New(ctx, azurefunctions.Options{Config: &noARM, Storage: st, ExecutorID: "t-2"})

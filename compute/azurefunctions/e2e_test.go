@@ -374,3 +374,54 @@ func TestLostWorker(t *testing.T) {
 		})
 	}
 }
+
+// hog makes 600 MiB resident.
+var hog = lithops.Func("af_hog", func(ctx context.Context, _ int) (int, error) {
+	b := make([]byte, 600<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	time.Sleep(300 * time.Millisecond)
+	return len(b) >> 20, nil
+})
+
+// TestMemoryTierEscalation: an attempt that runs out of memory on the 512 MB
+// deployment is retried on the next instance size, 2048 MB.
+func TestMemoryTierEscalation(t *testing.T) {
+	requireAzurite(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	small := runtimetest.Config("tier")
+	small.AzureFunctions.RuntimeMemory = 512
+	big := *small
+	big.AzureFunctions.RuntimeMemory = 2048
+	for _, c := range []*config.Config{small, &big} {
+		r, err := runtimetest.Start(ctx, c, runtimetest.Options{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+	}
+	ex, err := lithops.NewExecutor(ctx, lithops.WithConfig(small))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	f, err := lithops.CallAsync(ctx, ex, hog, 0, lithops.WithRetries(1), lithops.WithMemoryEscalation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Result(ctx); err != nil || v != 600 {
+		t.Fatalf("got %v, %v; want the 2048 MB attempt's result", v, err)
+	}
+	if s, _ := f.Stats(); s.Attempt != 1 {
+		t.Fatalf("succeeded on attempt %d, want 1", s.Attempt)
+	}
+	g, err := lithops.CallAsync(ctx, ex, hog, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.Result(ctx); !errors.Is(err, lithops.ErrOOM) {
+		t.Fatalf("without escalation: %v, want ErrOOM", err)
+	}
+}

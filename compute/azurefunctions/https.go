@@ -67,7 +67,7 @@ func postInvocation(ctx context.Context, hc *http.Client, url, key string, inv p
 
 // ProbeMetadataHTTP asks an HTTPS-triggered runtime for its metadata and
 // stores it, with its endpoint, at lithops.runtimes/azure_functions/<runtime>.meta.json.
-func ProbeMetadataHTTP(ctx context.Context, st *storage.Storage, hc *http.Client, url, key, runtime string, timeout time.Duration) (*protocol.RuntimeMeta, error) {
+func ProbeMetadataHTTP(ctx context.Context, st *storage.Storage, hc *http.Client, url, key, runtime string, memoryMB int, timeout time.Duration) (*protocol.RuntimeMeta, error) {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
@@ -103,7 +103,7 @@ func ProbeMetadataHTTP(ctx context.Context, st *storage.Storage, hc *http.Client
 	}
 	m.Endpoint, m.Created = url, time.Now().UTC()
 	raw, _ := json.Marshal(m)
-	if err := st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", runtime), raw); err != nil {
+	if err := st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", RuntimeKey(runtime, memoryMB)), raw); err != nil {
 		return nil, err
 	}
 	return &m, nil

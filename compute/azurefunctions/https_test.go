@@ -95,10 +95,10 @@ func TestHTTPSTrigger(t *testing.T) {
 	defer fd.Close()
 	url := fd.URL + "/api/" + host.FunctionName
 
-	if _, err := azurefunctions.ProbeMetadataHTTP(ctx, st, nil, url, "wrong", cfg.AzureFunctions.Runtime, 10*time.Second); err == nil || !strings.Contains(err.Error(), "function key") {
+	if _, err := azurefunctions.ProbeMetadataHTTP(ctx, st, nil, url, "wrong", cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, 10*time.Second); err == nil || !strings.Contains(err.Error(), "function key") {
 		t.Fatalf("wrong key: %v", err)
 	}
-	meta, err := azurefunctions.ProbeMetadataHTTP(ctx, st, nil, url, "k3y", cfg.AzureFunctions.Runtime, 30*time.Second)
+	meta, err := azurefunctions.ProbeMetadataHTTP(ctx, st, nil, url, "k3y", cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, 30*time.Second)
 	if err != nil || meta.Endpoint != url || meta.Trigger != "https" {
 		t.Fatalf("probe: %+v, %v", meta, err)
 	}

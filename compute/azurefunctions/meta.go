@@ -17,10 +17,10 @@ import (
 
 // ProbeMetadata asks the deployed runtime for its metadata through its
 // trigger queue, waits (up to timeout) until the runtime has written it, and
-// stores it at lithops.runtimes/azure_functions/<runtime>.meta.json. A
+// stores it at lithops.runtimes/azure_functions/<runtime>-<memory>mb.meta.json. A
 // runtime that answers is a runtime that works end to end: queue, host,
 // storage.
-func ProbeMetadata(ctx context.Context, st *storage.Storage, svc *azqueue.ServiceClient, names Names, runtime string, timeout time.Duration) (*protocol.RuntimeMeta, error) {
+func ProbeMetadata(ctx context.Context, st *storage.Storage, svc *azqueue.ServiceClient, names Names, runtime string, memoryMB int, timeout time.Duration) (*protocol.RuntimeMeta, error) {
 	nonce := make([]byte, 6)
 	rand.Read(nonce)
 	probe := protocol.RuntimesPrefix + "azure_functions/" + runtime + ".probe-" + hex.EncodeToString(nonce) + ".json"
@@ -43,7 +43,7 @@ func ProbeMetadata(ctx context.Context, st *storage.Storage, svc *azqueue.Servic
 			}
 			m.Created = time.Now().UTC()
 			out, _ := json.Marshal(m)
-			if err := st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", runtime), out); err != nil {
+			if err := st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", RuntimeKey(runtime, memoryMB)), out); err != nil {
 				return nil, err
 			}
 			return &m, nil

@@ -3,6 +3,7 @@ package azurefunctions
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"regexp"
 	"strings"
 )
@@ -19,9 +20,29 @@ type Names struct {
 
 var nameJunk = regexp.MustCompile(`[^a-z0-9]+`)
 
-// RuntimeNames derives the names of runtime on the storage account.
-func RuntimeNames(storageAccount, runtime, version string) Names {
-	sum := sha256.Sum256([]byte(storageAccount + "\x00" + runtime + "\x00" + version))
+// RuntimeKey names one deployment of a runtime: the runtime at one instance
+// memory size (Lithops keys runtimes by name and memory too).
+func RuntimeKey(runtime string, memoryMB int) string {
+	return fmt.Sprintf("%s-%dmb", runtime, memoryMB)
+}
+
+// MemoryTiers are the instance memory sizes of Flex Consumption, in MB.
+var MemoryTiers = []int{512, 2048, 4096}
+
+// NextTier returns the next larger memory tier after mb.
+func NextTier(mb int) (int, bool) {
+	for _, t := range MemoryTiers {
+		if t > mb {
+			return t, true
+		}
+	}
+	return 0, false
+}
+
+// RuntimeNames derives the names of runtime at memoryMB on the storage
+// account.
+func RuntimeNames(storageAccount, runtime string, memoryMB int, version string) Names {
+	sum := sha256.Sum256([]byte(storageAccount + "\x00" + RuntimeKey(runtime, memoryMB) + "\x00" + version))
 	h := hex.EncodeToString(sum[:])[:10]
 	slug := strings.Trim(nameJunk.ReplaceAllString(strings.ToLower(runtime), "-"), "-")
 	if slug == "" {
@@ -30,7 +51,7 @@ func RuntimeNames(storageAccount, runtime, version string) Names {
 	if len(slug) > 30 {
 		slug = strings.TrimRight(slug[:30], "-")
 	}
-	base := "lithops-" + slug + "-" + h // ≤ 8+30+1+10 = 49
+	base := fmt.Sprintf("lithops-%s-%d-%s", slug, memoryMB, h) // ≤ 8+30+1+4+1+10 = 54
 	return Names{App: base, Plan: base + "-plan", Queue: base + "-in"}
 }
 

@@ -60,6 +60,11 @@ type Options struct {
 	Storage *storage.Storage
 	// Notify receives statuses as they happen (optional).
 	Notify compute.Notify
+	// EscalateOOM, when true, hands an out-of-memory attempt of a job that
+	// escalates memory back through Notify instead of retrying it here: a
+	// runtime host does so when a larger instance size exists, and the
+	// client runs the next attempt there.
+	EscalateOOM bool
 	// Output receives the workers' stdout and stderr (default os.Stderr).
 	Output io.Writer
 	Logger *slog.Logger
@@ -290,6 +295,12 @@ func (b *Backend) run(p *proc, t *task) *proc {
 // and reports anything else.
 func (b *Backend) outcome(t *task, st *protocol.Status) {
 	if protocol.Final(st, t.retries) || st.Unrecorded || t.ctx.Err() != nil {
+		if b.opts.Notify != nil {
+			b.opts.Notify(st)
+		}
+		return
+	}
+	if t.escalate && b.opts.EscalateOOM && st.Error != nil && st.Error.Kind == protocol.KindOOM {
 		if b.opts.Notify != nil {
 			b.opts.Notify(st)
 		}

@@ -68,7 +68,10 @@ type Options struct {
 	Pusher Pusher
 	// MemoryMB limits each worker process (0: none).
 	MemoryMB int
-	Logger   *slog.Logger
+	// EscalateOOM hands out-of-memory attempts of memory-escalating jobs
+	// back to the client, which retries them on the next instance size.
+	EscalateOOM bool
+	Logger      *slog.Logger
 }
 
 // Host serves invocations. Create it with New.
@@ -564,14 +567,15 @@ func (h *Host) pool(prog string) (*localhost.Backend, error) {
 		return p, nil
 	}
 	p, err := localhost.New(localhost.Options{
-		Program:  prog,
-		Env:      h.opts.WorkerEnv,
-		CleanEnv: true,
-		Workers:  h.opts.Workers,
-		MemoryMB: h.opts.MemoryMB,
-		Storage:  h.opts.Storage,
-		Notify:   h.deliver,
-		Logger:   h.opts.Logger,
+		Program:     prog,
+		Env:         h.opts.WorkerEnv,
+		CleanEnv:    true,
+		Workers:     h.opts.Workers,
+		MemoryMB:    h.opts.MemoryMB,
+		Storage:     h.opts.Storage,
+		Notify:      h.deliver,
+		EscalateOOM: h.opts.EscalateOOM,
+		Logger:      h.opts.Logger,
 	})
 	if err != nil {
 		return nil, err

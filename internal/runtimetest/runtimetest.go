@@ -119,7 +119,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), cfg.AzureFunctions.Runtime, protocol.LithopsVersion)
+	names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion)
 	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
 		return nil, err
 	}
@@ -130,6 +130,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 			"LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
 			"LITHOPS_RUNTIME_NAME=" + cfg.AzureFunctions.Runtime,
 			fmt.Sprintf("LITHOPS_WORKER_PROCESSES=%d", o.Workers),
+			fmt.Sprintf("LITHOPS_RUNTIME_MEMORY=%d", cfg.AzureFunctions.RuntimeMemory),
 		}, o.Env...),
 		Queues: svc, Queue: names.Queue, Function: host.FunctionName,
 		Instances: o.Instances, MaxDequeueCount: 5, RetryDelay: time.Second, Lease: o.Lease, Output: o.Output,
@@ -142,7 +143,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 		e.Close()
 		return nil, err
 	}
-	if e.Meta, err = azurefunctions.ProbeMetadata(ctx, e.st, svc, names, cfg.AzureFunctions.Runtime, time.Minute); err != nil {
+	if e.Meta, err = azurefunctions.ProbeMetadata(ctx, e.st, svc, names, cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, time.Minute); err != nil {
 		e.Close()
 		return nil, err
 	}
