@@ -134,7 +134,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	named := *cfg
 	named.AzureFunctions.Runtime = "mine"
 	if _, err := azurefunctions.New(ctx, azurefunctions.Options{Config: &named, Storage: st, ExecutorID: "t-1"}); err == nil ||
-		!strings.Contains(err.Error(), "lithops runtime deploy -b azure_functions -s azure_storage mine") {
+		!strings.Contains(err.Error(), "lithops runtime deploy -b azure_functions -s azure_storage --memory 4096 mine") {
 		t.Fatalf("stale named runtime: %v", err)
 	}
 	// Without ARM settings the missing default runtime is an error with the command to run.
