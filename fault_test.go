@@ -146,7 +146,7 @@ func TestStorageFaults(t *testing.T) {
 		if err == nil {
 			t.Fatal("NewExecutor with storage down: no error")
 		}
-		fmt.Println("storage down:", err)
+		t.Logf("storage down: %v", err)
 	})
 }
 
