@@ -18,6 +18,7 @@ import (
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
@@ -66,6 +67,12 @@ func soak(ctx context.Context, e *lithops.Executor, n, batch int) (time.Duration
 			if err != nil || v != in[i] {
 				lost++
 			}
+		}
+		// Clean each verified batch, as a long-running client would:
+		// storage (and Azurite's in-memory index) stays small.
+		st := e.Storage()
+		if _, err := st.DeletePrefix(ctx, st.Bucket(), protocol.JobPrefix(e.ID(), fs.At(0).JobID())); err != nil {
+			return 0, 0, err
 		}
 	}
 	return time.Since(start), lost, nil
