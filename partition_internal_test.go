@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/lithops-go/lithops/storage"
@@ -176,4 +177,41 @@ func TestChunkLongLineBeyondLookahead(t *testing.T) {
 	data = append(data, []byte("tail\n")...)
 	st.PutBytes(context.Background(), "b", "long", data)
 	checkExact(t, data, readChunks(t, st, "long", ChunkSize(10)), "long line")
+}
+
+// TestChunkReaderBoundedMemory: reading a 64 MiB chunk allocates a buffer's
+// worth, not the chunk.
+func TestChunkReaderBoundedMemory(t *testing.T) {
+	st := memStorage(t)
+	ctx := context.Background()
+	line := []byte("the quick brown fox jumps over the lazy dog\n")
+	data := bytes.Repeat(line, (64<<20)/len(line))
+	st.PutBytes(ctx, "b", "big", data)
+	chunks, err := partition(ctx, st, []string{"b/big"}, ChunkNumber(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var total int64
+	for _, c := range chunks {
+		rc, err := c.OpenFrom(ctx, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	runtime.ReadMemStats(&after)
+	if total != int64(len(data)) {
+		t.Fatalf("read %d bytes, want %d", total, len(data))
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Fatalf("reading 64 MiB of chunks allocated %d bytes", alloc)
+	}
 }
