@@ -498,20 +498,15 @@ func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt 
 		Error: &protocol.ErrorRecord{Kind: protocol.KindLost, Type: "lost",
 			Message: fmt.Sprintf("the worker stopped renewing the call's lease %v ago (lease %vs): it vanished", silent.Round(time.Second), j.job.Lease)},
 	}
-	data, _ := json.Marshal(st)
-	key := protocol.RecordKey(st, j.job.Retries)
-	err := e.st.PutIfAbsent(ctx, e.bucket, key, bytes.NewReader(data))
-	if err != nil && !errors.Is(err, storage.ErrExists) {
+	rec, err := worker.Record(ctx, e.st, e.bucket, protocol.RecordKey(st, j.job.Retries), st)
+	if err != nil {
 		e.log.Warn("cannot record a lost call", "job", j.job.JobID, "call", c.id, "err", err)
 		return
 	}
 	e.st.Delete(ctx, e.bucket, protocol.LeaseKey(e.id, j.job.JobID, c.id))
 	c.leaseETag, c.leaseSeen = "", time.Time{}
 	if protocol.Final(st, j.job.Retries) {
-		if errors.Is(err, storage.ErrExists) {
-			return // the worker's own final record is there; the next poll reads it
-		}
-		c.finish(st, nil)
+		c.finish(rec, nil) // the worker's own final record, if it wrote one first
 		return
 	}
 	e.log.Info("call lost; retrying", "job", j.job.JobID, "call", c.id, "attempt", attempt+1)

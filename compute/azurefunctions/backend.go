@@ -58,9 +58,7 @@ type Backend struct {
 	cfg     *config.Config
 	st      *storage.Storage
 	svc     *azqueue.ServiceClient
-	names   Names
 	runtime string
-	meta    protocol.RuntimeMeta
 	results string // per-executor completion queue
 
 	progMu  sync.Mutex
@@ -98,7 +96,6 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	b := &Backend{
 		opts: opts, cfg: cfg, st: opts.Storage, svc: svc, runtime: rt,
-		names:    RuntimeNames(AccountName(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion),
 		results:  ResultQueue(opts.ExecutorID),
 		tiers:    map[int]*tier{},
 		stop:     make(chan struct{}),
@@ -108,8 +105,10 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.tiers[cfg.AzureFunctions.RuntimeMemory] = &tier{names: b.names, meta: *meta}
-	b.meta = *meta
+	b.tiers[cfg.AzureFunctions.RuntimeMemory] = &tier{
+		names: RuntimeNames(AccountName(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion),
+		meta:  *meta,
+	}
 	if isHTTPS(cfg.AzureFunctions.Trigger) {
 		if err := b.setupHTTPS(ctx); err != nil {
 			return nil, err
@@ -128,7 +127,7 @@ func (b *Backend) setupHTTPS(ctx context.Context) error {
 	b.http = &http.Client{Timeout: 5 * time.Minute}
 	b.endpoint = b.cfg.AzureFunctions.Endpoint
 	if b.endpoint == "" {
-		b.endpoint = b.meta.Endpoint
+		b.endpoint = b.Meta().Endpoint
 	}
 	if b.endpoint == "" {
 		return fmt.Errorf("azure_functions: runtime %q has no HTTPS endpoint in its metadata; redeploy it with trigger: https or set azure_functions.endpoint", b.runtime)
@@ -141,8 +140,9 @@ func (b *Backend) setupHTTPS(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("azure_functions: the https trigger needs azure_functions.function_key or ARM settings to read it: %w", err)
 	}
-	if b.key, err = d.FunctionKey(ctx, b.cfg.AzureFunctions.ResourceGroup, b.names.App); err != nil {
-		return fmt.Errorf("azure_functions: read the function key of %s: %w", b.names.App, err)
+	app := b.Names().App
+	if b.key, err = d.FunctionKey(ctx, b.cfg.AzureFunctions.ResourceGroup, app); err != nil {
+		return fmt.Errorf("azure_functions: read the function key of %s: %w", app, err)
 	}
 	return nil
 }
@@ -284,10 +284,17 @@ func (b *Backend) Leases() bool { return true }
 func (b *Backend) Name() string { return "azure_functions" }
 
 // Names returns the runtime's Azure resource names.
-func (b *Backend) Names() Names { return b.names }
+func (b *Backend) Names() Names { return b.defaultTier().names }
 
 // Meta returns the runtime's metadata.
-func (b *Backend) Meta() protocol.RuntimeMeta { return b.meta }
+func (b *Backend) Meta() protocol.RuntimeMeta { return b.defaultTier().meta }
+
+// defaultTier is the deployment at the configured memory size, read by New.
+func (b *Backend) defaultTier() *tier {
+	b.tierMu.Lock()
+	defer b.tierMu.Unlock()
+	return b.tiers[b.cfg.AzureFunctions.RuntimeMemory]
+}
 
 // Invoke implements compute.Backend: it uploads the user program once, then
 // enqueues the calls, chunksize calls per message, in parallel.
@@ -303,28 +310,27 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 	}
 	inv.Program = sha
 	inv.ResultQueue = b.results
+	// chunksize calls per invocation.
 	chunk := max(b.cfg.Lithops.Chunksize, 1)
-	var msgs []string
+	parts := make([]protocol.Invocation, 0, (len(inv.Calls)+chunk-1)/chunk)
 	for i := 0; i < len(inv.Calls); i += chunk {
 		part := inv
 		part.Calls = inv.Calls[i:min(i+chunk, len(inv.Calls))]
+		parts = append(parts, part)
+	}
+	if b.endpoint != "" {
+		return parallel(ctx, max(b.cfg.AzureFunctions.InvokePoolThreads, 1), len(parts), func(ctx context.Context, i int) error {
+			_, _, err := postInvocation(ctx, b.http, b.endpoint, b.key, parts[i])
+			return err
+		})
+	}
+	var msgs []string
+	for _, part := range parts {
 		m, err := encodeMessages(part)
 		if err != nil {
 			return err
 		}
 		msgs = append(msgs, m...)
-	}
-	if b.endpoint != "" {
-		parts := make([]protocol.Invocation, 0, (len(inv.Calls)+chunk-1)/chunk)
-		for i := 0; i < len(inv.Calls); i += chunk {
-			part := inv
-			part.Calls = inv.Calls[i:min(i+chunk, len(inv.Calls))]
-			parts = append(parts, part)
-		}
-		return parallel(ctx, max(b.cfg.AzureFunctions.InvokePoolThreads, 1), len(parts), func(ctx context.Context, i int) error {
-			_, _, err := postInvocation(ctx, b.http, b.endpoint, b.key, parts[i])
-			return err
-		})
 	}
 	t, err := b.tier(ctx, job.Memory)
 	if err != nil {

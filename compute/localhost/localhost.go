@@ -326,21 +326,12 @@ func (b *Backend) outcome(t *task, st *protocol.Status) {
 // reports whichever status is in storage.
 func (b *Backend) record(t *task, st *protocol.Status) {
 	ctx := context.WithoutCancel(t.ctx)
-	key := protocol.RecordKey(st, t.retries)
-	data, _ := json.Marshal(st)
-	err := b.opts.Storage.PutIfAbsent(ctx, t.inv.Bucket, key, strings.NewReader(string(data)))
-	if errors.Is(err, storage.ErrExists) {
-		if raw, gerr := b.opts.Storage.GetBytes(ctx, t.inv.Bucket, key); gerr == nil {
-			var prev protocol.Status
-			if json.Unmarshal(raw, &prev) == nil && prev.Validate() == nil && prev.State != protocol.StateRunning {
-				st = &prev
-			}
-		}
-	} else if err != nil {
+	rec, err := worker.Record(ctx, b.opts.Storage, t.inv.Bucket, protocol.RecordKey(st, t.retries), st)
+	if err != nil {
 		b.opts.Logger.Warn("localhost: cannot record call status", "job", st.JobID, "call", st.CallID, "err", err)
-		st.Unrecorded = true
+		rec.Unrecorded = true
 	}
-	b.outcome(t, st)
+	b.outcome(t, rec)
 }
 
 // cleanEnv keeps only the variables any program needs.

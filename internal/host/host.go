@@ -33,6 +33,7 @@ import (
 
 	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/worker"
 	"github.com/lithops-go/lithops/storage"
 )
 
@@ -509,14 +510,15 @@ func (h *Host) deliver(s *protocol.Status) {
 	}
 }
 
+// record writes a final status the worker could not, create-if-absent like
+// every status: one that another delivery wrote first stays, and is the
+// one reported.
 func (h *Host) record(ctx context.Context, inv *protocol.Invocation, s *protocol.Status) error {
-	data, _ := json.Marshal(s)
-	key := protocol.StatusKey(s.ExecutorID, s.JobID, s.CallID)
-	err := h.opts.Storage.PutBytes(ctx, inv.Bucket, key, data)
+	rec, err := worker.Record(ctx, h.opts.Storage, inv.Bucket, protocol.StatusKey(s.ExecutorID, s.JobID, s.CallID), s)
 	if err != nil {
 		return fmt.Errorf("record call %s: %w", s.CallID, err)
 	}
-	h.push(ctx, inv, s)
+	h.push(ctx, inv, rec)
 	return nil
 }
 

@@ -284,21 +284,31 @@ func invoke(ctx context.Context, fn *Func, codec protocol.Codec, input []byte) (
 // (or, for the final record, another attempt) finished first, its status
 // stays and is returned.
 func (w *Worker) writeStatus(ctx context.Context, bucket string, st *protocol.Status, key string) (*protocol.Status, error) {
+	rec, err := Record(ctx, w.Storage, bucket, key, st)
+	if err == nil && rec != st {
+		w.Logger.Info("call already recorded by another execution", "key", key, "worker", rec.WorkerID)
+	}
+	return rec, err
+}
+
+// Record writes st at key create-if-absent, the one way every status record
+// is written, and returns the status recorded there: st, or the one another
+// execution wrote first. On error it returns st.
+func Record(ctx context.Context, s *storage.Storage, bucket, key string, st *protocol.Status) (*protocol.Status, error) {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return st, fmt.Errorf("encode status: %w", err)
 	}
-	err = w.Storage.PutIfAbsent(ctx, bucket, key, bytes.NewReader(data))
+	err = s.PutIfAbsent(ctx, bucket, key, bytes.NewReader(data))
 	if errors.Is(err, storage.ErrExists) {
-		raw, gerr := w.Storage.GetBytes(ctx, bucket, key)
+		raw, gerr := s.GetBytes(ctx, bucket, key)
 		if gerr != nil {
-			return st, fmt.Errorf("read the status another attempt wrote: %w", gerr)
+			return st, fmt.Errorf("read the status another execution wrote: %w", gerr)
 		}
 		var prev protocol.Status
 		if uerr := json.Unmarshal(raw, &prev); uerr != nil || prev.Validate() != nil {
-			return st, fmt.Errorf("status %s written by another attempt is unreadable", key)
+			return st, fmt.Errorf("status %s written by another execution is unreadable", key)
 		}
-		w.Logger.Info("call already recorded by another attempt", "key", key, "worker", prev.WorkerID)
 		return &prev, nil
 	}
 	if err != nil {
