@@ -12,6 +12,12 @@
 #        otherwise reclaims from deleted blobs only every 10 minutes).
 # status: exit 0 when it runs and answers, 1 otherwise.
 #
+# AZURITE_LOCATION=DIR keeps data on disk in DIR instead of in memory. Long
+# runs (bench/soak) need it: in memory every blob and message is its own
+# extent, and Azurite's 10-minute garbage collector deletes extents one at a
+# time, rebuilding an index each time, so tens of thousands of deleted blobs
+# or messages freeze it for many minutes. On disk extents are 64 MB files.
+#
 # --skipApiVersionCheck: the Go SDK sends API versions newer than Azurite
 # 3.35.0 knows. --extentMemoryLimit caps the in-memory blob data (MB).
 set -euo pipefail
@@ -77,13 +83,18 @@ start() {
 		(cd "$root" && npm ci --no-audit --no-fund) || die "npm ci failed"
 	fi
 	mkdir -p "$dir"
+	local persist=(--inMemoryPersistence --extentMemoryLimit 2048)
+	if [[ -n ${AZURITE_LOCATION:-} ]]; then
+		mkdir -p "$AZURITE_LOCATION"
+		persist=(--location "$AZURITE_LOCATION")
+	fi
 	# setsid: its own session, so it outlives this shell and its job control.
 	setsid "$bin" \
 		--blobHost "$host" --blobPort 10000 \
 		--queueHost "$host" --queuePort 10001 \
 		--tableHost "$host" --tablePort 10002 \
-		--inMemoryPersistence --skipApiVersionCheck --loose \
-		--disableTelemetry --silent --extentMemoryLimit 2048 \
+		"${persist[@]}" --skipApiVersionCheck --loose \
+		--disableTelemetry --silent \
 		>"$logfile" 2>&1 </dev/null &
 	pid=$!
 	echo "$pid" >"$pidfile"

@@ -85,6 +85,7 @@ func main() {
 	local := flag.Int("local", 100_000, "calls on localhost")
 	azure := flag.Int("azure", 20_000, "calls through Azurite and the host double (0: skip)")
 	instances := flag.Int("instances", 8, "host double instances")
+	azBatch := flag.Int("azure-batch", 500, "calls per Map on Azurite (Azurite slows down as its queue grows)")
 	root := flag.String("root", "", "localhost storage root (default: the OS temp dir)")
 	flag.Parse()
 	lithops.Main(func(ctx context.Context) error {
@@ -113,7 +114,7 @@ func main() {
 			if !runtimetest.AzuriteRunning() {
 				fmt.Println("azure      skipped: Azurite not running (scripts/azurite.sh start)")
 			} else {
-				took, lost, err := soakAzure(ctx, *azure, *instances)
+				took, lost, err := soakAzure(ctx, *azure, *azBatch, *instances)
 				if err != nil {
 					return err
 				}
@@ -126,7 +127,7 @@ func main() {
 	})
 }
 
-func soakAzure(ctx context.Context, n, instances int) (time.Duration, int, error) {
+func soakAzure(ctx context.Context, n, batch, instances int) (time.Duration, int, error) {
 	cfg := runtimetest.Config("soak")
 	env, err := runtimetest.Start(ctx, cfg, runtimetest.Options{Instances: instances, Workers: 1})
 	if err != nil {
@@ -138,5 +139,5 @@ func soakAzure(ctx context.Context, n, instances int) (time.Duration, int, error
 		return 0, 0, err
 	}
 	defer e.Close()
-	return soak(ctx, e, n, 2_000)
+	return soak(ctx, e, n, batch)
 }

@@ -425,3 +425,81 @@ func TestMemoryTierEscalation(t *testing.T) {
 		t.Fatalf("without escalation: %v, want ErrOOM", err)
 	}
 }
+
+// slowAddSeven takes long enough that a job is still running when the
+// storage service goes away.
+var slowAddSeven = lithops.Func("af_slow_add_seven", func(ctx context.Context, x int) (int, error) {
+	time.Sleep(time.Second)
+	return x + 7, nil
+})
+
+// TestAzuriteRestart stops the storage service itself (Azurite, blobs and
+// queues) mid-job for a few seconds and starts it again on the same data:
+// the job completes with every result. A private Azurite keeps its data on
+// disk, so the restart loses nothing Azurite acknowledged.
+func TestAzuriteRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	az, err := runtimetest.StartAzurite(ctx, t.TempDir())
+	if errors.Is(err, runtimetest.ErrNoAzurite) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(az.Close)
+	cfg := runtimetest.Config("restart")
+	cfg.AzureStorage.ConnectionString = az.Conn()
+	cfg.Lithops.MonitoringInterval = 1
+	r, err := runtimetest.Start(ctx, cfg, runtimetest.Options{Instances: 2, Workers: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	ex, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ex.Close() })
+
+	in := make([]int, 24)
+	for i := range in {
+		in[i] = i
+	}
+	fs, err := lithops.Map(ctx, ex, slowAddSeven, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Stop once the job is under way: some calls done, most not.
+	for fs.At(0).State() != lithops.StateSuccess && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	done := 0
+	for i := range in {
+		if fs.At(i).State() == lithops.StateSuccess {
+			done++
+		}
+	}
+	if err := az.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	if done == len(in) {
+		t.Fatal("the job finished before Azurite stopped; the test needs slower calls")
+	}
+	time.Sleep(3 * time.Second)
+	if err := az.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Azurite stopped with %d of %d calls done; down for %v", done, len(in), time.Since(stopped).Round(time.Millisecond))
+	got, err := fs.Results(ctx)
+	if err != nil {
+		t.Fatalf("after Azurite restarted: %v", err)
+	}
+	for i, v := range got {
+		if v != i+7 {
+			t.Fatalf("result %d = %d, want %d", i, v, i+7)
+		}
+	}
+	t.Logf("all %d results after the restart, %v after it", len(got), time.Since(stopped).Round(time.Millisecond))
+}

@@ -10,9 +10,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +42,28 @@ func AzuriteRunning() bool {
 		c.Close()
 	}
 	return true
+}
+
+// endpointsAnswer dials the blob and queue endpoints of an Azurite
+// connection string.
+func endpointsAnswer(conn string) ([]string, bool) {
+	var addrs []string
+	for _, part := range strings.Split(conn, ";") {
+		k, v, _ := strings.Cut(part, "=")
+		if k == "BlobEndpoint" || k == "QueueEndpoint" {
+			if u, err := url.Parse(v); err == nil {
+				addrs = append(addrs, u.Host)
+			}
+		}
+	}
+	for _, a := range addrs {
+		c, err := net.DialTimeout("tcp", a, 500*time.Millisecond)
+		if err != nil {
+			return addrs, false
+		}
+		c.Close()
+	}
+	return addrs, len(addrs) > 0
 }
 
 // Config returns a config for azure_functions on Azurite with a fresh
@@ -99,8 +123,8 @@ type Env struct {
 // waits until the runtime answers a metadata probe (deployment's last
 // step). cfg comes from Config.
 func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
-	if !AzuriteRunning() {
-		return nil, fmt.Errorf("Azurite not running on 127.0.0.1:10000/10001: start it with scripts/azurite.sh start")
+	if addrs, ok := endpointsAnswer(cfg.AzureStorage.ConnectionString); !ok {
+		return nil, fmt.Errorf("Azurite not answering on %v: start it with scripts/azurite.sh start", addrs)
 	}
 	if o.Instances < 1 {
 		o.Instances = 1
