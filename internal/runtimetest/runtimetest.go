@@ -6,6 +6,8 @@ package runtimetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -84,21 +86,50 @@ var (
 	buildErr  error
 )
 
-// HostBinary builds cmd/lithops once per process.
+// HostBinary builds cmd/lithops once per process. Builds are kept in one
+// directory under the OS temp dir, named by content hash, so test runs
+// share them instead of leaving a copy each; copies unused for a day go.
 func HostBinary(ctx context.Context) (string, error) {
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "lithops-host-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		hostBin = filepath.Join(dir, "lithops")
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", hostBin, "github.com/lithops-go/lithops/cmd/lithops").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("build the runtime host: %v\n%s", err, out)
-		}
-	})
+	buildOnce.Do(func() { hostBin, buildErr = buildHost(ctx) })
 	return hostBin, buildErr
+}
+
+func buildHost(ctx context.Context) (string, error) {
+	dir := filepath.Join(os.TempDir(), "lithops-test-hosts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if old, err := os.ReadDir(dir); err == nil {
+		for _, o := range old {
+			if info, err := o.Info(); err == nil && time.Since(info.ModTime()) > 24*time.Hour {
+				os.Remove(filepath.Join(dir, o.Name()))
+			}
+		}
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf("build-%d-%08x", os.Getpid(), rand.Uint32()))
+	defer os.Remove(tmp)
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", tmp, "github.com/lithops-go/lithops/cmd/lithops").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build the runtime host: %v\n%s", err, out)
+	}
+	f, err := os.Open(tmp)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return "", err
+	}
+	// Rename is atomic: a process running an identical earlier copy keeps it.
+	bin := filepath.Join(dir, "lithops-"+hex.EncodeToString(h.Sum(nil))[:16])
+	if err := os.Rename(tmp, bin); err != nil {
+		return "", err
+	}
+	now := time.Now()
+	os.Chtimes(bin, now, now)
+	return bin, nil
 }
 
 // Options configure Start.
@@ -117,6 +148,7 @@ type Env struct {
 	Double *hostdouble.Double
 	Meta   *protocol.RuntimeMeta
 	st     *storage.Storage
+	cache  string // the hosts' program cache
 }
 
 // Start creates the runtime's queue, starts the double with the host, and
@@ -147,9 +179,16 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
 		return nil, err
 	}
+	// Programs the hosts fetch go to a cache of this runtime's own, removed
+	// by Close (the hosts' default, under the temp dir, outlives tests).
+	cache, err := os.MkdirTemp("", "lithops-host-cache-")
+	if err != nil {
+		return nil, err
+	}
 	d, err := hostdouble.Start(ctx, hostdouble.Options{
 		Command: []string{bin, "runtime", "serve"},
 		Env: append([]string{
+			"LITHOPS_HOST_CACHE=" + cache,
 			"AzureWebJobsStorage=" + cfg.AzureStorage.ConnectionString,
 			"LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
 			"LITHOPS_RUNTIME_NAME=" + cfg.AzureFunctions.Runtime,
@@ -160,9 +199,10 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 		Instances: o.Instances, MaxDequeueCount: 5, RetryDelay: time.Second, Lease: o.Lease, Output: o.Output,
 	})
 	if err != nil {
+		os.RemoveAll(cache)
 		return nil, err
 	}
-	e := &Env{Config: cfg, Names: names, Double: d}
+	e := &Env{Config: cfg, Names: names, Double: d, cache: cache}
 	if e.st, err = lithops.OpenStorage(ctx, lithops.WithConfig(cfg)); err != nil {
 		e.Close()
 		return nil, err
@@ -177,6 +217,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 // Close stops the double and deletes the runtime's queues and data.
 func (e *Env) Close() {
 	e.Double.Close()
+	os.RemoveAll(e.cache)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if svc, err := azurefunctions.NewQueueService(e.Config.AzureStorage); err == nil {
