@@ -230,7 +230,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	job := &protocol.Job{
 		Lease:   lease,
 		Version: protocol.Version, ExecutorID: e.id, JobID: jobID,
-		Function: fn, Signature: sig, Registry: reg, Retries: retries, EscalateMemory: co.escalate,
+		Function: fn, Signature: sig, Registry: reg, Retries: retries, EscalateMemory: co.escalate, Gather: co.gather,
 		Codec: e.codec.Name(), Calls: len(inputs), Timeout: timeout, Memory: co.memory,
 		Bucket: e.bucket, Inputs: make([]protocol.Range, len(inputs)), Created: time.Now(),
 	}

@@ -2,6 +2,7 @@ package lithops
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -360,7 +361,8 @@ func mapJob[In, Out any](ctx context.Context, e *Executor, f *Function[In, Out],
 // MapReduce runs mapFn over inputs, then one reduceFn call over all the map
 // results in input order, Lithops' map_reduce. The reducer starts when the
 // last map call has finished; if a map call fails, the returned future fails
-// with that call's error.
+// with that call's error. The reducer's worker reads the map results from
+// storage itself: they are not downloaded to the client.
 func MapReduce[In, Mid, Out any](ctx context.Context, e *Executor, mapFn *Function[In, Mid], inputs []In, reduceFn *Function[[]Mid, Out], opts ...CallOption) (*Future[Out], error) {
 	if reduceFn == nil {
 		return nil, fmt.Errorf("lithops: MapReduce with a nil reduce function")
@@ -378,7 +380,7 @@ func MapReduce[In, Mid, Out any](ctx context.Context, e *Executor, mapFn *Functi
 	for i := range inputs {
 		groups[0][i] = i
 	}
-	go reduceStage(ctx, e, num, js, groups, reduceFn.name, reduceFn.sig, []*callState{outer}, opts, encodeMids[Mid])
+	go reduceStage(ctx, e, num, js, groups, reduceFn.name, reduceFn.sig, []*callState{outer}, opts)
 	return &Future[Out]{c: outer}, nil
 }
 
@@ -417,28 +419,38 @@ func MapReduceByKey[Mid, Out any](ctx context.Context, e *Executor, mapFn *Funct
 		outers[i] = newCallState(nil, i, "", now)
 		fs.list[i] = &Future[Out]{c: outers[i]}
 	}
-	go reduceStage(ctx, e, num, js, groups, reduceFn.name, reduceFn.sig, outers, opts, encodeMids[Mid])
+	go reduceStage(ctx, e, num, js, groups, reduceFn.name, reduceFn.sig, outers, opts)
 	return fs, nil
 }
 
-// encodeMids decodes the map results of one group and encodes them as the
-// input of its reducer.
-func encodeMids[Mid any](ctx context.Context, e *Executor, calls []*callState) ([]byte, error) {
-	mids := make([]Mid, len(calls))
+// gatherInput is the input of one reducer: references to the map results of
+// its group, which the worker reads itself (protocol.Gather). Results small
+// enough to be inline in their status travel inline; the others by key.
+func gatherInput(calls []*callState) ([]byte, error) {
+	g := protocol.Gather{Parts: make([]protocol.ResultRef, len(calls))}
 	for i, c := range calls {
-		v, err := (&Future[Mid]{c: c}).Result(ctx)
-		if err != nil {
+		c.mu.Lock()
+		st, err, j := c.status, c.err, c.job
+		c.mu.Unlock()
+		switch {
+		case err != nil:
 			return nil, err
+		case st == nil:
+			return nil, fmt.Errorf("map call %s has no status", c.id)
+		case st.State == protocol.StateError:
+			return nil, j.callError(st)
+		case st.HasResult:
+			g.Parts[i] = protocol.ResultRef{Inline: st.Result, HasInline: true}
+		default:
+			g.Parts[i] = protocol.ResultRef{Key: st.ResultKey, Size: st.ResultSize}
 		}
-		mids[i] = v
 	}
-	return encodeInput(e, mids)
+	return json.Marshal(g)
 }
 
 // reduceStage waits for the map job, then submits one reduce job with a call
 // per group of map calls, and completes outers[i] with reduce call i.
-func reduceStage(ctx context.Context, e *Executor, num int, mapJob *jobState, groups [][]int, fn, sig string, outers []*callState,
-	opts []CallOption, encode func(context.Context, *Executor, []*callState) ([]byte, error)) {
+func reduceStage(ctx context.Context, e *Executor, num int, mapJob *jobState, groups [][]int, fn, sig string, outers []*callState, opts []CallOption) {
 	fail := func(err error) {
 		for _, o := range outers {
 			o.finish(nil, err)
@@ -457,7 +469,7 @@ func reduceStage(ctx context.Context, e *Executor, num int, mapJob *jobState, gr
 		for i, j := range idx {
 			calls[i] = mapJob.calls[j]
 		}
-		b, err := encode(ctx, e, calls)
+		b, err := gatherInput(calls)
 		if err != nil {
 			fail(fmt.Errorf("lithops: map stage of map-reduce %s/M%03d: %w", e.id, num, err))
 			return
@@ -468,6 +480,7 @@ func reduceStage(ctx context.Context, e *Executor, num int, mapJob *jobState, gr
 	for _, o := range opts {
 		o(&co)
 	}
+	co.gather = true
 	rjs, err := e.submit(ctx, 'R', num, fn, sig, inputs, co)
 	if err != nil {
 		fail(err)

@@ -1,6 +1,7 @@
 package lithops_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
 )
 
 func TestMain(m *testing.M) {
@@ -489,5 +491,63 @@ func TestCloseKillsRunningCalls(t *testing.T) {
 	}
 	if _, err := f.Result(ctx); !errors.Is(err, lithops.ErrClosed) {
 		t.Fatalf("got %v, want ErrClosed", err)
+	}
+}
+
+// blockOf returns n bytes of b: big ones are stored as objects, not inline.
+var blockOf = lithops.Func("block_of", func(ctx context.Context, in struct {
+	B byte
+	N int
+}) ([]byte, error) {
+	return bytes.Repeat([]byte{in.B}, in.N), nil
+})
+
+// describeBlocks checks the order of the gathered blocks and sums them.
+var describeBlocks = lithops.Func("describe_blocks", func(ctx context.Context, blocks [][]byte) (string, error) {
+	var sb strings.Builder
+	for _, b := range blocks {
+		if len(b) == 0 {
+			sb.WriteString("[] ")
+			continue
+		}
+		if bytes.Count(b, b[:1]) != len(b) {
+			return "", fmt.Errorf("a block mixes bytes")
+		}
+		fmt.Fprintf(&sb, "%c%d ", b[0], len(b))
+	}
+	return sb.String(), nil
+})
+
+// TestReduceGathersResults: the reducer reads the map results itself, inline
+// ones from its input and big ones from storage, under both codecs; the
+// reduce job's input holds references, not the map outputs.
+func TestReduceGathersResults(t *testing.T) {
+	type in = struct {
+		B byte
+		N int
+	}
+	inputs := []in{{'a', 10}, {'b', 200_000}, {'c', 0}, {'d', 9_000}, {'e', 1}, {'f', 300_000}}
+	want := "a10 b200000 [] d9000 e1 f300000 "
+	for _, codec := range []lithops.Codec{lithops.GobCodec, lithops.JSONCodec} {
+		t.Run(codec.Name(), func(t *testing.T) {
+			ctx := ctxT(t)
+			e := newExecutor(t, lithops.WithCodec(codec))
+			f, err := lithops.MapReduce(ctx, e, blockOf, inputs, describeBlocks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := f.Result(ctx); err != nil || v != want {
+				t.Fatalf("got %q, %v; want %q", v, err, want)
+			}
+			st := e.Storage()
+			info, err := st.Head(ctx, st.Bucket(), protocol.InputsKey(e.ID(), f.JobID()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Size > 64<<10 {
+				t.Fatalf("the reduce job's input is %d bytes: the map outputs went through the client", info.Size)
+			}
+			t.Logf("reduce input: %d bytes for %d bytes of map results", info.Size, 10+200_000+9_000+1+300_000)
+		})
 	}
 }

@@ -179,6 +179,7 @@ type callOptions struct {
 	memory   int
 	retries  *int
 	escalate bool
+	gather   bool // inputs are protocol.Gather (reduce jobs)
 }
 
 // WithTimeout sets the per-call timeout of this job.

@@ -43,6 +43,25 @@ func (f *Function[In, Out]) Call(ctx context.Context, in In) (Out, error) { retu
 // survive every codec.
 type envelope[T any] struct{ V T }
 
+// decodeParts decodes results (each an encoded envelope of an element) into
+// the slice type S. envelope[E] cannot be named for a type known only at run
+// time; a struct with the same single field V decodes the same bytes under
+// every codec, which match fields by name.
+func decodeParts[S any](c protocol.Codec, parts [][]byte) (S, error) {
+	var zero S
+	t := reflect.TypeFor[S]()
+	env := reflect.StructOf([]reflect.StructField{{Name: "V", Type: t.Elem()}})
+	s := reflect.MakeSlice(t, len(parts), len(parts))
+	for i, p := range parts {
+		v := reflect.New(env)
+		if err := c.Unmarshal(p, v.Interface()); err != nil {
+			return zero, fmt.Errorf("result %d: %w", i, err)
+		}
+		s.Index(i).Set(v.Elem().Field(0))
+	}
+	return s.Interface().(S), nil
+}
+
 // Func registers fn under name and returns it for CallAsync, Map and
 // MapReduce. Call it at package level (var f = lithops.Func(...)) so that the
 // client and its workers register the same functions. It panics if name is
@@ -64,7 +83,18 @@ func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) *
 	if started.Load() {
 		panic(fmt.Sprintf("lithops.Func(%q): registration after lithops.Main or lithops.Init started; register functions at package level", name))
 	}
-	registry[name] = &worker.Func{
+	run := func(ctx context.Context, c protocol.Codec, in In) ([]byte, error) {
+		out, err := fn(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		b, err := c.Marshal(envelope[Out]{out})
+		if err != nil {
+			return nil, fmt.Errorf("encode result of %s: %w", name, err)
+		}
+		return b, nil
+	}
+	wf := &worker.Func{
 		Name:      name,
 		Signature: sig,
 		Call: func(ctx context.Context, c protocol.Codec, input []byte) ([]byte, error) {
@@ -72,17 +102,20 @@ func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) *
 			if err := c.Unmarshal(input, &in); err != nil {
 				return nil, worker.DecodeError(err)
 			}
-			out, err := fn(ctx, in.V)
-			if err != nil {
-				return nil, err
-			}
-			b, err := c.Marshal(envelope[Out]{out})
-			if err != nil {
-				return nil, fmt.Errorf("encode result of %s: %w", name, err)
-			}
-			return b, nil
+			return run(ctx, c, in.V)
 		},
 	}
+	if reflect.TypeFor[In]().Kind() == reflect.Slice {
+		// A reducer: its input can be gathered from map results by the worker.
+		wf.CallParts = func(ctx context.Context, c protocol.Codec, parts [][]byte) ([]byte, error) {
+			in, err := decodeParts[In](c, parts)
+			if err != nil {
+				return nil, worker.DecodeError(err)
+			}
+			return run(ctx, c, in)
+		}
+	}
+	registry[name] = wf
 	return f
 }
 

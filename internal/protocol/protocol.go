@@ -18,6 +18,7 @@ package protocol
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -136,10 +137,48 @@ type Job struct {
 	EscalateMemory bool `json:"escalate_memory,omitempty"`
 	// Lease is how long (seconds) a running call may go without renewing
 	// its lease (LeaseKey) before the client declares it lost; 0: no leases.
-	Lease   float64   `json:"lease_s,omitempty"`
+	Lease float64 `json:"lease_s,omitempty"`
+	// Gather marks a reduce job: each call's input is a Gather, the map
+	// results the worker reads itself and hands to the function as one
+	// slice, so map outputs never travel through the client.
+	Gather  bool      `json:"gather,omitempty"`
 	Bucket  string    `json:"bucket"`
 	Inputs  []Range   `json:"inputs"`
 	Created time.Time `json:"created"`
+}
+
+// Gather is the input of a call of a gathering job (Job.Gather): results of
+// earlier calls, in the order the function receives them.
+type Gather struct {
+	Parts []ResultRef `json:"parts"`
+}
+
+// ResultRef is one result of an earlier call: its encoded bytes inline, or
+// the key (in the job's bucket) of the object holding them.
+type ResultRef struct {
+	Inline    []byte `json:"inline,omitempty"`
+	HasInline bool   `json:"has_inline,omitempty"` // Inline is the result (it may be empty)
+	Key       string `json:"key,omitempty"`
+	Size      int64  `json:"size,omitempty"` // bytes at Key
+}
+
+// ParseGather decodes and checks a gathering call's input.
+func ParseGather(raw []byte) (*Gather, error) {
+	var g Gather
+	if err := json.Unmarshal(raw, &g); err != nil {
+		return nil, fmt.Errorf("gather input is not valid JSON: %w", err)
+	}
+	for i, p := range g.Parts {
+		switch {
+		case p.HasInline && p.Key != "":
+			return nil, fmt.Errorf("gather input part %d has both an inline result and a key", i)
+		case !p.HasInline && p.Key == "":
+			return nil, fmt.Errorf("gather input part %d has neither an inline result nor a key", i)
+		case p.Size < 0:
+			return nil, fmt.Errorf("gather input part %d has size %d", i, p.Size)
+		}
+	}
+	return &g, nil
 }
 
 // Key returns the display key "<executor>/<job>".

@@ -26,6 +26,10 @@ func TestMalformedRecords(t *testing.T) {
 		{"status: success without result", "status", `{"protocol":1,"job_id":"j","call_id":"0","state":"success"}`, "neither an inline result nor a result key"},
 		{"status: error without record", "status", `{"protocol":1,"job_id":"j","call_id":"0","state":"error"}`, "no error record"},
 		{"status: no call id", "status", `{"protocol":1,"job_id":"j","state":"running"}`, "lacks call_id"},
+		{"gather: not JSON", "gather", `[1,2`, "not valid JSON"},
+		{"gather: inline and key", "gather", `{"parts":[{"has_inline":true,"inline":"AA=="},{"has_inline":true,"key":"k"}]}`, "part 1 has both"},
+		{"gather: neither", "gather", `{"parts":[{}]}`, "part 0 has neither"},
+		{"gather: negative size", "gather", `{"parts":[{"key":"k","size":-4}]}`, "size -4"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -46,6 +50,8 @@ func TestMalformedRecords(t *testing.T) {
 				if err = json.Unmarshal([]byte(tc.json), &s); err == nil {
 					err = s.Validate()
 				}
+			case "gather":
+				_, err = ParseGather([]byte(tc.json))
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error containing %q", err, tc.want)
@@ -75,6 +81,7 @@ func FuzzRecords(f *testing.F) {
 	f.Add([]byte(`{"protocol":1,"executor_id":"e","job_id":"j","function":"f","calls":1,"inputs":[{"o":0,"n":3}]}`))
 	f.Add([]byte(`{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000","input":"AAE="}]}`))
 	f.Add([]byte(`{"protocol":1,"job_id":"j","call_id":"0","state":"error","error":{"kind":"user","message":"m"}}`))
+	f.Add([]byte(`{"parts":[{"has_inline":true,"inline":"AAE="},{"key":"lithops.jobs/e/M000/00001/result-0-ab","size":9000}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var j Job
 		if json.Unmarshal(data, &j) == nil && j.Validate() == nil {
@@ -93,6 +100,13 @@ func FuzzRecords(f *testing.F) {
 		var s Status
 		if json.Unmarshal(data, &s) == nil {
 			s.Validate()
+		}
+		if g, err := ParseGather(data); err == nil {
+			for _, p := range g.Parts {
+				if p.HasInline == (p.Key != "") {
+					t.Fatalf("validated gather part %+v", p)
+				}
+			}
 		}
 	})
 }

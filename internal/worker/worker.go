@@ -37,6 +37,10 @@ type Func struct {
 	// Call decodes the input with the codec, runs the function and encodes
 	// its result. A returned error is the user's error.
 	Call func(ctx context.Context, c protocol.Codec, input []byte) ([]byte, error)
+	// CallParts is Call for a function whose input is a slice, given the
+	// encoded results that become its elements (a gathering job); nil for
+	// other functions.
+	CallParts func(ctx context.Context, c protocol.Codec, parts [][]byte) ([]byte, error)
 }
 
 // Worker runs calls. It is safe for concurrent use.
@@ -205,6 +209,20 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 		input = b.Bytes()
 	}
 
+	run := fn.Call
+	if job.Gather {
+		if fn.CallParts == nil {
+			return fmt.Errorf("job %s gathers earlier results but function %s does not take a slice", job.Key(), job.Function)
+		}
+		parts, err := w.gather(ctx, inv.Bucket, input)
+		if err != nil {
+			return fmt.Errorf("gather the input of call %s: %w", call.ID, err)
+		}
+		run = func(ctx context.Context, c protocol.Codec, _ []byte) ([]byte, error) {
+			return fn.CallParts(ctx, c, parts)
+		}
+	}
+
 	fctx := WithCall(ctx, w.Storage, call.ID)
 	if t := job.Timeout; t > 0 {
 		var cancel context.CancelFunc
@@ -215,7 +233,7 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 		w.Capture.Begin()
 	}
 	st.FuncStart = time.Now()
-	out, userErr, panicked, stack := invoke(fctx, fn, codec, input)
+	out, userErr, panicked, stack := invoke(fctx, run, codec, input)
 	st.FuncEnd = time.Now()
 	if w.Capture != nil {
 		if logs, dropped := w.Capture.End(); len(logs) > 0 {
@@ -257,6 +275,64 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 	return nil
 }
 
+// gatherReads is how many result objects a gathering call reads at once.
+const gatherReads = 16
+
+// gather reads the results a gathering call's input names, in order.
+func (w *Worker) gather(ctx context.Context, bucket string, input []byte) ([][]byte, error) {
+	g, err := protocol.ParseGather(input)
+	if err != nil {
+		return nil, err
+	}
+	parts := make([][]byte, len(g.Parts))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sem := make(chan struct{}, gatherReads)
+	errs := make(chan error, len(g.Parts))
+	var wg sync.WaitGroup
+	for i, p := range g.Parts {
+		if p.HasInline {
+			parts[i] = p.Inline
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				errs <- ctx.Err()
+				return
+			}
+			b, err := w.Storage.GetBytes(ctx, bucket, p.Key)
+			switch {
+			case err != nil:
+				errs <- fmt.Errorf("read result %d (%s): %w", i, p.Key, err)
+				cancel()
+			case p.Size > 0 && int64(len(b)) != p.Size:
+				errs <- fmt.Errorf("result %d (%s) has %d bytes, want %d", i, p.Key, len(b), p.Size)
+				cancel()
+			default:
+				parts[i] = b
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	// Report the failure that caused the others' cancellation.
+	var first error
+	for err := range errs {
+		if first == nil || errors.Is(first, context.Canceled) {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	return parts, nil
+}
+
 // decodeError marks an input that the codec could not decode: a framework
 // failure, not the user's.
 type decodeError struct{ err error }
@@ -268,7 +344,7 @@ func (e *decodeError) Unwrap() error { return e.err }
 // handler error rather than a user error.
 func DecodeError(err error) error { return &decodeError{err} }
 
-func invoke(ctx context.Context, fn *Func, codec protocol.Codec, input []byte) (out []byte, err error, panicked bool, stack string) {
+func invoke(ctx context.Context, call func(context.Context, protocol.Codec, []byte) ([]byte, error), codec protocol.Codec, input []byte) (out []byte, err error, panicked bool, stack string) {
 	defer func() {
 		if r := recover(); r != nil {
 			panicked = true
@@ -276,7 +352,7 @@ func invoke(ctx context.Context, fn *Func, codec protocol.Codec, input []byte) (
 			stack = string(debug.Stack())
 		}
 	}()
-	out, err = fn.Call(ctx, codec, input)
+	out, err = call(ctx, codec, input)
 	return out, err, false, ""
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -64,5 +66,55 @@ func TestDuplicateExecutionsOneResult(t *testing.T) {
 	res, err := st.GetBytes(ctx, "b", final.ResultKey)
 	if err != nil || !produced[string(res)] || !bytes.Equal(res, res) {
 		t.Fatalf("the final status's result is not one an execution produced: %v", err)
+	}
+}
+
+// TestGatherFailures: a gathering call whose references are wrong fails as
+// a handler error that names the problem; it never runs the function.
+func TestGatherFailures(t *testing.T) {
+	ctx := context.Background()
+	st := storage.New(memory.New(), "memory", "b")
+	st.CreateBucket(ctx, "b")
+	st.PutBytes(ctx, "b", "r/ok", []byte("12345"))
+	ran := false
+	funcs := map[string]*Func{
+		"sum": {Name: "sum", Signature: "sig",
+			Call: func(ctx context.Context, c protocol.Codec, in []byte) ([]byte, error) { return nil, nil },
+			CallParts: func(ctx context.Context, c protocol.Codec, parts [][]byte) ([]byte, error) {
+				ran = true
+				return nil, nil
+			}},
+		"scalar": {Name: "scalar", Signature: "sig", Call: func(ctx context.Context, c protocol.Codec, in []byte) ([]byte, error) { return nil, nil }},
+	}
+	w := New("w", st, funcs, nil)
+	tests := []struct {
+		name, fn, input, want string
+	}{
+		{"malformed", "sum", `{"parts":`, "not valid JSON"},
+		{"missing object", "sum", `{"parts":[{"key":"r/ok","size":5},{"key":"r/gone"}]}`, "read result 1 (r/gone)"},
+		{"short object", "sum", `{"parts":[{"key":"r/ok","size":9}]}`, "has 5 bytes, want 9"},
+		{"not a slice", "scalar", `{"parts":[]}`, "does not take a slice"},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			jobID := fmt.Sprintf("R%03d", i)
+			job := protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: jobID, Function: tc.fn, Signature: "sig", Gather: true,
+				Registry: protocol.Registry{"sum": "sig", "scalar": "sig"}, Codec: "gob", Calls: 1, Bucket: "b", Inputs: []protocol.Range{{Offset: 0, Size: 0}}}
+			w.Registry = job.Registry
+			raw, _ := json.Marshal(job)
+			st.PutBytes(ctx, "b", protocol.JobKey("e", jobID), raw)
+			inv := protocol.Invocation{Version: protocol.Version, Bucket: "b", ExecutorID: "e", JobID: jobID,
+				Calls: []protocol.Call{{ID: "00000", HasInput: true, Input: []byte(tc.input)}}}
+			s, err := w.Run(ctx, &inv, inv.Calls[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.State != protocol.StateError || s.Error.Kind != protocol.KindHandler || !strings.Contains(s.Error.Message, tc.want) {
+				t.Fatalf("status %s %+v; want a handler error containing %q", s.State, s.Error, tc.want)
+			}
+			if ran {
+				t.Fatal("the function ran")
+			}
+		})
 	}
 }
