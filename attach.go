@@ -134,6 +134,12 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 			c.reset(time.Now())
 			js.remaining.Add(1)
 		}
+		// A lease left by a dead worker would count against the new run; a
+		// live worker writes its lease again.
+		if err := e.st.Delete(ctx, js.job.Bucket, protocol.LeaseKey(e.id, jobID, c.id)); err != nil {
+			return 0, err
+		}
+		js.forgetLease(c)
 		inv.Calls = append(inv.Calls, protocol.Call{ID: c.id, Index: i})
 	}
 	if len(inv.Calls) == 0 {

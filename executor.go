@@ -57,6 +57,12 @@ type Executor struct {
 
 	stopPoll chan struct{}
 	pollDone chan struct{}
+
+	// life is cancelled by Close: the context of attempts the executor
+	// starts itself (retries of lost calls, escalations), which must not
+	// end with the goroutine that started them.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 type jobState struct {
@@ -64,7 +70,11 @@ type jobState struct {
 	job       *protocol.Job
 	calls     []*callState
 	remaining atomic.Int64
-	stop      func() bool // stops the ctx watcher
+	stopFn    atomic.Pointer[func() bool] // stops the ctx watcher; set once submitted
+
+	// pollMu serializes pollJob (the poller, Attach, Rerun) and guards the
+	// calls' lease tracking.
+	pollMu sync.Mutex
 
 	// lastPush (unix nanos) is when the backend last pushed a status of
 	// this job; lastPoll when the poller last listed it.
@@ -141,6 +151,7 @@ func newExecutor(ctx context.Context, id string, opts []Option) (*Executor, erro
 		e.st.Close()
 		return nil, fmt.Errorf("lithops: compute backend %q is not available in this build", cfg.Lithops.Backend)
 	}
+	e.life, e.endLife = context.WithCancel(context.Background())
 	go e.poll()
 	e.log.Debug("executor created", "executor", e.id, "backend", cfg.Lithops.Backend, "storage", cfg.Lithops.Storage)
 	return e, nil
@@ -171,6 +182,7 @@ func (e *Executor) Close() error {
 		return nil
 	}
 	e.closed = true
+	e.endLife()
 	jobs := make([]*jobState, 0, len(e.jobs))
 	for _, j := range e.jobs {
 		jobs = append(jobs, j)
@@ -287,11 +299,15 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	e.jobs[jobID] = js
 	e.order = append(e.order, js)
 	e.mu.Unlock()
-	js.stop = context.AfterFunc(ctx, func() {
+	stop := context.AfterFunc(ctx, func() {
 		for _, c := range js.calls {
 			c.finish(nil, fmt.Errorf("lithops: %s/%s call %s: %w", e.id, jobID, c.id, context.Cause(ctx)))
 		}
 	})
+	js.stopFn.Store(&stop)
+	if js.remaining.Load() == 0 {
+		js.stop() // every call finished (or was cancelled) before the Store
+	}
 	if len(inputs) == 0 {
 		js.stop()
 		return js, nil
@@ -306,6 +322,13 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	}
 	e.log.Debug("job submitted", "executor", e.id, "job", jobID, "function", fn, "calls", len(inputs))
 	return js, nil
+}
+
+// stop stops the job's ctx watcher, if it is set.
+func (j *jobState) stop() {
+	if f := j.stopFn.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // notify receives statuses pushed by the backend.
@@ -377,6 +400,12 @@ type memoryEscalator interface {
 // escalate runs the next attempt of a call whose attempt ran out of memory,
 // on the next memory size the backend offers (the same size if none).
 func (e *Executor) escalate(js *jobState, c *callState, st *protocol.Status) {
+	if c.isDone() {
+		return
+	}
+	// The runtime deleted the attempt's lease before handing it back; a
+	// lease seen before belongs to the old attempt.
+	js.forgetLease(c)
 	c.mu.Lock()
 	mem := c.memory
 	if mem == 0 {
@@ -395,9 +424,9 @@ func (e *Executor) escalate(js *jobState, c *callState, st *protocol.Status) {
 		Calls: []protocol.Call{{ID: c.id, Index: c.index, Attempt: st.Attempt + 1}}}
 	e.log.Info("retrying call with more memory", "job", job.JobID, "call", c.id, "attempt", st.Attempt+1, "memory_mb", mem)
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		if err := e.backend.Invoke(ctx, &job, inv); err != nil {
+		// e.life, not a context cancelled on return: cancelling the
+		// Invoke context stops the calls it started.
+		if err := e.backend.Invoke(e.life, &job, inv); err != nil {
 			c.finish(nil, fmt.Errorf("lithops: escalate %s/%s call %s to %d MB: %w", e.id, job.JobID, c.id, mem, err))
 		}
 	}()
@@ -422,6 +451,8 @@ func (e *Executor) pollDue(j *jobState, interval time.Duration) bool {
 }
 
 func (e *Executor) pollJob(j *jobState) {
+	j.pollMu.Lock()
+	defer j.pollMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	prefix := protocol.JobPrefix(e.id, j.job.JobID)
@@ -488,6 +519,13 @@ func (e *Executor) pollJob(j *jobState) {
 	}
 }
 
+// forgetLease drops what the poller knew of c's lease, for a new attempt.
+func (j *jobState) forgetLease(c *callState) {
+	j.pollMu.Lock()
+	c.leaseETag, c.leaseSeen = "", time.Time{}
+	j.pollMu.Unlock()
+}
+
 // lost handles a call whose worker vanished: the next attempt if retries
 // are left, else a final "lost" failure. Records are create-if-absent, so a
 // worker that was only slow and finishes after all keeps its result.
@@ -504,7 +542,7 @@ func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt 
 		return
 	}
 	e.st.Delete(ctx, e.bucket, protocol.LeaseKey(e.id, j.job.JobID, c.id))
-	c.leaseETag, c.leaseSeen = "", time.Time{}
+	c.leaseETag, c.leaseSeen = "", time.Time{} // j.pollMu is held
 	if protocol.Final(st, j.job.Retries) {
 		c.finish(rec, nil) // the worker's own final record, if it wrote one first
 		return
@@ -512,7 +550,13 @@ func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt 
 	e.log.Info("call lost; retrying", "job", j.job.JobID, "call", c.id, "attempt", attempt+1)
 	inv := protocol.Invocation{Version: protocol.Version, Bucket: j.job.Bucket, ExecutorID: e.id, JobID: j.job.JobID,
 		Calls: []protocol.Call{{ID: c.id, Index: c.index, Attempt: attempt + 1}}}
-	if err := e.backend.Invoke(ctx, j.job, inv); err != nil {
+	job := *j.job
+	c.mu.Lock()
+	if c.memory != 0 {
+		job.Memory = c.memory // the size an escalation moved the call to
+	}
+	c.mu.Unlock()
+	if err := e.backend.Invoke(e.life, &job, inv); err != nil {
 		c.finish(nil, fmt.Errorf("lithops: retry lost call %s/%s %s: %w", e.id, j.job.JobID, c.id, err))
 	}
 }

@@ -3,6 +3,7 @@ package lithops
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -28,7 +29,7 @@ type callState struct {
 	id        string
 	submitted time.Time
 
-	// Lease tracking, by the poller only: the lease object's last ETag and
+	// Lease tracking, under job.pollMu: the lease object's last ETag and
 	// when (client clock) it last changed.
 	leaseETag string
 	leaseSeen time.Time
@@ -89,7 +90,7 @@ func (c *callState) finish(st *protocol.Status, err error) bool {
 	close(c.done)
 	j := c.job
 	c.mu.Unlock()
-	if j != nil && c.index >= 0 && c.index < len(j.calls) && j.calls[c.index] == c && j.remaining.Add(-1) == 0 && j.stop != nil {
+	if j != nil && c.index >= 0 && c.index < len(j.calls) && j.calls[c.index] == c && j.remaining.Add(-1) == 0 {
 		j.stop()
 	}
 	wakeWaiters()
@@ -111,8 +112,14 @@ func (c *callState) state() State {
 }
 
 func (c *callState) wait(ctx context.Context) error {
+	done := c.doneChan()
 	select {
-	case <-c.doneChan():
+	case <-done: // a finished call answers even under an expired ctx
+		return nil
+	default:
+	}
+	select {
+	case <-done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -138,10 +145,17 @@ func (c *callState) outcome(ctx context.Context) ([]byte, *jobState, error) {
 	}
 	raw, gerr := j.e.st.GetBytes(ctx, j.job.Bucket, st.ResultKey)
 	if gerr != nil {
-		return nil, j, fmt.Errorf("lithops: fetch result of %s/%s call %s: %w", j.e.id, j.job.JobID, c.id, gerr)
+		return nil, j, &fetchError{fmt.Errorf("lithops: fetch result of %s/%s call %s: %w", j.e.id, j.job.JobID, c.id, gerr)}
 	}
 	return raw, j, nil
 }
+
+// fetchError is a failure to download a result that exists: the next
+// Result call tries again.
+type fetchError struct{ err error }
+
+func (e *fetchError) Error() string { return e.err.Error() }
+func (e *fetchError) Unwrap() error { return e.err }
 
 func (j *jobState) callError(st *protocol.Status) *CallError {
 	r := st.Error
@@ -178,19 +192,28 @@ type Future[T any] struct {
 }
 
 // Result waits for the call and returns its result, or its error (a
-// *CallError for failures of the call itself). ctx bounds only the wait.
+// *CallError for failures of the call itself). ctx bounds the wait and the
+// download of a result stored as its own object; when either is cut short
+// or the download fails, a later call tries again. The call's own outcome
+// is remembered.
 func (f *Future[T]) Result(ctx context.Context) (T, error) {
+	// Wait outside the lock, so that each caller's ctx bounds its own wait.
+	if err := f.c.wait(ctx); err != nil {
+		var zero T
+		return zero, err // the wait was cut short; the call goes on
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.cached {
 		return f.val, f.err
 	}
 	raw, j, err := f.c.outcome(ctx)
+	var fe *fetchError
+	if errors.As(err, &fe) {
+		var zero T
+		return zero, err // the result exists; a later call fetches it again
+	}
 	if err != nil {
-		if ctx.Err() != nil && !f.c.isDone() {
-			var zero T
-			return zero, err // the wait was cut short; the call goes on
-		}
 		f.cached, f.err = true, err
 		return f.val, err
 	}
@@ -214,7 +237,11 @@ func (f *Future[T]) Done() bool { return f.c.isDone() }
 func (f *Future[T]) State() State { return f.c.state() }
 
 // CallID returns the call id ("00000", …); "" for a reducer not yet started.
-func (f *Future[T]) CallID() string { return f.c.id }
+func (f *Future[T]) CallID() string {
+	f.c.mu.Lock() // a reducer's id is set when it starts
+	defer f.c.mu.Unlock()
+	return f.c.id
+}
 
 // JobID returns the job id ("A000", "M001", "R001"); "" for a reducer not yet
 // started.

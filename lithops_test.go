@@ -551,3 +551,37 @@ func TestReduceGathersResults(t *testing.T) {
 		})
 	}
 }
+
+var nap = lithops.Func("nap", func(ctx context.Context, d time.Duration) (time.Duration, error) {
+	time.Sleep(d)
+	return d, nil
+})
+
+// TestResultWaitsAreIndependent: one goroutine waiting on a future without
+// a deadline does not make another's short wait overrun its own ctx.
+func TestResultWaitsAreIndependent(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t)
+	f, err := lithops.CallAsync(ctx, e, nap, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := make(chan error, 1)
+	go func() { _, err := f.Result(context.Background()); long <- err }()
+	time.Sleep(50 * time.Millisecond) // the long wait is in progress
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = f.Result(short)
+	if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
+		t.Fatalf("short wait: %v after %v; want its own deadline, about 200ms", err, time.Since(start))
+	}
+	if err := <-long; err != nil {
+		t.Fatal(err)
+	}
+	for range 20 { // a finished call answers under an expired ctx, every time
+		if v, err := f.Result(short); err != nil || v != 2*time.Second {
+			t.Fatalf("after the call finished, under an expired ctx: %v, %v", v, err)
+		}
+	}
+}
