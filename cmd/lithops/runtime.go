@@ -114,6 +114,8 @@ func newServeCmd() *cobra.Command {
 				MemoryMB:  memMB,
 				// A bigger instance size exists: out-of-memory attempts go there.
 				EscalateOOM: hasNextTier(envInt("LITHOPS_RUNTIME_MEMORY", 0)),
+				// The host.json that runtime build writes sets this.
+				MaxDeliveries: azurefunctions.MaxDequeue,
 				Meta: protocol.RuntimeMeta{
 					Runtime:        os.Getenv("LITHOPS_RUNTIME_NAME"),
 					Backend:        "azure_functions",

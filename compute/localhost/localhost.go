@@ -251,6 +251,12 @@ func (b *Backend) run(p *proc, t *task) *proc {
 		b.opts.Notify(&running)
 	}
 	resp, err := p.call(t, b.closing)
+	if err == nil && resp.Status != nil && resp.Error == "" {
+		if verr := checkReply(resp.Status, t); verr != nil {
+			// A worker that answers nonsense is not trusted with its status.
+			resp.Status, resp.Error = nil, "malformed reply from worker: "+verr.Error()
+		}
+	}
 	if err == nil {
 		if resp.Status != nil && resp.Error == "" {
 			b.outcome(t, resp.Status)
@@ -288,6 +294,21 @@ func (b *Backend) run(p *proc, t *task) *proc {
 		st.Error = p.exitRecord()
 	}
 	b.record(t, &st)
+	return nil
+}
+
+// checkReply checks that a worker's reply is a valid final status of t's
+// call.
+func checkReply(st *protocol.Status, t *task) error {
+	c := t.inv.Calls[0]
+	switch {
+	case st.Validate() != nil:
+		return st.Validate()
+	case st.State == protocol.StateRunning:
+		return fmt.Errorf("status of call %s is still running", st.CallID)
+	case st.ExecutorID != t.inv.ExecutorID || st.JobID != t.inv.JobID || st.CallID != c.ID:
+		return fmt.Errorf("status is of call %s/%s/%s, not %s/%s/%s", st.ExecutorID, st.JobID, st.CallID, t.inv.ExecutorID, t.inv.JobID, c.ID)
+	}
 	return nil
 }
 

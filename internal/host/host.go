@@ -67,6 +67,10 @@ type Options struct {
 	Meta protocol.RuntimeMeta
 	// Pusher delivers final statuses to result queues (optional).
 	Pusher Pusher
+	// MaxDeliveries is how many times the platform delivers a queue message
+	// before it gives up (host.json maxDequeueCount); on the last delivery
+	// a failed invocation's calls are recorded as failed. 0: never.
+	MaxDeliveries int
 	// MemoryMB limits each worker process (0: none).
 	MemoryMB int
 	// EscalateOOM hands out-of-memory attempts of memory-escalating jobs
@@ -206,6 +210,14 @@ func (h *Host) serveInvocation(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	logs, err := h.Run(r.Context(), inv)
+	if n := dequeueCount(req.Metadata); err != nil && h.opts.MaxDeliveries > 0 && n >= h.opts.MaxDeliveries {
+		// The platform will not deliver it again (it goes to the poison
+		// queue): fail its calls for good rather than leave them pending.
+		if gerr := h.giveUp(r.Context(), inv, n, err); gerr == nil {
+			writeJSON(w, http.StatusOK, invocationResponse{Outputs: map[string]any{}, Logs: append(logs, err.Error(), "gave up after the last delivery")})
+			return
+		}
+	}
 	if err != nil {
 		h.opts.Logger.Warn("invocation not recorded; asking for redelivery", "job", inv.JobID, "err", err)
 		writeJSON(w, http.StatusInternalServerError, invocationResponse{Logs: append(logs, err.Error())})
@@ -360,6 +372,9 @@ func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, err
 		return logs, nil
 	}
 	prog, err := h.program(ctx, inv.Program)
+	if err != nil && !errors.Is(err, errBadProgram) {
+		return logs, err // a failed fetch: the next delivery tries again
+	}
 	if err != nil {
 		// Without the program no call can run: record that, answer 2xx.
 		for _, c := range todo {
@@ -419,6 +434,13 @@ func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, err
 				unrecorded++
 				continue
 			}
+			if job.Lease > 0 && !protocol.Final(s, job.Retries) {
+				// Handed back to the client for its next attempt: the lease
+				// goes first, so that it is not taken for the next one's.
+				if err := st.Delete(ctx, inv.Bucket, protocol.LeaseKey(inv.ExecutorID, inv.JobID, s.CallID)); err != nil {
+					h.opts.Logger.Debug("delete lease", "call", s.CallID, "err", err)
+				}
+			}
 			h.push(ctx, inv, s)
 		case <-ctx.Done():
 			return logs, ctx.Err()
@@ -437,7 +459,19 @@ func waiterKey(exec, job, call string) string { return exec + "/" + job + "/" + 
 // leaseTarget is a call whose lease the host renews once it runs.
 type leaseTarget struct {
 	key     string
-	running bool
+	running bool // guarded by Host.mu
+
+	// mu is held across a renewal, so that end waits for one in flight:
+	// after end no renewal of this attempt reaches storage.
+	mu    sync.Mutex
+	ended bool
+}
+
+// end stops the renewals.
+func (lt *leaseTarget) end() {
+	lt.mu.Lock()
+	lt.ended = true
+	lt.mu.Unlock()
 }
 
 // heartbeat renews the leases of the invocation's running calls every
@@ -458,18 +492,22 @@ func (h *Host) heartbeat(ctx context.Context, inv *protocol.Invocation, job *pro
 		defer t.Stop()
 		for {
 			h.mu.Lock()
-			var keys []string
+			var due []*leaseTarget
 			for _, lt := range targets {
 				if lt.running {
-					keys = append(keys, lt.key)
+					due = append(due, lt)
 				}
 			}
 			h.mu.Unlock()
-			for _, k := range keys {
-				beat := fmt.Sprintf(`{"at":%q}`, time.Now().UTC().Format(time.RFC3339Nano))
-				if err := h.opts.Storage.PutBytes(ctx, inv.Bucket, k, []byte(beat)); err != nil {
-					h.opts.Logger.Debug("lease renewal failed", "key", k, "err", err)
+			for _, lt := range due {
+				lt.mu.Lock()
+				if !lt.ended {
+					beat := fmt.Sprintf(`{"at":%q}`, time.Now().UTC().Format(time.RFC3339Nano))
+					if err := h.opts.Storage.PutBytes(ctx, inv.Bucket, lt.key, []byte(beat)); err != nil {
+						h.opts.Logger.Debug("lease renewal failed", "key", lt.key, "err", err)
+					}
 				}
+				lt.mu.Unlock()
 			}
 			select {
 			case <-done:
@@ -499,15 +537,36 @@ func (h *Host) deliver(s *protocol.Status) {
 		h.mu.Unlock()
 		return
 	}
+	// The attempts of this delivery are over (the pool reports only final,
+	// handed-back and unrecorded statuses): no more renewals.
 	h.mu.Lock()
 	ch := h.waiters[waiterKey(s.ExecutorID, s.JobID, s.CallID)]
+	lt := h.leases[waiterKey(s.ExecutorID, s.JobID, s.CallID)]
 	h.mu.Unlock()
+	if lt != nil {
+		lt.end()
+	}
 	if ch != nil {
 		select {
 		case ch <- s:
 		default:
 		}
 	}
+}
+
+// giveUp records a final handler error for each call of inv that has no
+// final status yet, after the last of n deliveries failed with cause.
+func (h *Host) giveUp(ctx context.Context, inv *protocol.Invocation, n int, cause error) error {
+	for _, c := range inv.Calls {
+		s := &protocol.Status{Version: protocol.Version, ExecutorID: inv.ExecutorID, JobID: inv.JobID, CallID: c.ID, Attempt: c.Attempt,
+			State: protocol.StateError, Start: time.Now(), End: time.Now(),
+			Error: &protocol.ErrorRecord{Kind: protocol.KindHandler, Type: "delivery",
+				Message: fmt.Sprintf("the runtime failed this call's invocation %d times, the last with: %v", n, cause)}}
+		if err := h.record(ctx, inv, s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // record writes a final status the worker could not, create-if-absent like

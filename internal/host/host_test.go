@@ -103,7 +103,7 @@ func TestProgramCacheVerifiesAndCollapses(t *testing.T) {
 func TestHandlerProtocol(t *testing.T) {
 	st := storage.New(memory.New(), "memory", "b")
 	st.CreateBucket(context.Background(), "b")
-	h, err := New(Options{Storage: st, CacheDir: t.TempDir(), Meta: protocol.RuntimeMeta{Runtime: "rt", LithopsVersion: protocol.LithopsVersion}})
+	h, err := New(Options{Storage: st, CacheDir: t.TempDir(), MaxDeliveries: 5, Meta: protocol.RuntimeMeta{Runtime: "rt", LithopsVersion: protocol.LithopsVersion}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +137,9 @@ func TestHandlerProtocol(t *testing.T) {
 		{"path in ids", `{"Data":{"msgIn":{"protocol":1,"bucket":"b","executor_id":"../e","job_id":"j","calls":[{"id":"00000"}]}}}`, 400},
 		{"metadata, quoted twice as the host does", `{"Data":{"msgIn":` + string(twice) + `}}`, 200},
 		{"missing manifest", `{"Data":{"msgIn":{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}}}`, 500},
+		{"missing manifest, 4th delivery", `{"Data":{"msgIn":{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}},"Metadata":{"DequeueCount":"4"}}`, 500},
+		// The platform will not deliver it again: the call fails for good.
+		{"missing manifest, last delivery", `{"Data":{"msgIn":{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}},"Metadata":{"DequeueCount":"5"}}`, 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -149,7 +152,13 @@ func TestHandlerProtocol(t *testing.T) {
 			}
 		})
 	}
-	raw, err := st.GetBytes(context.Background(), "b", "lithops.runtimes/azure_functions/rt.probe.json")
+	raw, err := st.GetBytes(context.Background(), "b", protocol.StatusKey("e", "j", "00000"))
+	var failed protocol.Status
+	if err != nil || json.Unmarshal(raw, &failed) != nil || failed.Error == nil || failed.Error.Kind != protocol.KindHandler ||
+		!strings.Contains(failed.Error.Message, "5 times") || !strings.Contains(failed.Error.Message, "job manifest") {
+		t.Fatalf("after the last delivery the call's status is %s, %v; want a handler error naming the cause", raw, err)
+	}
+	raw, err = st.GetBytes(context.Background(), "b", "lithops.runtimes/azure_functions/rt.probe.json")
 	if err != nil || !strings.Contains(string(raw), `"runtime_name":"rt"`) {
 		t.Fatalf("metadata record: %s, %v", raw, err)
 	}

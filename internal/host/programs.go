@@ -86,9 +86,13 @@ func pickExecDir(candidates []string, noexec func(string) bool) (string, error) 
 	return "", fmt.Errorf("host: no directory that allows executing programs among %v", candidates)
 }
 
+// errBadProgram marks a program that can never run (missing, malformed or
+// failing verification), as opposed to a fetch that failed and may succeed.
+var errBadProgram = errors.New("bad user program")
+
 func (c *programCache) get(ctx context.Context, sha string) (string, error) {
 	if !shaRE.MatchString(sha) {
-		return "", fmt.Errorf("program hash %q is not a SHA-256 in hex", sha)
+		return "", fmt.Errorf("%w: hash %q is not a SHA-256 in hex", errBadProgram, sha)
 	}
 	path := filepath.Join(c.dir, sha)
 	if _, err := os.Stat(path); err == nil {
@@ -122,14 +126,14 @@ func (c *programCache) download(ctx context.Context, sha, path string) (string, 
 	rc, err := c.st.Get(ctx, c.st.Bucket(), protocol.ProgramKey(sha))
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return "", fmt.Errorf("user program %s is not in storage (the client uploads it to %s)", sha[:12], protocol.ProgramKey(sha))
+			return "", fmt.Errorf("%w: %s is not in storage (the client uploads it to %s)", errBadProgram, sha[:12], protocol.ProgramKey(sha))
 		}
 		return "", fmt.Errorf("fetch user program %s: %w", sha[:12], err)
 	}
 	defer rc.Close()
 	zr, err := gzip.NewReader(rc)
 	if err != nil {
-		return "", fmt.Errorf("user program %s is not gzip: %w", sha[:12], err)
+		return "", fmt.Errorf("%w: %s is not gzip: %v", errBadProgram, sha[:12], err)
 	}
 	tmp, err := os.CreateTemp(c.dir, ".fetch-*")
 	if err != nil {
@@ -145,7 +149,7 @@ func (c *programCache) download(ctx context.Context, sha, path string) (string, 
 		return "", err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != sha {
-		return "", fmt.Errorf("user program %s failed verification: its bytes hash to %s; refusing to run it", sha[:12], got[:12])
+		return "", fmt.Errorf("%w: %s failed verification: its bytes hash to %s; refusing to run it", errBadProgram, sha[:12], got[:12])
 	}
 	if err := os.Chmod(tmp.Name(), 0o755); err != nil {
 		return "", err

@@ -109,7 +109,11 @@ func (w *Worker) Job(ctx context.Context, bucket, executorID, jobID string) (*pr
 	}
 	data, err := w.Storage.GetBytes(ctx, bucket, key)
 	if err != nil {
-		return nil, fmt.Errorf("read job manifest: %w", err)
+		err = fmt.Errorf("read job manifest: %w", err)
+		if !errors.Is(err, storage.ErrNotFound) {
+			err = &transientError{err}
+		}
+		return nil, err
 	}
 	j = new(protocol.Job)
 	if err := json.Unmarshal(data, j); err != nil {
@@ -148,6 +152,15 @@ func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protoco
 		st.State = protocol.StateError
 		st.Error = &protocol.ErrorRecord{Kind: kind, Type: fmt.Sprintf("%T", err), Message: err.Error()}
 	}
+	job, jerr := w.Job(ctx, inv.Bucket, inv.ExecutorID, inv.JobID)
+	var te *transientError
+	if errors.As(jerr, &te) {
+		// Storage trouble, not the call's: whoever delivered the call
+		// records it under its retry policy (or delivers it again).
+		fail(protocol.KindHandler, jerr)
+		st.End = time.Now()
+		return st, jerr
+	}
 	if err := w.run(ctx, inv, call, st); err != nil {
 		var me *mismatchError
 		if errors.As(err, &me) {
@@ -159,11 +172,18 @@ func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protoco
 	st.End = time.Now()
 	st.PeakRSS = peakRSS()
 	retries := 0
-	if job, err := w.Job(ctx, inv.Bucket, inv.ExecutorID, inv.JobID); err == nil {
+	if jerr == nil {
 		retries = job.Retries
 	}
 	return w.writeStatus(ctx, inv.Bucket, st, protocol.RecordKey(st, retries))
 }
+
+// transientError is a storage failure (past the retry budget) that a later
+// attempt may not meet.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
 
 type mismatchError struct{ msg string }
 
