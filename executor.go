@@ -172,9 +172,11 @@ func (e *Executor) Config() *config.Config { return e.cfg }
 // Backend returns the compute backend name.
 func (e *Executor) Backend() string { return e.backend.Name() }
 
-// Close stops the backend (calls still running are killed and fail with
-// ErrClosed) and, unless lithops.data_cleaner is false, deletes the storage
-// records of the executor's jobs. Fetch results before closing.
+// Close stops the backend and fails the calls still pending with
+// ErrClosed, and, unless lithops.data_cleaner is false, deletes the storage
+// records of the executor's jobs. Fetch results before closing. On localhost
+// running calls are killed; on Azure Functions calls already delivered run
+// to the end, and what they write after Close stays until `lithops clean`.
 func (e *Executor) Close() error {
 	e.mu.Lock()
 	if e.closed {

@@ -65,8 +65,10 @@ func ChunkSize(n int64) PartitionOption { return func(p *partitionConfig) { p.ch
 // obj_chunk_number).
 func ChunkNumber(n int) PartitionOption { return func(p *partitionConfig) { p.chunkNumber = n } }
 
-// WithHTTPClient sets the client used for URL inputs (default
-// http.DefaultClient).
+// WithHTTPClient sets the client Partition uses to learn the size of URL
+// inputs (default http.DefaultClient). ObjectChunk.Open, which runs in the
+// worker, always reads URLs with http.DefaultClient: a client cannot travel
+// with a chunk.
 func WithHTTPClient(c *http.Client) PartitionOption {
 	return func(p *partitionConfig) { p.httpClient = c }
 }

@@ -64,8 +64,9 @@ type Backend struct {
 	progMu  sync.Mutex
 	progSHA string
 
-	tierMu sync.Mutex
-	tiers  map[int]*tier // deployments of the runtime by instance memory (MB)
+	tierMu  sync.Mutex
+	tiers   map[int]*tier     // deployments of the runtime by instance memory (MB)
+	loading map[int]*tierLoad // tiers being read or deployed, by memory
 
 	// HTTPS trigger: where and with which key to POST invocations.
 	endpoint, key string
@@ -98,6 +99,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		opts: opts, cfg: cfg, st: opts.Storage, svc: svc, runtime: rt,
 		results:  ResultQueue(opts.ExecutorID),
 		tiers:    map[int]*tier{},
+		loading:  map[int]*tierLoad{},
 		stop:     make(chan struct{}),
 		consumed: make(chan struct{}),
 	}
@@ -178,9 +180,11 @@ func (b *Backend) tier(ctx context.Context, memoryMB int) (*tier, error) {
 	if memoryMB == 0 {
 		memoryMB = b.cfg.AzureFunctions.RuntimeMemory
 	}
+	// A tier may take minutes to deploy: load it outside the lock, once,
+	// while other sizes stay usable.
 	b.tierMu.Lock()
-	defer b.tierMu.Unlock()
 	if t := b.tiers[memoryMB]; t != nil {
+		b.tierMu.Unlock()
 		return t, nil
 	}
 	valid := false
@@ -188,8 +192,42 @@ func (b *Backend) tier(ctx context.Context, memoryMB int) (*tier, error) {
 		valid = valid || m == memoryMB
 	}
 	if !valid {
+		b.tierMu.Unlock()
 		return nil, fmt.Errorf("azure_functions: %d MB is not a Flex Consumption instance size (512, 2048, 4096)", memoryMB)
 	}
+	if p := b.loading[memoryMB]; p != nil {
+		b.tierMu.Unlock()
+		select {
+		case <-p.done:
+			return p.t, p.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	p := &tierLoad{done: make(chan struct{})}
+	b.loading[memoryMB] = p
+	b.tierMu.Unlock()
+	p.t, p.err = b.loadTier(ctx, memoryMB)
+	b.tierMu.Lock()
+	delete(b.loading, memoryMB)
+	if p.err == nil {
+		b.tiers[memoryMB] = p.t
+	}
+	b.tierMu.Unlock()
+	close(p.done)
+	return p.t, p.err
+}
+
+// tierLoad is a tier being read or deployed; done closes when t or err is
+// set.
+type tierLoad struct {
+	done chan struct{}
+	t    *tier
+	err  error
+}
+
+// loadTier reads (or deploys) the runtime at memoryMB and makes its queue.
+func (b *Backend) loadTier(ctx context.Context, memoryMB int) (*tier, error) {
 	meta, err := b.tierMeta(ctx, memoryMB)
 	if err != nil {
 		return nil, err
@@ -198,13 +236,15 @@ func (b *Backend) tier(ctx context.Context, memoryMB int) (*tier, error) {
 	if err := EnsureQueue(ctx, b.svc, t.names.Queue); err != nil {
 		return nil, err
 	}
-	b.tiers[memoryMB] = t
 	return t, nil
 }
 
 // NextMemory implements the executor's memory escalation: the next
 // instance memory tier above mb.
 func (b *Backend) NextMemory(mb int) (int, bool) {
+	if b.endpoint != "" {
+		return 0, false // the HTTPS trigger runs at the configured size only
+	}
 	if mb == 0 {
 		mb = b.cfg.AzureFunctions.RuntimeMemory
 	}
