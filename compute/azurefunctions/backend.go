@@ -44,6 +44,9 @@ type Options struct {
 	Deployer RuntimeDeployer
 	// Progress receives deployment progress lines (default: the logger).
 	Progress func(string)
+	// PoisonInterval is how often the runtime's poison queues are checked
+	// for this executor's invocations (default 10 s).
+	PoisonInterval time.Duration
 }
 
 // RuntimeDeployer creates or updates a runtime's function app; the ARM
@@ -72,9 +75,10 @@ type Backend struct {
 	endpoint, key string
 	http          *http.Client
 
-	stop     chan struct{}
-	consumed chan struct{}
-	closed   sync.Once
+	stop       chan struct{}
+	consumed   chan struct{}
+	poisonDone chan struct{}
+	closed     sync.Once
 }
 
 // New connects to the runtime's queues and checks the runtime is deployed
@@ -97,11 +101,12 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	b := &Backend{
 		opts: opts, cfg: cfg, st: opts.Storage, svc: svc, runtime: rt,
-		results:  ResultQueue(opts.ExecutorID),
-		tiers:    map[int]*tier{},
-		loading:  map[int]*tierLoad{},
-		stop:     make(chan struct{}),
-		consumed: make(chan struct{}),
+		results:    ResultQueue(opts.ExecutorID),
+		tiers:      map[int]*tier{},
+		loading:    map[int]*tierLoad{},
+		stop:       make(chan struct{}),
+		consumed:   make(chan struct{}),
+		poisonDone: make(chan struct{}),
 	}
 	meta, err := b.tierMeta(ctx, cfg.AzureFunctions.RuntimeMemory)
 	if err != nil {
@@ -120,6 +125,15 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("azure_functions: completion queue: %w", err)
 	}
 	go b.consume()
+	if b.endpoint == "" {
+		every := opts.PoisonInterval
+		if every <= 0 {
+			every = 10 * time.Second
+		}
+		go b.watchPoison(every)
+	} else {
+		close(b.poisonDone) // HTTPS invocations have no queue
+	}
 	return b, nil
 }
 
@@ -502,6 +516,7 @@ func (b *Backend) Close() error {
 	b.closed.Do(func() {
 		close(b.stop)
 		<-b.consumed
+		<-b.poisonDone
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		if _, derr := b.svc.DeleteQueue(ctx, b.results, nil); derr != nil {

@@ -503,3 +503,65 @@ func TestAzuriteRestart(t *testing.T) {
 	}
 	t.Logf("all %d results after the restart, %v after it", len(got), time.Since(stopped).Round(time.Millisecond))
 }
+
+// TestPoisonedInvocationFails: when the platform gives up on an invocation
+// (its message moved to the poison queue, as after a runtime that crashes
+// on every delivery), the client fails its calls with an error that says
+// so, and records that in storage, instead of waiting for ever.
+func TestPoisonedInvocationFails(t *testing.T) {
+	requireAzurite(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := runtimetest.Config("poison")
+	r, err := runtimetest.Start(ctx, cfg, runtimetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	ex, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ex.Close() })
+	r.Double.Close() // no runtime consumes the queue from here on
+
+	f, err := lithops.CallAsync(ctx, ex, addSeven, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Play the platform: the message goes to the poison queue.
+	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := svc.NewQueueClient(r.Names.Queue)
+	var text string
+	for text == "" && ctx.Err() == nil {
+		resp, err := q.DequeueMessages(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range resp.Messages {
+			text = *m.MessageText
+			q.DeleteMessage(ctx, *m.MessageID, *m.PopReceipt, nil)
+		}
+	}
+	pq := azurefunctions.PoisonQueue(r.Names.Queue)
+	if err := azurefunctions.EnsureQueue(ctx, svc, pq); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.DeleteQueue(context.Background(), pq, nil) })
+	if _, err := svc.NewQueueClient(pq).EnqueueMessage(ctx, text, nil); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = f.Result(ctx)
+	if !errors.Is(err, lithops.ErrHandler) || !strings.Contains(err.Error(), "poison") {
+		t.Fatalf("got %v; want a handler error naming the poison queue", err)
+	}
+	t.Logf("failed %v after the message was poisoned: %v", time.Since(start).Round(time.Millisecond), err)
+	st := ex.Storage()
+	if _, err := st.Head(ctx, st.Bucket(), protocol.StatusKey(ex.ID(), f.JobID(), f.CallID())); err != nil {
+		t.Fatalf("the failure is not recorded in storage: %v", err)
+	}
+}

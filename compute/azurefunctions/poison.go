@@ -1,0 +1,109 @@
+package azurefunctions
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/worker"
+)
+
+// PoisonQueue is where the platform moves a message after MaxDequeue failed
+// deliveries.
+func PoisonQueue(queue string) string { return queue + "-poison" }
+
+// watchPoison fails, for good, the calls of this executor whose invocation
+// the platform gave up on: a runtime that crashes on every delivery never
+// records anything, and without this its calls would wait for ever. Storage
+// stays the source of truth: the failure is recorded there first
+// (create-if-absent, so a status already written wins).
+func (b *Backend) watchPoison(every time.Duration) {
+	defer close(b.poisonDone)
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-time.After(every):
+		}
+		b.tierMu.Lock()
+		queues := make([]string, 0, len(b.tiers))
+		for _, t := range b.tiers {
+			queues = append(queues, PoisonQueue(t.names.Queue))
+		}
+		b.tierMu.Unlock()
+		for _, q := range queues {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if err := b.drainPoison(ctx, q); err != nil {
+				b.opts.Logger.Debug("poison queue", "queue", q, "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// drainPoison reads a poison queue in a few batches. Messages of other
+// executors are left alone: invisible for a while, then back for theirs.
+func (b *Backend) drainPoison(ctx context.Context, queue string) error {
+	q := b.svc.NewQueueClient(queue)
+	for range 8 {
+		resp, err := q.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: to.Ptr(int32(32)), VisibilityTimeout: to.Ptr(int32(30))})
+		if err != nil {
+			return err // includes a poison queue that does not exist yet
+		}
+		if len(resp.Messages) == 0 {
+			return nil
+		}
+		for _, m := range resp.Messages {
+			if m.MessageText == nil || m.MessageID == nil || m.PopReceipt == nil {
+				continue
+			}
+			inv, ok := decodeInvocation(*m.MessageText)
+			if !ok || inv.ExecutorID != b.opts.ExecutorID {
+				continue
+			}
+			if err := b.failPoisoned(ctx, queue, inv); err != nil {
+				return err // the message stays; the next round tries again
+			}
+			if _, err := q.DeleteMessage(ctx, *m.MessageID, *m.PopReceipt, nil); err != nil {
+				b.opts.Logger.Debug("delete poison message", "queue", queue, "err", err)
+			}
+		}
+	}
+	return nil
+}
+
+// failPoisoned records and reports each call of inv as failed.
+func (b *Backend) failPoisoned(ctx context.Context, queue string, inv *protocol.Invocation) error {
+	for _, c := range inv.Calls {
+		st := &protocol.Status{Version: protocol.Version, ExecutorID: inv.ExecutorID, JobID: inv.JobID, CallID: c.ID, Attempt: c.Attempt,
+			State: protocol.StateError, End: time.Now(),
+			Error: &protocol.ErrorRecord{Kind: protocol.KindHandler, Type: "poison",
+				Message: fmt.Sprintf("the runtime failed this call's invocation %d times and the platform moved it to the queue %s; see the function app's logs", MaxDequeue, queue)}}
+		rec, err := worker.Record(ctx, b.st, inv.Bucket, protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID), st)
+		if err != nil {
+			return fmt.Errorf("record poisoned call %s: %w", c.ID, err)
+		}
+		if b.opts.Notify != nil {
+			b.opts.Notify(rec)
+		}
+	}
+	return nil
+}
+
+// decodeInvocation reads a queue message's text as an invocation.
+func decodeInvocation(text string) (*protocol.Invocation, bool) {
+	raw, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		raw = []byte(text) // a message that was not base64-encoded
+	}
+	var inv protocol.Invocation
+	if json.Unmarshal(raw, &inv) != nil || inv.Validate() != nil || inv.Op != protocol.OpRun {
+		return nil, false
+	}
+	return &inv, true
+}
