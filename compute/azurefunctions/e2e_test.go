@@ -426,6 +426,23 @@ func TestMemoryTierEscalation(t *testing.T) {
 	}
 }
 
+// startOn starts a runtime for cfg and an executor on it, both closed when
+// the test ends.
+func startOn(ctx context.Context, t *testing.T, cfg *config.Config, o runtimetest.Options) (*runtimetest.Env, *lithops.Executor) {
+	t.Helper()
+	r, err := runtimetest.Start(ctx, cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	ex, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ex.Close() })
+	return r, ex
+}
+
 // slowAddSeven takes long enough that a job is still running when the
 // storage service goes away.
 var slowAddSeven = lithops.Func("af_slow_add_seven", func(ctx context.Context, x int) (int, error) {
@@ -451,16 +468,7 @@ func TestAzuriteRestart(t *testing.T) {
 	cfg := runtimetest.Config("restart")
 	cfg.AzureStorage.ConnectionString = az.Conn()
 	cfg.Lithops.MonitoringInterval = 1
-	r, err := runtimetest.Start(ctx, cfg, runtimetest.Options{Instances: 2, Workers: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	ex, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ex.Close() })
+	_, ex := startOn(ctx, t, cfg, runtimetest.Options{Instances: 2, Workers: 2})
 
 	in := make([]int, 24)
 	for i := range in {
@@ -513,16 +521,7 @@ func TestPoisonedInvocationFails(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cfg := runtimetest.Config("poison")
-	r, err := runtimetest.Start(ctx, cfg, runtimetest.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	ex, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ex.Close() })
+	r, ex := startOn(ctx, t, cfg, runtimetest.Options{})
 	r.Double.Close() // no runtime consumes the queue from here on
 
 	f, err := lithops.CallAsync(ctx, ex, addSeven, 1)
