@@ -126,6 +126,9 @@ func TestRetries(t *testing.T) {
 }
 
 func TestMemoryEscalation(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector inflates the workers' memory past the 512 MiB step")
+	}
 	ctx := ctxT(t)
 	e := newExecutor(t, lithops.WithMaxWorkers(1))
 	// 400 MiB resident: over 128 and 256 MiB, under 512 MiB.

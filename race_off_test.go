@@ -1,0 +1,5 @@
+//go:build !race
+
+package lithops_test
+
+const raceEnabled = false
