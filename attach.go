@@ -145,6 +145,7 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 	if len(inv.Calls) == 0 {
 		return 0, nil
 	}
+	js.renew()
 	if err := e.backend.Invoke(ctx, js.job, inv); err != nil {
 		return 0, fmt.Errorf("lithops: rerun %s/%s: %w", e.id, jobID, err)
 	}

@@ -72,6 +72,14 @@ type jobState struct {
 	remaining atomic.Int64
 	stopFn    atomic.Pointer[func() bool] // stops the ctx watcher; set once submitted
 
+	// life is the context of the attempts the executor starts itself for
+	// this job (escalations, retries of lost calls): cancelled when the
+	// job's ctx is, when the job has finished, or by Close; Rerun renews
+	// it. nil: e.life.
+	lifeMu  sync.Mutex
+	life    context.Context
+	endLife context.CancelFunc
+
 	// pollMu serializes pollJob (the poller, Attach, Rerun) and guards the
 	// calls' lease tracking.
 	pollMu sync.Mutex
@@ -260,7 +268,9 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		job.Inputs[i] = protocol.Range{Offset: total, Size: int64(len(in))}
 		total += int64(len(in))
 	}
-	if limit := *e.cfg.Lithops.DataLimit; limit > 0 && float64(total) > limit*(1<<20) {
+	// A reducer's gather input is references the framework made, not data
+	// the user can move to storage.
+	if limit := *e.cfg.Lithops.DataLimit; limit > 0 && float64(total) > limit*(1<<20) && !co.gather {
 		return nil, fmt.Errorf("lithops: job %s/%s: inputs total %.1f MiB, over lithops.data_limit of %v MiB; pass large data through storage", e.id, jobID, float64(total)/(1<<20), limit)
 	}
 	// One PUT for all inputs and one for the manifest, in parallel: workers
@@ -281,6 +291,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	}
 
 	js := &jobState{e: e, job: job, calls: make([]*callState, len(inputs))}
+	js.life, js.endLife = context.WithCancel(e.life)
 	js.remaining.Store(int64(len(inputs)))
 	inv := protocol.Invocation{Version: protocol.Version, Bucket: e.bucket, ExecutorID: e.id, JobID: jobID, Calls: make([]protocol.Call, len(inputs))}
 	now := time.Now()
@@ -302,6 +313,9 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	e.order = append(e.order, js)
 	e.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() {
+		js.lifeMu.Lock()
+		js.endLife()
+		js.lifeMu.Unlock()
 		for _, c := range js.calls {
 			c.finish(nil, fmt.Errorf("lithops: %s/%s call %s: %w", e.id, jobID, c.id, context.Cause(ctx)))
 		}
@@ -326,11 +340,54 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	return js, nil
 }
 
-// stop stops the job's ctx watcher, if it is set.
+// stop stops the job's ctx watcher, if it is set, and ends its life.
 func (j *jobState) stop() {
 	if f := j.stopFn.Load(); f != nil {
 		(*f)()
 	}
+	j.lifeMu.Lock()
+	if j.endLife != nil {
+		j.endLife()
+	}
+	j.lifeMu.Unlock()
+}
+
+// context is the context of attempts the executor starts for the job.
+func (j *jobState) context() context.Context {
+	j.lifeMu.Lock()
+	defer j.lifeMu.Unlock()
+	if j.life != nil {
+		return j.life
+	}
+	return j.e.life
+}
+
+// renew gives the job a new life: its calls run again (Rerun).
+func (j *jobState) renew() {
+	j.lifeMu.Lock()
+	defer j.lifeMu.Unlock()
+	if j.endLife != nil {
+		j.endLife()
+	}
+	j.life, j.endLife = context.WithCancel(j.e.life)
+}
+
+// invokeAgain starts an attempt of c that the executor itself decided on, in
+// the background, under the job's life; a failure to start it fails the
+// call (with ErrClosed once the executor is closed).
+func (j *jobState) invokeAgain(c *callState, job *protocol.Job, inv protocol.Invocation, what string) {
+	go func() {
+		// Not a context cancelled on return: cancelling the Invoke context
+		// stops the calls it started.
+		err := j.e.backend.Invoke(j.context(), job, inv)
+		if err == nil {
+			return
+		}
+		if j.e.life.Err() != nil {
+			err = ErrClosed
+		}
+		c.finish(nil, fmt.Errorf("lithops: %s %s/%s call %s: %w", what, j.e.id, job.JobID, c.id, err))
+	}()
 }
 
 // notify receives statuses pushed by the backend.
@@ -405,9 +462,6 @@ func (e *Executor) escalate(js *jobState, c *callState, st *protocol.Status) {
 	if c.isDone() {
 		return
 	}
-	// The runtime deleted the attempt's lease before handing it back; a
-	// lease seen before belongs to the old attempt.
-	js.forgetLease(c)
 	c.mu.Lock()
 	mem := c.memory
 	if mem == 0 {
@@ -426,11 +480,11 @@ func (e *Executor) escalate(js *jobState, c *callState, st *protocol.Status) {
 		Calls: []protocol.Call{{ID: c.id, Index: c.index, Attempt: st.Attempt + 1}}}
 	e.log.Info("retrying call with more memory", "job", job.JobID, "call", c.id, "attempt", st.Attempt+1, "memory_mb", mem)
 	go func() {
-		// e.life, not a context cancelled on return: cancelling the
-		// Invoke context stops the calls it started.
-		if err := e.backend.Invoke(e.life, &job, inv); err != nil {
-			c.finish(nil, fmt.Errorf("lithops: escalate %s/%s call %s to %d MB: %w", e.id, job.JobID, c.id, mem, err))
-		}
+		// The runtime deleted the attempt's lease before handing it back; a
+		// lease seen before belongs to the old attempt. (Here, not in the
+		// caller: the poller may hold the job's lock for a while.)
+		js.forgetLease(c)
+		js.invokeAgain(c, &job, inv, fmt.Sprintf("escalate to %d MB", mem))
 	}()
 }
 
@@ -558,9 +612,7 @@ func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt 
 		job.Memory = c.memory // the size an escalation moved the call to
 	}
 	c.mu.Unlock()
-	if err := e.backend.Invoke(e.life, &job, inv); err != nil {
-		c.finish(nil, fmt.Errorf("lithops: retry lost call %s/%s %s: %w", e.id, j.job.JobID, c.id, err))
-	}
+	j.invokeAgain(c, &job, inv, "retry lost") // not under j.pollMu: Invoke may take long
 }
 
 // JobInfo summarizes one job of an executor.

@@ -202,37 +202,43 @@ type Future[T any] struct {
 // or the download fails, a later call tries again. The call's own outcome
 // is remembered.
 func (f *Future[T]) Result(ctx context.Context) (T, error) {
-	// Wait outside the lock, so that each caller's ctx bounds its own wait.
+	// Wait and download outside the lock, so that each caller's ctx bounds
+	// its own wait; two callers may both download, and the first to finish
+	// fills the cache.
 	if err := f.c.wait(ctx); err != nil {
 		var zero T
 		return zero, err // the wait was cut short; the call goes on
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.cached {
+		defer f.mu.Unlock()
 		return f.val, f.err
 	}
+	f.mu.Unlock()
 	raw, j, err := f.c.outcome(ctx)
 	var fe *fetchError
 	if errors.As(err, &fe) {
 		var zero T
 		return zero, err // the result exists; a later call fetches it again
 	}
-	if err != nil {
-		f.cached, f.err = true, err
-		return f.val, err
-	}
-	codec, err := protocol.CodecByName(j.job.Codec)
+	var val T
 	if err == nil {
-		var env envelope[T]
-		if err = codec.Unmarshal(raw, &env); err == nil {
-			f.val = env.V
-		} else {
-			err = fmt.Errorf("lithops: decode result of %s/%s call %s: %w", j.e.id, j.job.JobID, f.c.id, err)
+		var codec protocol.Codec
+		if codec, err = protocol.CodecByName(j.job.Codec); err == nil {
+			var env envelope[T]
+			if err = codec.Unmarshal(raw, &env); err == nil {
+				val = env.V
+			} else {
+				err = fmt.Errorf("lithops: decode result of %s/%s call %s: %w", j.e.id, j.job.JobID, f.c.id, err)
+			}
 		}
 	}
-	f.cached, f.err = true, err
-	return f.val, err
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.cached {
+		f.cached, f.val, f.err = true, val, err
+	}
+	return f.val, f.err
 }
 
 // Done reports whether the call has finished (successfully or not).

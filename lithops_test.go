@@ -585,3 +585,40 @@ func TestResultWaitsAreIndependent(t *testing.T) {
 		}
 	}
 }
+
+// TestGatherInputIsNotUserData: a reducer's gather input is not held to
+// lithops.data_limit, which is about inputs the user could move to storage.
+func TestGatherInputIsNotUserData(t *testing.T) {
+	ctx := ctxT(t)
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	limit := 0.005 // MiB: about 5 KB
+	cfg.Lithops.DataLimit = &limit
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	inputs := make([]struct {
+		B byte
+		N int
+	}, 20)
+	for i := range inputs {
+		inputs[i].B, inputs[i].N = 'x', 1000 // 20 inline results of 1 KB: 20 KB of references
+	}
+	f, err := lithops.MapReduce(ctx, e, blockOf, inputs, describeBlocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Result(ctx); err != nil || !strings.HasPrefix(v, "x1000 x1000") {
+		t.Fatalf("got %.40q, %v", v, err)
+	}
+	if _, err := lithops.Map(ctx, e, blockOf, inputs[:1], lithops.WithTimeout(time.Minute)); err != nil {
+		t.Fatal(err) // one small input stays under the limit
+	}
+	big := make([][]byte, 1)
+	big[0] = make([]byte, 8000)
+	if _, err := lithops.Map(ctx, e, describeBlocks, [][][]byte{big}); err == nil || !strings.Contains(err.Error(), "data_limit") {
+		t.Fatalf("a user input over data_limit: %v", err)
+	}
+}

@@ -221,7 +221,11 @@ func (b *Backend) tier(ctx context.Context, memoryMB int) (*tier, error) {
 	p := &tierLoad{done: make(chan struct{})}
 	b.loading[memoryMB] = p
 	b.tierMu.Unlock()
-	p.t, p.err = b.loadTier(ctx, memoryMB)
+	// Not under the first caller's ctx: others wait for this load too. A
+	// deployment takes minutes; half an hour bounds a stuck one.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Minute)
+	p.t, p.err = b.loadTier(lctx, memoryMB)
+	cancel()
 	b.tierMu.Lock()
 	delete(b.loading, memoryMB)
 	if p.err == nil {

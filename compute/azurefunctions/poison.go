@@ -24,6 +24,9 @@ func PoisonQueue(queue string) string { return queue + "-poison" }
 // (create-if-absent, so a status already written wins).
 func (b *Backend) watchPoison(every time.Duration) {
 	defer close(b.poisonDone)
+	base, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { <-b.stop; cancel() }() // Close does not wait for a slow round
 	for {
 		select {
 		case <-b.stop:
@@ -37,7 +40,7 @@ func (b *Backend) watchPoison(every time.Duration) {
 		}
 		b.tierMu.Unlock()
 		for _, q := range queues {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			ctx, cancel := context.WithTimeout(base, time.Minute)
 			if err := b.drainPoison(ctx, q); err != nil {
 				b.opts.Logger.Debug("poison queue", "queue", q, "err", err)
 			}

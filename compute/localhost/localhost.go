@@ -251,10 +251,10 @@ func (b *Backend) run(p *proc, t *task) *proc {
 		b.opts.Notify(&running)
 	}
 	resp, err := p.call(t, b.closing)
-	if err == nil && resp.Status != nil && resp.Error == "" {
+	if err == nil && resp.Status != nil {
 		if verr := checkReply(resp.Status, t); verr != nil {
 			// A worker that answers nonsense is not trusted with its status.
-			resp.Status, resp.Error = nil, "malformed reply from worker: "+verr.Error()
+			resp.Status, resp.Error = nil, strings.TrimPrefix(resp.Error+"; ", "; ")+"malformed reply from worker: "+verr.Error()
 		}
 	}
 	if err == nil {

@@ -209,11 +209,12 @@ func (h *Host) serveInvocation(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	logs, err := h.Run(r.Context(), inv)
+	settled := map[string]*protocol.Status{}
+	logs, err := h.run(r.Context(), inv, settled)
 	if n := dequeueCount(req.Metadata); err != nil && h.opts.MaxDeliveries > 0 && n >= h.opts.MaxDeliveries {
 		// The platform will not deliver it again (it goes to the poison
 		// queue): fail its calls for good rather than leave them pending.
-		if gerr := h.giveUp(r.Context(), inv, n, err); gerr == nil {
+		if gerr := h.giveUp(r.Context(), inv, settled, fmt.Sprintf("the runtime failed this call's invocation %d times, the last with: %v", n, err)); gerr == nil {
 			writeJSON(w, http.StatusOK, invocationResponse{Outputs: map[string]any{}, Logs: append(logs, err.Error(), "gave up after the last delivery")})
 			return
 		}
@@ -254,8 +255,14 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, raw json
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 24*time.Hour)
 		defer cancel()
-		if _, err := h.Run(ctx, inv); err != nil {
-			h.opts.Logger.Warn("HTTP-triggered invocation not recorded", "job", inv.JobID, "err", err)
+		settled := map[string]*protocol.Status{}
+		if _, err := h.run(ctx, inv, settled); err != nil {
+			// Nothing delivers an HTTP request again: fail the calls now
+			// rather than leave them pending.
+			h.opts.Logger.Warn("HTTP-triggered invocation failed", "job", inv.JobID, "err", err)
+			if gerr := h.giveUp(ctx, inv, settled, "the runtime could not run this call: "+err.Error()); gerr != nil {
+				h.opts.Logger.Warn("HTTP-triggered invocation not recorded", "job", inv.JobID, "err", gerr)
+			}
 		}
 	}()
 	writeJSON(w, http.StatusOK, httpOut(202, "accepted"))
@@ -332,6 +339,14 @@ func (h *Host) meta() protocol.RuntimeMeta {
 // Run executes an invocation and returns log lines. A nil error means every
 // call of it has a status in storage.
 func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, error) {
+	return h.run(ctx, inv, map[string]*protocol.Status{})
+}
+
+// run is Run; it adds to settled the calls that have a final record or
+// were handed back to the client (nil), which giveUp must leave alone, and
+// those whose status could not be written (the status), which giveUp
+// writes rather than lose their outcome.
+func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[string]*protocol.Status) ([]string, error) {
 	st := h.opts.Storage
 	if inv.Op == protocol.OpMetadata {
 		meta, _ := json.Marshal(h.meta())
@@ -366,6 +381,7 @@ func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, err
 		logs = append(logs, fmt.Sprintf("%d call(s) already recorded; not run again", len(done)))
 	}
 	for _, s := range done {
+		settled[s.CallID] = nil
 		h.push(ctx, inv, s)
 	}
 	if len(todo) == 0 {
@@ -391,19 +407,20 @@ func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, err
 	if err != nil {
 		return logs, err
 	}
-	chans := make([]chan *protocol.Status, len(todo))
+	// One channel for the invocation's calls, taken in the order they end:
+	// a call handed back must reach the client while others still run.
+	ended := make(chan *protocol.Status, len(todo))
 	keys := make([]string, len(todo))
 	h.mu.Lock()
 	for i, c := range todo {
 		keys[i] = waiterKey(inv.ExecutorID, inv.JobID, c.ID)
-		chans[i] = make(chan *protocol.Status, 1)
-		h.waiters[keys[i]] = chans[i]
+		h.waiters[keys[i]] = ended
 	}
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
-		for i, k := range keys {
-			if h.waiters[k] == chans[i] {
+		for _, k := range keys {
+			if h.waiters[k] == ended {
 				delete(h.waiters, k)
 			}
 		}
@@ -427,13 +444,15 @@ func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, err
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	var unrecorded int
-	for i, ch := range chans {
+	for n := range todo {
 		select {
-		case s := <-ch:
+		case s := <-ended:
 			if s.Unrecorded {
 				unrecorded++
+				settled[s.CallID] = s
 				continue
 			}
+			settled[s.CallID] = nil
 			if job.Lease > 0 && !protocol.Final(s, job.Retries) {
 				// Handed back to the client for its next attempt: the lease
 				// goes first, so that it is not taken for the next one's.
@@ -445,7 +464,7 @@ func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, err
 		case <-ctx.Done():
 			return logs, ctx.Err()
 		case <-timer.C:
-			return logs, fmt.Errorf("call %s did not finish within %v", todo[i].ID, limit)
+			return logs, fmt.Errorf("%d of %d calls did not finish within %v", len(todo)-n, len(todo), limit)
 		}
 	}
 	if unrecorded > 0 {
@@ -554,14 +573,27 @@ func (h *Host) deliver(s *protocol.Status) {
 	}
 }
 
-// giveUp records a final handler error for each call of inv that has no
-// final status yet, after the last of n deliveries failed with cause.
-func (h *Host) giveUp(ctx context.Context, inv *protocol.Invocation, n int, cause error) error {
+// giveUp records a final handler error, saying why, for each call of inv
+// not settled by this delivery: it runs when nothing will deliver inv
+// again. A call handed back to the client is left to its next attempt.
+func (h *Host) giveUp(ctx context.Context, inv *protocol.Invocation, settled map[string]*protocol.Status, why string) error {
 	for _, c := range inv.Calls {
+		if s, ok := settled[c.ID]; ok {
+			if s == nil {
+				continue
+			}
+			// An outcome the worker produced but nobody could record: it
+			// is the call's final status, not a failure of ours.
+			rec := *s
+			rec.Unrecorded = false
+			if err := h.record(ctx, inv, &rec); err != nil {
+				return err
+			}
+			continue
+		}
 		s := &protocol.Status{Version: protocol.Version, ExecutorID: inv.ExecutorID, JobID: inv.JobID, CallID: c.ID, Attempt: c.Attempt,
 			State: protocol.StateError, Start: time.Now(), End: time.Now(),
-			Error: &protocol.ErrorRecord{Kind: protocol.KindHandler, Type: "delivery",
-				Message: fmt.Sprintf("the runtime failed this call's invocation %d times, the last with: %v", n, cause)}}
+			Error: &protocol.ErrorRecord{Kind: protocol.KindHandler, Type: "delivery", Message: why}}
 		if err := h.record(ctx, inv, s); err != nil {
 			return err
 		}
@@ -647,7 +679,7 @@ func (h *Host) pool(prog string) (*localhost.Backend, error) {
 
 func (h *Host) program(ctx context.Context, sha string) (string, error) {
 	if sha == "" {
-		return "", errors.New("the invocation names no program")
+		return "", fmt.Errorf("%w: the invocation names no program", errBadProgram)
 	}
 	if sha == h.opts.CompiledSHA && h.opts.CompiledPath != "" {
 		return h.opts.CompiledPath, nil

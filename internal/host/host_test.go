@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
@@ -152,6 +153,27 @@ func TestHandlerProtocol(t *testing.T) {
 			}
 		})
 	}
+	// Over HTTP nothing delivers a request again: a failed run fails its
+	// calls at once (here: no manifest for job j2).
+	code, _ := post(`{"Data":{"req":{"Body":{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j2","calls":[{"id":"00003"}]}}}}`)
+	if code != 200 {
+		t.Fatalf("HTTP trigger: status %d", code)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		raw, err := st.GetBytes(context.Background(), "b", protocol.StatusKey("e", "j2", "00003"))
+		if err == nil {
+			if !strings.Contains(string(raw), "could not run this call") {
+				t.Fatalf("HTTP-triggered failure recorded as %s", raw)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an HTTP-triggered invocation that failed left its call without a status")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
 	raw, err := st.GetBytes(context.Background(), "b", protocol.StatusKey("e", "j", "00000"))
 	var failed protocol.Status
 	if err != nil || json.Unmarshal(raw, &failed) != nil || failed.Error == nil || failed.Error.Kind != protocol.KindHandler ||
