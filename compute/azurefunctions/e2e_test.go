@@ -395,8 +395,9 @@ func TestMemoryTierEscalation(t *testing.T) {
 	small.AzureFunctions.RuntimeMemory = 512
 	big := *small
 	big.AzureFunctions.RuntimeMemory = 2048
-	for _, c := range []*config.Config{small, &big} {
-		r, err := runtimetest.Start(ctx, c, runtimetest.Options{Workers: 1})
+	// Two workers on the small size (each under 512 MB), one on the big.
+	for i, c := range []*config.Config{small, &big} {
+		r, err := runtimetest.Start(ctx, c, runtimetest.Options{Workers: 2 - i})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -424,7 +425,37 @@ func TestMemoryTierEscalation(t *testing.T) {
 	if _, err := g.Result(ctx); !errors.Is(err, lithops.ErrOOM) {
 		t.Fatalf("without escalation: %v, want ErrOOM", err)
 	}
+
+	// One message, two calls: a long nap, and a hog handed back for more
+	// memory while the nap still runs. The hand-back must reach the client
+	// at once: held until the nap ends, its lease would go stale and the
+	// client would declare the hog lost.
+	both := *small
+	both.Lithops.Chunksize, both.Lithops.LeaseTimeout = 2, 3
+	ex2, err := lithops.NewExecutor(ctx, lithops.WithConfig(&both))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex2.Close()
+	fs, err := lithops.Map(ctx, ex2, hogOrNap, []int{1, 0}, lithops.WithRetries(1), lithops.WithMemoryEscalation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fs.Results(ctx); err != nil || got[0] != 1 || got[1] != 600 {
+		t.Fatalf("got %v, %v; want [1 600]", got, err)
+	}
 }
+
+// hogOrNap naps 8 s for 1; for anything else it runs 2 s (long enough to
+// renew its lease), then needs 600 MB.
+var hogOrNap = lithops.Func("af_hog_or_nap", func(ctx context.Context, x int) (int, error) {
+	if x == 1 {
+		time.Sleep(8 * time.Second)
+		return 1, nil
+	}
+	time.Sleep(2 * time.Second)
+	return hog.Call(ctx, x)
+})
 
 // startOn starts a runtime for cfg and an executor on it, both closed when
 // the test ends.
