@@ -47,6 +47,10 @@ type Options struct {
 	// PoisonInterval is how often the runtime's poison queues are checked
 	// for this executor's invocations (default 10 s).
 	PoisonInterval time.Duration
+	// StalledAfter is how long the oldest invocation in a runtime's queue
+	// may wait, never delivered, before the client warns that nothing
+	// consumes the queue (default 2 min).
+	StalledAfter time.Duration
 }
 
 // RuntimeDeployer creates or updates a runtime's function app; the ARM
@@ -78,6 +82,7 @@ type Backend struct {
 	stop       chan struct{}
 	consumed   chan struct{}
 	poisonDone chan struct{}
+	stalled    sync.Map // queue names warned about as not consumed
 	closed     sync.Once
 }
 
@@ -87,6 +92,9 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	cfg := opts.Config
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.StalledAfter <= 0 {
+		opts.StalledAfter = 2 * time.Minute
 	}
 	svc := opts.Queues
 	if svc == nil {

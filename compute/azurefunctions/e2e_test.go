@@ -2,14 +2,17 @@ package azurefunctions_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -593,5 +596,69 @@ func TestPoisonedInvocationFails(t *testing.T) {
 	st := ex.Storage()
 	if _, err := st.Head(ctx, st.Bucket(), protocol.StatusKey(ex.ID(), f.JobID(), f.CallID())); err != nil {
 		t.Fatalf("the failure is not recorded in storage: %v", err)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a reader at once.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestStalledQueueWarns: when nothing consumes the runtime's queue (the
+// function app is stopped), the client says so, once, instead of waiting
+// silently.
+func TestStalledQueueWarns(t *testing.T) {
+	requireAzurite(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := runtimetest.Config("stall")
+	r, err := runtimetest.Start(ctx, cfg, runtimetest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	r.Double.Close() // the function app stops
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	b, err := azurefunctions.New(ctx, azurefunctions.Options{Config: cfg, Storage: st, ExecutorID: "stall-0", Queues: svc,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), PoisonInterval: 100 * time.Millisecond, StalledAfter: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := svc.NewQueueClient(r.Names.Queue).EnqueueMessage(ctx, "an invocation", nil); err != nil {
+		t.Fatal(err)
+	}
+	const want = "was never delivered: is the runtime's function app running?"
+	for !strings.Contains(logs.String(), want) {
+		if ctx.Err() != nil {
+			t.Fatalf("no warning about the stalled queue; logs:\n%s", logs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // more rounds: still one warning
+	if n := strings.Count(logs.String(), want); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
 	}
 }

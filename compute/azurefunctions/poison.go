@@ -36,16 +36,42 @@ func (b *Backend) watchPoison(every time.Duration) {
 		b.tierMu.Lock()
 		queues := make([]string, 0, len(b.tiers))
 		for _, t := range b.tiers {
-			queues = append(queues, PoisonQueue(t.names.Queue))
+			queues = append(queues, t.names.Queue)
 		}
 		b.tierMu.Unlock()
 		for _, q := range queues {
 			ctx, cancel := context.WithTimeout(base, time.Minute)
-			if err := b.drainPoison(ctx, q); err != nil {
-				b.opts.Logger.Debug("poison queue", "queue", q, "err", err)
+			if err := b.drainPoison(ctx, PoisonQueue(q)); err != nil {
+				b.opts.Logger.Debug("poison queue", "queue", PoisonQueue(q), "err", err)
 			}
+			b.checkConsumed(ctx, q)
 			cancel()
 		}
+	}
+}
+
+// checkConsumed warns, once per stall, when the oldest message of a
+// runtime's queue has waited Options.StalledAfter without a single
+// delivery: the function app is stopped, deleted or failing to start, and
+// the calls wait.
+func (b *Backend) checkConsumed(ctx context.Context, queue string) {
+	resp, err := b.svc.NewQueueClient(queue).PeekMessages(ctx, &azqueue.PeekMessagesOptions{NumberOfMessages: to.Ptr(int32(1))})
+	if err != nil || len(resp.Messages) == 0 {
+		b.stalled.Delete(queue)
+		return
+	}
+	m := resp.Messages[0]
+	if m.InsertionTime == nil || m.DequeueCount == nil || *m.DequeueCount > 0 {
+		b.stalled.Delete(queue)
+		return
+	}
+	waited := time.Since(*m.InsertionTime)
+	if waited < b.opts.StalledAfter {
+		return
+	}
+	if _, warned := b.stalled.LoadOrStore(queue, true); !warned {
+		b.opts.Logger.Warn(fmt.Sprintf("azure_functions: the oldest invocation in queue %s has waited %v and was never delivered: is the runtime's function app running? (lithops runtime list -b azure_functions)", queue, waited.Round(time.Second)),
+			"queue", queue)
 	}
 }
 
