@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -84,10 +85,12 @@ type Host struct {
 	opts     Options
 	programs *programCache
 
-	mu      sync.Mutex
-	pools   map[string]*localhost.Backend // by program path
-	waiters map[string]chan *protocol.Status
-	leases  map[string]*leaseTarget
+	mu    sync.Mutex
+	pools map[string]*localhost.Backend // by program path
+	// Both by executor/job/call. A call may run in two deliveries on this
+	// host at once (the queue delivers at least once): each has its own.
+	waiters map[string][]*collector
+	leases  map[string][]*leaseTarget
 	jobs    map[string]*protocol.Job
 }
 
@@ -106,7 +109,7 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Host{opts: opts, programs: pc, pools: map[string]*localhost.Backend{}, waiters: map[string]chan *protocol.Status{}, leases: map[string]*leaseTarget{}, jobs: map[string]*protocol.Job{}}, nil
+	return &Host{opts: opts, programs: pc, pools: map[string]*localhost.Backend{}, waiters: map[string][]*collector{}, leases: map[string][]*leaseTarget{}, jobs: map[string]*protocol.Job{}}, nil
 }
 
 // Close stops every worker process.
@@ -407,20 +410,21 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	if err != nil {
 		return logs, err
 	}
-	// One channel for the invocation's calls, taken in the order they end:
-	// a call handed back must reach the client while others still run.
-	ended := make(chan *protocol.Status, len(todo))
+	// The invocation's calls are taken in the order they end: a call handed
+	// back must reach the client while others still run.
+	ended := newCollector()
 	keys := make([]string, len(todo))
 	h.mu.Lock()
 	for i, c := range todo {
 		keys[i] = waiterKey(inv.ExecutorID, inv.JobID, c.ID)
-		h.waiters[keys[i]] = ended
+		h.waiters[keys[i]] = append(h.waiters[keys[i]], ended)
 	}
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
 		for _, k := range keys {
-			if h.waiters[k] == ended {
+			h.waiters[k] = slices.DeleteFunc(h.waiters[k], func(c *collector) bool { return c == ended })
+			if len(h.waiters[k]) == 0 {
 				delete(h.waiters, k)
 			}
 		}
@@ -444,9 +448,16 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
 	var unrecorded int
-	for n := range todo {
+	for n := 0; n < len(todo); {
 		select {
-		case s := <-ended:
+		case <-ended.signal:
+		case <-ctx.Done():
+			return logs, ctx.Err()
+		case <-timer.C:
+			return logs, fmt.Errorf("%d of %d calls did not finish within %v", len(todo)-n, len(todo), limit)
+		}
+		for _, s := range ended.take() {
+			n++
 			if s.Unrecorded {
 				unrecorded++
 				settled[s.CallID] = s
@@ -461,10 +472,6 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 				}
 			}
 			h.push(ctx, inv, s)
-		case <-ctx.Done():
-			return logs, ctx.Err()
-		case <-timer.C:
-			return logs, fmt.Errorf("%d of %d calls did not finish within %v", len(todo)-n, len(todo), limit)
 		}
 	}
 	if unrecorded > 0 {
@@ -474,6 +481,41 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 }
 
 func waiterKey(exec, job, call string) string { return exec + "/" + job + "/" + call }
+
+// collector gathers the end statuses of one delivery's calls: the first per
+// call, however many executions of it end (duplicates on this host).
+type collector struct {
+	mu     sync.Mutex
+	seen   map[string]bool
+	ready  []*protocol.Status
+	signal chan struct{} // has a value when ready is not empty
+}
+
+func newCollector() *collector {
+	return &collector{seen: map[string]bool{}, signal: make(chan struct{}, 1)}
+}
+
+func (c *collector) add(s *protocol.Status) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen[s.CallID] {
+		return
+	}
+	c.seen[s.CallID] = true
+	c.ready = append(c.ready, s)
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (c *collector) take() []*protocol.Status {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.ready
+	c.ready = nil
+	return r
+}
 
 // leaseTarget is a call whose lease the host renews once it runs.
 type leaseTarget struct {
@@ -501,7 +543,8 @@ func (h *Host) heartbeat(ctx context.Context, inv *protocol.Invocation, job *pro
 	h.mu.Lock()
 	for i, c := range calls {
 		targets[i] = &leaseTarget{key: protocol.LeaseKey(inv.ExecutorID, inv.JobID, c.ID)}
-		h.leases[waiterKey(inv.ExecutorID, inv.JobID, c.ID)] = targets[i]
+		k := waiterKey(inv.ExecutorID, inv.JobID, c.ID)
+		h.leases[k] = append(h.leases[k], targets[i])
 	}
 	h.mu.Unlock()
 	done := make(chan struct{})
@@ -540,36 +583,38 @@ func (h *Host) heartbeat(ctx context.Context, inv *protocol.Invocation, job *pro
 	return func() {
 		close(done)
 		h.mu.Lock()
-		for _, c := range calls {
-			delete(h.leases, waiterKey(inv.ExecutorID, inv.JobID, c.ID))
+		for i, c := range calls {
+			k := waiterKey(inv.ExecutorID, inv.JobID, c.ID)
+			h.leases[k] = slices.DeleteFunc(h.leases[k], func(lt *leaseTarget) bool { return lt == targets[i] })
+			if len(h.leases[k]) == 0 {
+				delete(h.leases, k)
+			}
 		}
 		h.mu.Unlock()
 	}
 }
 
 func (h *Host) deliver(s *protocol.Status) {
+	k := waiterKey(s.ExecutorID, s.JobID, s.CallID)
 	if s.State == protocol.StateRunning {
 		h.mu.Lock()
-		if lt := h.leases[waiterKey(s.ExecutorID, s.JobID, s.CallID)]; lt != nil {
+		for _, lt := range h.leases[k] {
 			lt.running = true
 		}
 		h.mu.Unlock()
 		return
 	}
-	// The attempts of this delivery are over (the pool reports only final,
-	// handed-back and unrecorded statuses): no more renewals.
+	// The call has ended (the pool reports only final, handed-back and
+	// unrecorded statuses): no more renewals, by any delivery of it here.
 	h.mu.Lock()
-	ch := h.waiters[waiterKey(s.ExecutorID, s.JobID, s.CallID)]
-	lt := h.leases[waiterKey(s.ExecutorID, s.JobID, s.CallID)]
+	cs := slices.Clone(h.waiters[k])
+	lts := slices.Clone(h.leases[k])
 	h.mu.Unlock()
-	if lt != nil {
+	for _, lt := range lts {
 		lt.end()
 	}
-	if ch != nil {
-		select {
-		case ch <- s:
-		default:
-		}
+	for _, c := range cs {
+		c.add(s)
 	}
 }
 

@@ -297,10 +297,15 @@ func (inv *Invocation) Validate() error {
 	case strings.ContainsAny(inv.ExecutorID+inv.JobID, "/\\") || strings.Contains(inv.ExecutorID+inv.JobID, ".."):
 		return fmt.Errorf("invocation executor_id %q or job_id %q contains a path separator", inv.ExecutorID, inv.JobID)
 	}
+	seen := make(map[string]bool, len(inv.Calls))
 	for _, c := range inv.Calls {
 		if c.ID == "" || strings.ContainsAny(c.ID, "/\\") || c.Index < 0 {
 			return fmt.Errorf("invocation call id %q (index %d) is malformed", c.ID, c.Index)
 		}
+		if seen[c.ID] {
+			return fmt.Errorf("invocation names call %s twice", c.ID)
+		}
+		seen[c.ID] = true
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ func TestMalformedRecords(t *testing.T) {
 		{"inv: no calls", "inv", `{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[]}`, "no calls"},
 		{"inv: traversal", "inv", `{"protocol":1,"bucket":"b","executor_id":"..","job_id":"j","calls":[{"id":"0"}]}`, "path separator"},
 		{"inv: bad call id", "inv", `{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"a/b"}]}`, "malformed"},
+		{"inv: call twice", "inv", `{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"0"},{"id":"1"},{"id":"0"}]}`, "names call 0 twice"},
 		{"inv: negative index", "inv", `{"protocol":1,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"0","i":-1}]}`, "malformed"},
 		{"inv: unknown op", "inv", `{"protocol":1,"op":"rm -rf","bucket":"b"}`, "unknown op"},
 		{"inv: metadata outside runtimes", "inv", `{"protocol":1,"op":"metadata","bucket":"b","meta_key":"lithops.jobs/x"}`, "meta_key under"},
