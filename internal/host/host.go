@@ -9,7 +9,12 @@
 //   - The host answers 2xx only when every call of the invocation has a
 //     status in storage (written by the worker, or by the host for a call
 //     that timed out or crashed); otherwise it answers 5xx so the platform
-//     redelivers the message. A user error is a recorded call: 2xx.
+//     redelivers the message. A user error is a recorded call: 2xx. On the
+//     last delivery (Options.MaxDeliveries), and for an HTTP-triggered
+//     invocation, which nothing delivers again, the host records the
+//     unsettled calls as failed instead.
+//   - A call handed back to the client (out of memory, a bigger instance
+//     size exists) is reported as soon as it ends, its lease deleted first.
 //   - A call whose status already exists (a duplicate delivery) is not run
 //     again; its stored status is reported.
 //   - No credential is read from an invocation; the host uses its own
