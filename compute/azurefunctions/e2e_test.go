@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
@@ -584,8 +586,15 @@ func TestPoisonedInvocationFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.DeleteQueue(context.Background(), pq, nil) })
-	if _, err := svc.NewQueueClient(pq).EnqueueMessage(ctx, text, nil); err != nil {
-		t.Fatal(err)
+	// Another executor's poisoned invocation shares the queue: it stays.
+	foreign := strings.Replace(string(mustBase64Decode(t, text)), `"executor_id":"`+ex.ID()+`"`, `"executor_id":"someone-else-0"`, 1)
+	if foreign == string(mustBase64Decode(t, text)) {
+		t.Fatal("could not make a foreign message")
+	}
+	for _, m := range []string{base64.StdEncoding.EncodeToString([]byte(foreign)), text} {
+		if _, err := svc.NewQueueClient(pq).EnqueueMessage(ctx, m, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	start := time.Now()
 	_, err = f.Result(ctx)
@@ -597,6 +606,23 @@ func TestPoisonedInvocationFails(t *testing.T) {
 	if _, err := st.Head(ctx, st.Bucket(), protocol.StatusKey(ex.ID(), f.JobID(), f.CallID())); err != nil {
 		t.Fatalf("the failure is not recorded in storage: %v", err)
 	}
+	time.Sleep(3 * time.Second) // past the 2 s a watcher hides others' messages
+	peek, err := svc.NewQueueClient(pq).PeekMessages(ctx, &azqueue.PeekMessagesOptions{NumberOfMessages: to.Ptr(int32(32))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(peek.Messages) != 1 || !strings.Contains(string(mustBase64Decode(t, *peek.Messages[0].MessageText)), "someone-else-0") {
+		t.Fatalf("poison queue holds %d messages, want only the other executor's", len(peek.Messages))
+	}
+}
+
+func mustBase64Decode(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // lockedBuffer is a bytes.Buffer safe for a logger and a reader at once.

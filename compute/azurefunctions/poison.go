@@ -76,11 +76,13 @@ func (b *Backend) checkConsumed(ctx context.Context, queue string) {
 }
 
 // drainPoison reads a poison queue in a few batches. Messages of other
-// executors are left alone: invisible for a while, then back for theirs.
+// executors are hidden for 2 s only, so that their own watchers, which
+// share the queue, keep seeing them; this executor's are hidden for a
+// minute while their calls are recorded.
 func (b *Backend) drainPoison(ctx context.Context, queue string) error {
 	q := b.svc.NewQueueClient(queue)
 	for range 8 {
-		resp, err := q.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: to.Ptr(int32(32)), VisibilityTimeout: to.Ptr(int32(30))})
+		resp, err := q.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: to.Ptr(int32(32)), VisibilityTimeout: to.Ptr(int32(2))})
 		if err != nil {
 			return err // includes a poison queue that does not exist yet
 		}
@@ -95,10 +97,14 @@ func (b *Backend) drainPoison(ctx context.Context, queue string) error {
 			if !ok || inv.ExecutorID != b.opts.ExecutorID {
 				continue
 			}
+			held, err := q.UpdateMessage(ctx, *m.MessageID, *m.PopReceipt, *m.MessageText, &azqueue.UpdateMessageOptions{VisibilityTimeout: to.Ptr(int32(60))})
+			if err != nil || held.PopReceipt == nil {
+				continue // gone or taken meanwhile: the next round sees it again if it is still there
+			}
 			if err := b.failPoisoned(ctx, queue, inv); err != nil {
 				return err // the message stays; the next round tries again
 			}
-			if _, err := q.DeleteMessage(ctx, *m.MessageID, *m.PopReceipt, nil); err != nil {
+			if _, err := q.DeleteMessage(ctx, *m.MessageID, *held.PopReceipt, nil); err != nil {
 				b.opts.Logger.Debug("delete poison message", "queue", queue, "err", err)
 			}
 		}
