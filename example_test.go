@@ -116,3 +116,32 @@ func ExampleInProcess() {
 	// 3 <nil>
 	// true
 }
+
+// A long-running client cleans each job once it has its results, so that
+// neither storage nor the executor's memory grows with the jobs it ran.
+func ExampleExecutor_Clean() {
+	ctx := context.Background()
+	fexec, err := lithops.NewExecutor(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer fexec.Close()
+	for batch := 0; batch < 3; batch++ {
+		futs, err := lithops.Map(ctx, fexec, addSeven, []int{batch, batch + 1})
+		if err != nil {
+			panic(err)
+		}
+		got, err := futs.Results(ctx)
+		if err != nil {
+			panic(err)
+		}
+		if err := fexec.Clean(ctx, futs.At(0).JobID()); err != nil {
+			panic(err)
+		}
+		fmt.Println(got, len(fexec.Jobs()))
+	}
+	// Output:
+	// [7 8] 0
+	// [8 9] 0
+	// [9 10] 0
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -79,6 +80,10 @@ type jobState struct {
 	lifeMu  sync.Mutex
 	life    context.Context
 	endLife context.CancelFunc
+
+	// pins counts what still needs the job's records: a map job's reducers
+	// until they finish. Clean leaves a pinned job alone.
+	pins atomic.Int32
 
 	// pollMu serializes pollJob (the poller, Attach, Rerun) and guards the
 	// calls' lease tracking.
@@ -623,6 +628,49 @@ type JobInfo struct {
 	Done     int // finished, successfully or not
 	Failed   int
 	Created  time.Time
+}
+
+// Clean deletes the storage records of finished jobs, the named ones or
+// else all of them, and forgets them: Lithops' clean(). A long-running
+// client calls it to keep both storage and its own memory bounded (Close
+// cleans everything). Futures of a cleaned job keep inline results and
+// results already fetched; results stored as their own objects are gone.
+// Naming a job with calls not finished, or a map job whose reducers have
+// not finished, is an error; without names such jobs are skipped.
+func (e *Executor) Clean(ctx context.Context, jobIDs ...string) error {
+	busy := func(j *jobState) bool { return j.remaining.Load() > 0 || j.pins.Load() > 0 }
+	e.mu.Lock()
+	var todo []*jobState
+	if len(jobIDs) == 0 {
+		for _, j := range e.order {
+			if !busy(j) {
+				todo = append(todo, j)
+			}
+		}
+	}
+	for _, id := range jobIDs {
+		j := e.jobs[id]
+		switch {
+		case j == nil:
+			e.mu.Unlock()
+			return fmt.Errorf("lithops: clean: executor %s has no job %q", e.id, id)
+		case busy(j):
+			e.mu.Unlock()
+			return fmt.Errorf("lithops: clean: job %s/%s is not finished (calls running, or reducers waiting for its results)", e.id, id)
+		}
+		todo = append(todo, j)
+	}
+	e.mu.Unlock()
+	for _, j := range todo {
+		if _, err := e.st.DeletePrefix(ctx, e.bucket, protocol.JobPrefix(e.id, j.job.JobID)); err != nil {
+			return fmt.Errorf("lithops: clean %s/%s: %w", e.id, j.job.JobID, err)
+		}
+		e.mu.Lock()
+		delete(e.jobs, j.job.JobID)
+		e.order = slices.DeleteFunc(e.order, func(o *jobState) bool { return o == j })
+		e.mu.Unlock()
+	}
+	return nil
 }
 
 // Jobs returns the executor's jobs in submission order.

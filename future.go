@@ -413,6 +413,7 @@ func MapReduce[In, Mid, Out any](ctx context.Context, e *Executor, mapFn *Functi
 	if err != nil {
 		return nil, err
 	}
+	js.pins.Add(1) // the reducer reads the map results; reduceStage unpins
 	outer := newCallState(nil, 0, "", time.Now())
 	groups := [][]int{make([]int, len(inputs))}
 	for i := range inputs {
@@ -450,6 +451,7 @@ func MapReduceByKey[Mid, Out any](ctx context.Context, e *Executor, mapFn *Funct
 	if err != nil {
 		return nil, err
 	}
+	js.pins.Add(1) // the reducers read the map results; reduceStage unpins
 	now := time.Now()
 	fs := &Futures[Out]{list: make([]*Future[Out], len(groups))}
 	outers := make([]*callState, len(groups))
@@ -489,6 +491,7 @@ func gatherInput(calls []*callState) ([]byte, error) {
 // reduceStage waits for the map job, then submits one reduce job with a call
 // per group of map calls, and completes outers[i] with reduce call i.
 func reduceStage(ctx context.Context, e *Executor, num int, mapJob *jobState, groups [][]int, fn, sig string, outers []*callState, opts []CallOption) {
+	defer mapJob.pins.Add(-1) // once the reducers have finished (or failed)
 	fail := func(err error) {
 		for _, o := range outers {
 			o.finish(nil, err)

@@ -622,3 +622,88 @@ func TestGatherInputIsNotUserData(t *testing.T) {
 		t.Fatalf("a user input over data_limit: %v", err)
 	}
 }
+
+// TestClean: Clean deletes a finished job's records and forgets it; it
+// refuses a job still running and leaves a map job alone until its reducer
+// has read its results.
+func TestClean(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t)
+	st := e.Storage()
+	fs, err := lithops.Map(ctx, e, blockOf, []struct {
+		B byte
+		N int
+	}{{'a', 3}, {'b', 20_000}}) // one inline result, one stored object
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fs.Results(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Clean(ctx, fs.At(0).JobID()); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := st.List(ctx, st.Bucket(), protocol.JobPrefix(e.ID(), fs.At(0).JobID())); len(left) != 0 {
+		t.Fatalf("%d records left after Clean", len(left))
+	}
+	if len(e.Jobs()) != 0 {
+		t.Fatalf("a cleaned job is still listed: %+v", e.Jobs())
+	}
+	if v, err := fs.At(1).Result(ctx); err != nil || len(v) != len(got[1]) {
+		t.Fatalf("a fetched result after Clean: %d bytes, %v", len(v), err)
+	}
+	if err := e.Clean(ctx, "M999"); err == nil {
+		t.Fatal("cleaning an unknown job: no error")
+	}
+
+	slow, err := lithops.CallAsync(ctx, e, nap, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Clean(ctx, slow.JobID()); err == nil || !strings.Contains(err.Error(), "not finished") {
+		t.Fatalf("cleaning a running job: %v", err)
+	}
+	// The map job finishes first, but its (slow) reducer still reads its
+	// results, which are stored as objects: the map job stays until then.
+	mr, err := lithops.MapReduce(ctx, e, blockOf, []struct {
+		B byte
+		N int
+	}{{'x', 20_000}, {'y', 20_000}}, slowDescribe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mapJob string
+	for mapJob == "" && ctx.Err() == nil {
+		for _, j := range e.Jobs() {
+			if j.Function == "block_of" && j.Done == j.Calls {
+				mapJob = j.ID
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := e.Clean(ctx, mapJob); err == nil || !strings.Contains(err.Error(), "not finished") {
+		t.Fatalf("cleaning a map job whose reducer runs: %v", err)
+	}
+	if err := e.Clean(ctx); err != nil { // everything finished: not the map job
+		t.Fatal(err)
+	}
+	if v, err := mr.Result(ctx); err != nil || v != "x20000 y20000 " {
+		t.Fatalf("map-reduce cleaned while it ran: %q, %v", v, err)
+	}
+	if _, err := slow.Result(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Clean(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Jobs()) != 0 {
+		t.Fatalf("jobs left after cleaning all: %+v", e.Jobs())
+	}
+}
+
+// slowDescribe is describeBlocks after 300 ms.
+var slowDescribe = lithops.Func("slow_describe", func(ctx context.Context, blocks [][]byte) (string, error) {
+	time.Sleep(300 * time.Millisecond)
+	return describeBlocks.Call(ctx, blocks)
+})

@@ -26,7 +26,6 @@ import (
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/config"
-	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
@@ -79,11 +78,10 @@ func soak(ctx context.Context, e *lithops.Executor, n, batch int) (time.Duration
 			}
 		}
 		// Clean each verified batch, as a long-running client would:
-		// storage (and Azurite's in-memory index) stays small.
+		// storage and the executor's memory stay small.
 		// Cleaning is best effort: a slow delete is not a lost call.
-		st := e.Storage()
 		t0 := time.Now()
-		if _, err := st.DeletePrefix(ctx, st.Bucket(), protocol.JobPrefix(e.ID(), fs.At(0).JobID())); err != nil {
+		if err := e.Clean(ctx, fs.At(0).JobID()); err != nil {
 			fmt.Fprintln(os.Stderr, "soak: cleaning a batch:", err)
 		}
 		cleaning += time.Since(t0)
