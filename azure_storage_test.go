@@ -1,14 +1,12 @@
 package lithops_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +37,7 @@ func azuriteConfig(t *testing.T) *config.Config {
 func TestLocalhostWithAzureStorage(t *testing.T) {
 	cfg := azuriteConfig(t)
 	ctx := ctxT(t)
-	var logs syncBuffer
+	var logs runtimetest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg), lithops.WithLogger(logger), lithops.WithWorkerOutput(&logs))
 	if err != nil {
@@ -123,28 +121,4 @@ func TestLocalhostWithAzureStorage(t *testing.T) {
 		t.Fatalf("debug logs (%d bytes) are empty or hold the storage key", logs.Len())
 	}
 	st.DeletePrefix(context.Background(), st.Bucket(), "__lithops.test/")
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
 var chatty = lithops.Func("chatty", func(ctx context.Context, n int) (int, error) {
@@ -27,7 +28,7 @@ var chatty = lithops.Func("chatty", func(ctx context.Context, n int) (int, error
 
 func TestCallLogsCaptured(t *testing.T) {
 	ctx := ctxT(t)
-	var out syncBuffer
+	var out runtimetest.Buffer
 	e := newExecutor(t, lithops.WithMaxWorkers(1), lithops.WithWorkerOutput(&out))
 	fs, err := lithops.Map(ctx, e, chatty, []int{0, 1, 2, 3})
 	if err != nil {

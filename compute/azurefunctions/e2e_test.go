@@ -2,7 +2,6 @@ package azurefunctions_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -625,24 +623,6 @@ func mustBase64Decode(t *testing.T, s string) []byte {
 	return b
 }
 
-// lockedBuffer is a bytes.Buffer safe for a logger and a reader at once.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestStalledQueueWarns: when nothing consumes the runtime's queue (the
 // function app is stopped), the client says so, once, instead of waiting
 // silently.
@@ -666,7 +646,7 @@ func TestStalledQueueWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs runtimetest.Buffer
 	b, err := azurefunctions.New(ctx, azurefunctions.Options{Config: cfg, Storage: st, ExecutorID: "stall-0", Queues: svc,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil)), PoisonInterval: 100 * time.Millisecond, StalledAfter: time.Second})
 	if err != nil {
