@@ -32,13 +32,7 @@ func newJobsCmd(g *globalFlags) *cobra.Command {
 		Use:   "list",
 		Short: "List jobs: executor, job id, function, calls, done, failed, pending, created",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStorage(open, func(ctx context.Context, cmd *cobra.Command, st *storage.Storage, args []string) error {
 			jobs, err := jobstats.List(ctx, st, st.Bucket())
 			if err != nil {
 				return err
@@ -53,7 +47,7 @@ func newJobsCmd(g *globalFlags) *cobra.Command {
 				jobs = kept
 			}
 			return jobstats.WriteList(cmd.OutOrStdout(), jobs)
-		},
+		}),
 	}
 	list.Flags().StringVarP(&executor, "executor", "e", "", "only the jobs of this executor")
 
@@ -90,13 +84,7 @@ func newJobsCmd(g *globalFlags) *cobra.Command {
 		Use:   "plot EXECUTOR/JOB...",
 		Short: "Draw each job's timeline and duration histogram as PNG and SVG into --out",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStorage(open, func(ctx context.Context, cmd *cobra.Command, st *storage.Storage, args []string) error {
 			for _, key := range args {
 				r, err := loadReport(ctx, st, key)
 				if err != nil {
@@ -111,7 +99,7 @@ func newJobsCmd(g *globalFlags) *cobra.Command {
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	plot.Flags().StringVarP(&dir, "out", "o", ".", "directory for the plot files")
 	rerun := &cobra.Command{

@@ -13,6 +13,20 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// withStorage makes a command's RunE that opens storage with open, runs fn
+// and closes the storage.
+func withStorage(open func(context.Context) (*storage.Storage, error), fn func(ctx context.Context, cmd *cobra.Command, st *storage.Storage, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		st, err := open(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return fn(ctx, cmd, st, args)
+	}
+}
+
 func newStorageCmd(g *globalFlags) *cobra.Command {
 	var backend string
 	open := func(ctx context.Context) (*storage.Storage, error) {
@@ -30,13 +44,7 @@ func newStorageCmd(g *globalFlags) *cobra.Command {
 		Use:   "put FILENAME BUCKET",
 		Short: "Upload a file (key: --key or the file's name)",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStorage(open, func(ctx context.Context, cmd *cobra.Command, st *storage.Storage, args []string) error {
 			f, err := os.Open(args[0])
 			if err != nil {
 				return err
@@ -51,7 +59,7 @@ func newStorageCmd(g *globalFlags) *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "uploaded %s to %s://%s/%s\n", args[0], st.Backend(), args[1], k)
 			return nil
-		},
+		}),
 	}
 	put.Flags().StringVarP(&key, "key", "k", "", "object key")
 
@@ -60,13 +68,7 @@ func newStorageCmd(g *globalFlags) *cobra.Command {
 		Use:   "get BUCKET KEY",
 		Short: "Download an object (to --out, or stdout with -o -)",
 		Args:  cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStorage(open, func(ctx context.Context, cmd *cobra.Command, st *storage.Storage, args []string) error {
 			rc, err := st.Get(ctx, args[0], args[1])
 			if err != nil {
 				return err
@@ -90,7 +92,7 @@ func newStorageCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			return f.Close()
-		},
+		}),
 	}
 	get.Flags().StringVarP(&out, "out", "o", "", "output file ('-' for stdout)")
 
@@ -99,13 +101,7 @@ func newStorageCmd(g *globalFlags) *cobra.Command {
 		Use:   "list BUCKET",
 		Short: "List objects (optionally under --prefix)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStorage(open, func(ctx context.Context, cmd *cobra.Command, st *storage.Storage, args []string) error {
 			infos, err := st.List(ctx, args[0], prefix)
 			if err != nil {
 				return err
@@ -118,7 +114,7 @@ func newStorageCmd(g *globalFlags) *cobra.Command {
 			w.Flush()
 			fmt.Fprintf(cmd.OutOrStdout(), "Total objects: %d\n", len(infos))
 			return nil
-		},
+		}),
 	}
 	list.Flags().StringVarP(&prefix, "prefix", "p", "", "key prefix")
 
@@ -158,19 +154,13 @@ func newStorageCmd(g *globalFlags) *cobra.Command {
 		Use:   "mkbucket BUCKET",
 		Short: "Create a bucket (an Azure container)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			st, err := open(ctx)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStorage(open, func(ctx context.Context, cmd *cobra.Command, st *storage.Storage, args []string) error {
 			if err := st.CreateBucket(ctx, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "bucket %s://%s ready\n", st.Backend(), args[0])
 			return nil
-		},
+		}),
 	}
 	cmd.AddCommand(put, get, list, del, mk)
 	return cmd
