@@ -125,14 +125,8 @@ func (a *Azurite) Start(ctx context.Context) error {
 }
 
 func (a *Azurite) answers() bool {
-	for _, p := range a.ports[:2] {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p), 500*time.Millisecond)
-		if err != nil {
-			return false
-		}
-		c.Close()
-	}
-	return true
+	_, ok := endpointsAnswer(a.Conn())
+	return ok
 }
 
 // Stop stops the process as an operator would (SIGTERM: Azurite saves its

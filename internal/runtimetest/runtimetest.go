@@ -36,14 +36,8 @@ const AzuriteConn = "DefaultEndpointsProtocol=http;AccountName=" + azblob.DevAcc
 
 // AzuriteRunning reports whether Azurite answers on its blob and queue ports.
 func AzuriteRunning() bool {
-	for _, a := range []string{"127.0.0.1:10000", "127.0.0.1:10001"} {
-		c, err := net.DialTimeout("tcp", a, 500*time.Millisecond)
-		if err != nil {
-			return false
-		}
-		c.Close()
-	}
-	return true
+	_, ok := endpointsAnswer(AzuriteConn)
+	return ok
 }
 
 // endpointsAnswer dials the blob and queue endpoints of an Azurite
