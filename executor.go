@@ -377,22 +377,21 @@ func (j *jobState) renew() {
 	j.life, j.endLife = context.WithCancel(j.e.life)
 }
 
-// invokeAgain starts an attempt of c that the executor itself decided on, in
-// the background, under the job's life; a failure to start it fails the
-// call (with ErrClosed once the executor is closed).
+// invokeAgain starts an attempt of c that the executor itself decided on,
+// under the job's life; a failure to start it fails the call (with
+// ErrClosed once the executor is closed). Callers run it in a goroutine:
+// Invoke may take long (a memory size may be deploying).
 func (j *jobState) invokeAgain(c *callState, job *protocol.Job, inv protocol.Invocation, what string) {
-	go func() {
-		// Not a context cancelled on return: cancelling the Invoke context
-		// stops the calls it started.
-		err := j.e.backend.Invoke(j.context(), job, inv)
-		if err == nil {
-			return
-		}
-		if j.e.life.Err() != nil {
-			err = ErrClosed
-		}
-		c.finish(nil, fmt.Errorf("lithops: %s %s/%s call %s: %w", what, j.e.id, job.JobID, c.id, err))
-	}()
+	// Not a context cancelled on return: cancelling the Invoke context
+	// stops the calls it started.
+	err := j.e.backend.Invoke(j.context(), job, inv)
+	if err == nil {
+		return
+	}
+	if j.e.life.Err() != nil {
+		err = ErrClosed
+	}
+	c.finish(nil, fmt.Errorf("lithops: %s %s/%s call %s: %w", what, j.e.id, job.JobID, c.id, err))
 }
 
 // notify receives statuses pushed by the backend.
@@ -617,7 +616,7 @@ func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt 
 		job.Memory = c.memory // the size an escalation moved the call to
 	}
 	c.mu.Unlock()
-	j.invokeAgain(c, &job, inv, "retry lost") // not under j.pollMu: Invoke may take long
+	go j.invokeAgain(c, &job, inv, "retry lost") // not under j.pollMu
 }
 
 // JobInfo summarizes one job of an executor.
