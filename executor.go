@@ -590,12 +590,8 @@ func (j *jobState) forgetLease(c *callState) {
 // are left, else a final "lost" failure. Records are create-if-absent, so a
 // worker that was only slow and finishes after all keeps its result.
 func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt int, silent time.Duration) {
-	st := &protocol.Status{
-		Version: protocol.Version, ExecutorID: e.id, JobID: j.job.JobID, CallID: c.id, Attempt: attempt,
-		State: protocol.StateError, End: time.Now(),
-		Error: &protocol.ErrorRecord{Kind: protocol.KindLost, Type: "lost",
-			Message: fmt.Sprintf("the worker stopped renewing the call's lease %v ago (lease %vs): it vanished", silent.Round(time.Second), j.job.Lease)},
-	}
+	st := protocol.Failed(e.id, j.job.JobID, protocol.Call{ID: c.id, Attempt: attempt}, protocol.KindLost, "lost",
+		fmt.Sprintf("the worker stopped renewing the call's lease %v ago (lease %vs): it vanished", silent.Round(time.Second), j.job.Lease))
 	rec, err := worker.Record(ctx, e.st, e.bucket, protocol.RecordKey(st, j.job.Retries), st)
 	if err != nil {
 		e.log.Warn("cannot record a lost call", "job", j.job.JobID, "call", c.id, "err", err)

@@ -115,10 +115,8 @@ func (b *Backend) drainPoison(ctx context.Context, queue string) error {
 // failPoisoned records and reports each call of inv as failed.
 func (b *Backend) failPoisoned(ctx context.Context, queue string, inv *protocol.Invocation) error {
 	for _, c := range inv.Calls {
-		st := &protocol.Status{Version: protocol.Version, ExecutorID: inv.ExecutorID, JobID: inv.JobID, CallID: c.ID, Attempt: c.Attempt,
-			State: protocol.StateError, End: time.Now(),
-			Error: &protocol.ErrorRecord{Kind: protocol.KindHandler, Type: "poison",
-				Message: fmt.Sprintf("the runtime failed this call's invocation %d times and the platform moved it to the queue %s; see the function app's logs", MaxDequeue, queue)}}
+		st := protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "poison",
+			fmt.Sprintf("the runtime failed this call's invocation %d times and the platform moved it to the queue %s; see the function app's logs", MaxDequeue, queue))
 		rec, err := worker.Record(ctx, b.st, inv.Bucket, protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID), st)
 		if err != nil {
 			return fmt.Errorf("record poisoned call %s: %w", c.ID, err)

@@ -402,10 +402,7 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	if err != nil {
 		// Without the program no call can run: record that, answer 2xx.
 		for _, c := range todo {
-			s := &protocol.Status{Version: protocol.Version, ExecutorID: inv.ExecutorID, JobID: inv.JobID, CallID: c.ID, Attempt: c.Attempt,
-				State: protocol.StateError, Start: time.Now(), End: time.Now(),
-				Error: &protocol.ErrorRecord{Kind: protocol.KindHandler, Type: "program", Message: err.Error()}}
-			if rerr := h.record(ctx, inv, s); rerr != nil {
+			if rerr := h.record(ctx, inv, protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "program", err.Error())); rerr != nil {
 				return logs, rerr
 			}
 		}
@@ -641,10 +638,7 @@ func (h *Host) giveUp(ctx context.Context, inv *protocol.Invocation, settled map
 			}
 			continue
 		}
-		s := &protocol.Status{Version: protocol.Version, ExecutorID: inv.ExecutorID, JobID: inv.JobID, CallID: c.ID, Attempt: c.Attempt,
-			State: protocol.StateError, Start: time.Now(), End: time.Now(),
-			Error: &protocol.ErrorRecord{Kind: protocol.KindHandler, Type: "delivery", Message: why}}
-		if err := h.record(ctx, inv, s); err != nil {
+		if err := h.record(ctx, inv, protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "delivery", why)); err != nil {
 			return err
 		}
 	}

@@ -371,6 +371,13 @@ type Status struct {
 	Unrecorded bool `json:"-"`
 }
 
+// Failed is the record of a failed attempt that the framework, not the
+// worker, writes: a call lost, given up on, or without its program.
+func Failed(executorID, jobID string, c Call, kind ErrorKind, typ, msg string) *Status {
+	return &Status{Version: Version, ExecutorID: executorID, JobID: jobID, CallID: c.ID, Attempt: c.Attempt,
+		State: StateError, End: time.Now(), Error: &ErrorRecord{Kind: kind, Type: typ, Message: msg}}
+}
+
 // Validate checks a status read from storage or a pipe.
 func (s *Status) Validate() error {
 	switch {
