@@ -303,7 +303,8 @@ type scopeCred struct {
 	secret    string // what a client secret credential would hold; must never be sent
 	mu        sync.Mutex
 	scopes    []string
-	failScope string // scope whose tokens fail
+	failScope string            // scope whose tokens fail
+	tokens    map[string]string // token per scope; others get the fake's token
 }
 
 func (c *scopeCred) GetToken(ctx context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
@@ -313,6 +314,11 @@ func (c *scopeCred) GetToken(ctx context.Context, o policy.TokenRequestOptions) 
 	c.mu.Unlock()
 	if fail {
 		return azcore.AccessToken{}, errors.New("AADSTS500011: resource principal not found in tenant")
+	}
+	for _, s := range o.Scopes {
+		if tok, ok := c.tokens[s]; ok {
+			return azcore.AccessToken{Token: tok, ExpiresOn: time.Now().Add(time.Hour)}, nil
+		}
 	}
 	return c.TokenCredential.GetToken(ctx, o)
 }
@@ -333,6 +339,9 @@ type kudu struct {
 	acceptBody string
 	statuses   []any // successive GET answers: a JSON object, or an int HTTP code
 	log        []logEntry
+	// rejectPost and rejectGet are Authorization headers answered with 401
+	// on POSTs and on GETs.
+	rejectPost, rejectGet []string
 
 	posts     []post
 	statusGet []string // paths polled
@@ -346,6 +355,10 @@ func (k *kudu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && r.URL.Path == "/api/publish":
 		b, _ := io.ReadAll(r.Body)
 		k.posts = append(k.posts, post{Query: r.URL.RawQuery, ContentType: r.Header.Get("Content-Type"), Auth: r.Header.Get("Authorization"), Body: b})
+		if slices.Contains(k.rejectPost, r.Header.Get("Authorization")) {
+			http.Error(w, "invalid audience", http.StatusUnauthorized)
+			return
+		}
 		if n := len(k.posts); n <= len(k.postCodes) {
 			http.Error(w, fmt.Sprintf("try later (%d)", k.postCodes[n-1]), k.postCodes[n-1])
 			return
@@ -355,6 +368,9 @@ func (k *kudu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.WriteHeader(http.StatusAccepted)
 		io.WriteString(w, k.acceptBody)
+	case r.Method == http.MethodGet && slices.Contains(k.rejectGet, r.Header.Get("Authorization")):
+		k.auths = append(k.auths, r.Header.Get("Authorization"))
+		http.Error(w, "invalid audience", http.StatusUnauthorized)
 	case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/log"):
 		k.auths = append(k.auths, r.Header.Get("Authorization"))
 		json.NewEncoder(w).Encode(k.log)
@@ -555,7 +571,7 @@ func TestDeployNewRuntime(t *testing.T) {
 		t.Errorf("settings rewritten although the site took them: %v", h.cloud.updatedSettings)
 	}
 
-	// OneDeploy: zip bytes, content type, bearer token for the ARM scope.
+	// OneDeploy: zip bytes, content type, bearer token.
 	if len(h.kudu.posts) != 1 {
 		t.Fatalf("%d OneDeploy POSTs, want 1", len(h.kudu.posts))
 	}
@@ -1002,6 +1018,65 @@ func TestDeployTokenError(t *testing.T) {
 	}
 	if len(h.kudu.posts) != 0 {
 		t.Error("OneDeploy POST sent without a token")
+	}
+}
+
+func TestSCMTokenAudience(t *testing.T) {
+	const (
+		appSvc  = "Bearer tok-appservice"
+		classic = "Bearer tok-classic-arm"
+		custom  = "Bearer tok-custom"
+	)
+	tests := []struct {
+		name        string
+		opts        []Option
+		rejectPost  []string
+		rejectGet   []string
+		wantErr     string   // substring; "" = success
+		wantPosts   []string // Authorization of every POST
+		wantGetAuth string   // Authorization of the last status GET
+	}{
+		{name: "App Service audience", wantPosts: []string{appSvc}, wantGetAuth: appSvc},
+		{name: "upload falls back once", rejectPost: []string{appSvc}, wantPosts: []string{appSvc, classic}, wantGetAuth: classic},
+		{name: "status poll falls back once", rejectGet: []string{appSvc}, wantPosts: []string{appSvc}, wantGetAuth: classic},
+		{name: "both refused", rejectPost: []string{appSvc, classic}, wantPosts: []string{appSvc, classic}, wantErr: "401"},
+		{name: "override has no fallback", opts: []Option{WithSCMTokenScope("https://custom.example/.default")},
+			rejectPost: []string{custom}, wantPosts: []string{custom}, wantErr: "https://custom.example/.default"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.opts...)
+			h.cred.tokens = map[string]string{
+				"https://appservice.azure.com/.default":         "tok-appservice",
+				"https://management.core.windows.net//.default": "tok-classic-arm",
+				"https://custom.example/.default":               "tok-custom",
+			}
+			h.kudu.rejectPost, h.kudu.rejectGet = tt.rejectPost, tt.rejectGet
+			_, err := h.d.Deploy(t.Context(), testSpec(), testZip)
+			if tt.wantErr == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			}
+			h.kudu.mu.Lock()
+			defer h.kudu.mu.Unlock()
+			var posts []string
+			for _, p := range h.kudu.posts {
+				posts = append(posts, p.Auth)
+			}
+			if !slices.Equal(posts, tt.wantPosts) {
+				t.Errorf("POSTs with %q, want %q", posts, tt.wantPosts)
+			}
+			if tt.wantGetAuth != "" {
+				if n := len(h.kudu.auths); n == 0 || h.kudu.auths[n-1] != tt.wantGetAuth {
+					t.Errorf("status GETs with %q, want the last with %q", h.kudu.auths, tt.wantGetAuth)
+				}
+			}
+		})
+	}
+	if SCMScope != "https://appservice.azure.com/.default" || SCMFallbackScope != "https://management.core.windows.net//.default" {
+		t.Errorf("SCMScope %q, SCMFallbackScope %q", SCMScope, SCMFallbackScope)
 	}
 }
 

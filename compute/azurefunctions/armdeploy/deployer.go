@@ -20,9 +20,17 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
 )
 
-// SCMScope is the token scope of the bearer token sent to the SCM (Kudu)
-// endpoint by default: an ARM token, as the az CLI sends.
-const SCMScope = "https://management.azure.com/.default"
+// Token scopes of the bearer token sent to the SCM (Kudu) endpoint. The SCM
+// endpoint does not accept tokens for https://management.azure.com.
+const (
+	// SCMScope is the scope asked for first: the App Service audience, as
+	// Microsoft's VS Code extensions and recent az CLI versions send.
+	SCMScope = "https://appservice.azure.com/.default"
+	// SCMFallbackScope is asked for once when the SCM endpoint answers 401
+	// to a token for SCMScope: the classic ARM audience (note the double
+	// slash), as azd and the Functions core tools send.
+	SCMFallbackScope = "https://management.core.windows.net//.default"
+)
 
 // ErrNotLithopsRuntime is returned when a site or plan of the requested
 // name exists but is not tagged type=lithops-runtime: this package never
@@ -56,6 +64,7 @@ type Deployer struct {
 	httpClient    *http.Client
 	scmEndpoint   *url.URL
 	scmScope      string
+	scmFallback   string // scope tried once after a 401; "" for none
 	deployTimeout time.Duration
 	pollInterval  time.Duration
 	log           *slog.Logger
@@ -97,11 +106,13 @@ func WithSCMEndpoint(base string) Option {
 }
 
 // WithSCMTokenScope sets the scope of the bearer token sent to the SCM
-// endpoint (default SCMScope).
+// endpoint. By default tokens are for SCMScope, and for SCMFallbackScope
+// once the endpoint answers 401; with this option only scope is used (for
+// example the App Service audience of a sovereign cloud).
 func WithSCMTokenScope(scope string) Option {
 	return func(d *Deployer) {
 		if scope != "" {
-			d.scmScope = scope
+			d.scmScope, d.scmFallback = scope, ""
 		}
 	}
 }
@@ -150,6 +161,7 @@ func New(subscriptionID string, cred azcore.TokenCredential, opts ...Option) (*D
 		cred:           cred,
 		httpClient:     &http.Client{},
 		scmScope:       SCMScope,
+		scmFallback:    SCMFallbackScope,
 		deployTimeout:  10 * time.Minute,
 		pollInterval:   5 * time.Second,
 		log:            slog.New(slog.DiscardHandler),

@@ -30,7 +30,9 @@
 //     before any request is sent.
 //   - The bearer token for the SCM (Kudu) endpoint is only sent to the app's
 //     SCM host (or to the endpoint set with [WithSCMEndpoint]); URLs returned
-//     by the service that point elsewhere are not followed.
+//     by the service that point elsewhere are not followed. It is a token for
+//     the App Service audience ([SCMScope]); after a 401 the rest of the
+//     publish uses the classic ARM audience ([SCMFallbackScope]), once.
 //   - Waiting is always bounded: by the caller's context and by the deploy
 //     timeout ([WithDeployTimeout], default 10 minutes).
 //

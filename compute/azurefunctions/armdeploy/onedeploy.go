@@ -117,6 +117,7 @@ func (d *Deployer) publish(ctx context.Context, app App, zip []byte) error {
 	ctx, cancel := context.WithTimeoutCause(ctx, d.deployTimeout, ErrDeploymentTimeout)
 	defer cancel()
 
+	auth := d.newSCMAuth(app.Name)
 	publishURL := base.JoinPath("api", "publish")
 	publishURL.RawQuery = "RemoteBuild=false"
 	d.log.Info("uploading package with OneDeploy", "app", app.Name, "bytes", len(zip), "scm", base.Host)
@@ -124,7 +125,7 @@ func (d *Deployer) publish(ctx context.Context, app App, zip []byte) error {
 	var resp *http.Response
 	var lastErr error
 	for attempt := 1; ; attempt++ {
-		tok, err := d.token(ctx)
+		tok, err := auth.token(ctx)
 		if err != nil {
 			return fmt.Errorf("deploy package to app %s: %w", app.Name, err)
 		}
@@ -134,6 +135,10 @@ func (d *Deployer) publish(ctx context.Context, app App, zip []byte) error {
 		case lastErr != nil:
 			retry = ctx.Err() == nil // connection refused, DNS not yet propagated, …
 		case resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusAccepted:
+		case resp.StatusCode == http.StatusUnauthorized && auth.fallBack():
+			readSnippet(resp)
+			attempt--
+			continue
 		case resp.StatusCode == http.StatusConflict, resp.StatusCode == http.StatusTooManyRequests,
 			resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 			lastErr = fmt.Errorf("HTTP %s: %s", resp.Status, readSnippet(resp))
@@ -142,7 +147,7 @@ func (d *Deployer) publish(ctx context.Context, app App, zip []byte) error {
 			msg := readSnippet(resp)
 			hint := ""
 			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-				hint = " (the credential needs a role such as Website Contributor on the app, and a token for scope " + d.scmScope + ")"
+				hint = " (the credential needs a role such as Website Contributor on the app, and a token for scope " + auth.scope + ")"
 			}
 			return fmt.Errorf("deploy package to app %s: POST %s: HTTP %s: %s%s", app.Name, publishURL.Redacted(), resp.Status, msg, hint)
 		}
@@ -166,7 +171,7 @@ func (d *Deployer) publish(ctx context.Context, app App, zip []byte) error {
 	resp.Body.Close()
 	statusURL := d.statusURL(base, body, resp.Header.Get("Location"))
 	d.log.Info("package accepted, waiting for the deployment", "app", app.Name, "status_url", statusURL.Redacted())
-	return d.waitDeployment(parent, ctx, app, base, statusURL)
+	return d.waitDeployment(parent, ctx, auth, app, base, statusURL)
 }
 
 // statusURL picks where to poll: the deployment id in the 202 body, else
@@ -195,10 +200,10 @@ func (d *Deployer) statusURL(base *url.URL, body []byte, location string) *url.U
 	return base.JoinPath("api", "deployments", "latest")
 }
 
-func (d *Deployer) waitDeployment(parent, ctx context.Context, app App, base, statusURL *url.URL) error {
+func (d *Deployer) waitDeployment(parent, ctx context.Context, auth *scmAuth, app App, base, statusURL *url.URL) error {
 	lastStatus, lastText := -99, ""
 	for {
-		r, code, err := d.getStatus(ctx, statusURL)
+		r, code, err := d.getStatus(ctx, auth, statusURL)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return d.deadlineError(parent, ctx, app, statusURL.String(), lastStatus, err)
@@ -222,7 +227,7 @@ func (d *Deployer) waitDeployment(parent, ctx context.Context, app App, base, st
 				if de.ID == "" {
 					de.ID = path.Base(statusURL.Path)
 				}
-				de.Log = d.fetchLog(ctx, base, r.LogURL)
+				de.Log = d.fetchLog(ctx, auth, base, r.LogURL)
 				return de
 			}
 		}
@@ -252,12 +257,38 @@ func (d *Deployer) deadlineError(parent, ctx context.Context, app App, statusURL
 	return fmt.Errorf("deploy package to app %s: %w", app.Name, cause)
 }
 
-func (d *Deployer) token(ctx context.Context) (string, error) {
-	tok, err := d.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{d.scmScope}})
+// scmAuth picks the token scope for the SCM requests of one publish: the
+// deployer's scope, then, after a 401, the fallback scope for the rest of
+// the publish. It is used by one goroutine.
+type scmAuth struct {
+	d        *Deployer
+	app      string
+	scope    string
+	fallback string // "" once used, or when there is none
+}
+
+func (d *Deployer) newSCMAuth(app string) *scmAuth {
+	return &scmAuth{d: d, app: app, scope: d.scmScope, fallback: d.scmFallback}
+}
+
+func (a *scmAuth) token(ctx context.Context) (string, error) {
+	tok, err := a.d.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.scope}})
 	if err != nil {
-		return "", fmt.Errorf("get token for scope %s: %w", d.scmScope, err)
+		return "", fmt.Errorf("get token for scope %s: %w", a.scope, err)
 	}
 	return tok.Token, nil
+}
+
+// fallBack switches to the fallback scope after the SCM endpoint answered
+// 401; it reports false when the fallback was used already or there is
+// none.
+func (a *scmAuth) fallBack() bool {
+	if a.fallback == "" || a.fallback == a.scope {
+		return false
+	}
+	a.d.log.Info("SCM endpoint refused the token, retrying with another audience", "app", a.app, "refused", a.scope, "scope", a.fallback)
+	a.scope, a.fallback = a.fallback, ""
+	return true
 }
 
 func (d *Deployer) postZip(ctx context.Context, u, tok string, zip []byte) (*http.Response, error) {
@@ -274,8 +305,20 @@ func (d *Deployer) postZip(ctx context.Context, u, tok string, zip []byte) (*htt
 	return d.httpClient.Do(req)
 }
 
-func (d *Deployer) getJSON(ctx context.Context, u *url.URL, v any) (int, error) {
-	tok, err := d.token(ctx)
+// getJSON GETs u from the SCM endpoint and decodes a 200 or 202 answer
+// into v; after a 401 it asks once more with a token of the fallback scope.
+func (d *Deployer) getJSON(ctx context.Context, auth *scmAuth, u *url.URL, v any) (int, error) {
+	for {
+		code, err := d.getJSONOnce(ctx, auth, u, v)
+		if code == http.StatusUnauthorized && auth.fallBack() {
+			continue
+		}
+		return code, err
+	}
+}
+
+func (d *Deployer) getJSONOnce(ctx context.Context, auth *scmAuth, u *url.URL, v any) (int, error) {
+	tok, err := auth.token(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -303,15 +346,15 @@ func (d *Deployer) getJSON(ctx context.Context, u *url.URL, v any) (int, error) 
 	return resp.StatusCode, nil
 }
 
-func (d *Deployer) getStatus(ctx context.Context, u *url.URL) (deployResult, int, error) {
+func (d *Deployer) getStatus(ctx context.Context, auth *scmAuth, u *url.URL) (deployResult, int, error) {
 	var r deployResult
-	code, err := d.getJSON(ctx, u, &r)
+	code, err := d.getJSON(ctx, auth, u, &r)
 	return r, code, err
 }
 
 // fetchLog returns the last messages of the deployment log, best effort,
 // only from the SCM host (the bearer token goes nowhere else).
-func (d *Deployer) fetchLog(ctx context.Context, base *url.URL, logURL string) []string {
+func (d *Deployer) fetchLog(ctx context.Context, auth *scmAuth, base *url.URL, logURL string) []string {
 	if logURL == "" {
 		return nil
 	}
@@ -320,7 +363,7 @@ func (d *Deployer) fetchLog(ctx context.Context, base *url.URL, logURL string) [
 		return nil
 	}
 	var entries []logEntry
-	if code, err := d.getJSON(ctx, u, &entries); err != nil || code != http.StatusOK {
+	if code, err := d.getJSON(ctx, auth, u, &entries); err != nil || code != http.StatusOK {
 		return nil
 	}
 	var msgs []string
