@@ -10,15 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 )
-
-// DeploymentContainer is the blob container that holds app packages.
-const DeploymentContainer = "lithops-deployments"
 
 // ErrNoARM reports that the configuration lacks what ARM deployment needs.
 var ErrNoARM = errors.New("azure_functions: ARM deployment needs azure_functions.subscription_id, resource_group and region (or the azure section)")
@@ -102,8 +101,10 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 	if err := EnsureQueue(ctx, svc, names.Queue); err != nil {
 		return nil, err
 	}
-	if err := st.CreateBucket(ctx, DeploymentContainer); err != nil {
-		return nil, err
+	// One container per app: Flex keeps one package per container.
+	container := armdeploy.DeploymentContainerName(names.App)
+	if err := st.CreateBucket(ctx, container); err != nil {
+		return nil, fmt.Errorf("azure_functions: deployment container of app %s: %w", names.App, err)
 	}
 	endpoint := cfg.AzureStorage.Endpoint
 	if endpoint == "" {
@@ -115,7 +116,7 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 		RuntimeName: runtime, Version: protocol.LithopsVersion,
 		MemoryMB: af.RuntimeMemory, MaxInstances: af.MaxWorkers, TimeoutSeconds: af.RuntimeTimeout,
 		AppSettings:            settings,
-		DeploymentContainerURL: strings.TrimSuffix(endpoint, "/") + "/" + DeploymentContainer,
+		DeploymentContainerURL: strings.TrimSuffix(endpoint, "/") + "/" + container,
 	}, pkg)
 	if err != nil {
 		return nil, err
@@ -140,13 +141,17 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 }
 
 // DeleteRuntime deletes the runtime's deployment at memoryMB: app, plan,
-// queues and metadata.
+// the app's deployment container (its package), queues and metadata. The
+// container is deleted only once the app is (so never with a nil dep): a
+// live app reads its package from there.
 func DeleteRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep *armdeploy.Deployer, runtime string, memoryMB int) error {
 	names := RuntimeNames(AccountName(cfg.AzureStorage), runtime, memoryMB, protocol.LithopsVersion)
 	var errs []error
 	if dep != nil {
 		if err := dep.Delete(ctx, cfg.AzureFunctions.ResourceGroup, names.App); err != nil {
 			errs = append(errs, err)
+		} else if err := deleteContainer(ctx, st, armdeploy.DeploymentContainerName(names.App)); err != nil {
+			errs = append(errs, fmt.Errorf("azure_functions: deployment container of app %s: %w", names.App, err))
 		}
 	}
 	for _, q := range []string{names.Queue, names.Queue + "-poison"} {
@@ -158,4 +163,21 @@ func DeleteRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// deleteContainer deletes a blob container and what it holds: the
+// container itself on Azure Blob storage, else (other drivers) its objects.
+// A missing container is not an error.
+func deleteContainer(ctx context.Context, st *storage.Storage, container string) error {
+	if c, ok := st.Driver().(interface{ Client() *azblob.Client }); ok {
+		_, err := c.Client().DeleteContainer(ctx, container, nil)
+		if err != nil && !bloberror.HasCode(err, bloberror.ContainerNotFound) {
+			return fmt.Errorf("delete container %s: %w", container, err)
+		}
+		return nil
+	}
+	if _, err := st.DeletePrefix(ctx, container, ""); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return nil
 }

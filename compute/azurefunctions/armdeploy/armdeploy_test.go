@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -1315,5 +1316,34 @@ func TestTimeSpan(t *testing.T) {
 		if got := timeSpan(d); got != want {
 			t.Errorf("timeSpan(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+func TestDeploymentContainerName(t *testing.T) {
+	valid := regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$`)
+	names := []string{
+		"ab", "lithops-default-2048-0123456789", "lithops-default-4096-0123456789", "lithops-default-512-0123456789",
+		"Lithops-Mixed-Case", "a--b", "a-b", strings.Repeat("x", 60), strings.Repeat("x", 59) + "y",
+		strings.Repeat("ab-", 19) + "abc", "x", "9", "-", "",
+	}
+	for i := range 200 {
+		names = append(names, fmt.Sprintf("lithops-rt%d-%d-%010x", i%7, []int{512, 2048, 4096}[i%3], i*7919))
+	}
+	seen := map[string]string{}
+	for _, n := range names {
+		c := DeploymentContainerName(n)
+		if !valid.MatchString(c) || strings.Contains(c, "--") || len(c) > 63 {
+			t.Errorf("DeploymentContainerName(%q) = %q: not a valid container name", n, c)
+		}
+		if c != DeploymentContainerName(n) {
+			t.Errorf("DeploymentContainerName(%q) is not deterministic", n)
+		}
+		if prev, ok := seen[c]; ok && !strings.EqualFold(prev, n) {
+			t.Errorf("apps %q and %q share container %q", prev, n, c)
+		}
+		seen[c] = n
+	}
+	if c := DeploymentContainerName("lithops-default-2048-0123456789"); !strings.HasPrefix(c, "app-package-lithops-default-2048-0123456789-") {
+		t.Errorf("container %q does not name the app", c)
 	}
 }

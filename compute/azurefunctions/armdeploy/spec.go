@@ -1,6 +1,8 @@
 package armdeploy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -83,6 +85,8 @@ type Spec struct {
 	// DeploymentContainerURL is the blob container the platform keeps the
 	// package in, https://<account>.blob.core.windows.net/<container>; it is
 	// read with the connection string in DEPLOYMENT_STORAGE_CONNECTION_STRING.
+	// Each app needs a container of its own (see DeploymentContainerName):
+	// apps sharing one overwrite each other's package.
 	DeploymentContainerURL string
 
 	// Tags are extra tags for plan and site. The lithops tags (type,
@@ -276,6 +280,31 @@ func checkContainerURL(raw string) error {
 		return invalid("deployment container URL %q: want https://<account>.blob.core.windows.net/<container> without query or credentials", raw)
 	}
 	return nil
+}
+
+var containerJunk = regexp.MustCompile(`[^a-z0-9]+`)
+
+// DeploymentContainerName returns the name of the blob container that holds
+// the package of the function app appName. Flex Consumption keeps one
+// released-package.zip per deployment container, so every app needs its
+// own: "app-package-<app>-<hash>", like the az CLI's containers, where <app>
+// is the lowercased app name (shortened when needed) and <hash> 8 hex digits
+// of it. The result is a valid container name (3–63 lowercase letters,
+// digits and single hyphens), the same for the same app (app names are
+// case-insensitive) and different for different apps.
+func DeploymentContainerName(appName string) string {
+	const prefix = "app-package-"
+	lower := strings.ToLower(appName)
+	sum := sha256.Sum256([]byte(lower))
+	h := hex.EncodeToString(sum[:4])
+	slug := strings.Trim(containerJunk.ReplaceAllString(lower, "-"), "-")
+	if n := 63 - len(prefix) - 1 - len(h); len(slug) > n {
+		slug = strings.TrimRight(slug[:n], "-")
+	}
+	if slug == "" {
+		return prefix + h
+	}
+	return prefix + slug + "-" + h
 }
 
 // timeSpan formats d as a .NET TimeSpan ("hh:mm:ss" or "d.hh:mm:ss"), the
