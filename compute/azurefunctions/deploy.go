@@ -121,6 +121,9 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 	if err != nil {
 		return nil, err
 	}
+	if app.DeployUnconfirmed {
+		progress("the service did not report the deployment's outcome; the probe decides")
+	}
 	progress("waiting for " + app.Name + " to answer")
 	if isHTTPS(man.Trigger) {
 		kf, ok := dep.(KeyFetcher)

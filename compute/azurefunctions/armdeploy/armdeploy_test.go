@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -343,6 +344,8 @@ type kudu struct {
 	// rejectPost and rejectGet are Authorization headers answered with 401
 	// on POSTs and on GETs.
 	rejectPost, rejectGet []string
+	retryAfter            string // Retry-After of status answers
+	statusTimes           []time.Time
 
 	posts     []post
 	statusGet []string // paths polled
@@ -378,6 +381,10 @@ func (k *kudu) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/deployments/"):
 		k.auths = append(k.auths, r.Header.Get("Authorization"))
 		k.statusGet = append(k.statusGet, r.URL.Path)
+		k.statusTimes = append(k.statusTimes, time.Now())
+		if k.retryAfter != "" {
+			w.Header().Set("Retry-After", k.retryAfter)
+		}
 		if len(k.statuses) == 0 {
 			http.Error(w, "no deployment", http.StatusNotFound)
 			return
@@ -921,14 +928,6 @@ func TestDeploymentPolling(t *testing.T) {
 			wantMsg:   []string{"deployment timed out after 150ms", "last status 1 building", "/api/deployments/dep-1"},
 			wantPosts: 1,
 		},
-		{
-			name:      "timeout while the record never appears",
-			setup:     func(k *kudu) { k.statuses = []any{http.StatusNotFound} },
-			timeout:   150 * time.Millisecond,
-			wantErr:   []error{ErrDeploymentTimeout},
-			wantMsg:   []string{"no status yet"},
-			wantPosts: 1,
-		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -993,6 +992,118 @@ func TestDeploymentPolling(t *testing.T) {
 				t.Errorf("polled %q, want %q", h.kudu.statusGet, tt.wantPolls)
 			}
 		})
+	}
+}
+
+// sleeps replaces the deployer's sleep: it records the durations asked for
+// and waits only a millisecond.
+func sleeps(d *Deployer) *[]time.Duration {
+	var mu sync.Mutex
+	var got []time.Duration
+	d.sleep = func(ctx context.Context, t time.Duration) error {
+		mu.Lock()
+		got = append(got, t)
+		mu.Unlock()
+		return sleepCtx(ctx, time.Millisecond)
+	}
+	return &got
+}
+
+func TestStatusPollInterval(t *testing.T) {
+	running := status("dep-1", 2, false, "Deploying")
+	done := status("dep-1", 4, true, "")
+	tests := []struct {
+		name       string
+		opts       []Option
+		retryAfter string
+		want       []time.Duration
+	}{
+		{name: "default 1 s", want: []time.Duration{time.Second, time.Second}},
+		{name: "Retry-After seconds", retryAfter: "3", want: []time.Duration{3 * time.Second, 3 * time.Second}},
+		{name: "Retry-After over the option", opts: []Option{WithPollInterval(2 * time.Second)}, retryAfter: "4", want: []time.Duration{4 * time.Second, 4 * time.Second}},
+		{name: "option", opts: []Option{WithPollInterval(2 * time.Second)}, want: []time.Duration{2 * time.Second, 2 * time.Second}},
+		{name: "Retry-After capped", retryAfter: "86400", want: []time.Duration{time.Minute, time.Minute}},
+		{name: "Retry-After unparsable", retryAfter: "soon", want: []time.Duration{time.Second, time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			d, err := New(testSub, h.cred, append([]Option{
+				WithClientOptions(&arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: h.rec}}),
+				WithSCMEndpoint(h.srv.URL), WithHTTPClient(h.srv.Client()),
+			}, tt.opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := sleeps(d)
+			h.kudu.statuses = []any{running, running, done}
+			h.kudu.retryAfter = tt.retryAfter
+			if _, err := d.Deploy(t.Context(), testSpec(), testZip); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(*got, tt.want) {
+				t.Errorf("slept %v between status polls, want %v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStatusPollRetryAfterOnTheWire(t *testing.T) {
+	h := newHarness(t)
+	h.kudu.statuses = []any{status("dep-1", 2, false, "Deploying"), status("dep-1", 4, true, "")}
+	h.kudu.retryAfter = "1"
+	if _, err := h.d.Deploy(t.Context(), testSpec(), testZip); err != nil {
+		t.Fatal(err)
+	}
+	h.kudu.mu.Lock()
+	defer h.kudu.mu.Unlock()
+	if n := len(h.kudu.statusTimes); n != 2 {
+		t.Fatalf("%d status polls, want 2", n)
+	}
+	if gap := h.kudu.statusTimes[1].Sub(h.kudu.statusTimes[0]); gap < 500*time.Millisecond {
+		t.Errorf("polls %v apart with Retry-After: 1", gap)
+	}
+}
+
+func TestStatusRecordGone(t *testing.T) {
+	tests := []struct {
+		name     string
+		statuses []any
+		wantGets int
+	}{
+		{name: "404 after progress", statuses: []any{status("dep-1", 1, false, "Building"), status("dep-1", 2, false, "Deploying"), http.StatusNotFound}, wantGets: 3},
+		{name: "404 from the start", statuses: []any{http.StatusNotFound}, wantGets: 1 + statusNotFoundGrace},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			h := newHarness(t, WithDeployTimeout(time.Minute), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			sleeps(h.d)
+			h.kudu.statuses = tt.statuses
+			start := time.Now()
+			app, err := h.d.Deploy(t.Context(), testSpec(), testZip)
+			if err != nil {
+				t.Fatalf("Deploy: %v", err)
+			}
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("Deploy took %v: waited for the deploy timeout", elapsed)
+			}
+			if !app.DeployUnconfirmed {
+				t.Error("app.DeployUnconfirmed = false, want true: the outcome is unknown")
+			}
+			if n := len(h.kudu.statusGet); n != tt.wantGets {
+				t.Errorf("%d status polls, want %d", n, tt.wantGets)
+			}
+			if !strings.Contains(logs.String(), "level=INFO") || !strings.Contains(logs.String(), "deployment record gone") {
+				t.Errorf("log does not report the vanished record at INFO:\n%s", logs.String())
+			}
+		})
+	}
+	// A confirmed deployment says so.
+	h := newHarness(t)
+	app, err := h.d.Deploy(t.Context(), testSpec(), testZip)
+	if err != nil || app.DeployUnconfirmed {
+		t.Errorf("confirmed deployment: %+v, %v", app, err)
 	}
 }
 

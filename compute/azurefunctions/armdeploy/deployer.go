@@ -50,6 +50,13 @@ type App struct {
 	DefaultHostName string // <app>.azurewebsites.net or the regional name
 	SCMHostName     string // SCM (Kudu) host, target of OneDeploy
 	Tags            map[string]string
+
+	// DeployUnconfirmed is set by Deploy when the service accepted the
+	// package but dropped the deployment record (404) before reporting the
+	// outcome, as Flex Consumption does when it recycles records: the
+	// deployment may have succeeded or failed, and the caller should check
+	// the app (for example by invoking it).
+	DeployUnconfirmed bool
 }
 
 // Deployer deploys, lists and deletes lithops runtimes in one Azure
@@ -68,6 +75,7 @@ type Deployer struct {
 	deployTimeout time.Duration
 	pollInterval  time.Duration
 	log           *slog.Logger
+	sleep         func(context.Context, time.Duration) error // replaced in tests
 }
 
 // Option configures a Deployer.
@@ -127,9 +135,10 @@ func WithDeployTimeout(t time.Duration) Option {
 	}
 }
 
-// WithPollInterval sets the interval between deployment status polls and,
-// at least one second, between polls of ARM long-running operations
-// without Retry-After (default 5 s).
+// WithPollInterval sets the interval between deployment status polls
+// without Retry-After (default 1 s, as the App Service team recommends)
+// and, at least one second, between polls of ARM long-running operations
+// without Retry-After.
 func WithPollInterval(t time.Duration) Option {
 	return func(d *Deployer) {
 		if t > 0 {
@@ -163,8 +172,9 @@ func New(subscriptionID string, cred azcore.TokenCredential, opts ...Option) (*D
 		scmScope:       SCMScope,
 		scmFallback:    SCMFallbackScope,
 		deployTimeout:  10 * time.Minute,
-		pollInterval:   5 * time.Second,
+		pollInterval:   time.Second,
 		log:            slog.New(slog.DiscardHandler),
+		sleep:          sleepCtx,
 	}
 	for _, o := range opts {
 		o(d)
@@ -189,7 +199,9 @@ func New(subscriptionID string, cred azcore.TokenCredential, opts ...Option) (*D
 // a read-modify-write of the app settings when the site did not take them
 // (settings already on the app and absent from the spec are kept), the
 // upload and the status polls. Re-deploying an existing runtime updates it
-// in place.
+// in place. When the service drops the deployment record before reporting
+// the outcome, Deploy returns the app with DeployUnconfirmed set instead of
+// waiting for the deploy timeout.
 func (d *Deployer) Deploy(ctx context.Context, spec Spec, zip []byte) (*App, error) {
 	s, err := spec.validate()
 	if err != nil {
@@ -265,11 +277,15 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec, zip []byte) (*App, err
 		app.DefaultHostName = s.Name + ".azurewebsites.net"
 	}
 
-	if err := d.publish(ctx, app, zip); err != nil {
+	switch err := d.publish(ctx, app, zip); {
+	case errors.Is(err, errStatusGone):
+		app.DeployUnconfirmed = true
+	case err != nil:
 		return nil, err
 	}
 	d.log.Info("runtime deployed", "app", app.Name, "runtime", app.RuntimeName, "version", app.Version,
-		"memory_mb", app.MemoryMB, "max_instances", app.MaxInstances, "host", app.DefaultHostName)
+		"memory_mb", app.MemoryMB, "max_instances", app.MaxInstances, "host", app.DefaultHostName,
+		"confirmed", !app.DeployUnconfirmed)
 	return &app, nil
 }
 

@@ -19,7 +19,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
-// Kudu deployment status codes (GET /api/deployments/<id>).
+// Kudu deployment status codes (GET /api/deployments/<id>): Kudu's
+// DeployStatus, Pending 0, Building 1, Deploying 2, Failed 3, Success 4,
+// Conflict 5, PartialSuccess 6, and -1 for cancelled.
 const (
 	statusCancelled = -1
 	statusFailed    = 3
@@ -104,6 +106,20 @@ type logEntry struct {
 
 const maxBody = 1 << 20
 
+const (
+	// statusNotFoundGrace is how many 404 answers the status URL may give
+	// before the record first appears (azd waits for three too); after
+	// that, or once a record was seen, a 404 means the record is gone.
+	statusNotFoundGrace = 3
+	// maxRetryAfter caps the Retry-After of status answers.
+	maxRetryAfter = time.Minute
+)
+
+// errStatusGone: the deployment record vanished (404) before it reported
+// an outcome. Flex Consumption recycles deployment records, so this is not
+// a failure: the outcome is unknown and the caller checks the app.
+var errStatusGone = errors.New("deployment record gone before the outcome was reported")
+
 var deploymentIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // publish uploads zip with OneDeploy and waits for the deployment, bounded
@@ -159,7 +175,7 @@ func (d *Deployer) publish(ctx context.Context, app App, zip []byte) error {
 		}
 		wait := backoff(attempt, d.pollInterval)
 		d.log.Warn("OneDeploy upload failed, retrying", "app", app.Name, "attempt", attempt, "in", wait, "err", lastErr)
-		if err := sleep(ctx, wait); err != nil {
+		if err := d.sleep(ctx, wait); err != nil {
 			return d.deadlineError(parent, ctx, app, "", -99, lastErr)
 		}
 	}
@@ -202,8 +218,9 @@ func (d *Deployer) statusURL(base *url.URL, body []byte, location string) *url.U
 
 func (d *Deployer) waitDeployment(parent, ctx context.Context, auth *scmAuth, app App, base, statusURL *url.URL) error {
 	lastStatus, lastText := -99, ""
+	notFound := 0
 	for {
-		r, code, err := d.getStatus(ctx, auth, statusURL)
+		r, code, retryAfter, err := d.getStatus(ctx, auth, statusURL)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return d.deadlineError(parent, ctx, app, statusURL.String(), lastStatus, err)
@@ -211,6 +228,13 @@ func (d *Deployer) waitDeployment(parent, ctx context.Context, auth *scmAuth, ap
 			d.log.Debug("deployment status poll failed", "app", app.Name, "err", err)
 		case code == http.StatusUnauthorized || code == http.StatusForbidden:
 			return fmt.Errorf("deploy package to app %s: GET %s: HTTP %d: not authorized to read the deployment status", app.Name, statusURL.Redacted(), code)
+		case code == http.StatusNotFound && (lastStatus != -99 || notFound >= statusNotFoundGrace):
+			d.log.Info("deployment record gone before it reported the outcome (Flex Consumption recycles deployment records); the app must be checked",
+				"app", app.Name, "status_url", statusURL.Redacted(), "last_status", lastStatus)
+			return errStatusGone
+		case code == http.StatusNotFound:
+			notFound++
+			d.log.Debug("deployment record not there yet", "app", app.Name, "answers", notFound)
 		case code != http.StatusOK && code != http.StatusAccepted:
 			d.log.Debug("deployment status not available yet", "app", app.Name, "http", code)
 		case r.Status != nil:
@@ -231,7 +255,11 @@ func (d *Deployer) waitDeployment(parent, ctx context.Context, auth *scmAuth, ap
 				return de
 			}
 		}
-		if err := sleep(ctx, d.pollInterval); err != nil {
+		wait := d.pollInterval
+		if retryAfter > 0 {
+			wait = min(retryAfter, maxRetryAfter)
+		}
+		if err := d.sleep(ctx, wait); err != nil {
 			return d.deadlineError(parent, ctx, app, statusURL.String(), lastStatus, err)
 		}
 	}
@@ -307,49 +335,61 @@ func (d *Deployer) postZip(ctx context.Context, u, tok string, zip []byte) (*htt
 
 // getJSON GETs u from the SCM endpoint and decodes a 200 or 202 answer
 // into v; after a 401 it asks once more with a token of the fallback scope.
-func (d *Deployer) getJSON(ctx context.Context, auth *scmAuth, u *url.URL, v any) (int, error) {
+// It returns the HTTP status and the answer's Retry-After (0 if none).
+func (d *Deployer) getJSON(ctx context.Context, auth *scmAuth, u *url.URL, v any) (int, time.Duration, error) {
 	for {
-		code, err := d.getJSONOnce(ctx, auth, u, v)
+		code, retryAfter, err := d.getJSONOnce(ctx, auth, u, v)
 		if code == http.StatusUnauthorized && auth.fallBack() {
 			continue
 		}
-		return code, err
+		return code, retryAfter, err
 	}
 }
 
-func (d *Deployer) getJSONOnce(ctx context.Context, auth *scmAuth, u *url.URL, v any) (int, error) {
+func (d *Deployer) getJSONOnce(ctx context.Context, auth *scmAuth, u *url.URL, v any) (int, time.Duration, error) {
 	tok, err := auth.token(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "lithops-go-armdeploy")
 	resp, err := d.httpClient.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
+	retryAfter := parseRetryAfter(resp.Header.Get("Retry-After"))
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
 		io.Copy(io.Discard, io.LimitReader(resp.Body, maxBody))
-		return resp.StatusCode, nil
+		return resp.StatusCode, retryAfter, nil
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBody)).Decode(v); err != nil {
-		return resp.StatusCode, fmt.Errorf("GET %s: decode: %w", u.Redacted(), err)
+		return resp.StatusCode, retryAfter, fmt.Errorf("GET %s: decode: %w", u.Redacted(), err)
 	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, retryAfter, nil
 }
 
-func (d *Deployer) getStatus(ctx context.Context, auth *scmAuth, u *url.URL) (deployResult, int, error) {
+// parseRetryAfter reads a Retry-After header in seconds; 0 when absent or
+// not a positive number of seconds.
+func parseRetryAfter(h string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(min(n, 1<<20)) * time.Second
+}
+
+func (d *Deployer) getStatus(ctx context.Context, auth *scmAuth, u *url.URL) (deployResult, int, time.Duration, error) {
 	var r deployResult
-	code, err := d.getJSON(ctx, auth, u, &r)
-	return r, code, err
+	code, retryAfter, err := d.getJSON(ctx, auth, u, &r)
+	return r, code, retryAfter, err
 }
 
 // fetchLog returns the last messages of the deployment log, best effort,
@@ -363,7 +403,7 @@ func (d *Deployer) fetchLog(ctx context.Context, auth *scmAuth, base *url.URL, l
 		return nil
 	}
 	var entries []logEntry
-	if code, err := d.getJSON(ctx, auth, u, &entries); err != nil || code != http.StatusOK {
+	if code, _, err := d.getJSON(ctx, auth, u, &entries); err != nil || code != http.StatusOK {
 		return nil
 	}
 	var msgs []string
@@ -398,7 +438,7 @@ func backoff(attempt int, base time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
