@@ -162,6 +162,9 @@ func Init() {
 	if mode := os.Getenv(workerEnv); mode != "" {
 		os.Exit(serveWorker(mode))
 	}
+	if runtimeHostMode() {
+		os.Exit(serveRuntimeHost())
+	}
 }
 
 // serveWorker runs worker mode and returns the exit status.

@@ -7,11 +7,15 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"syscall"
 
+	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/worker"
+	"github.com/lithops-go/lithops/storage"
 )
 
 // runWorker serves calls in worker mode: "localhost" reads calls from file
@@ -61,4 +65,28 @@ func captureOutput() (*worker.Capture, error) {
 	os.Stdout, os.Stderr = w, w
 	log.SetOutput(w)
 	return worker.NewCapture(r, real, 1<<20, func(m []byte) error { _, err := w.Write(m); return err }), nil
+}
+
+// runtimeHostMode reports whether the Functions host started this program
+// as a custom handler.
+func runtimeHostMode() bool { return os.Getenv(azurefunctions.PortSetting) != "" }
+
+// serveRuntimeHost runs this program as the runtime host of an Azure
+// Functions app (the Functions host started it as its custom handler) and
+// returns the exit status. Any lithops program can be a runtime's handler:
+// the host's code is in the library, so the default runtime needs no build
+// of its own.
+func serveRuntimeHost() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := azurefunctions.Serve(ctx, azurefunctions.ServeOptions{
+		OpenStorage: func(ctx context.Context, cfg *config.Config) (*storage.Storage, error) {
+			return openStorage(ctx, cfg, cfg.Lithops.Storage, false)
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lithops runtime host:", err)
+		return 1
+	}
+	return 0
 }

@@ -57,6 +57,9 @@ func checkStaticELF(t *testing.T, f *zip.File) {
 	if err != nil {
 		t.Fatalf("%s is not ELF: %v", f.Name, err)
 	}
+	if e.Section(".symtab") != nil {
+		t.Errorf("%s is not stripped (has .symtab): builds for upload use -ldflags=-s -w", f.Name)
+	}
 	defer e.Close()
 	if e.Machine != elf.EM_X86_64 {
 		t.Errorf("%s is for %v, want x86-64", f.Name, e.Machine)
@@ -108,7 +111,7 @@ func TestRuntimeBuild(t *testing.T) {
 			files := readZip(t, out)
 			h := jsonOf(t, files["host.json"])
 			ch := h["customHandler"].(map[string]any)["description"].(map[string]any)
-			if ch["defaultExecutablePath"] != "lithops" || h["functionTimeout"] != "00:10:00" {
+			if ch["defaultExecutablePath"] != "handler" || h["functionTimeout"] != "00:10:00" {
 				t.Errorf("host.json %v", h)
 			}
 			q := h["extensions"].(map[string]any)["queues"].(map[string]any)
@@ -124,9 +127,15 @@ func TestRuntimeBuild(t *testing.T) {
 			} else if b["type"] != "queueTrigger" || b["queueName"] != "%LITHOPS_QUEUE%" || b["connection"] != "AzureWebJobsStorage" {
 				t.Errorf("queue binding %v", b)
 			}
-			checkStaticELF(t, files["lithops"])
+			if files["handler"] == nil {
+				t.Fatalf("no handler in the package: %v", files)
+			}
+			checkStaticELF(t, files["handler"])
 			if tc.program {
-				checkStaticELF(t, files["program"])
+				// The compiled-in program is the handler itself.
+				if files["program"] != nil {
+					t.Error("a separate program file next to the handler")
+				}
 				if files["files/data/model.txt"] == nil {
 					t.Error("extra file missing")
 				}
@@ -144,6 +153,10 @@ func TestRuntimeBuild(t *testing.T) {
 	os.WriteFile(bad, []byte("programm: x\n"), 0o644)
 	if _, err := run(t, "runtime", "build", "-c", cfg, "-f", bad, "x"); err == nil || !strings.Contains(err.Error(), "programm") {
 		t.Errorf("unknown spec key: %v", err)
+	}
+	// A library package is not a program (it used to pack an ar archive).
+	if _, err := run(t, "runtime", "build", "-c", cfg, "-f", "../../storage/memory", "x"); err == nil || !strings.Contains(err.Error(), "not a main package") {
+		t.Errorf("library package as -f: %v", err)
 	}
 	if _, err := run(t, "runtime", "build", "x"); err == nil || !strings.Contains(err.Error(), "-b azure_functions") {
 		t.Errorf("localhost runtime build: %v", err)

@@ -281,7 +281,7 @@ func (b *Backend) NextMemory(mb int) (int, bool) {
 func (b *Backend) deployDefault(ctx context.Context, memoryMB int) (*protocol.RuntimeMeta, error) {
 	progress := b.opts.Progress
 	if progress == nil {
-		progress = func(s string) { b.opts.Logger.Warn(s) }
+		progress = func(s string) { b.opts.Logger.Info(s) }
 	}
 	dep := b.opts.Deployer
 	if dep == nil {
@@ -294,9 +294,18 @@ func (b *Backend) deployDefault(ctx context.Context, memoryMB int) (*protocol.Ru
 	}
 	progress(fmt.Sprintf("lithops: deploying the default runtime %s for lithops-go %s (first use; this takes a few minutes)", DefaultRuntime, protocol.LithopsVersion))
 	progress("lithops: building the runtime package")
+	// This program is the default runtime's handler: the runtime host is in
+	// the library, so no other build (and no package outside the user's
+	// module) is needed. Later programs are fetched by hash as usual.
+	handler, cleanup, err := ProgramPath(ctx, b.opts.Program)
+	if err != nil {
+		return nil, fmt.Errorf("build the default runtime: %w", err)
+	}
+	defer cleanup()
 	pkg, man, err := BuildApp(ctx, BuildOptions{
 		Runtime: DefaultRuntime, Version: protocol.LithopsVersion,
 		Trigger: b.cfg.AzureFunctions.Trigger, TimeoutSeconds: b.cfg.AzureFunctions.RuntimeTimeout,
+		HostPath: handler,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build the default runtime: %w", err)

@@ -16,10 +16,11 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// App package layout. The host binary runs as `lithops runtime serve`.
+// App package layout. The handler is a lithops program: started by the
+// Functions host with FUNCTIONS_CUSTOMHANDLER_PORT set, lithops.Main (or
+// Init) serves as the runtime host.
 const (
-	HostBinary     = "lithops"
-	ProgramFile    = "program"
+	HandlerFile    = "handler"
 	ManifestFile   = "lithops-runtime.json"
 	FunctionDir    = "lithops_handler"
 	QueueSetting   = "LITHOPS_QUEUE"
@@ -69,8 +70,11 @@ type BuildOptions struct {
 	Trigger string
 	// TimeoutSeconds is the function timeout (default 1800).
 	TimeoutSeconds int
-	// HostPath is a linux/amd64 lithops binary to ship; "" means this
-	// executable if it is one, else a cross-build of cmd/lithops.
+	// HostPath is the handler to ship when File names no program: a
+	// linux/amd64 program that links lithops (the default runtime deployed
+	// by a client ships the client's own program). "" means this executable
+	// if it is a static linux/amd64 lithops program, else a cross-build of
+	// cmd/lithops-handler in the working directory's module.
 	HostPath string
 }
 
@@ -145,8 +149,8 @@ func HostJSON(timeoutSeconds int) ([]byte, error) {
 		"version": "2.0",
 		"customHandler": map[string]any{
 			"description": map[string]any{
-				"defaultExecutablePath": HostBinary,
-				"arguments":             []string{"runtime", "serve"},
+				"defaultExecutablePath": HandlerFile,
+				"arguments":             []string{},
 				"workingDirectory":      "",
 			},
 			"enableForwardingHttpRequest": false,
@@ -200,11 +204,6 @@ func BuildApp(ctx context.Context, o BuildOptions) ([]byte, *Manifest, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	hostPath, cleanupHost, err := hostBinary(ctx, o.HostPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer cleanupHost()
 	m := &Manifest{Runtime: o.Runtime, Version: o.Version, Trigger: o.Trigger, Env: spec.Env, Built: time.Now().UTC()}
 	if m.Trigger == "" {
 		m.Trigger = "pub/sub"
@@ -236,11 +235,12 @@ func BuildApp(ctx context.Context, o BuildOptions) ([]byte, *Manifest, error) {
 	if err := add(FunctionDir+"/function.json", 0o644, bytes.NewReader(fnJSON)); err != nil {
 		return nil, nil, err
 	}
-	if err := addFile(HostBinary, 0o755, hostPath); err != nil {
-		return nil, nil, err
-	}
+	// A runtime with a program compiled in ships that program as its
+	// handler (one binary: it serves and it runs its own calls without a
+	// fetch); otherwise the handler only hosts programs fetched by hash.
+	var handler string
 	if spec.Program != "" {
-		prog, cleanup, err := CrossBuild(ctx, mainPackage(spec.Program), "")
+		prog, cleanup, err := BuildProgram(ctx, spec.Program, "")
 		if err != nil {
 			return nil, nil, err
 		}
@@ -248,9 +248,17 @@ func BuildApp(ctx context.Context, o BuildOptions) ([]byte, *Manifest, error) {
 		if m.ProgramSHA, err = FileSHA256(prog); err != nil {
 			return nil, nil, err
 		}
-		if err := addFile(ProgramFile, 0o755, prog); err != nil {
+		handler = prog
+	} else {
+		h, cleanup, err := hostBinary(ctx, o.HostPath)
+		if err != nil {
 			return nil, nil, err
 		}
+		defer cleanup()
+		handler = h
+	}
+	if err := addFile(HandlerFile, 0o755, handler); err != nil {
+		return nil, nil, err
 	}
 	for _, f := range spec.Files {
 		if err := addFile("files/"+filepath.ToSlash(f.Dst), 0o644, f.Src); err != nil {
@@ -272,31 +280,29 @@ func BuildApp(ctx context.Context, o BuildOptions) ([]byte, *Manifest, error) {
 	return buf.Bytes(), m, nil
 }
 
-// hostBinary returns a linux/amd64 lithops binary: the given one, this
-// executable if it is a static one, or a static cross-build of cmd/lithops
-// (a dynamic binary might not find its libc version on the platform).
+// HandlerPackage is the main package of the default runtime's handler when
+// no program is at hand: it imports only the root package, so it builds in
+// any module that builds a lithops program.
+const HandlerPackage = "github.com/lithops-go/lithops/cmd/lithops-handler"
+
+// hostBinary returns the handler of a runtime without a compiled-in
+// program: the given lithops program, this executable if it is a static
+// linux/amd64 lithops program, or a cross-build of HandlerPackage.
 func hostBinary(ctx context.Context, path string) (string, func(), error) {
 	if path != "" {
-		if !IsLinuxAMD64(path) {
-			return "", func() {}, fmt.Errorf("host binary %s is not linux/amd64", path)
+		if err := CheckHandler(path); err != nil {
+			return "", func() {}, err
 		}
 		return path, func() {}, nil
 	}
-	if exe, err := os.Executable(); err == nil && filepath.Base(exe) == HostBinary && IsStaticLinuxAMD64(exe) {
+	if exe, err := os.Executable(); err == nil && IsStaticLinuxAMD64(exe) && CheckHandler(exe) == nil {
 		return exe, func() {}, nil
 	}
-	return CrossBuild(ctx, "github.com/lithops-go/lithops/cmd/lithops", "")
-}
-
-// mainPackage turns a local directory into an absolute path, which go build
-// accepts inside the current module; import paths stay as they are.
-func mainPackage(p string) string {
-	if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-		if abs, err := filepath.Abs(p); err == nil {
-			return abs
-		}
+	bin, cleanup, err := CrossBuild(ctx, HandlerPackage, "")
+	if err != nil {
+		return "", func() {}, fmt.Errorf("%w\n(the default runtime's handler is built in a Go module that requires github.com/lithops-go/lithops: run this in your module, or pass -f with your main package)", err)
 	}
-	return p
+	return bin, cleanup, nil
 }
 
 // ReadManifest reads the manifest of a built app package.

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
 	"encoding/hex"
 	"errors"
@@ -72,10 +73,12 @@ func IsStaticLinuxAMD64(path string) bool {
 }
 
 // ProgramPath returns a linux/amd64 build of the user program: override if
-// given, this executable if it is one, else a cross-build of this program's
-// main package (CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath),
-// which needs the Go toolchain and the program's source in the working
-// directory's module. cleanup removes a temporary build.
+// given; this executable if it is a static linux/amd64 one; else a
+// cross-build of this program's main package (static and stripped, see
+// CrossBuild), which needs the Go toolchain and the program's module in the
+// working directory. A dynamically linked executable whose main package is
+// unknown (a test binary) is used as it is. cleanup removes a temporary
+// build.
 func ProgramPath(ctx context.Context, override string) (path string, cleanup func(), err error) {
 	noop := func() {}
 	if override != "" {
@@ -88,17 +91,30 @@ func ProgramPath(ctx context.Context, override string) (path string, cleanup fun
 	if err != nil {
 		return "", noop, err
 	}
-	if IsLinuxAMD64(exe) {
+	if IsStaticLinuxAMD64(exe) {
 		return exe, noop, nil
 	}
 	bi, ok := debug.ReadBuildInfo()
-	if !ok || bi.Path == "" || strings.HasSuffix(bi.Path, ".test") {
-		return "", noop, errors.New("this program is not linux/amd64 and its main package is unknown: build it with GOOS=linux GOARCH=amd64 and set the program explicitly")
+	if !ok || bi.Path == "" || strings.HasSuffix(bi.Path, ".test") || bi.Path == "command-line-arguments" {
+		if IsLinuxAMD64(exe) {
+			return exe, noop, nil
+		}
+		return "", noop, errors.New("this program is not linux/amd64 and its main package is unknown: build it with CGO_ENABLED=0 GOOS=linux GOARCH=amd64 and set the program explicitly")
 	}
 	return CrossBuild(ctx, bi.Path, "")
 }
 
-// CrossBuild builds the main package pkg (run in dir) for linux/amd64.
+// ModulePath is the lithops-go module: a program that links it can serve
+// as a runtime's handler.
+const ModulePath = "github.com/lithops-go/lithops"
+
+// ErrNotMain reports a package given as a program that is not a main
+// package.
+var ErrNotMain = errors.New("not a main package")
+
+// CrossBuild builds the main package pkg (run in dir) for linux/amd64,
+// static and stripped (CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build
+// -trimpath -ldflags="-s -w"): it is what instances download.
 func CrossBuild(ctx context.Context, pkg, dir string) (string, func(), error) {
 	tmp, err := os.MkdirTemp("", "lithops-build-")
 	if err != nil {
@@ -106,7 +122,7 @@ func CrossBuild(ctx context.Context, pkg, dir string) (string, func(), error) {
 	}
 	cleanup := func() { os.RemoveAll(tmp) }
 	out := filepath.Join(tmp, "program")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", out, pkg)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
 	if msg, err := cmd.CombinedOutput(); err != nil {
@@ -114,6 +130,64 @@ func CrossBuild(ctx context.Context, pkg, dir string) (string, func(), error) {
 		return "", func() {}, fmt.Errorf("cross-build %s for linux/amd64: %v\n%s", pkg, err, msg)
 	}
 	return out, cleanup, nil
+}
+
+// BuildProgram cross-builds a user's program for a runtime: pkg is a
+// directory or an import path of a Go main package (resolved in dir's
+// module) that links lithops. A library package is refused with
+// ErrNotMain.
+func BuildProgram(ctx context.Context, pkg, dir string) (string, func(), error) {
+	noop := func() {}
+	if fi, err := os.Stat(pkg); err == nil && fi.IsDir() {
+		if abs, err := filepath.Abs(pkg); err == nil {
+			pkg = abs
+		}
+	}
+	cmd := exec.CommandContext(ctx, "go", "list", "-f", "{{.Name}}", pkg)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	out, err := cmd.Output()
+	if err != nil {
+		msg := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			msg = strings.TrimSpace(string(ee.Stderr))
+		}
+		return "", noop, fmt.Errorf("program %s: %v: %s", pkg, err, msg)
+	}
+	if name := strings.TrimSpace(string(out)); name != "main" {
+		return "", noop, fmt.Errorf("program %s: package %s is %w (a runtime's program is a command, `package main` with lithops.Main)", pkg, name, ErrNotMain)
+	}
+	bin, cleanup, err := CrossBuild(ctx, pkg, dir)
+	if err != nil {
+		return "", noop, err
+	}
+	if err := CheckHandler(bin); err != nil {
+		cleanup()
+		return "", noop, fmt.Errorf("program %s: %w", pkg, err)
+	}
+	return bin, cleanup, nil
+}
+
+// CheckHandler reports why the executable at path cannot be a runtime's
+// handler: it must be linux/amd64 and link lithops (whose Main or Init
+// serve as the runtime host).
+func CheckHandler(path string) error {
+	if !IsLinuxAMD64(path) {
+		return fmt.Errorf("%s is not a linux/amd64 executable", path)
+	}
+	bi, err := buildinfo.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%s: no Go build information: %w", path, err)
+	}
+	if bi.Main.Path == ModulePath {
+		return nil
+	}
+	for _, d := range bi.Deps {
+		if d.Path == ModulePath {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s does not link %s: a runtime's handler is a lithops program (one that calls lithops.Main or lithops.Init)", path, ModulePath)
 }
 
 // FileSHA256 hashes a file.

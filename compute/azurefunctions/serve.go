@@ -1,0 +1,228 @@
+package azurefunctions
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/host"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+)
+
+// PortSetting is the environment variable through which the Functions host
+// tells a custom handler its port. A lithops program started with it set
+// (and not in worker mode) is a runtime host: lithops.Main and lithops.Init
+// serve invocations instead of running the program.
+const PortSetting = "FUNCTIONS_CUSTOMHANDLER_PORT"
+
+// ServeOptions configure Serve.
+type ServeOptions struct {
+	// Port to listen on, on 127.0.0.1; "" means $FUNCTIONS_CUSTOMHANDLER_PORT.
+	Port string
+	// OpenStorage opens the configured storage (the root package's opener,
+	// so that every registered driver is available).
+	OpenStorage func(ctx context.Context, cfg *config.Config) (*storage.Storage, error)
+	// Logger receives the host's logs (default: text on stderr, INFO).
+	Logger *slog.Logger
+}
+
+// Serve runs the runtime host, the Azure Functions custom handler, until
+// ctx ends. It answers the Functions host's readiness probe (GET /) at once,
+// before it opens storage, so that a slow storage endpoint cannot make the
+// handler miss the platform's start-up limit; invocations wait until the
+// host is ready. A host that cannot start returns the error (the Functions
+// host restarts the handler).
+//
+// Settings come from the environment (the function app's settings):
+// LITHOPS_CONFIG_JSON or AzureWebJobsStorage with LITHOPS_STORAGE_BUCKET,
+// and the LITHOPS_* names written by AppSettings.
+func Serve(ctx context.Context, o ServeOptions) error {
+	port := o.Port
+	if port == "" {
+		port = os.Getenv(PortSetting)
+	}
+	if port == "" {
+		port = os.Getenv("FUNCTIONS_HTTPWORKER_PORT")
+	}
+	if port == "" {
+		return fmt.Errorf("runtime host: %s is not set", PortSetting)
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	if o.OpenStorage == nil {
+		return errors.New("runtime host: no storage opener")
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
+	if err != nil {
+		return fmt.Errorf("runtime host: listen: %w", err)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	ready := make(chan struct{})
+	var h *host.Host
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("lithops runtime host\n"))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-ready:
+		case <-r.Context().Done():
+			return
+		}
+		if h == nil {
+			http.Error(w, "runtime host failed to start", http.StatusServiceUnavailable)
+			return
+		}
+		h.Handler().ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		hh, st, err := newHost(ctx, o.OpenStorage, logger)
+		if err != nil {
+			cancel(err)
+		} else {
+			h = hh
+			context.AfterFunc(ctx, func() { st.Close() })
+		}
+		close(ready)
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer scancel()
+		srv.Shutdown(sctx)
+	}()
+	logger.Info("runtime host listening", "addr", ln.Addr().String())
+	err = srv.Serve(ln)
+	<-ready
+	if h != nil {
+		h.Close()
+	}
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return fmt.Errorf("runtime host: %w", cause)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// hostConfig is the runtime host's configuration, from its app settings:
+// LITHOPS_CONFIG_JSON (a whole config) or AzureWebJobsStorage plus
+// LITHOPS_STORAGE_BUCKET.
+func hostConfig() (*config.Config, error) {
+	if raw := os.Getenv("LITHOPS_CONFIG_JSON"); raw != "" {
+		return config.Parse("LITHOPS_CONFIG_JSON", []byte(raw))
+	}
+	conn := os.Getenv("AzureWebJobsStorage")
+	if conn == "" {
+		return nil, errors.New("neither LITHOPS_CONFIG_JSON nor AzureWebJobsStorage is set")
+	}
+	cfg := config.Default()
+	cfg.Lithops.Backend = "azure_functions"
+	cfg.Lithops.Storage = "azure_storage"
+	cfg.AzureStorage.ConnectionString = conn
+	if b := os.Getenv("LITHOPS_STORAGE_BUCKET"); b != "" {
+		cfg.AzureStorage.StorageBucket = b
+	}
+	return cfg, cfg.Validate()
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// newHost opens storage and builds the host from the environment.
+func newHost(ctx context.Context, open func(context.Context, *config.Config) (*storage.Storage, error), logger *slog.Logger) (*host.Host, *storage.Storage, error) {
+	cfg, err := hostConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := open(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts, err := hostOptions(cfg, st, logger)
+	if err == nil {
+		var h *host.Host
+		if h, err = host.New(opts); err == nil {
+			return h, st, nil
+		}
+	}
+	st.Close()
+	return nil, nil, err
+}
+
+// hostOptions derives the host's options from its configuration and
+// settings.
+func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (host.Options, error) {
+	wcfg, _ := json.Marshal(cfg)
+	workers := envInt("LITHOPS_WORKER_PROCESSES", runtime.NumCPU())
+	memory := envInt("LITHOPS_RUNTIME_MEMORY", 0)
+	// Each worker gets its share of the instance's memory, less headroom
+	// for the host, so a call over it fails as out of memory instead of the
+	// platform killing the whole instance.
+	memMB := envInt("LITHOPS_WORKER_MEMORY_MB", memory*85/100/workers)
+	wenv := []string{"LITHOPS_WORKER_CONFIG=" + string(wcfg)}
+	// The runtime spec's env (app settings named in LITHOPS_USER_ENV) is
+	// the user's; the rest of the host's settings are not.
+	for _, k := range strings.Split(os.Getenv("LITHOPS_USER_ENV"), ",") {
+		if v, ok := os.LookupEnv(k); ok && k != "" {
+			wenv = append(wenv, k+"="+v)
+		}
+	}
+	_, bigger := NextTier(memory)
+	opts := host.Options{
+		Storage:   st,
+		WorkerEnv: wenv,
+		Workers:   workers,
+		MemoryMB:  memMB,
+		// A bigger instance size exists: out-of-memory attempts go there.
+		EscalateOOM: memory > 0 && bigger,
+		// The host.json that BuildApp writes sets this.
+		MaxDeliveries: MaxDequeue,
+		Meta: protocol.RuntimeMeta{
+			Runtime:        os.Getenv("LITHOPS_RUNTIME_NAME"),
+			Backend:        "azure_functions",
+			LithopsVersion: protocol.LithopsVersion,
+			MemoryMB:       memory,
+			TimeoutS:       envInt("LITHOPS_RUNTIME_TIMEOUT", 0),
+			Trigger:        os.Getenv("LITHOPS_TRIGGER"),
+		},
+		Logger: logger,
+	}
+	if cfg.Lithops.Storage == "azure_storage" {
+		svc, err := NewQueueService(cfg.AzureStorage)
+		if err != nil {
+			return opts, err
+		}
+		opts.Pusher = QueuePusher{Svc: svc}
+	}
+	// This program itself runs calls of its own hash without a fetch: the
+	// program compiled into a custom runtime, or the program that deployed
+	// the default runtime.
+	if exe, err := os.Executable(); err == nil {
+		if sha, err := FileSHA256(exe); err == nil {
+			opts.CompiledPath, opts.CompiledSHA = exe, sha
+		}
+	}
+	return opts, nil
+}
