@@ -2,6 +2,7 @@ package armdeploy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -113,10 +114,13 @@ type cloud struct {
 	settings map[string]map[string]string
 	keys     map[string]armappservice.HostKeys
 
-	ignoreSiteConfigSettings bool // the site PUT does not apply siteConfig.appSettings
-	siteDeleteNotFound       bool // site DELETE answers 404 (deleted concurrently)
-	planDeleteNotFound       bool // plan DELETE answers 404
-	pageSize                 int  // list pages of this many sites (0: one page)
+	ignoreSiteConfigSettings bool  // the site PUT does not apply siteConfig.appSettings
+	siteDeleteNotFound       bool  // site DELETE answers 404 (deleted concurrently)
+	planDeleteNotFound       bool  // plan DELETE answers 404
+	pageSize                 int   // list pages of this many sites (0: one page)
+	keyErrors                []int // ListHostKeys answers these HTTP codes first, one per call
+	keyAlways                int   // then this one, when set
+	keyCalls                 int
 	deleteOptions            []*armappservice.WebAppsClientDeleteOptions
 	updatedSettings          []map[string]string
 }
@@ -286,6 +290,15 @@ func (c *cloud) server() *fake.ServerFactory {
 			ListHostKeys: func(_ context.Context, rg, name string, _ *armappservice.WebAppsClientListHostKeysOptions) (resp azfake.Responder[armappservice.WebAppsClientListHostKeysResponse], errResp azfake.ErrorResponder) {
 				c.mu.Lock()
 				defer c.mu.Unlock()
+				c.keyCalls++
+				code := c.keyAlways
+				if len(c.keyErrors) > 0 {
+					code, c.keyErrors = c.keyErrors[0], c.keyErrors[1:]
+				}
+				if code != 0 {
+					errResp.SetResponseError(code, http.StatusText(code))
+					return
+				}
 				k, ok := c.keys[rg+"/"+name]
 				if !ok {
 					errResp.SetResponseError(http.StatusNotFound, "ResourceNotFound")
@@ -427,11 +440,13 @@ func newHarness(t *testing.T, opts ...Option) *harness {
 	t.Cleanup(h.srv.Close)
 	h.rec = &recorder{next: fake.NewServerFactoryTransport(h.cloud.server())}
 	base := []Option{
-		WithClientOptions(&arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: h.rec}}),
+		// No SDK retries: tests see every answer of the fake.
+		WithClientOptions(&arm.ClientOptions{ClientOptions: azcore.ClientOptions{Transport: h.rec, Retry: policy.RetryOptions{MaxRetries: -1}}}),
 		WithSCMEndpoint(h.srv.URL),
 		WithHTTPClient(h.srv.Client()),
 		WithPollInterval(5 * time.Millisecond),
 		WithDeployTimeout(10 * time.Second),
+		WithKeyWait(300 * time.Millisecond),
 	}
 	d, err := New(testSub, h.cred, append(base, opts...)...)
 	if err != nil {
@@ -1386,6 +1401,68 @@ func TestFunctionKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestFunctionKeyWaitsForTheHost(t *testing.T) {
+	keys := armappservice.HostKeys{FunctionKeys: map[string]*string{"default": to.Ptr("k-default")}}
+	tests := []struct {
+		name      string
+		errors    []int // answers before the keys
+		always    int   // then this answer for ever
+		keyWait   time.Duration
+		wantErr   string
+		wantCalls int // 0: don't check
+		wantSleep []time.Duration
+	}{
+		{name: "400 then keys", errors: []int{400, 400, 400}, wantCalls: 4, wantSleep: []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}},
+		{name: "5xx, 404, 409, 429 then keys", errors: []int{503, 500, 404, 409, 429, 502}, wantCalls: 7,
+			wantSleep: []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second, 15 * time.Second}},
+		{name: "403 fails at once", errors: []int{403}, wantErr: "403", wantCalls: 1},
+		{name: "401 fails at once", errors: []int{401, 401}, wantErr: "401", wantCalls: 1},
+		{name: "bounded", always: 503, keyWait: 100 * time.Millisecond, wantErr: "503"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, WithKeyWait(cmp.Or(tt.keyWait, time.Minute)))
+			slept := sleeps(h.d)
+			h.cloud.keys[testRG+"/"+testSpec().Name] = keys
+			h.cloud.keyErrors, h.cloud.keyAlways = tt.errors, tt.always
+			start := time.Now()
+			key, err := h.d.FunctionKey(t.Context(), testRG, testSpec().Name)
+			if elapsed := time.Since(start); elapsed > 5*time.Second {
+				t.Errorf("FunctionKey took %v", elapsed)
+			}
+			if tt.wantErr == "" {
+				if err != nil || key != "k-default" {
+					t.Fatalf("key %q, %v", key, err)
+				}
+			} else if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			} else {
+				var re *azcore.ResponseError
+				if !errors.As(err, &re) {
+					t.Errorf("err = %v does not wrap the ARM response error", err)
+				}
+			}
+			if tt.wantCalls != 0 && h.cloud.keyCalls != tt.wantCalls {
+				t.Errorf("%d listkeys calls, want %d", h.cloud.keyCalls, tt.wantCalls)
+			}
+			if tt.wantSleep != nil && !slices.Equal(*slept, tt.wantSleep) {
+				t.Errorf("backoff %v, want %v", *slept, tt.wantSleep)
+			}
+		})
+	}
+	t.Run("caller's context", func(t *testing.T) {
+		h := newHarness(t, WithKeyWait(time.Minute))
+		h.cloud.keyAlways = 503
+		ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := h.d.FunctionKey(ctx, testRG, testSpec().Name)
+		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+			t.Errorf("err = %v after %v, want the caller's deadline", err, time.Since(start))
+		}
+	})
 }
 
 func TestCredential(t *testing.T) {

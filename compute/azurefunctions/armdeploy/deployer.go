@@ -74,6 +74,7 @@ type Deployer struct {
 	scmFallback   string // scope tried once after a 401; "" for none
 	deployTimeout time.Duration
 	pollInterval  time.Duration
+	keyWait       time.Duration
 	log           *slog.Logger
 	sleep         func(context.Context, time.Duration) error // replaced in tests
 }
@@ -147,6 +148,16 @@ func WithPollInterval(t time.Duration) Option {
 	}
 }
 
+// WithKeyWait bounds how long FunctionKey keeps asking for the host keys
+// while the app's Functions host starts (default 5 minutes).
+func WithKeyWait(t time.Duration) Option {
+	return func(d *Deployer) {
+		if t > 0 {
+			d.keyWait = t
+		}
+	}
+}
+
 // WithLogger sets the logger that reports progress (default: discard).
 func WithLogger(l *slog.Logger) Option {
 	return func(d *Deployer) {
@@ -173,6 +184,7 @@ func New(subscriptionID string, cred azcore.TokenCredential, opts ...Option) (*D
 		scmFallback:    SCMFallbackScope,
 		deployTimeout:  10 * time.Minute,
 		pollInterval:   time.Second,
+		keyWait:        5 * time.Minute,
 		log:            slog.New(slog.DiscardHandler),
 		sleep:          sleepCtx,
 	}
@@ -526,11 +538,21 @@ func (d *Deployer) Delete(ctx context.Context, resourceGroup, appName string) er
 	return nil
 }
 
+// Backoff between host key requests while the Functions host starts.
+const (
+	keyBackoffFirst = time.Second
+	keyBackoffMax   = 15 * time.Second
+)
+
 // FunctionKey returns a host-level function key of the app, for calling
 // its HTTP-triggered functions (authLevel function) with the
 // x-functions-key header: the key named "default" when present, else the
 // first by name. The master key is never returned. Keys exist only once
-// the Functions host has started on the app.
+// the Functions host has started on the app: right after a deploy the
+// service answers 400, 404, 409, 429 or 5xx, or no function key, and
+// FunctionKey asks again with exponential backoff (1 s doubling to 15 s)
+// for up to the key wait (WithKeyWait, default 5 minutes). Other 4xx
+// answers (401, 403, …) fail at once.
 func (d *Deployer) FunctionKey(ctx context.Context, resourceGroup, app string) (string, error) {
 	if err := checkResourceGroup(resourceGroup); err != nil {
 		return "", err
@@ -538,6 +560,31 @@ func (d *Deployer) FunctionKey(ctx context.Context, resourceGroup, app string) (
 	if app == "" {
 		return "", fmt.Errorf("%w: app name is not set", ErrInvalidSpec)
 	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, d.keyWait)
+	defer cancel()
+	wait := keyBackoffFirst
+	for attempt := 1; ; attempt++ {
+		key, err := d.functionKeyOnce(ctx, resourceGroup, app)
+		if err == nil || !keyRetryable(err) || parent.Err() != nil {
+			return key, err
+		}
+		d.log.Debug("host keys not available yet, asking again", "app", app, "attempt", attempt, "in", wait, "err", err)
+		if d.sleep(ctx, wait) != nil {
+			if perr := parent.Err(); perr != nil {
+				return "", fmt.Errorf("list host keys of app %s in resource group %s: %w", app, resourceGroup, perr)
+			}
+			return "", fmt.Errorf("list host keys of app %s in resource group %s: the Functions host gave no function key within %s (%d attempts): %w",
+				app, resourceGroup, d.keyWait, attempt, err)
+		}
+		wait = min(2*wait, keyBackoffMax)
+	}
+}
+
+// errNoFunctionKey: the host answered with keys but no function key yet.
+var errNoFunctionKey = errors.New("no function key yet (has the Functions host started?)")
+
+func (d *Deployer) functionKeyOnce(ctx context.Context, resourceGroup, app string) (string, error) {
 	resp, err := d.sites.ListHostKeys(ctx, resourceGroup, app, nil)
 	if err != nil {
 		return "", fmt.Errorf("list host keys of app %s in resource group %s: %w", app, resourceGroup, err)
@@ -550,7 +597,23 @@ func (d *Deployer) FunctionKey(ctx context.Context, resourceGroup, app string) (
 			return *k, nil
 		}
 	}
-	return "", fmt.Errorf("list host keys of app %s in resource group %s: no function key yet (has the Functions host started?)", app, resourceGroup)
+	return "", fmt.Errorf("list host keys of app %s in resource group %s: %w", app, resourceGroup, errNoFunctionKey)
+}
+
+// keyRetryable reports whether a listkeys failure may go away once the
+// Functions host is up.
+func keyRetryable(err error) bool {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return true // no function key yet, or the request did not get through
+	}
+	switch c := re.StatusCode; {
+	case c == http.StatusBadRequest, c == http.StatusNotFound, c == http.StatusConflict, c == http.StatusTooManyRequests:
+		return true
+	case c >= 500:
+		return true
+	}
+	return false
 }
 
 // appFromSite describes a site as an App, from its tags and functionAppConfig.
