@@ -681,6 +681,49 @@ func TestRedeployUpdatesInPlace(t *testing.T) {
 	}
 }
 
+func TestInstanceCountAndQuota(t *testing.T) {
+	tests := []struct {
+		max, memory int
+		wantMax     int
+		wantWarn    []string // substrings of the WARN lines; nil: no warning
+	}{
+		{max: 1, memory: 2048, wantMax: 1},
+		{max: 8, memory: 4096, wantMax: 8},
+		{max: 125, memory: 4096, wantMax: 125},  // 512,000 MB: at the quota
+		{max: 1000, memory: 512, wantMax: 1000}, // 512,000 MB
+		{max: 126, memory: 4096, wantMax: 126, wantWarn: []string{"quota", "max_instances=126", "memory_mb=4096", "total_mb=516096", "quota_mb=512000"}},
+		{max: 1000, memory: 2048, wantMax: 1000, wantWarn: []string{"quota", "total_mb=2048000"}},
+		{max: 0, memory: 4096, wantMax: 100}, // default 100 × 4096 = 409,600
+		{max: 5000, memory: 512, wantMax: 1000, wantWarn: []string{"adjusted", "requested=5000"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%dx%dMB", tt.max, tt.memory), func(t *testing.T) {
+			var logs bytes.Buffer
+			h := newHarness(t, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+			spec := testSpec()
+			spec.MaxInstances, spec.MemoryMB = tt.max, tt.memory
+			app, err := h.d.Deploy(t.Context(), spec, testZip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if app.MaxInstances != tt.wantMax {
+				t.Errorf("max instances %d, want %d", app.MaxInstances, tt.wantMax)
+			}
+			site := h.rec.find("WebAppsClient.BeginCreateOrUpdate")[0]
+			wantJSON(t, site.Body, tt.wantMax, "properties", "functionAppConfig", "scaleAndConcurrency", "maximumInstanceCount")
+			out := logs.String()
+			if tt.wantWarn == nil && out != "" {
+				t.Errorf("unexpected warning: %s", out)
+			}
+			for _, w := range tt.wantWarn {
+				if !strings.Contains(out, "level=WARN") || !strings.Contains(out, w) {
+					t.Errorf("warnings %q, want one containing %q", out, w)
+				}
+			}
+		})
+	}
+}
+
 func TestDeployRefusesForeignResources(t *testing.T) {
 	for _, which := range []string{"site", "plan"} {
 		t.Run(which, func(t *testing.T) {
@@ -722,9 +765,19 @@ func TestSpecValidation(t *testing.T) {
 			}
 		}},
 		{name: "memory 512", mutate: func(s *Spec) { s.MemoryMB = 512 }},
-		{name: "max instances low", mutate: func(s *Spec) { s.MaxInstances = 8 }, check: func(t *testing.T, n normalized) {
-			if n.MaxInstances != 40 || n.clampedFrom != 8 {
-				t.Errorf("max instances %d (from %d), want 40 (from 8)", n.MaxInstances, n.clampedFrom)
+		{name: "max instances 8", mutate: func(s *Spec) { s.MaxInstances = 8 }, check: func(t *testing.T, n normalized) {
+			if n.MaxInstances != 8 || n.clampedFrom != 0 {
+				t.Errorf("max instances %d (clamped from %d), want 8 as asked", n.MaxInstances, n.clampedFrom)
+			}
+		}},
+		{name: "max instances 1", mutate: func(s *Spec) { s.MaxInstances = 1 }, check: func(t *testing.T, n normalized) {
+			if n.MaxInstances != 1 || n.clampedFrom != 0 {
+				t.Errorf("max instances %d (clamped from %d), want 1 as asked", n.MaxInstances, n.clampedFrom)
+			}
+		}},
+		{name: "max instances 1000", mutate: func(s *Spec) { s.MaxInstances = 1000 }, check: func(t *testing.T, n normalized) {
+			if n.MaxInstances != 1000 || n.clampedFrom != 0 {
+				t.Errorf("max instances %d (clamped from %d), want 1000", n.MaxInstances, n.clampedFrom)
 			}
 		}},
 		{name: "max instances high", mutate: func(s *Spec) { s.MaxInstances = 5000 }, check: func(t *testing.T, n normalized) {

@@ -227,6 +227,12 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec, zip []byte) (*App, err
 			"app", s.Name, "requested", s.clampedFrom, "used", s.MaxInstances,
 			"min", MinMaxInstances, "max", MaxMaxInstances)
 	}
+	if total := s.MaxInstances * s.MemoryMB; total > RegionalMemoryQuotaMB {
+		d.log.Warn("maximum instance count × instance memory exceeds the regional Flex Consumption memory quota: "+
+			"scale-out stops at the quota unless it is raised (or lower max_workers)",
+			"app", s.Name, "max_instances", s.MaxInstances, "memory_mb", s.MemoryMB,
+			"total_mb", total, "quota_mb", RegionalMemoryQuotaMB)
+	}
 
 	// Refuse to take over resources lithops did not create.
 	existing, err := d.getSite(ctx, s.ResourceGroup, s.Name)

@@ -25,7 +25,8 @@
 //     (FUNCTIONS_WORKER_RUNTIME, WEBSITE_RUN_FROM_PACKAGE, WEBSITE_CONTENT*, …)
 //     are rejected before any call.
 //   - Instance memory is one of 512, 2048 or 4096 MB; the maximum instance
-//     count is kept within Flex Consumption's 40..1000.
+//     count is kept within Flex Consumption's 1..1000, and Deploy warns when
+//     instances × memory exceed the regional quota of 512,000 MB.
 //   - Missing subscription, resource group, region or names are reported
 //     before any request is sent.
 //   - The bearer token for the SCM (Kudu) endpoint is only sent to the app's

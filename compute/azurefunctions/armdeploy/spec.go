@@ -43,8 +43,12 @@ const (
 const (
 	DefaultMemoryMB     = 2048 // instance memory when Spec.MemoryMB is 0
 	DefaultMaxInstances = 100  // maximum instance count when Spec.MaxInstances is 0
-	MinMaxInstances     = 40   // lowest maximum instance count Flex accepts
+	MinMaxInstances     = 1    // lowest maximum instance count Flex accepts (40 during the preview)
 	MaxMaxInstances     = 1000 // highest maximum instance count Flex accepts
+	// RegionalMemoryQuotaMB is the default quota of instance memory per
+	// subscription and region (e.g. 1000 instances of 512 MB); Deploy warns
+	// when MaxInstances × MemoryMB exceeds it.
+	RegionalMemoryQuotaMB = 512_000
 )
 
 // MemorySizes are the instance memory sizes (MB) Flex Consumption offers.
@@ -68,8 +72,9 @@ type Spec struct {
 	// MemoryMB is the instance memory: 512, 2048 or 4096 (0 means 2048).
 	MemoryMB int
 	// MaxInstances is the maximum instance count (0 means 100). Flex accepts
-	// 40..1000: smaller values are raised to 40 and larger ones lowered to
-	// 1000, with a warning in the log; App.MaxInstances reports the value used.
+	// 1..1000: larger values are lowered to 1000, with a warning in the log;
+	// App.MaxInstances reports the value used. Deploy also warns when
+	// MaxInstances × MemoryMB exceeds RegionalMemoryQuotaMB.
 	MaxInstances int
 	// TimeoutSeconds, when positive, sets the function timeout through the
 	// app setting AzureFunctionsJobHost__functionTimeout.
