@@ -724,6 +724,73 @@ func TestInstanceCountAndQuota(t *testing.T) {
 	}
 }
 
+func TestRedeployDropsRefusedLiveSettings(t *testing.T) {
+	refused := map[string]string{
+		"FUNCTIONS_WORKER_RUNTIME":                     "custom",
+		"FUNCTIONS_WORKER_PROCESS_COUNT":               "4",
+		"FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED": "true",
+		"WEBSITE_DNS_SERVER":                           "168.63.129.16",
+		"WEBSITE_SKIP_CONTENTSHARE_VALIDATION":         "1",
+		"WEBSITE_VNET_ROUTE_ALL":                       "1",
+		"TZ":                                           "Europe/Madrid",
+		"Logging:LogLevel:Default":                     "Debug",
+	}
+	for _, ignore := range []bool{false, true} {
+		t.Run(fmt.Sprintf("siteTakesSettings=%v", !ignore), func(t *testing.T) {
+			var logs bytes.Buffer
+			h := newHarness(t, WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+			spec := testSpec()
+			if _, err := h.d.Deploy(t.Context(), spec, testZip); err != nil {
+				t.Fatal(err)
+			}
+			// Out of band: settings Flex refuses, and one it takes.
+			key := testRG + "/" + spec.Name
+			h.cloud.mu.Lock()
+			maps.Copy(h.cloud.settings[key], refused)
+			h.cloud.settings[key]["APPLICATIONINSIGHTS_CONNECTION_STRING"] = "InstrumentationKey=x"
+			h.cloud.ignoreSiteConfigSettings = ignore
+			h.cloud.mu.Unlock()
+			h.rec.reqs = nil
+			if _, err := h.d.Deploy(t.Context(), spec, testZip); err != nil {
+				t.Fatal(err)
+			}
+			// What was sent back: the site PUT and any settings update.
+			var sent []map[string]string
+			site := h.rec.find("WebAppsClient.BeginCreateOrUpdate")[0]
+			m := map[string]string{}
+			for _, p := range get(site.Body, "properties", "siteConfig", "appSettings").([]any) {
+				m[p.(map[string]any)["name"].(string)] = p.(map[string]any)["value"].(string)
+			}
+			sent = append(sent, m)
+			h.cloud.mu.Lock()
+			sent = append(sent, h.cloud.updatedSettings...)
+			live := maps.Clone(h.cloud.settings[key])
+			h.cloud.mu.Unlock()
+			for _, m := range sent {
+				for name := range refused {
+					if _, ok := m[name]; ok {
+						t.Errorf("refused setting %s sent back to the app", name)
+					}
+				}
+			}
+			for name := range refused {
+				if _, ok := live[name]; ok {
+					t.Errorf("refused setting %s left on the app", name)
+				}
+				if !strings.Contains(logs.String(), name) {
+					t.Errorf("no warning names %s:\n%s", name, logs.String())
+				}
+			}
+			if live["APPLICATIONINSIGHTS_CONNECTION_STRING"] == "" {
+				t.Error("a supported setting added out of band was dropped")
+			}
+			if !strings.Contains(logs.String(), "level=WARN") {
+				t.Errorf("no WARN:\n%s", logs.String())
+			}
+		})
+	}
+}
+
 func TestDeployRefusesForeignResources(t *testing.T) {
 	for _, which := range []string{"site", "plan"} {
 		t.Run(which, func(t *testing.T) {
@@ -824,6 +891,16 @@ func TestSpecValidation(t *testing.T) {
 		{name: "worker runtime", mutate: func(s *Spec) { s.AppSettings["FUNCTIONS_WORKER_RUNTIME"] = "custom" }, want: "FUNCTIONS_WORKER_RUNTIME of app lithops-default-0123456789 is not supported on Flex"},
 		{name: "run from package", mutate: func(s *Spec) { s.AppSettings["WEBSITE_RUN_FROM_PACKAGE"] = "1" }, want: "not supported on Flex"},
 		{name: "content share", mutate: func(s *Spec) { s.AppSettings["website_contentshare"] = "x" }, want: "not supported on Flex"},
+		{name: "worker process count", mutate: func(s *Spec) { s.AppSettings["FUNCTIONS_WORKER_PROCESS_COUNT"] = "2" }, want: "FUNCTIONS_WORKER_PROCESS_COUNT of app lithops-default-0123456789 is not supported on Flex"},
+		{name: "dynamic concurrency", mutate: func(s *Spec) { s.AppSettings["FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED"] = "true" }, want: "FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED"},
+		{name: "dns server", mutate: func(s *Spec) { s.AppSettings["WEBSITE_DNS_SERVER"] = "168.63.129.16" }, want: "WEBSITE_DNS_SERVER"},
+		{name: "skip content share validation", mutate: func(s *Spec) { s.AppSettings["WEBSITE_SKIP_CONTENTSHARE_VALIDATION"] = "1" }, want: "WEBSITE_SKIP_CONTENTSHARE_VALIDATION"},
+		{name: "vnet route all", mutate: func(s *Spec) { s.AppSettings["WEBSITE_VNET_ROUTE_ALL"] = "1" }, want: "WEBSITE_VNET_ROUTE_ALL"},
+		{name: "TZ", mutate: func(s *Spec) { s.AppSettings["TZ"] = "Europe/Madrid" }, want: "app setting TZ of app"},
+		{name: "time zone", mutate: func(s *Spec) { s.AppSettings["WEBSITE_TIME_ZONE"] = "UTC" }, want: "WEBSITE_TIME_ZONE"},
+		{name: "colon", mutate: func(s *Spec) { s.AppSettings["Logging:LogLevel:Default"] = "Debug" }, want: "Logging:LogLevel:Default"},
+		{name: "double underscore is fine", mutate: func(s *Spec) { s.AppSettings["Logging__LogLevel__Default"] = "Debug" }},
+		{name: "TZ prefix is fine", mutate: func(s *Spec) { s.AppSettings["TZDATA_DIR"] = "/x" }},
 		{name: "client secret", mutate: func(s *Spec) { s.AppSettings["AZURE_CLIENT_SECRET"] = testSecret }, want: "looks like an ARM credential"},
 		{name: "lithops client secret", mutate: func(s *Spec) { s.AppSettings["LITHOPS_AZURE_CLIENT_SECRET"] = testSecret }, want: "looks like an ARM credential"},
 		{name: "certificate", mutate: func(s *Spec) { s.AppSettings["AZURE_CLIENT_CERTIFICATE_PATH"] = "/x.pem" }, want: "looks like an ARM credential"},

@@ -254,7 +254,7 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec, zip []byte) (*App, err
 		if err != nil {
 			return nil, fmt.Errorf("list app settings of app %s in resource group %s: %w", s.Name, s.ResourceGroup, err)
 		}
-		settings = mergeSettings(cur.Properties, s.AppSettings)
+		settings = d.mergeSettings(s.Name, cur.Properties, s.AppSettings)
 	}
 
 	planID, err := d.putPlan(ctx, s)
@@ -429,12 +429,17 @@ func (d *Deployer) ensureSettings(ctx context.Context, s normalized) error {
 			stale = append(stale, k)
 		}
 	}
+	for k := range cur.Properties {
+		if _, bad := flexRefuses(k); bad {
+			stale = append(stale, k) // to be dropped
+		}
+	}
 	if len(stale) == 0 {
 		return nil
 	}
 	slices.Sort(stale)
 	d.log.Info("updating app settings", "app", s.Name, "settings", stale) // names only, never values
-	merged := mergeSettings(cur.Properties, s.AppSettings)
+	merged := d.mergeSettings(s.Name, cur.Properties, s.AppSettings)
 	_, err = d.sites.UpdateApplicationSettings(ctx, s.ResourceGroup, s.Name,
 		armappservice.StringDictionary{Properties: ptrMap(merged)}, nil)
 	if err != nil {
@@ -701,12 +706,21 @@ func isNotFound(err error) bool {
 	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
 }
 
-func mergeSettings(cur map[string]*string, want map[string]string) map[string]string {
+// mergeSettings returns the app's current settings overlaid with want
+// (already validated). Current settings Flex Consumption refuses are
+// dropped with a warning naming them, never sent back.
+func (d *Deployer) mergeSettings(app string, cur map[string]*string, want map[string]string) map[string]string {
 	out := make(map[string]string, len(cur)+len(want))
-	for k, v := range cur {
-		if v != nil {
-			out[k] = *v
+	for _, k := range slices.Sorted(maps.Keys(cur)) {
+		v := cur[k]
+		if v == nil {
+			continue
 		}
+		if why, bad := flexRefuses(k); bad {
+			d.log.Warn("dropping an app setting of the live app that Flex Consumption refuses", "app", app, "setting", k, "reason", why) // never the value
+			continue
+		}
+		out[k] = *v
 	}
 	maps.Copy(out, want)
 	return out

@@ -22,8 +22,10 @@
 //     look like one (for example AZURE_CLIENT_SECRET): workers run with the
 //     app's own settings and never receive the deployer's identity.
 //   - App settings that Flex Consumption does not support
-//     (FUNCTIONS_WORKER_RUNTIME, WEBSITE_RUN_FROM_PACKAGE, WEBSITE_CONTENT*, …)
-//     are rejected before any call.
+//     (FUNCTIONS_WORKER_RUNTIME, WEBSITE_RUN_FROM_PACKAGE, WEBSITE_CONTENT*,
+//     TZ, names with ':', …) are rejected in a Spec before any call; found
+//     on a live app, they are dropped with a warning when Deploy merges the
+//     app's settings, never written back.
 //   - Instance memory is one of 512, 2048 or 4096 MB; the maximum instance
 //     count is kept within Flex Consumption's 1..1000, and Deploy warns when
 //     instances × memory exceed the regional quota of 512,000 MB.

@@ -105,19 +105,41 @@ var (
 )
 
 // flexUnsupportedSettings are app settings Flex Consumption rejects or
-// replaces with functionAppConfig; prefixes end in '*'.
+// replaces with functionAppConfig or site properties ("Flex Consumption
+// plan deprecations" in the app settings reference); prefixes end in '*'.
+// Names containing ':' are refused as well (see flexRefuses).
 var flexUnsupportedSettings = []string{
 	"FUNCTIONS_WORKER_RUNTIME",
 	"FUNCTIONS_WORKER_RUNTIME_VERSION",
 	"FUNCTIONS_EXTENSION_VERSION",
 	"FUNCTIONS_MAX_HTTP_CONCURRENCY",
+	"FUNCTIONS_WORKER_PROCESS_COUNT",
+	"FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED",
 	"WEBSITE_RUN_FROM_PACKAGE",
 	"WEBSITE_CONTENT*",
+	"WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
 	"WEBSITE_NODE_DEFAULT_VERSION",
 	"WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
 	"WEBSITE_TIME_ZONE",
+	"TZ",
+	"WEBSITE_DNS_SERVER",
+	"WEBSITE_VNET_ROUTE_ALL",
 	"SCM_DO_BUILD_DURING_DEPLOYMENT",
 	"ENABLE_ORYX_BUILD",
+}
+
+// flexRefuses reports whether Flex Consumption refuses the app setting
+// name, and why.
+func flexRefuses(name string) (string, bool) {
+	if strings.Contains(name, ":") {
+		return "is not supported on Flex Consumption (Linux app setting names cannot contain ':'; use '__')", true
+	}
+	for _, p := range flexUnsupportedSettings {
+		if settingMatches(name, p) {
+			return "is not supported on Flex Consumption (functionAppConfig or site properties replace it)", true
+		}
+	}
+	return "", false
 }
 
 // credentialSettings are settings that would hand the deployer's identity
@@ -216,10 +238,8 @@ func (s Spec) validate() (normalized, error) {
 		if k == "" {
 			return n, invalid("app %s: empty app setting name", s.Name)
 		}
-		for _, p := range flexUnsupportedSettings {
-			if settingMatches(k, p) {
-				return n, invalid("app setting %s of app %s is not supported on Flex Consumption (functionAppConfig replaces it)", k, s.Name)
-			}
+		if why, bad := flexRefuses(k); bad {
+			return n, invalid("app setting %s of app %s %s", k, s.Name, why)
 		}
 		for _, p := range credentialSettings {
 			if settingMatches(k, p) {
