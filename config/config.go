@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -117,6 +118,10 @@ type Azure struct {
 	TenantID       string `yaml:"tenant_id" json:"tenant_id,omitempty"`
 	ClientID       string `yaml:"client_id" json:"client_id,omitempty"`
 	ClientSecret   string `yaml:"client_secret" json:"client_secret,omitempty" secret:"true"`
+	// ResourceManagerEndpoint is the Azure Resource Manager URL of a cloud
+	// other than the public one (Azure Stack, a sovereign cloud, a test
+	// double); "" means https://management.azure.com.
+	ResourceManagerEndpoint string `yaml:"resource_manager_endpoint" json:"resource_manager_endpoint,omitempty"`
 }
 
 // Backends this build knows.
@@ -295,6 +300,11 @@ func (c *Config) Validate() error {
 	}
 	if c.AzureFunctions.MaxWorkers < 1 || c.AzureFunctions.MaxWorkers > 1000 {
 		bad("azure_functions.max_workers", "must be between 1 and 1000, got %d", c.AzureFunctions.MaxWorkers)
+	}
+	if e := c.Azure.ResourceManagerEndpoint; e != "" {
+		if u, err := url.Parse(e); err != nil || u.Scheme != "https" || u.Host == "" {
+			bad("azure.resource_manager_endpoint", "must be an https:// URL, got %q", e)
+		}
 	}
 	switch c.AzureFunctions.Trigger {
 	case "pub/sub", "queue", "https", "http":

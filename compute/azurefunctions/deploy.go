@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
@@ -33,7 +36,18 @@ func NewDeployer(cfg *config.Config, logger *slog.Logger) (*armdeploy.Deployer, 
 	if err != nil {
 		return nil, fmt.Errorf("azure_functions: ARM credential: %w", err)
 	}
-	return armdeploy.New(af.SubscriptionID, cred, armdeploy.WithLogger(logger))
+	opts := []armdeploy.Option{armdeploy.WithLogger(logger)}
+	if e := cfg.Azure.ResourceManagerEndpoint; e != "" {
+		opts = append(opts, armdeploy.WithClientOptions(&arm.ClientOptions{ClientOptions: policy.ClientOptions{
+			Cloud: cloud.Configuration{
+				ActiveDirectoryAuthorityHost: cloud.AzurePublic.ActiveDirectoryAuthorityHost,
+				Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
+					cloud.ResourceManager: {Endpoint: e, Audience: "https://management.core.windows.net/"},
+				},
+			},
+		}}))
+	}
+	return armdeploy.New(af.SubscriptionID, cred, opts...)
 }
 
 // ConnectionString returns the storage connection string function apps use

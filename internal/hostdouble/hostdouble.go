@@ -38,6 +38,10 @@ import (
 type Options struct {
 	// Command starts the handler: executable and arguments.
 	Command []string
+	// Dir is the app's root: the handler's working directory and
+	// FUNCTIONS_APP_ROOT_PATH (default: the temp dir, working directory
+	// inherited).
+	Dir string
 	// Env is the handler's environment besides the FUNCTIONS_* variables
 	// (the app settings).
 	Env []string
@@ -192,10 +196,16 @@ func (d *Double) launch(ctx context.Context, in *instance) error {
 		return err
 	}
 	cmd := exec.Command(d.opts.Command[0], d.opts.Command[1:]...)
+	root := d.opts.Dir
+	if root == "" {
+		root = os.TempDir()
+	} else {
+		cmd.Dir = root
+	}
 	cmd.Env = append(append(os.Environ(), d.opts.Env...),
 		"FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port),
 		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID="+fmt.Sprintf("double-%d-%d", in.id, time.Now().UnixNano()),
-		"FUNCTIONS_APP_ROOT_PATH="+os.TempDir())
+		"FUNCTIONS_APP_ROOT_PATH="+root)
 	cmd.Stdout, cmd.Stderr = d.opts.Output, d.opts.Output
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

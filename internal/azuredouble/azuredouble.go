@@ -1,0 +1,542 @@
+// Package azuredouble is a test double of the Azure platform around a Flex
+// Consumption function app, served on one loopback HTTPS address so that a
+// separately built program (the CLI, a user's client) can deploy to it and
+// run on it as on Azure:
+//
+//   - Azure Resource Manager for App Service plans and sites (the SDK's
+//     armappservice fake servers behind a real HTTP endpoint): create,
+//     read, list, delete, app settings, host keys;
+//   - the SCM (Kudu) OneDeploy endpoint: POST /api/publish takes the app
+//     package, GET /api/deployments/<id> reports it (status 4 when done);
+//   - the App Service managed-identity token endpoint (IDENTITY_ENDPOINT
+//     and IDENTITY_HEADER), which azidentity's default credential chain
+//     uses; it records the audience of every token it hands out.
+//
+// A published package runs at once, as the platform would run it: the zip
+// is unpacked, host.json and the function's binding are read, and a
+// Functions-host double (internal/hostdouble) starts the package's handler
+// with the site's app settings, polling the queue its binding names.
+// A redeploy replaces the running app; deleting the site stops it.
+//
+// Clients trust the server's certificate through the file CertFile names
+// (SSL_CERT_FILE for a separate process).
+package azuredouble
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
+	"github.com/lithops-go/lithops/internal/hostdouble"
+)
+
+// IdentityHeader is the secret the managed-identity endpoint expects in
+// X-IDENTITY-HEADER (IDENTITY_HEADER).
+const IdentityHeader = "azuredouble-identity-header"
+
+// Options configure a Platform.
+type Options struct {
+	// Instances of each running app (default 1); Output receives the
+	// handlers' output (default os.Stderr).
+	Instances int
+	Output    io.Writer
+	// Lease is how long a dequeued message stays invisible while it runs
+	// (default 30 s).
+	Lease time.Duration
+	// Env is added to every handler's environment (e.g. LITHOPS_HOST_CACHE).
+	Env []string
+}
+
+// Platform is a running double. Close stops it and every app.
+type Platform struct {
+	opts Options
+	srv  *httptest.Server
+	arm  *fake.ServerFactoryTransport
+	dir  string
+
+	mu       sync.Mutex
+	plans    map[string]armappservice.Plan
+	sites    map[string]armappservice.Site
+	settings map[string]map[string]string
+	apps     map[string]*runningApp      // by site name
+	scm      map[string]*httptest.Server // each site's SCM (Kudu) endpoint
+	tokens   []string                    // audiences (resource) of issued tokens
+	deploys  map[string]string           // deployment id -> site name
+	errs     []error
+}
+
+type runningApp struct {
+	double *hostdouble.Double
+	dir    string
+}
+
+// Start starts the platform on a loopback HTTPS address.
+func Start(o Options) (*Platform, error) {
+	if o.Instances < 1 {
+		o.Instances = 1
+	}
+	if o.Lease <= 0 {
+		o.Lease = 30 * time.Second
+	}
+	if o.Output == nil {
+		o.Output = os.Stderr
+	}
+	dir, err := os.MkdirTemp("", "azuredouble-")
+	if err != nil {
+		return nil, err
+	}
+	p := &Platform{opts: o, dir: dir,
+		plans: map[string]armappservice.Plan{}, sites: map[string]armappservice.Site{},
+		settings: map[string]map[string]string{}, apps: map[string]*runningApp{}, deploys: map[string]string{},
+		scm: map[string]*httptest.Server{}}
+	p.arm = fake.NewServerFactoryTransport(p.server())
+	p.srv = httptest.NewTLSServer(http.HandlerFunc(p.serveHTTP))
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.srv.Certificate().Raw})
+	if err := os.WriteFile(p.CertFile(), cert, 0o644); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// URL is the platform's base URL (https://127.0.0.1:port): the Resource
+// Manager endpoint and the identity endpoint's host. Each site has an SCM
+// endpoint of its own (its repository host name), with the same
+// certificate.
+func (p *Platform) URL() string { return p.srv.URL }
+
+// CertFile is a PEM file with the server's certificate.
+func (p *Platform) CertFile() string { return filepath.Join(p.dir, "cert.pem") }
+
+// IdentityEndpoint is the managed-identity token endpoint (IDENTITY_ENDPOINT).
+func (p *Platform) IdentityEndpoint() string { return p.srv.URL + "/msi/token" }
+
+// ClientEnv is the environment a separate process needs to use the
+// platform: the certificate to trust and the managed identity.
+func (p *Platform) ClientEnv() []string {
+	return []string{"SSL_CERT_FILE=" + p.CertFile(), "IDENTITY_ENDPOINT=" + p.IdentityEndpoint(), "IDENTITY_HEADER=" + IdentityHeader}
+}
+
+// TokenAudiences returns the resources tokens were issued for, in order.
+func (p *Platform) TokenAudiences() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.tokens)
+}
+
+// Sites returns the sites by name.
+func (p *Platform) Sites() map[string]armappservice.Site {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.sites)
+}
+
+// Settings returns a site's app settings.
+func (p *Platform) Settings(site string) map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.settings[p.siteKey(site)])
+}
+
+// Double returns the Functions-host double running a site's app, or nil.
+func (p *Platform) Double(site string) *hostdouble.Double {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if a := p.apps[site]; a != nil {
+		return a.double
+	}
+	return nil
+}
+
+// Errors returns what went wrong inside the platform (a package that could
+// not start, a malformed request).
+func (p *Platform) Errors() []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.errs)
+}
+
+// Close stops every app and the server.
+func (p *Platform) Close() {
+	p.mu.Lock()
+	apps, scm := p.apps, p.scm
+	p.apps, p.scm = map[string]*runningApp{}, map[string]*httptest.Server{}
+	p.mu.Unlock()
+	for _, a := range apps {
+		a.stop()
+	}
+	for _, s := range scm {
+		s.Close()
+	}
+	p.srv.Close()
+	os.RemoveAll(p.dir)
+}
+
+func (a *runningApp) stop() {
+	a.double.Close()
+	os.RemoveAll(a.dir)
+}
+
+func (p *Platform) fail(err error) {
+	p.mu.Lock()
+	p.errs = append(p.errs, err)
+	p.mu.Unlock()
+}
+
+func (p *Platform) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/subscriptions/"):
+		p.serveARM(w, r)
+	case r.URL.Path == "/msi/token":
+		p.serveToken(w, r)
+	default:
+		http.Error(w, "azuredouble: no such endpoint", http.StatusNotFound)
+	}
+}
+
+// serveARM hands the request to the SDK's fake servers.
+func (p *Platform) serveARM(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		http.Error(w, `{"error":{"code":"AuthenticationFailed","message":"no bearer token"}}`, http.StatusUnauthorized)
+		return
+	}
+	api := apiName(r.Method, r.URL.Path)
+	if api == "" {
+		http.Error(w, `{"error":{"code":"NotImplemented","message":"azuredouble: no such Resource Manager operation"}}`, http.StatusNotImplemented)
+		return
+	}
+	body, _ := io.ReadAll(r.Body)
+	req := r.Clone(context.WithValue(r.Context(), runtime.CtxAPINameKey{}, api))
+	req.RequestURI = ""
+	req.URL.Scheme, req.URL.Host = "https", r.Host
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	resp, err := p.arm.Do(req)
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && re.RawResponse != nil {
+		// The fakes report error answers as errors that carry them.
+		resp, err = re.RawResponse, nil
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+}
+
+// apiName names the SDK operation of a Resource Manager request (the fake
+// servers dispatch on it): the App Service operations lithops uses.
+func apiName(method, p string) string {
+	parts := strings.Split(strings.Trim(strings.ToLower(p), "/"), "/")
+	// subscriptions/<s>/resourcegroups/<rg>/providers/microsoft.web/<kind>[/<name>[/...]]
+	if len(parts) < 7 || parts[0] != "subscriptions" || parts[2] != "resourcegroups" || parts[4] != "providers" || parts[5] != "microsoft.web" {
+		return ""
+	}
+	kind, rest := parts[6], parts[7:]
+	client := map[string]string{"serverfarms": "PlansClient", "sites": "WebAppsClient"}[kind]
+	if client == "" {
+		return ""
+	}
+	op := ""
+	switch tail := strings.Join(rest[min(1, len(rest)):], "/"); {
+	case len(rest) == 0 && method == http.MethodGet:
+		op = "NewListByResourceGroupPager"
+	case len(rest) == 1 && method == http.MethodGet:
+		op = "Get"
+	case len(rest) == 1 && method == http.MethodPut:
+		op = "BeginCreateOrUpdate"
+	case len(rest) == 1 && method == http.MethodDelete:
+		op = "Delete"
+	case client == "WebAppsClient" && tail == "config/appsettings/list" && method == http.MethodPost:
+		op = "ListApplicationSettings"
+	case client == "WebAppsClient" && tail == "config/appsettings" && method == http.MethodPut:
+		op = "UpdateApplicationSettings"
+	case client == "WebAppsClient" && tail == "host/default/listkeys" && method == http.MethodPost:
+		op = "ListHostKeys"
+	default:
+		return ""
+	}
+	return client + "." + op
+}
+
+// serveToken is the App Service managed-identity protocol (api-version
+// 2019-08-01).
+func (p *Platform) serveToken(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("X-IDENTITY-HEADER") != IdentityHeader {
+		http.Error(w, "bad identity header", http.StatusUnauthorized)
+		return
+	}
+	res := r.URL.Query().Get("resource")
+	if res == "" {
+		http.Error(w, "no resource", http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	p.tokens = append(p.tokens, res)
+	p.mu.Unlock()
+	exp := time.Now().Add(time.Hour).Unix()
+	json.NewEncoder(w).Encode(map[string]any{
+		"access_token": "fake-token-for-" + res, "expires_on": strconv.FormatInt(exp, 10),
+		"resource": res, "token_type": "Bearer",
+	})
+}
+
+// siteKey finds the resource-group/name key of a site by name.
+func (p *Platform) siteKey(name string) string {
+	for k := range p.sites {
+		if path.Base(k) == name {
+			return k
+		}
+	}
+	return ""
+}
+
+// scmHandler serves one site's SCM endpoint: OneDeploy and its status.
+func (p *Platform) scmHandler(site string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/api/publish":
+			p.servePublish(w, r, site)
+		case r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/deployments/"):
+			p.serveDeployment(w, r)
+		default:
+			http.Error(w, "azuredouble: no such SCM endpoint", http.StatusNotFound)
+		}
+	})
+}
+
+// scmHost starts (once) and names the site's SCM endpoint. Called with
+// p.mu held.
+func (p *Platform) scmHost(site string) string {
+	s := p.scm[site]
+	if s == nil {
+		s = httptest.NewTLSServer(p.scmHandler(site))
+		p.scm[site] = s
+	}
+	return strings.TrimPrefix(s.URL, "https://")
+}
+
+// servePublish takes a package (OneDeploy, a zip body) and runs it.
+func (p *Platform) servePublish(w http.ResponseWriter, r *http.Request, site string) {
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		http.Error(w, "no bearer token", http.StatusUnauthorized)
+		return
+	}
+	pkg, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	id := fmt.Sprintf("dep-%s-%d", site, time.Now().UnixNano())
+	if err := p.run(site, pkg); err != nil {
+		p.fail(fmt.Errorf("site %s: %w", site, err))
+		p.mu.Lock()
+		p.deploys[id] = "!" + err.Error()
+		p.mu.Unlock()
+	} else {
+		p.mu.Lock()
+		p.deploys[id] = site
+		p.mu.Unlock()
+	}
+	w.Header().Set("Location", "/api/deployments/"+id)
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(map[string]any{"id": id})
+}
+
+func (p *Platform) serveDeployment(w http.ResponseWriter, r *http.Request) {
+	id := path.Base(r.URL.Path)
+	p.mu.Lock()
+	site, ok := p.deploys[id]
+	p.mu.Unlock()
+	switch {
+	case !ok:
+		http.Error(w, "no deployment", http.StatusNotFound)
+	case strings.HasPrefix(site, "!"):
+		json.NewEncoder(w).Encode(map[string]any{"id": id, "status": 3, "complete": true, "status_text": site[1:]})
+	default:
+		json.NewEncoder(w).Encode(map[string]any{"id": id, "status": 4, "complete": true, "active": true, "status_text": "deployed"})
+	}
+}
+
+// hostJSON is what the double reads of host.json.
+type hostJSON struct {
+	FunctionTimeout string `json:"functionTimeout"`
+	CustomHandler   struct {
+		Description struct {
+			DefaultExecutablePath string   `json:"defaultExecutablePath"`
+			Arguments             []string `json:"arguments"`
+		} `json:"description"`
+	} `json:"customHandler"`
+	Extensions struct {
+		Queues struct {
+			VisibilityTimeout string `json:"visibilityTimeout"`
+			MaxDequeueCount   int    `json:"maxDequeueCount"`
+		} `json:"queues"`
+	} `json:"extensions"`
+}
+
+// run unpacks a package and starts it under a Functions-host double,
+// replacing the app running before.
+func (p *Platform) run(site string, pkg []byte) error {
+	p.mu.Lock()
+	settings := maps.Clone(p.settings[p.siteKey(site)])
+	old := p.apps[site]
+	delete(p.apps, site)
+	p.mu.Unlock()
+	if old != nil {
+		old.stop()
+	}
+	dir, err := os.MkdirTemp(p.dir, site+"-")
+	if err != nil {
+		return err
+	}
+	if err := unzip(pkg, dir); err != nil {
+		return err
+	}
+	var hj hostJSON
+	if err := readJSON(filepath.Join(dir, "host.json"), &hj); err != nil {
+		return err
+	}
+	var fn struct {
+		Bindings []struct {
+			Type, QueueName, Connection string
+		} `json:"bindings"`
+	}
+	fdir, function := "", ""
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			if _, err := os.Stat(filepath.Join(dir, e.Name(), "function.json")); err == nil {
+				fdir, function = filepath.Join(dir, e.Name()), e.Name()
+			}
+		}
+	}
+	if fdir == "" {
+		return fmt.Errorf("the package has no function (<name>/function.json)")
+	}
+	if err := readJSON(filepath.Join(fdir, "function.json"), &fn); err != nil {
+		return err
+	}
+	if len(fn.Bindings) == 0 || fn.Bindings[0].Type != "queueTrigger" {
+		return fmt.Errorf("the double runs queue-triggered functions only")
+	}
+	b := fn.Bindings[0]
+	queue := b.QueueName
+	if strings.HasPrefix(queue, "%") && strings.HasSuffix(queue, "%") {
+		queue = settings[strings.Trim(queue, "%")]
+	}
+	conn := settings[b.Connection]
+	if queue == "" || conn == "" {
+		return fmt.Errorf("binding queue %q / connection %q not resolved from the app settings", b.QueueName, b.Connection)
+	}
+	svc, err := azqueue.NewServiceClientFromConnectionString(conn, nil)
+	if err != nil {
+		return fmt.Errorf("connection %s: %w", b.Connection, err)
+	}
+	exe := filepath.Join(dir, hj.CustomHandler.Description.DefaultExecutablePath)
+	if _, err := os.Stat(exe); err != nil {
+		return fmt.Errorf("defaultExecutablePath: %w", err)
+	}
+	env := slices.Clone(p.opts.Env)
+	for k, v := range settings {
+		env = append(env, k+"="+v)
+	}
+	timeout, _ := parseSpan(hj.FunctionTimeout)
+	retry, _ := parseSpan(hj.Extensions.Queues.VisibilityTimeout)
+	d, err := hostdouble.Start(context.Background(), hostdouble.Options{
+		Command: append([]string{exe}, hj.CustomHandler.Description.Arguments...),
+		Dir:     dir,
+		Env:     env, Queues: svc, Queue: queue, Function: function,
+		Instances: p.opts.Instances, MaxDequeueCount: hj.Extensions.Queues.MaxDequeueCount,
+		RetryDelay: retry, Lease: p.opts.Lease, FunctionTimeout: timeout, Output: p.opts.Output,
+	})
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.apps[site] = &runningApp{double: d, dir: dir}
+	p.mu.Unlock()
+	return nil
+}
+
+// parseSpan parses hh:mm:ss.
+func parseSpan(s string) (time.Duration, error) {
+	var h, m, sec int
+	if _, err := fmt.Sscanf(s, "%d:%d:%d", &h, &m, &sec); err != nil {
+		return 0, err
+	}
+	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second, nil
+}
+
+func readJSON(file string, v any) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(file), err)
+	}
+	return nil
+}
+
+func unzip(pkg []byte, dir string) error {
+	zr, err := zip.NewReader(bytes.NewReader(pkg), int64(len(pkg)))
+	if err != nil {
+		return fmt.Errorf("package is not a zip: %w", err)
+	}
+	for _, f := range zr.File {
+		if strings.Contains(f.Name, "..") || strings.HasPrefix(f.Name, "/") {
+			return fmt.Errorf("package entry %q leaves the app directory", f.Name)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(f.Name))
+		if f.FileInfo().IsDir() {
+			os.MkdirAll(dst, 0o755)
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return err
+		}
+		out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, f.Mode().Perm()|0o600)
+		if err == nil {
+			_, err = io.Copy(out, rc)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+		}
+		rc.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
