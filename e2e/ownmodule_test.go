@@ -103,11 +103,70 @@ func baseEnv(home string) []string {
 	return env
 }
 
-// TestOwnModuleAzure is issue 8's user: their own module, the CLI built
-// without CGO_ENABLED=0, `runtime build -f ./cmd/job` and `runtime deploy`
-// against Resource Manager (the platform double), then their client runs
-// calls on that runtime and, with no runtime named, deploys the default
-// runtime itself on first use and runs on it.
+// userModule is a user's own module outside the checkout, with the CLI
+// built as `go install` builds it (cgo left on: dynamically linked).
+type userModule struct {
+	dir, cli, home string
+	env            []string
+}
+
+// newUserModule creates the module (a replace directive to this checkout)
+// with jobMain as cmd/job, and builds the CLI.
+func newUserModule(t *testing.T, ctx context.Context) *userModule {
+	t.Helper()
+	repo := repoRoot(t)
+	tmp := t.TempDir()
+	u := &userModule{dir: filepath.Join(tmp, "job"), home: filepath.Join(tmp, "home"), cli: filepath.Join(tmp, "bin", "lithops")}
+	for _, d := range []string{u.home, filepath.Join(u.dir, "cmd", "job"), filepath.Dir(u.cli)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u.env = baseEnv(u.home)
+	gomod := fmt.Sprintf("module example.com/job\n\ngo 1.26\n\nrequire github.com/lithops-go/lithops v0.0.0\n\nreplace github.com/lithops-go/lithops => %s\n", repo)
+	os.WriteFile(filepath.Join(u.dir, "go.mod"), []byte(gomod), 0o644)
+	os.WriteFile(filepath.Join(u.dir, "cmd", "job", "main.go"), []byte(jobMain), 0o644)
+	if _, err := command(t, ctx, u.dir, u.env, "go", "mod", "tidy"); err != nil {
+		t.Fatalf("go mod tidy: %v", err)
+	}
+	if _, err := command(t, ctx, repo, u.env, "go", "build", "-o", u.cli, "./cmd/lithops"); err != nil {
+		t.Fatalf("build the CLI: %v", err)
+	}
+	return u
+}
+
+// flow is what a user does from their module: build and deploy a runtime
+// with their program compiled in, run calls on it from their client, then
+// run with no runtime named (the default runtime, deployed on first use).
+func (u *userModule) flow(t *testing.T, ctx context.Context, rt string) {
+	t.Helper()
+	out, err := command(t, ctx, u.dir, u.env, u.cli, "runtime", "build", "-b", "azure_functions", "-f", "./cmd/job", rt)
+	if err != nil || !strings.Contains(out, "runtime "+rt+" built") {
+		t.Fatalf("runtime build: %v", err)
+	}
+	out, err = command(t, ctx, u.dir, u.env, u.cli, "runtime", "deploy", "-b", "azure_functions", "-s", "azure_storage", rt)
+	if err != nil || !strings.Contains(out, "runtime "+rt+" deployed") {
+		t.Fatalf("runtime deploy: %v", err)
+	}
+	job := filepath.Join(filepath.Dir(u.cli), "job")
+	if _, err := command(t, ctx, u.dir, u.env, "go", "build", "-o", job, "./cmd/job"); err != nil {
+		t.Fatalf("build the client: %v", err)
+	}
+	out, err = command(t, ctx, u.dir, u.env, job, rt)
+	if err != nil || !strings.Contains(out, "results: [2 4 6 8 10]") {
+		t.Fatalf("calls on %s: %v", rt, err)
+	}
+	out, err = command(t, ctx, u.dir, u.env, job)
+	if err != nil || !strings.Contains(out, "results: [2 4 6 8 10]") {
+		t.Fatalf("calls on the default runtime: %v", err)
+	}
+}
+
+// TestOwnModuleAzure is the user of issue 8: their own module, the CLI
+// built without CGO_ENABLED=0, `runtime build -f ./cmd/job` and
+// `runtime deploy` through Resource Manager (the platform double), then
+// their client runs calls on that runtime and, with no runtime named,
+// deploys the default runtime itself on first use and runs on it.
 func TestOwnModuleAzure(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a module and deploys twice")
@@ -117,34 +176,10 @@ func TestOwnModuleAzure(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	repo := repoRoot(t)
-	tmp := t.TempDir()
-	home := filepath.Join(tmp, "home")
-	mod := filepath.Join(tmp, "job")
-	bin := filepath.Join(tmp, "bin")
-	for _, d := range []string{home, filepath.Join(mod, "cmd", "job"), bin} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := baseEnv(home)
-
-	// The user's module.
-	gomod := fmt.Sprintf("module example.com/job\n\ngo 1.26\n\nrequire github.com/lithops-go/lithops v0.0.0\n\nreplace github.com/lithops-go/lithops => %s\n", repo)
-	os.WriteFile(filepath.Join(mod, "go.mod"), []byte(gomod), 0o644)
-	os.WriteFile(filepath.Join(mod, "cmd", "job", "main.go"), []byte(jobMain), 0o644)
-	if _, err := command(t, ctx, mod, env, "go", "mod", "tidy"); err != nil {
-		t.Fatalf("go mod tidy: %v", err)
-	}
-	// The CLI as `go install` builds it: cgo left on (dynamically linked).
-	cli := filepath.Join(bin, "lithops")
-	if _, err := command(t, ctx, repo, env, "go", "build", "-o", cli, "./cmd/lithops"); err != nil {
-		t.Fatalf("build the CLI: %v", err)
-	}
-	if azurefunctions.IsStaticLinuxAMD64(cli) {
+	u := newUserModule(t, ctx)
+	if azurefunctions.IsStaticLinuxAMD64(u.cli) {
 		t.Log("note: the CLI came out static (no cgo toolchain here)")
 	}
-
 	hostLog := &runtimetest.Buffer{}
 	defer func() {
 		if t.Failed() {
@@ -153,23 +188,22 @@ func TestOwnModuleAzure(t *testing.T) {
 	}()
 	plat, err := azuredouble.Start(azuredouble.Options{
 		Instances: 2, Lease: 20 * time.Second, Output: hostLog,
-		Env: []string{"LITHOPS_HOST_CACHE=" + filepath.Join(tmp, "host-cache")},
+		Env: []string{"LITHOPS_HOST_CACHE=" + filepath.Join(u.home, "host-cache")},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer plat.Close()
-	env = append(env, plat.ClientEnv()...)
+	u.env = append(u.env, plat.ClientEnv()...)
 
 	id := fmt.Sprintf("%08x", rand.Uint32())
 	rt := "job-" + id
-	bucket := "lithops-own-" + id
 	cfgYAML := fmt.Sprintf(`lithops:
   backend: azure_functions
   storage: azure_storage
 azure_storage:
   connection_string: "%s"
-  storage_bucket: %s
+  storage_bucket: lithops-own-%s
 azure_functions:
   subscription_id: 00000000-0000-0000-0000-000000000000
   resource_group: rg-%s
@@ -179,52 +213,80 @@ azure_functions:
   worker_processes: 2
 azure:
   resource_manager_endpoint: %s
-`, runtimetest.AzuriteConn, bucket, id, plat.URL())
-	os.WriteFile(filepath.Join(mod, ".lithops_config"), []byte(cfgYAML), 0o644)
+`, runtimetest.AzuriteConn, id, id, plat.URL())
+	os.WriteFile(filepath.Join(u.dir, ".lithops_config"), []byte(cfgYAML), 0o600)
 	cfg, err := config.Parse("test", []byte(cfgYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cleanupAzurite(cfg, rt, azurefunctions.DefaultRuntime)
 
-	// A custom runtime with the user's program compiled in.
-	out, err := command(t, ctx, mod, env, cli, "runtime", "build", "-b", "azure_functions", "-f", "./cmd/job", rt)
-	if err != nil || !strings.Contains(out, "runtime "+rt+" built") {
-		t.Fatalf("runtime build: %v", err)
-	}
-	out, err = command(t, ctx, mod, env, cli, "runtime", "deploy", "-b", "azure_functions", "-s", "azure_storage", rt)
-	if err != nil || !strings.Contains(out, "runtime "+rt+" deployed") {
-		t.Fatalf("runtime deploy: %v\nplatform: %v", err, plat.Errors())
-	}
-
-	// The user's client, built in their module.
-	job := filepath.Join(bin, "job")
-	if _, err := command(t, ctx, mod, env, "go", "build", "-o", job, "./cmd/job"); err != nil {
-		t.Fatalf("build the client: %v", err)
-	}
-	out, err = command(t, ctx, mod, env, job, rt)
-	if err != nil || !strings.Contains(out, "results: [2 4 6 8 10]") {
-		t.Fatalf("calls on %s: %v", rt, err)
-	}
-	// No runtime named: the first executor deploys the default runtime,
-	// whose handler is this very program, cross-built in the user's module.
-	out, err = command(t, ctx, mod, env, job)
-	if err != nil || !strings.Contains(out, "results: [2 4 6 8 10]") {
-		t.Fatalf("calls on the default runtime: %v\nplatform: %v", err, plat.Errors())
-	}
+	u.flow(t, ctx, rt)
 
 	sites := plat.Sites()
 	if len(sites) != 2 {
 		t.Errorf("sites %v, want the custom and the default runtime", slices.Collect(mapsKeys(sites)))
 	}
-	// OneDeploy asked for App Service tokens, never the ARM audience.
-	auds := plat.TokenAudiences()
-	if !slices.Contains(auds, "https://appservice.azure.com") {
+	// Each function app has a deployment container of its own (Flex keeps
+	// one released package per container).
+	containers := map[string]bool{}
+	for name, s := range sites {
+		var c string
+		if fc := s.Properties.FunctionAppConfig; fc != nil && fc.Deployment != nil && fc.Deployment.Storage != nil && fc.Deployment.Storage.Value != nil {
+			c = *fc.Deployment.Storage.Value
+		}
+		if c == "" || containers[c] {
+			t.Errorf("site %s: deployment container %q missing or shared", name, c)
+		}
+		containers[c] = true
+	}
+	// OneDeploy asked for App Service tokens.
+	if auds := plat.TokenAudiences(); !slices.Contains(auds, "https://appservice.azure.com") {
 		t.Errorf("token audiences %v: no App Service token for OneDeploy", auds)
 	}
 	if errs := plat.Errors(); len(errs) > 0 {
 		t.Errorf("platform errors: %v", errs)
 	}
+}
+
+// TestOwnModuleLiveAzure is the same flow against real Azure, only when
+// asked to:
+//
+//	LITHOPS_LIVE_AZURE=1 LITHOPS_CONFIG_FILE=~/.lithops/azure.yaml go test -run TestOwnModuleLiveAzure -timeout 60m ./e2e
+//
+// The config needs azure_storage and azure_functions (subscription_id,
+// resource_group, region); ARM credentials come from the azure section or
+// the default credential chain (az login). The runtimes it deploys are
+// deleted at the end.
+func TestOwnModuleLiveAzure(t *testing.T) {
+	if os.Getenv("LITHOPS_LIVE_AZURE") == "" {
+		t.Skip("live Azure test: set LITHOPS_LIVE_AZURE=1 and LITHOPS_CONFIG_FILE (see the README)")
+	}
+	raw, err := os.ReadFile(os.Getenv("LITHOPS_CONFIG_FILE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
+	defer cancel()
+	u := newUserModule(t, ctx)
+	// The live test signs in as the developer running it (az login keeps
+	// its tokens under the real home).
+	for i, kv := range u.env {
+		if strings.HasPrefix(kv, "HOME=") {
+			u.env[i] = "HOME=" + os.Getenv("HOME")
+		}
+	}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "AZURE_") || strings.HasPrefix(kv, "IDENTITY_") {
+			u.env = append(u.env, kv)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(u.dir, ".lithops_config"), raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rt := fmt.Sprintf("live-%06x", rand.Uint32()>>8)
+	defer command(t, context.Background(), u.dir, u.env, u.cli, "runtime", "delete", "-b", "azure_functions", rt)
+	u.flow(t, ctx, rt)
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {
