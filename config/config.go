@@ -220,7 +220,13 @@ func (c *Config) applyDefaults() {
 		af.RuntimeTimeout = 300
 	}
 	if af.MaxWorkers == 0 {
+		// As many instances as the default regional quota of instance
+		// memory allows (512,000 MB per subscription and region), at most
+		// Flex's 1000: a default deploy never starts over quota.
 		af.MaxWorkers = 1000
+		if af.RuntimeMemory > 0 {
+			af.MaxWorkers = max(1, min(1000, 512000/af.RuntimeMemory))
+		}
 	}
 	if af.WorkerProcesses == 0 {
 		af.WorkerProcesses = 1

@@ -144,3 +144,25 @@ func TestSecretFilePermissions(t *testing.T) {
 		}
 	}
 }
+
+// The default maximum instance count stays within the regional quota of
+// instance memory (512,000 MB), at most 1000; a configured one is kept.
+func TestDefaultMaxWorkersWithinQuota(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want int
+	}{
+		{"azure_functions:\n  runtime_memory: 512\n", 1000},
+		{"azure_functions:\n  runtime_memory: 2048\n", 250},
+		{"azure_functions:\n  runtime_memory: 4096\n", 125},
+		{"azure_functions:\n  runtime_memory: 4096\n  max_workers: 1\n", 1},
+	} {
+		c, err := Parse("t", []byte(tc.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.AzureFunctions.MaxWorkers; got != tc.want {
+			t.Errorf("%q: max_workers %d, want %d", tc.yaml, got, tc.want)
+		}
+	}
+}
