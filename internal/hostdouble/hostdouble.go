@@ -7,7 +7,10 @@
 // it visible again after the retry delay on failure (the dequeue count
 // grows), and moves it to <queue>-poison after MaxDequeueCount failures. It
 // runs N instances at once and restarts a handler that died, as the host
-// does.
+// does. An invocation that outlasts FunctionTimeout fails and, as the host
+// restarts the worker at functionTimeout, the instance's handler process
+// (its whole process group: every call running on it) is killed and
+// started again.
 package hostdouble
 
 import (
@@ -58,8 +61,13 @@ type Options struct {
 	// stays invisible (default 1 s).
 	RetryDelay time.Duration
 	// Lease is how long a dequeued message stays invisible while it runs
-	// (default 2 min); FunctionTimeout bounds the POST (default 5 min).
-	Lease, FunctionTimeout time.Duration
+	// (default 2 min).
+	Lease time.Duration
+	// FunctionTimeout is host.json's functionTimeout (default 5 min): an
+	// invocation still running then fails (its message is retried or
+	// poisoned as any failure) and the instance's handler is killed with
+	// its process group and restarted, counted in Stats.Restarts.
+	FunctionTimeout time.Duration
 	// Output receives the handlers' stdout and stderr (default os.Stderr).
 	Output io.Writer
 	Logger *slog.Logger
@@ -71,7 +79,8 @@ type Stats struct {
 	Succeeded   int64 // messages deleted after a 2xx
 	Failed      int64 // failed invocations
 	Poisoned    int64 // messages moved to the poison queue
-	Restarts    int64 // handler restarts
+	Restarts    int64 // handler restarts (after a crash, a Kill or a function timeout)
+	TimedOut    int64 // invocations failed at FunctionTimeout
 }
 
 // Double is a running host double.
@@ -81,7 +90,7 @@ type Double struct {
 	stop  context.CancelFunc
 	wg    sync.WaitGroup
 	insts []*instance
-	stats struct{ inv, ok, fail, poison, restart atomic.Int64 }
+	stats struct{ inv, ok, fail, poison, restart, timedOut atomic.Int64 }
 }
 
 type instance struct {
@@ -138,7 +147,8 @@ func Start(ctx context.Context, opts Options) (*Double, error) {
 
 // Stats returns the counters so far.
 func (d *Double) Stats() Stats {
-	return Stats{d.stats.inv.Load(), d.stats.ok.Load(), d.stats.fail.Load(), d.stats.poison.Load(), d.stats.restart.Load()}
+	return Stats{Invocations: d.stats.inv.Load(), Succeeded: d.stats.ok.Load(), Failed: d.stats.fail.Load(),
+		Poisoned: d.stats.poison.Load(), Restarts: d.stats.restart.Load(), TimedOut: d.stats.timedOut.Load()}
 }
 
 // Kill kills instance i's handler (and its process group) as a crash would;
@@ -310,7 +320,7 @@ func (d *Double) poison(ctx context.Context, q *azqueue.QueueClient, id, pop, te
 }
 
 // invoke POSTs the message as the host does and reports success.
-func (d *Double) invoke(in *instance, text []byte, m *azqueue.DequeuedMessage) bool {
+func (d *Double) invoke(in *instance, text []byte, m *azqueue.DequeuedMessage) (ok bool) {
 	d.stats.inv.Add(1)
 	quote := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	// The host JSON-serializes string values once more than the message.
@@ -338,8 +348,13 @@ func (d *Double) invoke(in *instance, text []byte, m *azqueue.DequeuedMessage) b
 	in.mu.Lock()
 	port := in.port
 	in.mu.Unlock()
-	ctx, cancel := context.WithTimeout(d.ctx, d.opts.FunctionTimeout+time.Minute)
+	ctx, cancel := context.WithTimeout(d.ctx, d.opts.FunctionTimeout)
 	defer cancel()
+	defer func() {
+		if !ok && errors.Is(ctx.Err(), context.DeadlineExceeded) && d.ctx.Err() == nil {
+			d.timeout(in)
+		}
+	}()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/%s", port, d.opts.Function), bytes.NewReader(raw))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-Azure-Functions-InvocationId", fmt.Sprintf("%d-%d", in.id, time.Now().UnixNano()))
@@ -359,6 +374,27 @@ func (d *Double) invoke(in *instance, text []byte, m *azqueue.DequeuedMessage) b
 		return false
 	}
 	return true
+}
+
+// timeout does what the host does at functionTimeout: the invocation has
+// failed, and the worker is restarted. A custom handler is one process per
+// instance, so its whole process group goes, every call running on it with
+// it; the instance's loop starts a new handler before its next message.
+func (d *Double) timeout(in *instance) {
+	d.stats.timedOut.Add(1)
+	d.opts.Logger.Warn("hostdouble: invocation exceeded the function timeout; restarting the handler", "instance", in.id, "timeout", d.opts.FunctionTimeout)
+	in.mu.Lock()
+	cmd, dead := in.cmd, in.dead
+	in.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-dead:
+	case <-time.After(10 * time.Second):
+		d.opts.Logger.Warn("hostdouble: handler did not die after SIGKILL", "instance", in.id)
+	}
 }
 
 func deref[T any](p *T) T {

@@ -9,7 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +49,17 @@ func serveTestHandler(log string) {
 		f, _ := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		fmt.Fprintf(f, "%v %s\n", body.Metadata["DequeueCount"], body.Data["msgIn"])
 		f.Close()
+		if strings.Contains(body.Data["msgIn"], "hang") {
+			// A call that outlives the function timeout, running in a child
+			// process of the handler as the runtime host's workers do.
+			child := exec.Command("sleep", "600")
+			if err := child.Start(); err == nil {
+				f, _ := os.OpenFile(log+".children", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+				fmt.Fprintf(f, "%d\n", child.Process.Pid)
+				f.Close()
+			}
+			select {} // never answers
+		}
 		if strings.Contains(body.Data["msgIn"], "ok") {
 			w.Header().Set("Content-Type", "application/json")
 			w.Write([]byte(`{"Outputs":{},"Logs":[],"ReturnValue":null}`))
@@ -124,6 +138,89 @@ func TestRedeliveryAndPoison(t *testing.T) {
 	if s := d.Stats(); s.Restarts < 1 || s.Succeeded != 3 {
 		t.Fatalf("after kill: %+v", s)
 	}
+}
+
+// TestFunctionTimeoutRestartsHandler: an invocation still running at
+// FunctionTimeout fails (and is retried, then poisoned, as any failure), and
+// the instance's handler is killed with everything it runs and restarted,
+// as the Functions host does.
+func TestFunctionTimeoutRestartsHandler(t *testing.T) {
+	c, err := net.DialTimeout("tcp", "127.0.0.1:10001", 500*time.Millisecond)
+	if err != nil {
+		t.Skip("Azurite not running on 127.0.0.1:10001: start it with scripts/azurite.sh start")
+	}
+	c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	svc, err := azqueue.NewServiceClientFromConnectionString(azuriteConn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := fmt.Sprintf("hostdouble-%08x", rand.Uint32())
+	q := svc.NewQueueClient(queue)
+	if _, err := q.Create(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer svc.DeleteQueue(context.Background(), queue, nil)
+	defer svc.DeleteQueue(context.Background(), queue+"-poison", nil)
+	log := t.TempDir() + "/requests.log"
+	exe, _ := os.Executable()
+	d, err := Start(ctx, Options{
+		Command: []string{exe}, Env: []string{"HOSTDOUBLE_TEST_HANDLER=" + log},
+		Queues: svc, Queue: queue, Function: "fn", Instances: 1, MaxDequeueCount: 2, RetryDelay: time.Second,
+		Lease: 30 * time.Second, FunctionTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	q.EnqueueMessage(ctx, base64.StdEncoding.EncodeToString([]byte("hang-1")), nil)
+	for d.Stats().Poisoned < 1 && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	s := d.Stats()
+	if s.Poisoned != 1 || s.Failed != 2 || s.TimedOut != 2 || s.Succeeded != 0 {
+		t.Fatalf("stats %+v: want 2 timed-out, failed attempts of hang-1, then poisoned", s)
+	}
+	// The handler is restarted after each timeout, so the next message runs.
+	q.EnqueueMessage(ctx, base64.StdEncoding.EncodeToString([]byte("ok-1")), nil)
+	for d.Stats().Succeeded < 1 && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if s := d.Stats(); s.Succeeded != 1 || s.Restarts != 2 {
+		t.Fatalf("stats %+v: want ok-1 run on a handler restarted twice", s)
+	}
+	// Every call the handler ran died with it.
+	raw, _ := os.ReadFile(log + ".children")
+	pids := strings.Fields(string(raw))
+	if len(pids) != 2 {
+		t.Fatalf("children started: %q, want 2", pids)
+	}
+	for _, p := range pids {
+		pid, _ := strconv.Atoi(p)
+		deadline := time.Now().Add(5 * time.Second)
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if alive(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Errorf("process %d the timed-out handler ran survived the restart", pid)
+		}
+	}
+}
+
+// alive reports whether pid runs (a zombie does not).
+func alive(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return syscall.Kill(pid, 0) == nil
+	}
+	// The state follows the parenthesised command name.
+	s := string(raw)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
 }
 
 func jsonDecode(r *http.Request, v any) error { return json.NewDecoder(r.Body).Decode(v) }
