@@ -240,6 +240,23 @@ azure:
 		}
 		containers[c] = true
 	}
+	// The custom runtime has the program compiled in; the default runtime
+	// fetches programs by hash (its handler only hosts them).
+	d, err := azblob.New(ctx, azblob.Config{ConnectionString: cfg.AzureStorage.ConnectionString})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(d, "azure_storage", cfg.AzureStorage.StorageBucket)
+	defer st.Close()
+	for rtName, compiled := range map[string]bool{rt: true, azurefunctions.DefaultRuntime: false} {
+		m, err := azurefunctions.ReadMeta(ctx, st, rtName, cfg.AzureFunctions.RuntimeMemory)
+		if err != nil {
+			t.Fatalf("metadata of %s: %v", rtName, err)
+		}
+		if (m.Program != "") != compiled || m.Queue == "" {
+			t.Errorf("metadata of %s: program %q, queue %q (compiled in: want %v)", rtName, m.Program, m.Queue, compiled)
+		}
+	}
 	// OneDeploy asked for App Service tokens.
 	if auds := plat.TokenAudiences(); !slices.Contains(auds, "https://appservice.azure.com") {
 		t.Errorf("token audiences %v: no App Service token for OneDeploy", auds)

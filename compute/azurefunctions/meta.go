@@ -41,6 +41,9 @@ func ProbeMetadata(ctx context.Context, st *storage.Storage, svc *azqueue.Servic
 			if m.Runtime == "" {
 				m.Runtime = runtime
 			}
+			if m.Queue == "" {
+				m.Queue = names.Queue // the queue that answered
+			}
 			m.Created = time.Now().UTC()
 			out, _ := json.Marshal(m)
 			if err := st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", RuntimeKey(runtime, memoryMB)), out); err != nil {

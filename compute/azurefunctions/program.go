@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"testing"
 
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
@@ -94,8 +95,10 @@ func ProgramPath(ctx context.Context, override string) (path string, cleanup fun
 	if IsStaticLinuxAMD64(exe) {
 		return exe, noop, nil
 	}
+	// A test binary's build info names the package under test (Go 1.24+),
+	// whose own build would lack the test's functions: use it as it is.
 	bi, ok := debug.ReadBuildInfo()
-	if !ok || bi.Path == "" || strings.HasSuffix(bi.Path, ".test") || bi.Path == "command-line-arguments" {
+	if !ok || bi.Path == "" || testing.Testing() || strings.HasSuffix(bi.Path, ".test") || bi.Path == "command-line-arguments" {
 		if IsLinuxAMD64(exe) {
 			return exe, noop, nil
 		}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -206,6 +207,7 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 			MemoryMB:       memory,
 			TimeoutS:       envInt("LITHOPS_RUNTIME_TIMEOUT", 0),
 			Trigger:        os.Getenv("LITHOPS_TRIGGER"),
+			Queue:          os.Getenv(QueueSetting),
 		},
 		Logger: logger,
 	}
@@ -216,13 +218,30 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 		}
 		opts.Pusher = QueuePusher{Svc: svc}
 	}
-	// This program itself runs calls of its own hash without a fetch: the
-	// program compiled into a custom runtime, or the program that deployed
-	// the default runtime.
+	// A custom runtime's handler is the user's program, compiled in: its
+	// calls need no fetch. The package's manifest says so.
 	if exe, err := os.Executable(); err == nil {
-		if sha, err := FileSHA256(exe); err == nil {
+		if sha, ok := compiledProgram(exe); ok {
 			opts.CompiledPath, opts.CompiledSHA = exe, sha
 		}
 	}
 	return opts, nil
+}
+
+// compiledProgram reports whether the app package that holds exe declares
+// exe as its compiled-in program (ManifestFile beside it) and its hash.
+func compiledProgram(exe string) (string, bool) {
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(exe), ManifestFile))
+	if err != nil {
+		return "", false
+	}
+	var m Manifest
+	if json.Unmarshal(raw, &m) != nil || m.ProgramSHA == "" {
+		return "", false
+	}
+	sha, err := FileSHA256(exe)
+	if err != nil || sha != m.ProgramSHA {
+		return "", false
+	}
+	return sha, true
 }

@@ -415,5 +415,6 @@ type RuntimeMeta struct {
 	Program        string    `json:"program,omitempty"` // sha256 of a compiled-in user program
 	Trigger        string    `json:"trigger,omitempty"`
 	Endpoint       string    `json:"endpoint,omitempty"` // HTTPS URL of the function (https trigger)
+	Queue          string    `json:"queue,omitempty"`    // trigger queue the runtime listens on
 	Created        time.Time `json:"created,omitzero"`
 }
