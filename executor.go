@@ -64,6 +64,10 @@ type Executor struct {
 	// end with the goroutine that started them.
 	life    context.Context
 	endLife context.CancelFunc
+
+	// capLogged makes the timeout cap of a compute.CallTimeoutLimiter
+	// logged once.
+	capLogged sync.Once
 }
 
 type jobState struct {
@@ -245,6 +249,16 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	timeout := e.cfg.Lithops.ExecutionTimeout
 	if co.timeout > 0 {
 		timeout = co.timeout.Seconds()
+	}
+	// A call must end (as a timeout) before the runtime's platform kills
+	// its whole worker.
+	if l, ok := e.backend.(compute.CallTimeoutLimiter); ok {
+		if limit := l.MaxCallTimeout().Seconds(); limit > 0 && (timeout <= 0 || timeout > limit) {
+			e.capLogged.Do(func() {
+				e.log.Debug("call timeout capped below the runtime's timeout", "executor", e.id, "timeout_s", timeout, "cap_s", limit)
+			})
+			timeout = limit
+		}
 	}
 	retries := e.cfg.Lithops.Retries
 	if co.retries != nil {

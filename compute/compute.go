@@ -11,6 +11,7 @@ package compute
 
 import (
 	"context"
+	"time"
 
 	"github.com/lithops-go/lithops/internal/protocol"
 )
@@ -43,4 +44,13 @@ type Leaser interface {
 // which the job manifest records.
 type ProgramUploader interface {
 	Program(ctx context.Context) (string, error)
+}
+
+// CallTimeoutLimiter is implemented by backends whose runtimes end a whole
+// worker after a time limit (a function timeout): MaxCallTimeout is the
+// longest execution timeout a call may have there so that it fails as a
+// timeout of its own instead, or 0 for no limit. The executor caps each
+// job's timeout at it.
+type CallTimeoutLimiter interface {
+	MaxCallTimeout() time.Duration
 }

@@ -367,6 +367,7 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	if err != nil {
 		return nil, err
 	}
+	job = h.capTimeout(job)
 	// Duplicate deliveries: calls already recorded are reported, not rerun.
 	var todo []protocol.Call
 	var done []*protocol.Status
@@ -695,6 +696,38 @@ func (h *Host) job(ctx context.Context, inv *protocol.Invocation) (*protocol.Job
 	h.jobs[key] = j
 	h.mu.Unlock()
 	return j, nil
+}
+
+// TimeoutMargin is how much shorter than the runtime's function timeout
+// (RuntimeMeta.TimeoutS) a call's execution timeout is capped, as Lithops
+// does (runtime_timeout - 5 s): a call over it then ends as a recorded
+// timeout, before the platform kills the whole handler at functionTimeout
+// (and with it every call of the instance) and redelivers the message.
+const TimeoutMargin = 5 * time.Second
+
+// CallTimeoutCap is the longest execution timeout a call may have on a
+// runtime whose function timeout is timeoutS seconds, or 0 when there is no
+// cap (timeoutS ≤ 5: unknown or too short to leave a margin).
+func CallTimeoutCap(timeoutS int) time.Duration {
+	limit := time.Duration(timeoutS) * time.Second
+	if limit <= TimeoutMargin {
+		return 0
+	}
+	return limit - TimeoutMargin
+}
+
+// capTimeout returns job, or a copy of it whose per-call timeout is capped
+// at CallTimeoutCap of the runtime's function timeout. A job without a
+// timeout (0) gets the cap too.
+func (h *Host) capTimeout(job *protocol.Job) *protocol.Job {
+	limit := CallTimeoutCap(h.opts.Meta.TimeoutS).Seconds()
+	if limit <= 0 || (job.Timeout > 0 && job.Timeout <= limit) {
+		return job
+	}
+	h.opts.Logger.Debug("call timeout capped below the function timeout", "job", job.JobID, "timeout_s", job.Timeout, "cap_s", limit, "function_timeout_s", h.opts.Meta.TimeoutS)
+	capped := *job
+	capped.Timeout = limit
+	return &capped
 }
 
 func (h *Host) pool(prog string) (*localhost.Backend, error) {

@@ -133,6 +133,10 @@ type Options struct {
 	Lease     time.Duration // queue lease of a running message (default 10 s)
 	Env       []string      // more app settings
 	Output    io.Writer     // hosts' stdout and stderr (default os.Stderr)
+	// FunctionTimeout is the double's function timeout (host.json
+	// functionTimeout; default the double's, 5 min): match it to an
+	// LITHOPS_RUNTIME_TIMEOUT set in Env.
+	FunctionTimeout time.Duration
 }
 
 // Env is a running runtime.
@@ -191,6 +195,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 		}, o.Env...),
 		Queues: svc, Queue: names.Queue, Function: host.FunctionName,
 		Instances: o.Instances, MaxDequeueCount: 5, RetryDelay: time.Second, Lease: o.Lease, Output: o.Output,
+		FunctionTimeout: o.FunctionTimeout,
 	})
 	if err != nil {
 		os.RemoveAll(cache)
