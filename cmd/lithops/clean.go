@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
@@ -43,6 +44,17 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 			}
 			if err := cfg.Validate(); err != nil {
 				return err
+			}
+			// A full clean on azure_functions deletes runtimes: check the
+			// ARM sign-in before deleting anything at all.
+			touchesRuntimes := cfg.Lithops.Backend == "azure_functions" && executor == "" && olderThan <= 0
+			var dep *armdeploy.Deployer
+			var derr error = azurefunctions.ErrNoARM
+			if touchesRuntimes {
+				dep, derr = armDeployer(ctx, cfg)
+				if derr != nil && !errors.Is(derr, azurefunctions.ErrNoARM) {
+					return derr
+				}
 			}
 			st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
 			if err != nil {
@@ -79,7 +91,6 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			var errs []error
-			dep, derr := azurefunctions.NewDeployer(cfg, nil)
 			if derr == nil {
 				apps, err := dep.List(ctx, cfg.AzureFunctions.ResourceGroup)
 				if err != nil {
@@ -92,8 +103,6 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 					}
 					fmt.Fprintf(cmd.OutOrStdout(), "deleted runtime %s (%s)\n", a.RuntimeName, a.Name)
 				}
-			} else if !errors.Is(derr, azurefunctions.ErrNoARM) {
-				errs = append(errs, derr)
 			} else {
 				fmt.Fprintln(cmd.ErrOrStderr(), "lithops: no ARM settings: function apps are left alone; deleting queues and records only")
 			}

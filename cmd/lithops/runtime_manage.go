@@ -10,6 +10,7 @@ import (
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/spf13/cobra"
@@ -22,6 +23,24 @@ func runtimeCache(backend, name string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, "lithops", "runtimes", backend, name+".zip"), nil
+}
+
+// newDeployer builds the ARM deployer of a configuration; tests replace it
+// (a deployer with another credential or transport).
+var newDeployer = azurefunctions.NewDeployer
+
+// armDeployer returns the configuration's ARM deployer once its credential
+// has given a token for Resource Manager: commands call it before they
+// create or delete anything, so a missing sign-in changes nothing.
+func armDeployer(ctx context.Context, cfg *config.Config) (*armdeploy.Deployer, error) {
+	dep, err := newDeployer(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := azurefunctions.CheckARM(ctx, dep); err != nil {
+		return nil, err
+	}
+	return dep, nil
 }
 
 type runtimeFlags struct {
@@ -132,7 +151,7 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 			if err != nil {
 				return err
 			}
-			dep, err := azurefunctions.NewDeployer(cfg, nil)
+			dep, err := armDeployer(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
@@ -161,16 +180,16 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 				return err
 			}
 			ctx := cmd.Context()
+			dep, err := armDeployer(ctx, cfg)
+			if err != nil {
+				return err
+			}
 			st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
-			if err != nil {
-				return err
-			}
-			dep, err := azurefunctions.NewDeployer(cfg, nil)
 			if err != nil {
 				return err
 			}
@@ -189,6 +208,10 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 // runtime when there is none).
 func deployRuntime(cmd *cobra.Command, cfg *config.Config, name string) error {
 	ctx := cmd.Context()
+	dep, err := armDeployer(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	pkg, man, err := loadPackage(ctx, cfg, name)
 	if err != nil {
 		return err
@@ -199,10 +222,6 @@ func deployRuntime(cmd *cobra.Command, cfg *config.Config, name string) error {
 	}
 	defer st.Close()
 	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
-	if err != nil {
-		return err
-	}
-	dep, err := azurefunctions.NewDeployer(cfg, nil)
 	if err != nil {
 		return err
 	}

@@ -283,14 +283,21 @@ func (b *Backend) deployDefault(ctx context.Context, memoryMB int) (*protocol.Ru
 	if progress == nil {
 		progress = func(s string) { b.opts.Logger.Info(s) }
 	}
+	cannot := func(err error) error {
+		return fmt.Errorf("the default runtime %s (lithops-go %s) is not deployed and cannot be deployed from here (or deploy it with `lithops runtime deploy -b azure_functions -s azure_storage %s`): %w",
+			DefaultRuntime, protocol.LithopsVersion, DefaultRuntime, err)
+	}
 	dep := b.opts.Deployer
 	if dep == nil {
 		d, err := NewDeployer(b.cfg, b.opts.Logger)
 		if err != nil {
-			return nil, fmt.Errorf("the default runtime %s (lithops-go %s) is not deployed and cannot be deployed from here: %w; deploy it with `lithops runtime deploy -b azure_functions -s azure_storage %s`",
-				DefaultRuntime, protocol.LithopsVersion, err, DefaultRuntime)
+			return nil, cannot(err)
 		}
 		dep = d
+	}
+	// Signed in? Before the build and before any queue or record.
+	if err := CheckARM(ctx, dep); err != nil {
+		return nil, cannot(err)
 	}
 	progress(fmt.Sprintf("lithops: deploying the default runtime %s for lithops-go %s (first use; this takes a few minutes)", DefaultRuntime, protocol.LithopsVersion))
 	progress("lithops: building the runtime package")

@@ -25,8 +25,49 @@ import (
 // ErrNoARM reports that the configuration lacks what ARM deployment needs.
 var ErrNoARM = errors.New("azure_functions: ARM deployment needs azure_functions.subscription_id, resource_group and region (or the azure section)")
 
+// ARMAuthHint is the first line of every ARM authentication error: what to
+// set for Resource Manager to accept this client.
+const ARMAuthHint = "azure: tenant_id / client_id / client_secret in the config, or sign in with az login for the default credential chain"
+
+// ErrARMAuth reports that no credential for Resource Manager could be built
+// or give a token. Its message is ARMAuthHint; the errors that wrap it
+// (ARMAuthError) carry the credential's own error on the lines after it.
+var ErrARMAuth = errors.New(ARMAuthHint)
+
+// ARMAuthError wraps err, an error of the ARM credential, as ErrARMAuth:
+// ARMAuthHint on the first line, err after it. Both match errors.Is.
+func ARMAuthError(err error) error {
+	return fmt.Errorf("%w\n%w", ErrARMAuth, err)
+}
+
+// CredentialChecker is a deployer that can check its credential before it
+// changes anything; *armdeploy.Deployer is one.
+type CredentialChecker interface {
+	CheckCredential(ctx context.Context) error
+}
+
+// CheckARM acquires a token for Resource Manager with dep's credential, when
+// dep is a CredentialChecker (other deployers, e.g. test doubles, pass), and
+// returns a failure as an ARMAuthError. Callers run it before they create or
+// delete anything, so a missing sign-in leaves no queue or record behind.
+func CheckARM(ctx context.Context, dep any) error {
+	c, ok := dep.(CredentialChecker)
+	if !ok {
+		return nil
+	}
+	if d, isARM := c.(*armdeploy.Deployer); isARM && d == nil {
+		return nil
+	}
+	if err := c.CheckCredential(ctx); err != nil {
+		return ARMAuthError(err)
+	}
+	return nil
+}
+
 // NewDeployer returns an ARM deployer from the configuration: the client
 // secret of the azure section if given, else the default credential chain.
+// It sends no request: CheckARM tells whether the credential works. A
+// credential that cannot be built is an ARMAuthError.
 func NewDeployer(cfg *config.Config, logger *slog.Logger) (*armdeploy.Deployer, error) {
 	af := cfg.AzureFunctions
 	if af.SubscriptionID == "" || af.ResourceGroup == "" || af.Region == "" {
@@ -34,7 +75,7 @@ func NewDeployer(cfg *config.Config, logger *slog.Logger) (*armdeploy.Deployer, 
 	}
 	cred, err := armdeploy.Credential(cfg.Azure.TenantID, cfg.Azure.ClientID, cfg.Azure.ClientSecret)
 	if err != nil {
-		return nil, fmt.Errorf("azure_functions: ARM credential: %w", err)
+		return nil, ARMAuthError(err)
 	}
 	opts := []armdeploy.Option{armdeploy.WithLogger(logger)}
 	if e := cfg.Azure.ResourceManagerEndpoint; e != "" {
@@ -99,7 +140,8 @@ func AppSettings(cfg *config.Config, runtime string, names Names, man *Manifest)
 
 // DeployRuntime creates or updates the runtime's function app from the app
 // package, creates its queue, and stores its metadata once the deployed
-// runtime answers a probe.
+// runtime answers a probe. It checks dep's credential (CheckARM) before it
+// creates anything.
 func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep RuntimeDeployer,
 	runtime string, pkg []byte, man *Manifest, progress func(string)) (*protocol.RuntimeMeta, error) {
 	if progress == nil {
@@ -109,6 +151,9 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 	names := RuntimeNames(AccountName(cfg.AzureStorage), runtime, af.RuntimeMemory, protocol.LithopsVersion)
 	settings, err := AppSettings(cfg, runtime, names, man)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckARM(ctx, dep); err != nil {
 		return nil, err
 	}
 	progress("creating queue " + names.Queue)
@@ -160,9 +205,13 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 // DeleteRuntime deletes the runtime's deployment at memoryMB: app, plan,
 // the app's deployment container (its package), queues and metadata. The
 // container is deleted only once the app is (so never with a nil dep): a
-// live app reads its package from there.
+// live app reads its package from there. With a dep, its credential is
+// checked (CheckARM) before anything is deleted.
 func DeleteRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep *armdeploy.Deployer, runtime string, memoryMB int) error {
 	names := RuntimeNames(AccountName(cfg.AzureStorage), runtime, memoryMB, protocol.LithopsVersion)
+	if err := CheckARM(ctx, dep); err != nil {
+		return err
+	}
 	var errs []error
 	if dep != nil {
 		if err := dep.Delete(ctx, cfg.AzureFunctions.ResourceGroup, names.App); err != nil {

@@ -317,3 +317,121 @@ func TestDeleteRuntimeDeletesPackageContainer(t *testing.T) {
 		})
 	}
 }
+
+// failingARM is an ARM deployer whose credential gives no token, as with no
+// sign-in at all.
+func failingARM(t *testing.T) *armdeploy.Deployer {
+	t.Helper()
+	cred := &azfake.TokenCredential{}
+	cred.SetError(errors.New("DefaultAzureCredential: failed to acquire a token (test)"))
+	d, err := armdeploy.New("sub", cred, armdeploy.WithClientOptions(&arm.ClientOptions{
+		ClientOptions: azcore.ClientOptions{Transport: armfake.NewServerFactoryTransport(&armfake.ServerFactory{})},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// queuesOf lists the queues whose names start with prefix.
+func queuesOf(t *testing.T, svc *azqueue.ServiceClient, prefix string) []string {
+	t.Helper()
+	var names []string
+	pager := svc.NewListQueuesPager(&azqueue.ListQueuesOptions{Prefix: &prefix})
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range page.Queues {
+			names = append(names, *q.Name)
+		}
+	}
+	return names
+}
+
+func checkARMAuthError(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, azurefunctions.ErrARMAuth) {
+		t.Fatalf("%s: %v, want an ARM authentication error", what, err)
+	}
+	first, rest, _ := strings.Cut(err.Error(), "\n")
+	if !strings.HasSuffix(first, azurefunctions.ARMAuthHint) || !strings.Contains(rest, "failed to acquire a token (test)") {
+		t.Errorf("%s: error %q: want the hint on the first line, the credential's error after it", what, err)
+	}
+}
+
+// An ARM credential that gives no token fails a deploy, a delete and the
+// default runtime's first deployment before any queue, container or record
+// is created or deleted.
+func TestARMAuthFailureTouchesNothing(t *testing.T) {
+	requireAzurite(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := config.Default()
+	cfg.Lithops.Backend, cfg.Lithops.Storage = "azure_functions", "azure_storage"
+	cfg.AzureStorage.ConnectionString = runtimetest.AzuriteConn
+	cfg.AzureStorage.StorageBucket = fmt.Sprintf("lithops-armauth-%08x", rand.Uint32())
+	cfg.AzureFunctions.SubscriptionID, cfg.AzureFunctions.ResourceGroup, cfg.AzureFunctions.Region = "sub", "rg", "westeurope"
+	cfg.AzureFunctions.RuntimeMemory = 512
+	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	defer st.DeletePrefix(context.Background(), st.Bucket(), "")
+
+	rt := fmt.Sprintf("armauth%08x", rand.Uint32())
+	names := azurefunctions.RuntimeNames("devstoreaccount1", rt, 512, protocol.LithopsVersion)
+	prefix := strings.TrimSuffix(names.Queue, "-in")
+	defer svc.DeleteQueue(context.Background(), names.Queue, nil)
+	_, err = azurefunctions.DeployRuntime(ctx, cfg, st, svc, failingARM(t), rt, []byte("PK\x05\x06"), &azurefunctions.Manifest{Trigger: "queue"}, nil)
+	checkARMAuthError(t, "DeployRuntime", err)
+	if q := queuesOf(t, svc, prefix); len(q) != 0 {
+		t.Errorf("DeployRuntime created queues %q", q)
+	}
+	if _, err := st.List(ctx, armdeploy.DeploymentContainerName(names.App), ""); err == nil {
+		t.Errorf("DeployRuntime created the deployment container")
+	}
+
+	// A deployed runtime's queue and record stay when the delete cannot sign in.
+	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
+		t.Fatal(err)
+	}
+	metaKey := protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey(rt, 512))
+	if err := st.PutBytes(ctx, st.Bucket(), metaKey, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	err = azurefunctions.DeleteRuntime(ctx, cfg, st, svc, failingARM(t), rt, 512)
+	checkARMAuthError(t, "DeleteRuntime", err)
+	if q := queuesOf(t, svc, prefix); len(q) != 1 {
+		t.Errorf("DeleteRuntime left queues %q, want %s", q, names.Queue)
+	}
+	if _, err := st.Head(ctx, st.Bucket(), metaKey); err != nil {
+		t.Errorf("DeleteRuntime deleted the runtime record: %v", err)
+	}
+
+	// The default runtime's first use: no queue, no record, no build.
+	exec := fmt.Sprintf("armauth-%08x", rand.Uint32())
+	defNames := azurefunctions.RuntimeNames("devstoreaccount1", azurefunctions.DefaultRuntime, 512, protocol.LithopsVersion)
+	before := queuesOf(t, svc, strings.TrimSuffix(defNames.Queue, "-in"))
+	start := time.Now()
+	_, err = azurefunctions.New(ctx, azurefunctions.Options{Config: cfg, Storage: st, ExecutorID: exec, Deployer: failingARM(t), Program: "/nonexistent/program"})
+	checkARMAuthError(t, "New", err)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("New took %v to fail", d)
+	}
+	if after := queuesOf(t, svc, strings.TrimSuffix(defNames.Queue, "-in")); len(after) > len(before) {
+		t.Errorf("New created queues: %q before, %q after", before, after)
+	}
+	if q := queuesOf(t, svc, azurefunctions.ResultQueue(exec)); len(q) != 0 {
+		t.Errorf("New created the completion queue %q", q)
+	}
+	if _, err := azurefunctions.ReadMeta(ctx, st, azurefunctions.DefaultRuntime, 512); !errors.Is(err, azurefunctions.ErrNotDeployed) {
+		t.Errorf("default runtime record: %v", err)
+	}
+}
