@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +20,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if mb, _ := strconv.Atoi(os.Getenv("LITHOPS_TEST_HOG_MB")); mb > 0 {
+		hog(mb) // a subprocess a function started
+		return
+	}
 	lithops.Init() // in worker processes this serves calls and exits
 	if os.Getenv("LITHOPS_TEST_CLIENT") != "" {
 		runDoomedClient() // a client that TestReattach kills mid-job
@@ -74,6 +82,21 @@ var (
 			}
 			time.Sleep(500 * time.Millisecond) // long enough for the memory watch
 			return fmt.Sprint(len(b)), nil
+		case "deadline":
+			// Honours its ctx: returns ctx.Err() at the call's timeout.
+			<-ctx.Done()
+			return "", fmt.Errorf("gave up: %w", ctx.Err())
+		case "selfkill":
+			// Killed from outside, far under any memory limit.
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		case "child_hog":
+			// The memory is in a subprocess of the worker.
+			exe, _ := os.Executable()
+			cmd := exec.CommandContext(ctx, exe)
+			cmd.Env = append(os.Environ(), "LITHOPS_TEST_HOG_MB=400")
+			err := cmd.Run()
+			return fmt.Sprint("child: ", err), nil
 		case "goroutine_panic":
 			go func() { panic("unrecovered in a goroutine") }()
 			time.Sleep(time.Minute)
@@ -84,6 +107,16 @@ var (
 		return lithops.CallIDFrom(ctx), nil
 	})
 )
+
+// hog keeps mb MiB resident for a few seconds.
+func hog(mb int) {
+	b := make([]byte, mb<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	time.Sleep(3 * time.Second)
+	runtime.KeepAlive(b)
+}
 
 // newExecutor returns an executor whose storage lives in a test temp dir.
 func newExecutor(t *testing.T, opts ...lithops.Option) *lithops.Executor {
@@ -467,6 +500,49 @@ func TestMemoryLimit(t *testing.T) {
 	}
 	if v, err := fs.At(1).Result(ctx); err != nil || v != "ok:after" {
 		t.Fatalf("the next call on a fresh worker: %q, %v", v, err)
+	}
+}
+
+// Failures carry their true names: memory used by a function's subprocess
+// counts against the call's limit; a kill from outside, far under the limit,
+// is a crash (and not escalated as out of memory); a function that returns
+// its ctx's error at the call's timeout timed out.
+func TestFailureNames(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t, lithops.WithMaxWorkers(2))
+	tests := []struct {
+		mode string
+		opts []lithops.CallOption
+		want error
+		msg  string
+	}{
+		{"child_hog", []lithops.CallOption{lithops.WithMemory(128)}, lithops.ErrOOM, "over its memory limit of 128 MiB"},
+		{"selfkill", []lithops.CallOption{lithops.WithMemory(1024)}, lithops.ErrCrashed, "not by lithops"},
+		{"selfkill", nil, lithops.ErrCrashed, "not by lithops"},
+		{"deadline", []lithops.CallOption{lithops.WithTimeout(300 * time.Millisecond)}, lithops.ErrTimeout, "exceeded its timeout of 300ms"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode, func(t *testing.T) {
+			f, err := lithops.CallAsync(ctx, e, misbehave, tc.mode, tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = f.Result(ctx)
+			var ce *lithops.CallError
+			if !errors.Is(err, tc.want) || !errors.As(err, &ce) || !strings.Contains(ce.Message, tc.msg) {
+				t.Fatalf("got %v, want %v with %q", err, tc.want, tc.msg)
+			}
+		})
+	}
+	// A plain kill with escalation on is retried at the same memory.
+	f, err := lithops.CallAsync(ctx, e, misbehave, "selfkill", lithops.WithMemory(1024), lithops.WithRetries(1), lithops.WithMemoryEscalation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Result(ctx)
+	var ce *lithops.CallError
+	if !errors.Is(err, lithops.ErrCrashed) || !errors.As(err, &ce) || ce.Attempt != 1 {
+		t.Fatalf("escalated selfkill: %v", err)
 	}
 }
 

@@ -387,7 +387,15 @@ type proc struct {
 	exited chan struct{}
 	err    error // from cmd.Wait, valid after exited is closed
 	killed atomic.Bool
+	// limit and peak are the current call's memory limit and the most
+	// resident memory seen for it (bytes); used by the call's goroutine only.
+	limit, peak int64
 }
+
+// KillGrace is how long after a call's timeout its worker is killed: the
+// function's ctx ends at the timeout, so a function that honours it has
+// this long to return (and be recorded as timed out) before the kill.
+const KillGrace = 2 * time.Second
 
 func (b *Backend) spawn() (*proc, error) {
 	reqR, reqW, err := os.Pipe()
@@ -452,19 +460,27 @@ func (p *proc) call(t *task, closing <-chan struct{}) (worker.PipeResponse, erro
 	}
 	var timer <-chan time.Time
 	if t.timeout > 0 {
-		tm := time.NewTimer(t.timeout)
+		// The function's ctx ends at the timeout; the worker is killed only
+		// a grace period later, so a function that honours its ctx returns
+		// and the worker records the timeout itself.
+		tm := time.NewTimer(t.timeout + KillGrace)
 		defer tm.Stop()
 		timer = tm.C
 	}
 	// The memory limit is enforced by watching the worker's resident set:
 	// the call is killed as soon as it goes over, as a cloud platform would.
+	// Subprocesses that a function starts count too (they share the
+	// worker's process group), as they would on a cloud instance; the group
+	// is summed every tenth tick, the worker itself every tick.
 	var watch <-chan time.Time
 	limit := int64(t.memoryMB) << 20
+	p.limit, p.peak = limit, 0
 	if limit > 0 && rssSupported {
 		tk := time.NewTicker(25 * time.Millisecond)
 		defer tk.Stop()
 		watch = tk.C
 	}
+	ticks := 0
 	for {
 		select {
 		case r, ok := <-p.resps:
@@ -479,7 +495,12 @@ func (p *proc) call(t *task, closing <-chan struct{}) (worker.PipeResponse, erro
 		case <-closing:
 			return worker.PipeResponse{}, errors.New("backend closed")
 		case <-watch:
-			if rss := processRSS(p.cmd.Process.Pid); rss > limit {
+			rss := processRSS(p.cmd.Process.Pid)
+			if ticks++; ticks%10 == 0 {
+				rss = max(rss, groupRSS(p.cmd.Process.Pid))
+			}
+			p.peak = max(p.peak, rss)
+			if rss > limit {
 				return worker.PipeResponse{}, &oomError{rss: rss}
 			}
 		}
@@ -516,9 +537,16 @@ func (p *proc) exitRecord() *protocol.ErrorRecord {
 			rec.Type = "signal"
 			rec.ExitCode = -1
 			rec.Message = fmt.Sprintf("worker %s was killed by signal %v while running the call", p.id, ws.Signal())
+			// A kill that lithops did not send is out of memory only if the
+			// call's memory was seen near its limit (the kernel's OOM killer
+			// acting first); otherwise something else killed the worker.
 			if ws.Signal() == syscall.SIGKILL && !p.killed.Load() {
-				rec.Kind = protocol.KindOOM
-				rec.Message += " (most likely out of memory)"
+				if p.limit > 0 && p.peak >= p.limit*9/10 {
+					rec.Kind = protocol.KindOOM
+					rec.Message += fmt.Sprintf(" (out of memory: %d MiB used of its %d MiB limit)", p.peak>>20, p.limit>>20)
+				} else {
+					rec.Message += " (not by lithops: an external kill or the system's out-of-memory killer)"
+				}
 			}
 			return rec
 		}

@@ -23,3 +23,36 @@ func processRSS(pid int) int64 {
 	pages, _ := strconv.ParseInt(f[1], 10, 64)
 	return pages * pageSize
 }
+
+// groupRSS returns the resident set of every process in process group pgid
+// (the worker and what its function started), in bytes.
+func groupRSS(pgid int) int64 {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp …: comm may hold spaces and parens.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 3 {
+			continue
+		}
+		if g, err := strconv.Atoi(f[2]); err == nil && g == pgid {
+			total += processRSS(pid)
+		}
+	}
+	return total
+}

@@ -6,3 +6,5 @@ package localhost
 const rssSupported = false
 
 func processRSS(pid int) int64 { return 0 }
+
+func groupRSS(pgid int) int64 { return 0 }

@@ -272,11 +272,18 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 	case userErr != nil:
 		var de *decodeError
 		kind := protocol.KindUser
-		if errors.As(userErr, &de) {
+		msg := userErr.Error()
+		switch {
+		case errors.As(userErr, &de):
 			kind = protocol.KindHandler
+		case errors.Is(userErr, context.DeadlineExceeded) && errors.Is(fctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
+			// The function honoured its ctx, which ended at the call's
+			// timeout: that is a timeout, not a user error.
+			kind = protocol.KindTimeout
+			msg = fmt.Sprintf("call exceeded its timeout of %v (the function returned: %v)", time.Duration(job.Timeout*float64(time.Second)), userErr)
 		}
 		st.State = protocol.StateError
-		st.Error = &protocol.ErrorRecord{Kind: kind, Type: fmt.Sprintf("%T", userErr), Message: userErr.Error()}
+		st.Error = &protocol.ErrorRecord{Kind: kind, Type: fmt.Sprintf("%T", userErr), Message: msg}
 		return nil
 	}
 	st.State = protocol.StateSuccess
