@@ -14,6 +14,7 @@ import (
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
@@ -175,15 +176,24 @@ func doctorAzure(ctx context.Context, r *reporter, env doctorEnv, cfg *config.Co
 		meta, metaErr = azurefunctions.ReadMeta(ctx, st, rt, cfg.AzureFunctions.RuntimeMemory)
 	}
 
+	// ARM: a token for Resource Manager, then the resource group's
+	// function apps, read with it.
 	start := time.Now()
-	_, armErr := azurefunctions.NewDeployer(cfg, nil)
+	actx, cancel := context.WithTimeout(ctx, time.Minute)
+	dep, armErr := armDeployer(actx, cfg)
+	var apps []armdeploy.App
+	if armErr == nil {
+		apps, armErr = dep.List(actx, af.ResourceGroup)
+	}
+	cancel()
 	switch {
 	case armErr == nil:
 		how := "default credential chain"
 		if cfg.Azure.ClientSecret != "" {
 			how = "client secret of " + cfg.Azure.ClientID
 		}
-		r.line("PASS", "arm", time.Since(start), fmt.Sprintf("subscription %s, resource group %s, region %s; credential: %s", af.SubscriptionID, af.ResourceGroup, af.Region, how))
+		r.line("PASS", "arm", time.Since(start), fmt.Sprintf("subscription %s, resource group %s (%d lithops runtime(s)), region %s; credential: %s",
+			af.SubscriptionID, af.ResourceGroup, len(apps), af.Region, how))
 	case errors.Is(armErr, azurefunctions.ErrNoARM) && metaErr == nil:
 		r.line("SKIP", "arm", 0, "no ARM settings: runtimes cannot be deployed from here, but "+rt+" is deployed")
 	default:
@@ -242,8 +252,10 @@ func newDoctorCmd(g *globalFlags) *cobra.Command {
 		Use:   "doctor",
 		Short: "Check the setup: config, storage, credentials, runtime",
 		Long: "Check the setup before a big run: the configuration is valid; storage is reachable (a probe\n" +
-			"object is put, read and deleted); on azure_functions the credentials and ARM settings are\n" +
-			"present, the runtime is deployed and of this version, and its trigger queue is reachable.\n" +
+			"object is put, read and deleted); on azure_functions the storage credentials are present,\n" +
+			"Resource Manager accepts the ARM credential (a token, then the resource group's function\n" +
+			"apps are listed), the runtime is deployed and of this version, and its trigger queue is\n" +
+			"reachable.\n" +
 			"One PASS, FAIL or SKIP line per check with the reason; non-zero exit status on a failure.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

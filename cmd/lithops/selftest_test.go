@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,7 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
+	armfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5/fake"
 	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
@@ -160,27 +168,31 @@ func TestDoctorAzure(t *testing.T) {
 		queueErr error
 		want     []string
 		wantErr  bool
+		cred     azcore.TokenCredential // nil: one that gives tokens
 	}{
 		{"ready", []func(*config.Config){arm, key}, &current, nil, []string{
 			`^PASS  config +file none \(embedded localhost defaults\): backend azure_functions, storage memory$`,
 			`^PASS  storage +\S+  put, get and delete of memory://lithops/lithops\.doctor/probe-`,
 			`^PASS  credentials +azure_storage account acct with a key or SAS token$`,
-			`^PASS  arm +\S+  subscription sub, resource group rg, region westeurope; credential: default credential chain$`,
+			`^PASS  arm +\S+  subscription sub, resource group rg \(1 lithops runtime\(s\)\), region westeurope; credential: default credential chain$`,
 			`^PASS  runtime +\S+  lithops-default: lithops-go ` + regexp.QuoteMeta(protocol.LithopsVersion) + `, protocol \d+, 2048 MB, trigger pub/sub$`,
 			`^PASS  queue +\S+  trigger queue lithops-lithops-default-2048-[0-9a-f]{10}-in reachable$`,
-			`^6 passed, 0 failed$`}, false},
+			`^6 passed, 0 failed$`}, false, nil},
 		{"deployed elsewhere, no ARM here", []func(*config.Config){key}, &current, nil, []string{
 			`^SKIP  arm +no ARM settings: runtimes cannot be deployed from here, but lithops-default is deployed$`,
-			`^5 passed, 0 failed, 1 skipped$`}, false},
+			`^5 passed, 0 failed, 1 skipped$`}, false, nil},
 		{"nothing deployed, no ARM", []func(*config.Config){key}, nil, nil, []string{
 			`^FAIL  arm +\S+  azure_functions: ARM deployment needs .*; needed to deploy runtimes`,
-			`^FAIL  runtime +\S+  azure_functions: runtime not deployed: runtime "lithops-default" has no metadata`}, true},
+			`^FAIL  runtime +\S+  azure_functions: runtime not deployed: runtime "lithops-default" has no metadata`}, true, nil},
 		{"old runtime", []func(*config.Config){arm, key}, &old, nil, []string{
-			`^FAIL  runtime +\S+  runtime lithops-default is lithops-go 0\.0\.1 \(protocol \d+\), this client is .*lithops runtime deploy`}, true},
+			`^FAIL  runtime +\S+  runtime lithops-default is lithops-go 0\.0\.1 \(protocol \d+\), this client is .*lithops runtime deploy`}, true, nil},
 		{"no credentials", []func(*config.Config){arm}, &current, nil, []string{
-			`^FAIL  credentials +azure_storage needs storage_account_name`}, true},
+			`^FAIL  credentials +azure_storage needs storage_account_name`}, true, nil},
 		{"queue missing", []func(*config.Config){arm, key}, &current, errors.New("QueueNotFound"), []string{
-			`^FAIL  queue +\S+  trigger queue lithops-lithops-default-\S+ of runtime lithops-default: QueueNotFound$`}, true},
+			`^FAIL  queue +\S+  trigger queue lithops-lithops-default-\S+ of runtime lithops-default: QueueNotFound$`}, true, nil},
+		{"no ARM sign-in", []func(*config.Config){arm, key}, &current, nil, []string{
+			`^FAIL  arm +\S+  ` + regexp.QuoteMeta(azurefunctions.ARMAuthHint) + ` .*failed to acquire a token \(test\); needed to deploy runtimes`,
+			`^PASS  runtime `}, true, noSignIn()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -189,6 +201,11 @@ func TestDoctorAzure(t *testing.T) {
 			for _, f := range tt.setup {
 				f(cfg)
 			}
+			cred := tt.cred
+			if cred == nil {
+				cred = &azfake.TokenCredential{}
+			}
+			useDeployer(t, cred, oneApp("rg"))
 			if err := cfg.Validate(); err != nil {
 				t.Fatal(err)
 			}
@@ -222,4 +239,62 @@ func TestDoctorAzure(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oneApp is a fake Resource Manager with one lithops runtime in resource
+// group rg.
+func oneApp(rg string) *armfake.ServerFactory {
+	return &armfake.ServerFactory{WebAppsServer: armfake.WebAppsServer{
+		NewListByResourceGroupPager: func(group string, _ *armappservice.WebAppsClientListByResourceGroupOptions) (resp azfake.PagerResponder[armappservice.WebAppsClientListByResourceGroupResponse]) {
+			var sites []*armappservice.Site
+			if group == rg {
+				sites = append(sites, &armappservice.Site{Name: to.Ptr("lithops-x-2048-0123456789"), Kind: to.Ptr("functionapp,linux"),
+					Tags: map[string]*string{armdeploy.TagType: to.Ptr(armdeploy.TagTypeRuntime)}})
+			}
+			resp.AddPage(http.StatusOK, armappservice.WebAppsClientListByResourceGroupResponse{WebAppCollection: armappservice.WebAppCollection{Value: sites}}, nil)
+			return
+		},
+	}}
+}
+
+// TestDoctorNoCredentials: with ARM settings but no credential at all on
+// the machine (nothing in the environment, no az login), doctor fails the
+// ARM check with the hint, where it used to pass without asking for a
+// token.
+func TestDoctorNoCredentials(t *testing.T) {
+	for _, e := range os.Environ() {
+		k, _, _ := strings.Cut(e, "=")
+		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "IDENTITY_") || strings.HasPrefix(k, "MSI_") || strings.HasPrefix(k, "IMDS_") {
+			t.Setenv(k, "")
+			os.Unsetenv(k)
+		}
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home) // no az or azd sign-in
+	t.Setenv("AZURE_CONFIG_DIR", filepath.Join(home, ".azure"))
+	os.Unsetenv("AZURE_CONFIG_DIR")
+	t.Setenv("PATH", t.TempDir()) // no az, azd or pwsh
+	cfg := config.Default()
+	cfg.Lithops.Backend, cfg.Lithops.Storage = "azure_functions", "memory"
+	cfg.AzureFunctions.SubscriptionID, cfg.AzureFunctions.ResourceGroup, cfg.AzureFunctions.Region = "sub", "rg", "westeurope"
+	cfg.AzureStorage.StorageAccountName, cfg.AzureStorage.StorageAccountKey = "acct", "a2V5"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(memory.New(), "memory", "lithops")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st.CreateBucket(ctx, "lithops")
+	var buf bytes.Buffer
+	env := doctorEnv{
+		w:     &buf,
+		open:  func(context.Context, *config.Config) (*storage.Storage, error) { return st, nil },
+		queue: func(context.Context, *config.Config, string) error { return nil },
+	}
+	start := time.Now()
+	if err := runDoctor(ctx, env, cfg, nil); err == nil {
+		t.Fatalf("doctor passed without credentials:\n%s", buf.String())
+	}
+	t.Logf("%v\n%s", time.Since(start), buf.String())
+	matchLines(t, buf.String(), `^FAIL  arm +\S+  `+regexp.QuoteMeta(azurefunctions.ARMAuthHint)+` .*DefaultAzureCredential`)
 }
