@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/lithops-go/lithops"
 	"github.com/spf13/cobra"
@@ -64,7 +65,32 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "path to the config file")
 	root.PersistentFlags().BoolVarP(&g.debug, "debug", "d", false, "debug logging")
 	root.AddCommand(newHelloCmd(g), newVersionCmd(), newConfigCmd(g), newStorageCmd(g), newRuntimeCmd(g), newCleanCmd(g), newJobsCmd(g), newTestCmd(g), newDoctorCmd(g), newLogsCmd(g))
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command group (a command that only
+// holds subcommands) fail on an unknown subcommand, with suggestions, where
+// cobra would print help and exit 0; a group named alone prints its help.
+func refuseUnknownSubcommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknownSubcommands(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.Args = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], c.CommandPath())
+		if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return fmt.Errorf("%s (see %s --help)", msg, c.CommandPath())
+	}
+	cmd.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
 }
 
 func newVersionCmd() *cobra.Command {

@@ -83,6 +83,9 @@ func TestStorageCommands(t *testing.T) {
 		{[]string{"storage", "get", "b1", "dir/data.txt", "-o", "-"}, "hello storage"},
 		{[]string{"storage", "delete", "b1", "-p", "dir/"}, "deleted 1 object(s)"},
 		{[]string{"storage", "list", "b1"}, "Total objects: 1"},
+		// Objects removed are counted, not keys asked for.
+		{[]string{"storage", "delete", "b1", "data.txt", "nope.txt", "gone/too"}, "deleted 1 object(s)"},
+		{[]string{"storage", "put", src, "b1"}, "uploaded"},
 	}
 	for _, s := range steps {
 		out, err := run(t, append(s.args, "-c", cfg)...)
@@ -90,10 +93,41 @@ func TestStorageCommands(t *testing.T) {
 			t.Fatalf("%v: %q, %v (want %q)", s.args, out, err, s.want)
 		}
 	}
+	// Without -o the object lands in the working directory, and says so.
+	t.Chdir(t.TempDir())
+	if out, err := run(t, "storage", "get", "b1", "data.txt", "-c", cfg); err != nil || !strings.Contains(out, "downloaded localhost://b1/data.txt to data.txt") {
+		t.Fatalf("get without -o: %q, %v", out, err)
+	}
+	if b, err := os.ReadFile("data.txt"); err != nil || string(b) != "hello storage" {
+		t.Fatalf("downloaded file: %q, %v", b, err)
+	}
 	if _, err := run(t, "storage", "get", "b1", "missing", "-o", "-", "-c", cfg); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Fatalf("get missing: %v", err)
 	}
 	if _, err := run(t, "storage", "delete", "b1", "-c", cfg); err == nil {
 		t.Fatal("delete without keys or prefix accepted")
+	}
+}
+
+// A mistyped subcommand is an error with a suggestion, not help and exit 0.
+func TestUnknownSubcommand(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		suggest string
+	}{
+		{[]string{"storage", "lst"}, "list"},
+		{[]string{"jobs", "foo"}, ""},
+		{[]string{"runtime", "deplyo"}, "deploy"},
+		{[]string{"config", "foo"}, ""},
+		{[]string{"helo"}, "hello"},
+	} {
+		_, err := run(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), "unknown command") || !strings.Contains(err.Error(), tc.suggest) {
+			t.Errorf("%v: %v (want unknown command, suggesting %q)", tc.args, err, tc.suggest)
+		}
+	}
+	// A group named alone shows its help.
+	if out, err := run(t, "storage"); err != nil || !strings.Contains(out, "Available Commands") {
+		t.Errorf("storage alone: %q, %v", out, err)
 	}
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/lithops-go/lithops"
@@ -86,12 +88,17 @@ func newStorageCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := io.Copy(f, rc); err != nil {
+			n, err := io.Copy(f, rc)
+			if err != nil {
 				f.Close()
 				os.Remove(dst)
 				return err
 			}
-			return f.Close()
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "downloaded %s://%s/%s to %s (%s)\n", st.Backend(), args[0], args[1], dst, sizeFmt(n))
+			return nil
 		}),
 	}
 	get.Flags().StringVarP(&out, "out", "o", "", "output file ('-' for stdout)")
@@ -133,9 +140,24 @@ func newStorageCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			n := len(args) - 1
-			if err := st.Delete(ctx, args[0], args[1:]...); err != nil {
+			// Count what exists: Delete does not fail on a missing key, and
+			// the report must say what was removed, not what was asked for.
+			var keys, missing []string
+			for _, k := range args[1:] {
+				if _, err := st.Head(ctx, args[0], k); errors.Is(err, storage.ErrNotFound) {
+					missing = append(missing, k)
+				} else if err != nil {
+					return err
+				} else {
+					keys = append(keys, k)
+				}
+			}
+			n := len(keys)
+			if err := st.Delete(ctx, args[0], keys...); err != nil {
 				return err
+			}
+			if len(missing) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "lithops: not found (nothing deleted): %s\n", strings.Join(missing, ", "))
 			}
 			if cmd.Flags().Changed("prefix") {
 				m, err := st.DeletePrefix(ctx, args[0], delPrefix)
