@@ -13,6 +13,10 @@
 //     last delivery (Options.MaxDeliveries), and for an HTTP-triggered
 //     invocation, which nothing delivers again, the host records the
 //     unsettled calls as failed instead.
+//   - An HTTP-triggered invocation is answered only once its calls are
+//     settled (the platform tracks no work after the answer), within
+//     HTTPLimit; one that may take longer is handed to the trigger queue
+//     (Options.HandOff) before it is answered.
 //   - A call handed back to the client (out of memory, a bigger instance
 //     size exists) is reported as soon as it ends, its lease deleted first.
 //   - A call whose status already exists (a duplicate delivery) is not run
@@ -82,7 +86,16 @@ type Options struct {
 	// EscalateOOM hands out-of-memory attempts of memory-escalating jobs
 	// back to the client, which retries them on the next instance size.
 	EscalateOOM bool
-	Logger      *slog.Logger
+	// HandOff, when set, puts an HTTP-triggered invocation on the runtime's
+	// trigger queue (the LITHOPS_QUEUE setting, Meta.Queue): the host does
+	// so, and answers 202, when the invocation's calls cannot be settled
+	// within HTTPLimit (see serveHTTPTrigger), since the platform neither
+	// waits longer for the answer nor tracks work left running after it.
+	// The queue must have a consumer: a queue-triggered function of the
+	// same app. When nil, the host runs such an invocation within the
+	// limit anyway and records the calls still unsettled then as failed.
+	HandOff func(ctx context.Context, inv *protocol.Invocation) error
+	Logger  *slog.Logger
 }
 
 // Host serves invocations. Create it with New.
@@ -235,9 +248,48 @@ func (h *Host) serveInvocation(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, invocationResponse{Outputs: map[string]any{}, Logs: logs})
 }
 
-// serveHTTPTrigger accepts an invocation in an HTTP request body, answers
-// 202 and runs it in the background (metadata requests are answered in
-// the response).
+// HTTPLimit is how long the platform lets an HTTP-triggered function take
+// to answer (Azure's front end drops the request after 230 s).
+const HTTPLimit = 230 * time.Second
+
+// httpMargin is kept free below HTTPLimit: for recording the calls left
+// unsettled and answering.
+const httpMargin = 20 * time.Second
+
+// httpBound is how long an HTTP-triggered invocation may run before it must
+// answer: HTTPLimit less a margin, the function timeout less TimeoutMargin,
+// and what remains of the request's own deadline, whichever is least.
+func (h *Host) httpBound(r *http.Request) time.Duration {
+	bound := HTTPLimit - httpMargin
+	if c := CallTimeoutCap(h.opts.Meta.TimeoutS); c > 0 {
+		bound = min(bound, c)
+	}
+	if dl, ok := r.Context().Deadline(); ok {
+		bound = min(bound, time.Until(dl)-httpMargin)
+	}
+	return max(bound, time.Second)
+}
+
+// httpNeed is the longest the calls of inv may take to settle on this host:
+// its job's (capped) timeout, for every attempt, times the rounds of calls
+// per worker. ok is false when that has no bound (no timeout).
+func (h *Host) httpNeed(job *protocol.Job, calls int) (need time.Duration, ok bool) {
+	job = h.capTimeout(job)
+	if job.Timeout <= 0 {
+		return 0, false
+	}
+	rounds := (calls + h.opts.Workers - 1) / h.opts.Workers
+	return time.Duration(job.Timeout*float64(time.Second)) * time.Duration(rounds*(job.Retries+1)), true
+}
+
+// serveHTTPTrigger serves an invocation in an HTTP request body. The
+// platform does not track work left running after the answer, so the calls
+// run before it: the answer (200) comes when every call is settled, within
+// httpBound. An invocation whose calls may need longer (decided up front
+// from its job's timeout) is handed to the runtime's trigger queue
+// (Options.HandOff) and answered 202 once enqueued; without HandOff it runs
+// anyway, and calls still unsettled at the bound are recorded as failed.
+// Metadata requests are answered in the response.
 func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, raw json.RawMessage) {
 	var req struct {
 		Body json.RawMessage `json:"Body"`
@@ -260,20 +312,49 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, raw json
 		writeJSON(w, http.StatusOK, httpOut(200, string(meta)))
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 24*time.Hour)
-		defer cancel()
-		settled := map[string]*protocol.Status{}
-		if _, err := h.run(ctx, inv, settled); err != nil {
-			// Nothing delivers an HTTP request again: fail the calls now
-			// rather than leave them pending.
-			h.opts.Logger.Warn("HTTP-triggered invocation failed", "job", inv.JobID, "err", err)
-			if gerr := h.giveUp(ctx, inv, settled, "the runtime could not run this call: "+err.Error()); gerr != nil {
-				h.opts.Logger.Warn("HTTP-triggered invocation not recorded", "job", inv.JobID, "err", gerr)
+	bound := h.httpBound(r)
+	// The calls are settled (or recorded as failed) before the answer even
+	// if the caller goes away; the bound keeps that short.
+	base := context.WithoutCancel(r.Context())
+	ctx, cancel := context.WithTimeout(base, bound)
+	defer cancel()
+	if h.opts.HandOff != nil {
+		// A manifest that cannot be read fails the run below, and is
+		// recorded there.
+		if job, err := h.job(ctx, inv); err == nil {
+			if need, ok := h.httpNeed(job, len(inv.Calls)); !ok || need > bound {
+				if err := h.opts.HandOff(ctx, inv); err != nil {
+					h.opts.Logger.Warn("HTTP-triggered invocation could not be queued", "job", inv.JobID, "err", err)
+					// 5xx: the client posts it again.
+					writeJSON(w, http.StatusOK, httpOut(503, "the runtime could not queue this invocation: "+err.Error()))
+					return
+				}
+				h.opts.Logger.Debug("HTTP-triggered invocation queued: its calls may outlast the HTTP limit", "job", inv.JobID, "calls", len(inv.Calls), "need", need, "bound", bound)
+				writeJSON(w, http.StatusOK, httpOut(202, "queued"))
+				return
 			}
 		}
-	}()
-	writeJSON(w, http.StatusOK, httpOut(202, "accepted"))
+	}
+	settled := map[string]*protocol.Status{}
+	_, err = h.run(ctx, inv, settled)
+	if err != nil {
+		why := "the runtime could not run this call: " + err.Error()
+		if ctx.Err() != nil {
+			why = fmt.Sprintf("the call was not finished within %v, the longest an HTTP-triggered invocation of %d call(s) may run before it answers", bound.Round(time.Second), len(inv.Calls))
+		}
+		// Nothing delivers an HTTP request again: fail the calls now
+		// rather than leave them pending.
+		h.opts.Logger.Warn("HTTP-triggered invocation failed", "job", inv.JobID, "err", err)
+		gctx, gcancel := context.WithTimeout(base, httpMargin*3/4)
+		defer gcancel()
+		if gerr := h.giveUp(gctx, inv, settled, why); gerr != nil {
+			h.opts.Logger.Warn("HTTP-triggered invocation not recorded", "job", inv.JobID, "err", gerr)
+			// 5xx: the client posts it again; recorded calls are not rerun.
+			writeJSON(w, http.StatusOK, httpOut(500, "the runtime could not record this invocation's calls: "+gerr.Error()))
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, httpOut(200, "settled"))
 }
 
 func httpOut(code int, body string) invocationResponse {
