@@ -152,3 +152,30 @@ func TestARMAuthFailureChangesNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestRuntimeDeployChecks: deploying a runtime never built says to build
+// it; an invalid --memory blames the flag. Both before any ARM request.
+func TestRuntimeDeployChecks(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // no built runtimes
+	useDeployer(t, noSignIn(), &armfake.ServerFactory{})
+	cfgPath := writeConfig(t, "lithops:\n  backend: azure_functions\n  storage: azure_storage\n"+
+		"azure_storage:\n  storage_account_name: acct\n  storage_account_key: a2V5\n  storage_bucket: b\n"+
+		"azure_functions:\n  subscription_id: sub\n  resource_group: rg\n  region: westeurope\n")
+	for _, verb := range []string{"deploy", "update"} {
+		_, err := run(t, "runtime", verb, "-c", cfgPath, "mine")
+		if err == nil || !strings.Contains(err.Error(), "runtime mine is not built") || !strings.Contains(err.Error(), "run `lithops runtime build -b azure_functions -f ") ||
+			!strings.Contains(err.Error(), " mine` first") {
+			t.Errorf("%s of a runtime never built: %v", verb, err)
+		}
+	}
+	for _, args := range [][]string{
+		{"runtime", "deploy", "--memory", "1000", azurefunctions.DefaultRuntime},
+		{"runtime", "update", "--memory", "1000", "mine"},
+		{"runtime", "delete", "--memory", "1000", "mine"},
+	} {
+		_, err := run(t, append(args, "-c", cfgPath)...)
+		if err == nil || err.Error() != "--memory 1000: Flex Consumption offers 512, 2048 or 4096 MB" {
+			t.Errorf("%q: %v", args, err)
+		}
+	}
+}

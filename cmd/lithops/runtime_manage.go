@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/lithops-go/lithops"
@@ -49,6 +50,10 @@ type runtimeFlags struct {
 }
 
 func (g *globalFlags) loadConfig(rf *runtimeFlags) (*config.Config, error) {
+	// A bad flag is the flag's fault, not the config file's.
+	if rf.memory != 0 && !slices.Contains(azurefunctions.MemoryTiers, rf.memory) {
+		return nil, fmt.Errorf("--memory %d: Flex Consumption offers 512, 2048 or 4096 MB", rf.memory)
+	}
 	cfg, err := config.Load(g.config)
 	if err != nil {
 		return nil, err
@@ -205,9 +210,12 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 }
 
 // deployRuntime deploys NAME from its built package (building the default
-// runtime when there is none).
+// runtime when there is none; any other runtime must have been built).
 func deployRuntime(cmd *cobra.Command, cfg *config.Config, name string) error {
 	ctx := cmd.Context()
+	if err := checkBuilt(name); err != nil {
+		return err
+	}
 	dep, err := armDeployer(ctx, cfg)
 	if err != nil {
 		return err
@@ -234,6 +242,21 @@ func deployRuntime(cmd *cobra.Command, cfg *config.Config, name string) error {
 	return nil
 }
 
+// checkBuilt fails unless runtime name has a built package in the runtime
+// cache or is the default runtime (which deploy builds).
+func checkBuilt(name string) error {
+	path, err := runtimeCache("azure_functions", name)
+	if err != nil {
+		return err
+	}
+	_, err = os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) && name != azurefunctions.DefaultRuntime {
+		return fmt.Errorf("runtime %s is not built (no package at %s): run `lithops runtime build -b azure_functions -f <Go main package or runtime spec file> %s` first, or deploy the default runtime %s",
+			name, path, name, azurefunctions.DefaultRuntime)
+	}
+	return nil
+}
+
 func loadPackage(ctx context.Context, cfg *config.Config, name string) ([]byte, *azurefunctions.Manifest, error) {
 	path, err := runtimeCache("azure_functions", name)
 	if err != nil {
@@ -241,7 +264,10 @@ func loadPackage(ctx context.Context, cfg *config.Config, name string) ([]byte, 
 	}
 	pkg, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		// An unbuilt runtime is the default one under that name.
+		if err := checkBuilt(name); err != nil {
+			return nil, nil, err
+		}
+		// The default runtime is built here when it was not built before.
 		return azurefunctions.BuildApp(ctx, azurefunctions.BuildOptions{
 			Runtime: name, Version: lithops.Version, Trigger: cfg.AzureFunctions.Trigger, TimeoutSeconds: cfg.AzureFunctions.RuntimeTimeout,
 		})
