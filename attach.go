@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,7 +24,9 @@ func Attach(ctx context.Context, executorID string, opts ...Option) (*Executor, 
 	if executorID == "" || strings.ContainsAny(executorID, "/\\") || strings.Contains(executorID, "..") {
 		return nil, fmt.Errorf("lithops: attach: malformed executor id %q", executorID)
 	}
-	e, err := newExecutor(ctx, executorID, opts)
+	// An attached executor deletes only the jobs submitted through it, so
+	// no error return below (each closes it) touches the records it reads.
+	e, err := newExecutor(ctx, executorID, true, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +115,16 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 	}
 	e.pollJob(js)
 	inv := protocol.Invocation{Version: protocol.Version, Bucket: js.job.Bucket, ExecutorID: e.id, JobID: jobID}
+	// Calls reset below wait for the new run; if it cannot start, they end
+	// with the reason instead of waiting for ever.
+	var reset []*callState
+	strand := func(err error) (int, error) {
+		err = fmt.Errorf("lithops: rerun %s/%s: %w", e.id, jobID, err)
+		for _, c := range reset {
+			c.finish(nil, err)
+		}
+		return 0, err
+	}
 	for i, c := range js.calls {
 		if c.isDone() && c.state() == StateSuccess {
 			continue
@@ -122,22 +135,23 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 			prefix := protocol.JobPrefix(e.id, jobID) + c.id + "/"
 			infos, err := e.st.List(ctx, js.job.Bucket, prefix)
 			if err != nil {
-				return 0, err
+				return strand(err)
 			}
 			for _, o := range infos {
 				if strings.HasSuffix(o.Key, "/status.json") || strings.Contains(o.Key, "/attempt-") {
 					if err := e.st.Delete(ctx, js.job.Bucket, o.Key); err != nil {
-						return 0, err
+						return strand(err)
 					}
 				}
 			}
 			c.reset(time.Now())
 			js.remaining.Add(1)
+			reset = append(reset, c)
 		}
 		// A lease left by a dead worker would count against the new run; a
 		// live worker writes its lease again.
 		if err := e.st.Delete(ctx, js.job.Bucket, protocol.LeaseKey(e.id, jobID, c.id)); err != nil {
-			return 0, err
+			return strand(err)
 		}
 		js.forgetLease(c)
 		inv.Calls = append(inv.Calls, protocol.Call{ID: c.id, Index: i})
@@ -147,7 +161,13 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 	}
 	js.renew()
 	if err := e.backend.Invoke(ctx, js.job, inv); err != nil {
-		return 0, fmt.Errorf("lithops: rerun %s/%s: %w", e.id, jobID, err)
+		// Calls that were pending (never finished) end too: nothing runs them.
+		for _, call := range inv.Calls {
+			if c := js.calls[call.Index]; !slices.Contains(reset, c) {
+				reset = append(reset, c)
+			}
+		}
+		return strand(err)
 	}
 	e.log.Info("job rerun", "executor", e.id, "job", jobID, "calls", len(inv.Calls))
 	return len(inv.Calls), nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/config"
 )
 
 var slowSquare = lithops.Func("slow_square", func(ctx context.Context, x int) (int, error) {
@@ -132,4 +133,111 @@ func TestRerunFailed(t *testing.T) {
 	if got, err := again.Results(ctx); err != nil || fmt.Sprint(got) != "[0 1 2]" {
 		t.Fatalf("after rerun: %v, %v", got, err)
 	}
+}
+
+// keptExecutor runs two jobs (M000 and M001) on an executor that keeps its
+// records, closes it, and returns its config and id.
+func keptExecutor(t *testing.T) (*config.Config, string) {
+	t.Helper()
+	ctx := ctxT(t)
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	off := false
+	cfg.Lithops.DataCleaner = &off
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range [][]int{{1, 2}, {3, 4}} {
+		fs, err := lithops.Map(ctx, e, slowSquare, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fs.Results(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := e.ID()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	on := true
+	cfg2 := *cfg
+	cfg2.Lithops.DataCleaner = &on // the default: attaching must still delete nothing
+	return &cfg2, id
+}
+
+// A failed Attach deletes nothing: every error return used to Close the
+// executor, and Close deleted all of its records (issue 9, repro 1).
+func TestFailedAttachDeletesNothing(t *testing.T) {
+	ctx := ctxT(t)
+	cfg, id := keptExecutor(t)
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	bad := id + "/M000/job.json"
+	if err := st.PutBytes(ctx, st.Bucket(), "lithops.jobs/"+bad, []byte(`{"x": not json`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lithops.Attach(ctx, id, lithops.WithConfig(cfg)); err == nil || !strings.Contains(err.Error(), "M000") {
+		t.Fatalf("attach to a corrupt manifest: %v", err)
+	}
+	// A cancelled ctx takes an error path too.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := lithops.Attach(cctx, id, lithops.WithConfig(cfg)); err == nil {
+		t.Fatal("attach with a cancelled ctx succeeded")
+	}
+	infos, err := st.List(ctx, st.Bucket(), "lithops.jobs/"+id+"/M001/")
+	if err != nil || len(infos) < 3 {
+		t.Fatalf("M001's records after failed attaches: %d, %v", len(infos), err)
+	}
+}
+
+// An attached executor's Close deletes only the jobs submitted through it,
+// never the jobs it attached to (issue 9, repro 2).
+func TestAttachedCloseKeepsAttachedJobs(t *testing.T) {
+	ctx := ctxT(t)
+	cfg, id := keptExecutor(t)
+	e, err := lithops.Attach(ctx, id, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := lithops.JobFutures[int](e, "M001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fs.Results(ctx); err != nil || fmt.Sprint(got) != "[9 16]" {
+		t.Fatalf("attached results: %v, %v", got, err)
+	}
+	mine, err := lithops.Map(ctx, e, slowSquare, []int{5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mine.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
+	newJob := mine.At(0).JobID()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for job, want := range map[string]bool{"M000": true, "M001": true, newJob: false} {
+		infos, err := st.List(ctx, st.Bucket(), "lithops.jobs/"+id+"/"+job+"/")
+		if err != nil || (len(infos) > 0) != want {
+			t.Errorf("job %s: %d records after Close, %v (want kept: %v)", job, len(infos), err, want)
+		}
+	}
+	// Attach again: the kept jobs are all there.
+	e2, err := lithops.Attach(ctx, id, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2.Close()
 }

@@ -33,8 +33,10 @@ var (
 	executorCount atomic.Int64
 )
 
+// newSessionID draws 64 random bits: ids of executors whose records are
+// kept (data_cleaner off, crashed clients) must not collide.
 func newSessionID() string {
-	b := make([]byte, 3)
+	b := make([]byte, 8)
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
@@ -42,13 +44,17 @@ func newSessionID() string {
 // Executor submits jobs to a compute backend and tracks their calls, the
 // counterpart of Lithops' FunctionExecutor. It is safe for concurrent use.
 type Executor struct {
-	id      string
-	cfg     *config.Config
-	st      *storage.Storage
-	backend compute.Backend
-	codec   protocol.Codec
-	log     *slog.Logger
-	bucket  string
+	id string
+	// attached: the executor took over an earlier one's records (Attach);
+	// created names the jobs submitted through this one (guarded by mu).
+	attached bool
+	created  map[string]bool
+	cfg      *config.Config
+	st       *storage.Storage
+	backend  compute.Backend
+	codec    protocol.Codec
+	log      *slog.Logger
+	bucket   string
 
 	mu      sync.Mutex
 	nextJob int
@@ -102,10 +108,13 @@ type jobState struct {
 // the environment (see package config); with none of them it runs on this
 // machine. Programs using the localhost backend must call Main or Init first.
 func NewExecutor(ctx context.Context, opts ...Option) (*Executor, error) {
-	return newExecutor(ctx, fmt.Sprintf("%s-%d", sessionID, executorCount.Add(1)-1), opts)
+	return newExecutor(ctx, fmt.Sprintf("%s-%d", sessionID, executorCount.Add(1)-1), false, opts)
 }
 
-func newExecutor(ctx context.Context, id string, opts []Option) (*Executor, error) {
+// newExecutor makes an executor with id; attached says it takes over the
+// records an earlier executor of that id left (Attach), otherwise the id
+// must be new in storage and is drawn again if it is not.
+func newExecutor(ctx context.Context, id string, attached bool, opts []Option) (*Executor, error) {
 	o, err := resolve(opts)
 	if err != nil {
 		return nil, err
@@ -113,6 +122,8 @@ func newExecutor(ctx context.Context, id string, opts []Option) (*Executor, erro
 	cfg := o.cfg
 	e := &Executor{
 		id:       id,
+		attached: attached,
+		created:  map[string]bool{},
 		cfg:      cfg,
 		codec:    o.codec,
 		log:      o.logger,
@@ -128,6 +139,12 @@ func newExecutor(ctx context.Context, id string, opts []Option) (*Executor, erro
 		return nil, err
 	}
 	e.bucket = e.st.Bucket()
+	if !attached {
+		if e.id, err = e.freshID(ctx); err != nil {
+			e.st.Close()
+			return nil, err
+		}
+	}
 	switch cfg.Lithops.Backend {
 	case "localhost":
 		if cfg.Localhost.Runtime == "" && !started.Load() {
@@ -174,6 +191,25 @@ func newExecutor(ctx context.Context, id string, opts []Option) (*Executor, erro
 	return e, nil
 }
 
+// freshID returns the executor's id, or a newly drawn one when records of
+// an executor of that id are in storage (a kept or crashed one): a new
+// executor never reads another's statuses as its own.
+func (e *Executor) freshID(ctx context.Context) (string, error) {
+	id := e.id
+	for range 4 {
+		infos, err := e.st.List(ctx, e.bucket, protocol.ExecutorPrefix(id))
+		if err != nil {
+			return "", fmt.Errorf("lithops: check executor id %s in %s://%s: %w", id, e.st.Backend(), e.bucket, err)
+		}
+		if len(infos) == 0 {
+			return id, nil
+		}
+		e.log.Warn("executor id already has records in storage: drawing another", "executor", id)
+		id = newSessionID() + "-0"
+	}
+	return "", fmt.Errorf("lithops: no unused executor id in %s://%s after 4 draws", e.st.Backend(), e.bucket)
+}
+
 // workerConfigEnv passes the resolved configuration to localhost workers.
 const workerConfigEnv = "LITHOPS_WORKER_CONFIG"
 
@@ -191,7 +227,10 @@ func (e *Executor) Backend() string { return e.backend.Name() }
 
 // Close stops the backend and fails the calls still pending with
 // ErrClosed, and, unless lithops.data_cleaner is false, deletes the storage
-// records of the executor's jobs. Fetch results before closing. On localhost
+// records of the jobs the executor created: all of a new executor's, and of
+// an attached one (Attach) only those submitted through it, never the jobs
+// it attached to (Clean deletes those on request). Fetch results before
+// closing. On localhost
 // running calls are killed; on Azure Functions calls already delivered run
 // to the end, and what they write after Close stays until `lithops clean`.
 func (e *Executor) Close() error {
@@ -216,9 +255,24 @@ func (e *Executor) Close() error {
 		}
 	}
 	if *e.cfg.Lithops.DataCleaner {
+		// Who deletes what: an executor deletes the records of the jobs it
+		// created. A new executor created them all; one that attached
+		// created only the jobs submitted through it, and leaves the jobs
+		// it attached to (Clean deletes those when asked).
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if _, derr := e.st.DeletePrefix(ctx, e.bucket, protocol.ExecutorPrefix(e.id)); derr != nil {
-			e.log.Warn("cannot clean job data", "executor", e.id, "err", derr)
+		prefixes := []string{protocol.ExecutorPrefix(e.id)}
+		if e.attached {
+			prefixes = prefixes[:0]
+			for _, j := range jobs {
+				if e.created[j.job.JobID] {
+					prefixes = append(prefixes, protocol.JobPrefix(e.id, j.job.JobID))
+				}
+			}
+		}
+		for _, p := range prefixes {
+			if _, derr := e.st.DeletePrefix(ctx, e.bucket, p); derr != nil {
+				e.log.Warn("cannot clean job data", "executor", e.id, "prefix", p, "err", derr)
+			}
 		}
 		cancel()
 	}
@@ -329,6 +383,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		return nil, ErrClosed
 	}
 	e.jobs[jobID] = js
+	e.created[jobID] = true
 	e.order = append(e.order, js)
 	e.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() {

@@ -2,10 +2,15 @@ package lithops
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
 )
 
@@ -75,3 +80,88 @@ func TestHandedBackAttemptRuns(t *testing.T) {
 }
 
 var echoInt = Func("internal_echo_int", func(ctx context.Context, x int) (int, error) { return x, nil })
+
+// A new executor whose id has records in storage (a kept or crashed
+// executor of the same id) draws another id instead of reading those
+// records as its own (issue 9, repro 4).
+func TestExecutorIDCollision(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	if len(sessionID) != 16 {
+		t.Fatalf("session id %q: want 64 random bits", sessionID)
+	}
+	next := fmt.Sprintf("%s-%d", sessionID, executorCount.Load())
+	st, err := OpenStorage(ctx, WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// An old job M000 of that id, finished with other answers.
+	old := &protocol.Status{Version: protocol.Version, ExecutorID: next, JobID: "M000", CallID: protocol.CallID(0), State: protocol.StateSuccess}
+	raw, _ := protocol.Gob.Marshal(envelope[int]{V: 3})
+	old.Result, old.HasResult = raw, true
+	b, _ := json.Marshal(old)
+	if err := st.PutBytes(ctx, st.Bucket(), protocol.StatusKey(next, "M000", protocol.CallID(0)), b); err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewExecutor(ctx, WithConfig(cfg), WithBackend("inprocess"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.ID() == next {
+		t.Fatalf("executor took the id %s whose records exist", next)
+	}
+	fs, err := Map(ctx, e, echoInt, []int{303})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fs.Results(ctx); err != nil || got[0] != 303 {
+		t.Fatalf("results %v, %v: want [303]", got, err)
+	}
+}
+
+// failInvoke is a backend whose Invoke fails.
+type failInvoke struct{}
+
+func (failInvoke) Name() string { return "failinvoke" }
+func (failInvoke) Close() error { return nil }
+func (failInvoke) Invoke(context.Context, *protocol.Job, protocol.Invocation) error {
+	return errors.New("queue unavailable")
+}
+
+// A Rerun that cannot invoke ends the calls it reset with the reason, so
+// futures and Wait do not hang (issue 9, point 5).
+func TestFailedRerunEndsCalls(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	e, err := NewExecutor(ctx, WithConfig(cfg), InProcess())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	f, err := CallAsync(ctx, e, failOnce, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Result(ctx); !errors.Is(err, ErrUser) {
+		t.Fatalf("first run: %v", err)
+	}
+	e.backend.Close()
+	e.backend = failInvoke{}
+	if _, err := e.Rerun(ctx, f.JobID()); err == nil || !strings.Contains(err.Error(), "queue unavailable") {
+		t.Fatalf("rerun: %v", err)
+	}
+	again, _ := JobFutures[int](e, f.JobID())
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	if _, err := again.At(0).Result(wctx); err == nil || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "queue unavailable") {
+		t.Fatalf("call after a failed rerun: %v (want the rerun's failure, not a hang)", err)
+	}
+}
+
+var failOnce = Func("internal_fail_once", func(ctx context.Context, x int) (int, error) { return 0, errors.New("fails") })
