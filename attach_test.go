@@ -241,3 +241,46 @@ func TestAttachedCloseKeepsAttachedJobs(t *testing.T) {
 	}
 	e2.Close()
 }
+
+// An unreadable status record ends its call with ErrCorrupt instead of a
+// poll that waits for ever; Rerun replaces the record (issue 9, point 6).
+func TestCorruptStatusIsFinal(t *testing.T) {
+	ctx := ctxT(t)
+	cfg, id := keptExecutor(t)
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	key := "lithops.jobs/" + id + "/M001/00001/status.json"
+	if err := st.Delete(ctx, st.Bucket(), key); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutBytes(ctx, st.Bucket(), key, []byte("{garbage")); err != nil {
+		t.Fatal(err)
+	}
+	e, err := lithops.Attach(ctx, id, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	fs, err := lithops.JobFutures[int](e, "M001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := fs.At(1).Result(wctx); !errors.Is(err, lithops.ErrCorrupt) || !strings.Contains(err.Error(), "M001/00001/status.json") {
+		t.Fatalf("call with a corrupt status: %v", err)
+	}
+	if v, err := fs.At(0).Result(ctx); err != nil || v != 9 {
+		t.Fatalf("the other call: %v, %v", v, err)
+	}
+	if n, err := e.Rerun(ctx, "M001"); err != nil || n != 1 {
+		t.Fatalf("rerun: %d, %v", n, err)
+	}
+	again, _ := lithops.JobFutures[int](e, "M001")
+	if got, err := again.Results(ctx); err != nil || fmt.Sprint(got) != "[9 16]" {
+		t.Fatalf("after rerun: %v, %v", got, err)
+	}
+}

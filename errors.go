@@ -24,6 +24,11 @@ var (
 // was closed.
 var ErrClosed = errors.New("lithops: executor closed")
 
+// ErrCorrupt is wrapped by the error of a call whose status record in
+// storage cannot be read (not JSON, not a final status, another call's):
+// the call is final; Executor.Rerun replaces the record.
+var ErrCorrupt = errors.New("lithops: unreadable status record")
+
 // ErrWaitTimeout is returned by Wait when its timeout expires first.
 var ErrWaitTimeout = errors.New("lithops: wait timed out")
 

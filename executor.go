@@ -620,8 +620,22 @@ func (e *Executor) pollJob(j *jobState) {
 			continue
 		}
 		var st protocol.Status
-		if err := json.Unmarshal(raw, &st); err != nil || st.Validate() != nil || st.State == protocol.StateRunning {
+		err = json.Unmarshal(raw, &st)
+		if err == nil {
+			err = st.Validate()
+		}
+		if err == nil && st.State == protocol.StateRunning {
+			err = errors.New("a final status record says running")
+		}
+		if err == nil && (st.CallID != c.id || st.JobID != j.job.JobID) {
+			err = fmt.Errorf("the record is of call %s/%s", st.JobID, st.CallID)
+		}
+		if err != nil {
+			// A record that cannot be read stays unreadable: the call ends
+			// with a named failure (Rerun replaces the record) instead of
+			// waiting for ever.
 			e.log.Warn("poll: unreadable status", "key", o.Key, "err", err)
+			c.finish(nil, fmt.Errorf("%w: %s://%s/%s: %v", ErrCorrupt, e.st.Backend(), e.bucket, o.Key, err))
 			continue
 		}
 		c.finish(&st, nil)
