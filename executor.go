@@ -281,6 +281,9 @@ func (e *Executor) Close() error {
 
 // submit creates a job of len(inputs) calls of fn and invokes it.
 func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, sig string, inputs [][]byte, co callOptions) (*jobState, error) {
+	if fn == "" {
+		return nil, errors.New("lithops: the function has no name: a zero-value lithops.Function is not registered; create functions with lithops.Func at package level")
+	}
 	if err := co.validate(); err != nil {
 		return nil, err
 	}

@@ -783,3 +783,24 @@ var slowDescribe = lithops.Func("slow_describe", func(ctx context.Context, block
 	time.Sleep(300 * time.Millisecond)
 	return describeBlocks.Call(ctx, blocks)
 })
+
+// A nil or zero-value Function is refused on the client, before anything
+// reaches storage (a zero value once made a job no worker could run).
+func TestUnregisteredFunctionRefused(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t)
+	var zero lithops.Function[int, int]
+	for name, err := range map[string]error{
+		"zero CallAsync": func() error { _, err := lithops.CallAsync(ctx, e, &zero, 1); return err }(),
+		"zero Map":       func() error { _, err := lithops.Map(ctx, e, &zero, []int{1}); return err }(),
+		"nil Map":        func() error { _, err := lithops.Map[int, int](ctx, e, nil, []int{1}); return err }(),
+	} {
+		if err == nil || !(strings.Contains(err.Error(), "lithops.Func") || strings.Contains(err.Error(), "nil function")) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	infos, err := e.Storage().List(ctx, e.Storage().Bucket(), "lithops.jobs/"+e.ID()+"/")
+	if err != nil || len(infos) != 0 {
+		t.Fatalf("records written for refused jobs: %d, %v", len(infos), err)
+	}
+}
