@@ -113,6 +113,9 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 	if js == nil {
 		return 0, fmt.Errorf("lithops: executor %s has no job %q", e.id, jobID)
 	}
+	if err := e.canRerun(js.job); err != nil {
+		return 0, err
+	}
 	e.pollJob(js)
 	inv := protocol.Invocation{Version: protocol.Version, Bucket: js.job.Bucket, ExecutorID: e.id, JobID: jobID}
 	// Calls reset below wait for the new run; if it cannot start, they end
@@ -171,6 +174,24 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 	}
 	e.log.Info("job rerun", "executor", e.id, "job", jobID, "calls", len(inv.Calls))
 	return len(inv.Calls), nil
+}
+
+// canRerun refuses a rerun that would run the job's calls in a program
+// without its function: on localhost with no localhost.runtime the workers
+// are this program, which must register the job's function with the same
+// signature (a CLI does not). Otherwise every call would fail as a
+// mismatch and replace the record of the original failure.
+func (e *Executor) canRerun(job *protocol.Job) error {
+	if e.cfg.Lithops.Backend != "localhost" || e.cfg.Localhost.Runtime != "" {
+		return nil // the job's program (by hash on Azure) or the configured one
+	}
+	_, reg := registrySnapshot()
+	if sig, ok := reg[job.Function]; !ok || sig != job.Signature {
+		return fmt.Errorf("lithops: rerun %s/%s: this program does not register %s %s, so its workers cannot run the job's calls; "+
+			"rerun from the program that submitted the job (Attach + Rerun), or set localhost.runtime to that program: %w",
+			e.id, job.JobID, job.Function, job.Signature, ErrMismatch)
+	}
+	return nil
 }
 
 // Awaitable returns the calls of job jobID for Wait, whatever their result

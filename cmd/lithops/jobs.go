@@ -33,9 +33,12 @@ func newJobsCmd(g *globalFlags) *cobra.Command {
 		Short: "List jobs: executor, job id, function, calls, done, failed, pending, created",
 		Args:  cobra.NoArgs,
 		RunE: withStorage(open, func(ctx context.Context, cmd *cobra.Command, st *storage.Storage, args []string) error {
-			jobs, err := jobstats.List(ctx, st, st.Bucket())
+			jobs, skipped, err := jobstats.ListAll(ctx, st, st.Bucket())
 			if err != nil {
 				return err
+			}
+			for _, s := range skipped {
+				fmt.Fprintf(cmd.ErrOrStderr(), "lithops: skipped job %s: %v\n", s.Key, s.Err)
 			}
 			if executor != "" {
 				kept := jobs[:0]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/storage"
 )
 
 // populate runs a map of 3 hello calls (M000) and a failing call (M001) on
@@ -159,4 +162,70 @@ func TestJobsCommands(t *testing.T) {
 			t.Errorf("%v: %v, want %q", e.args, err, e.want)
 		}
 	}
+}
+
+// On localhost `jobs rerun` would run the calls in the CLI's own binary,
+// which lacks the user's functions: it refuses, and the records stay as
+// they were; `jobs list` names a malformed job and lists the others.
+func TestJobsRerunLocalhostRefused(t *testing.T) {
+	root := t.TempDir()
+	cfgPath := writeConfig(t, "lithops:\n  data_cleaner: false\nlocalhost:\n  storage_root: "+root+"\n")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg), lithops.WithWorkerOutput(new(strings.Builder)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := lithops.Map(ctx, e, shout, []int{0, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// The job as the user's program wrote it: a function the CLI lacks,
+	// and a failed call.
+	jobKey := "lithops.jobs/" + e.ID() + "/" + fs.At(0).JobID() + "/job.json"
+	raw, err := st.GetBytes(ctx, st.Bucket(), jobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = []byte(strings.Replace(string(raw), `"cli_test_shout"`, `"users_own_function"`, 1))
+	st.PutBytes(ctx, st.Bucket(), jobKey, raw)
+	statusKey := "lithops.jobs/" + e.ID() + "/" + fs.At(0).JobID() + "/00001/status.json"
+	failed := []byte(strings.Replace(string(mustGet(t, st, statusKey)), `"state":"success"`, `"state":"error","error":{"kind":"user","type":"*errors.errorString","message":"the original failure"}`, 1))
+	st.Delete(ctx, st.Bucket(), statusKey)
+	st.PutBytes(ctx, st.Bucket(), statusKey, failed)
+
+	_, err = run(t, "jobs", "rerun", "-c", cfgPath, e.ID()+"/"+fs.At(0).JobID())
+	if err == nil || !strings.Contains(err.Error(), "localhost.runtime") || !errors.Is(err, lithops.ErrMismatch) {
+		t.Fatalf("rerun on localhost from the CLI: %v", err)
+	}
+	if got := mustGet(t, st, statusKey); string(got) != string(failed) {
+		t.Fatalf("the original failure record was replaced: %s", got)
+	}
+	// A malformed job is skipped and named; the others are listed.
+	st.PutBytes(ctx, st.Bucket(), "lithops.jobs/"+e.ID()+"/M099/job.json", []byte(`{"x": not json`))
+	out, err := run(t, "jobs", "list", "-c", cfgPath)
+	if err != nil || !strings.Contains(out, fs.At(0).JobID()) {
+		t.Fatalf("jobs list with a malformed job: %q, %v", out, err)
+	}
+}
+
+func mustGet(t *testing.T, st *storage.Storage, key string) []byte {
+	t.Helper()
+	b, err := st.GetBytes(context.Background(), st.Bucket(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -352,9 +352,23 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 // List reads every job in bucket (under lithops.jobs/) and returns their
 // summaries, oldest first. Keys that belong to no manifest are ignored.
 func List(ctx context.Context, st *storage.Storage, bucket string) ([]Summary, error) {
+	jobs, _, err := ListAll(ctx, st, bucket)
+	return jobs, err
+}
+
+// Skipped is a job that List could not read (a malformed manifest, a
+// manifest of another protocol): named, and left out of the list.
+type Skipped struct {
+	Key string // "<executor>/<job>"
+	Err error
+}
+
+// ListAll is List that also returns the jobs it skipped: one unreadable
+// job does not hide the others. Only a failure to list storage is an error.
+func ListAll(ctx context.Context, st *storage.Storage, bucket string) ([]Summary, []Skipped, error) {
 	infos, err := st.List(ctx, bucket, protocol.JobsPrefix)
 	if err != nil {
-		return nil, fmt.Errorf("jobstats: list %s://%s/%s: %w", st.Backend(), bucket, protocol.JobsPrefix, err)
+		return nil, nil, fmt.Errorf("jobstats: list %s://%s/%s: %w", st.Backend(), bucket, protocol.JobsPrefix, err)
 	}
 	type jobKey struct{ e, j string }
 	byJob := map[jobKey][]string{}
@@ -372,8 +386,9 @@ func List(ctx context.Context, st *storage.Storage, bucket string) ([]Summary, e
 		byJob[k] = append(byJob[k], o.Key)
 	}
 	var (
-		mu  sync.Mutex
-		out []Summary
+		mu      sync.Mutex
+		out     []Summary
+		skipped []Skipped
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
@@ -388,7 +403,13 @@ func List(ctx context.Context, st *storage.Storage, bucket string) ([]Summary, e
 				if errors.Is(err, ErrNoJob) {
 					return nil
 				}
-				return err
+				if ctx.Err() != nil {
+					return err
+				}
+				mu.Lock()
+				skipped = append(skipped, Skipped{Key: k.e + "/" + k.j, Err: err})
+				mu.Unlock()
+				return nil
 			}
 			mu.Lock()
 			out = append(out, r.Summary)
@@ -397,8 +418,9 @@ func List(ctx context.Context, st *storage.Storage, bucket string) ([]Summary, e
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	sort.Slice(skipped, func(i, j int) bool { return skipped[i].Key < skipped[j].Key })
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if !a.Created.Equal(b.Created) {
@@ -409,5 +431,5 @@ func List(ctx context.Context, st *storage.Storage, bucket string) ([]Summary, e
 		}
 		return a.Job < b.Job
 	})
-	return out, nil
+	return out, skipped, nil
 }

@@ -353,3 +353,24 @@ func TestFormatHelpers(t *testing.T) {
 		}
 	}
 }
+
+// One malformed job does not break the list: it is skipped and named.
+func TestListSkipsBadJob(t *testing.T) {
+	ctx := context.Background()
+	st := fixture(t)
+	for key, body := range map[string]string{
+		protocol.JobKey("ex-2", "M000"): `{"x": not json`,
+		protocol.JobKey("ex-3", "A000"): `{"protocol": 99, "executor_id": "ex-3", "job_id": "A000"}`,
+	} {
+		if err := st.PutBytes(ctx, "lithops", key, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, skipped, err := ListAll(ctx, st, "lithops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs) != 2 || len(skipped) != 2 || skipped[0].Key != "ex-2/M000" || skipped[1].Key != "ex-3/A000" {
+		t.Fatalf("jobs %d, skipped %+v", len(jobs), skipped)
+	}
+}
