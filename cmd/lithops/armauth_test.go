@@ -179,3 +179,22 @@ func TestRuntimeDeployChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestDoctorNoSuchAccount: a wrong storage account name fails the storage
+// and queue checks at once, naming the hosts.
+func TestDoctorNoSuchAccount(t *testing.T) {
+	cfgPath := writeConfig(t, "lithops:\n  backend: azure_functions\n  storage: azure_storage\n"+
+		"azure_storage:\n  storage_account_name: nosuchaccount\n  storage_account_key: a2V5\n  storage_bucket: b\n"+
+		"  endpoint: https://nosuchaccount.blob.core.invalid\n  queue_endpoint: https://nosuchaccount.queue.core.invalid/\n")
+	start := time.Now()
+	out, err := run(t, "doctor", "-c", cfgPath)
+	if err == nil {
+		t.Fatalf("doctor passed:\n%s", out)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("doctor took %v", took)
+	}
+	matchLines(t, out,
+		`^FAIL  storage .*host nosuchaccount\.blob\.core\.invalid does not exist .*check azure_storage\.storage_account_name`,
+		`^FAIL  queue .*host nosuchaccount\.queue\.core\.invalid does not exist .*check azure_storage\.storage_account_name`)
+}

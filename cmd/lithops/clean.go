@@ -86,7 +86,7 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 				}
 				return nil
 			}
-			svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+			svc, err := queueService(ctx, cfg)
 			if err != nil {
 				return err
 			}

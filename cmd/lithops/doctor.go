@@ -238,7 +238,7 @@ func cmpOr(s, def string) string {
 
 // azureQueueExists asks the storage account's queue service for the queue.
 func azureQueueExists(ctx context.Context, cfg *config.Config, name string) error {
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queueService(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"text/tabwriter"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
@@ -42,6 +43,19 @@ func armDeployer(ctx context.Context, cfg *config.Config) (*armdeploy.Deployer, 
 		return nil, err
 	}
 	return dep, nil
+}
+
+// queueService opens the queue service of cfg's storage account, failing
+// at once when its host does not exist (a wrong account name).
+func queueService(ctx context.Context, cfg *config.Config) (*azqueue.ServiceClient, error) {
+	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	if err != nil {
+		return nil, err
+	}
+	if err := azurefunctions.CheckQueueHost(ctx, svc); err != nil {
+		return nil, err
+	}
+	return svc, nil
 }
 
 type runtimeFlags struct {
@@ -194,7 +208,7 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 				return err
 			}
 			defer st.Close()
-			svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+			svc, err := queueService(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -229,7 +243,7 @@ func deployRuntime(cmd *cobra.Command, cfg *config.Config, name string) error {
 		return err
 	}
 	defer st.Close()
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queueService(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
+	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
 )
 
 // DefaultRuntime is the runtime name used when none is configured.
@@ -103,6 +104,9 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 			return nil, fmt.Errorf("azure_functions: %w", err)
 		}
 	}
+	if err := CheckQueueHost(ctx, svc); err != nil {
+		return nil, fmt.Errorf("azure_functions: %w", err)
+	}
 	rt := cfg.AzureFunctions.Runtime
 	if rt == "" {
 		rt = DefaultRuntime
@@ -143,6 +147,17 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		close(b.poisonDone) // HTTPS invocations have no queue
 	}
 	return b, nil
+}
+
+// queueSettings are the settings that make up the queue service's host.
+const queueSettings = "azure_storage.storage_account_name / queue_endpoint (or the connection string's account and QueueEndpoint)"
+
+// CheckQueueHost fails at once, naming the host, when the host of the queue
+// service svc does not exist (DNS "no such host": a wrong account name or
+// queue endpoint), where the queue client would retry for a while. It
+// sends no request to the service (azblob.CheckHost).
+func CheckQueueHost(ctx context.Context, svc *azqueue.ServiceClient) error {
+	return azblobdriver.CheckHost(ctx, svc.URL(), queueSettings)
 }
 
 // setupHTTPS finds the runtime's URL and function key: from the config, else

@@ -435,3 +435,39 @@ func TestARMAuthFailureTouchesNothing(t *testing.T) {
 		t.Errorf("default runtime record: %v", err)
 	}
 }
+
+// A queue host that does not exist (a wrong account name) fails New at
+// once, naming the host, instead of after the queue client's retries. The
+// .invalid TLD never resolves (RFC 6761).
+func TestNewNoSuchQueueHostFailsFast(t *testing.T) {
+	const host = "nosuchaccount.queue.core.invalid"
+	cfg := deployConfig()
+	cfg.AzureStorage.StorageAccountName = "nosuchaccount"
+	cfg.AzureStorage.QueueEndpoint = "https://" + host + "/"
+	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(memory.New(), "memory", "lithops-data")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st.CreateBucket(ctx, "lithops-data")
+	raw, _ := json.Marshal(protocol.RuntimeMeta{Version: protocol.Version, LithopsVersion: protocol.LithopsVersion, Runtime: "mine", MemoryMB: 2048})
+	if err := st.PutBytes(ctx, "lithops-data", protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey("mine", 2048)), raw); err != nil {
+		t.Fatal(err)
+	}
+	cfg.AzureFunctions.Runtime = "mine"
+	for name, queues := range map[string]*azqueue.ServiceClient{"configured": nil, "given": svc} {
+		start := time.Now()
+		b, err := azurefunctions.New(ctx, azurefunctions.Options{Config: cfg, Storage: st, ExecutorID: "t-0", Queues: queues})
+		if err == nil {
+			b.Close()
+		}
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s: New took %v", name, took)
+		}
+		if !errors.Is(err, azblobdriver.ErrNoSuchHost) || !strings.Contains(err.Error(), host) || !strings.Contains(err.Error(), "queue_endpoint") {
+			t.Errorf("%s: New: %v, want a no such host error naming %s", name, err, host)
+		}
+	}
+}

@@ -21,7 +21,10 @@
 //   - Transient failures (408, 429, 5xx, connection resets, timeouts) are
 //     retried with exponential backoff by the SDK's retry policy; every try
 //     has its own timeout, and an interrupted download resumes from where it
-//     stopped, pinned to the blob's ETag so it cannot mix two versions.
+//     stopped, pinned to the blob's ETag so it cannot mix two versions. A
+//     DNS "no such host" is not transient (a wrong account name or
+//     endpoint): the first request fails at once with ErrNoSuchHost, naming
+//     the host.
 //   - Error messages contain no secrets: the SDK prints no query strings in
 //     its response errors, SAS signatures in transport errors are redacted,
 //     and this package never prints the configuration.
@@ -154,7 +157,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Driver, error) {
 		return nil, err
 	}
 	serviceURL, _ := cfg.ServiceURL() // checked by Validate
-	copts := &sdk.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: o.retry, Transport: o.transport}}
+	copts := &sdk.ClientOptions{ClientOptions: azcore.ClientOptions{Retry: o.retry, Transport: o.transport,
+		PerRetryPolicies: []policy.Policy{FailFastDNS(blobSettings)}}}
 	if o.apiVersion != "" {
 		copts.PerCallPolicies = append(copts.PerCallPolicies, apiVersionPolicy(o.apiVersion))
 	}

@@ -334,3 +334,39 @@ func TestAPIVersionOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A host that does not exist (a wrong account name) fails the first request
+// at once, naming the host and what to check, instead of after minutes of
+// retries. The .invalid TLD never resolves (RFC 6761).
+func TestNoSuchHostFailsFast(t *testing.T) {
+	const host = "nosuchaccount.blob.core.invalid"
+	d, err := azblob.New(context.Background(), azblob.Config{
+		StorageAccountName: "nosuchaccount", StorageAccountKey: "a2V5", Endpoint: "https://" + host,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(d, "azure_storage", "lithops")
+	for name, op := range map[string]func(ctx context.Context) error{
+		"create bucket": func(ctx context.Context) error { return st.CreateBucket(ctx, "lithops") },
+		"get":           func(ctx context.Context) error { _, err := st.GetBytes(ctx, "lithops", "k"); return err },
+		"put":           func(ctx context.Context) error { return st.PutBytes(ctx, "lithops", "k", []byte("v")) },
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		start := time.Now()
+		err := op(ctx)
+		cancel()
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s: took %v", name, took)
+		}
+		if !errors.Is(err, azblob.ErrNoSuchHost) || !strings.Contains(err.Error(), host) || !strings.Contains(err.Error(), "storage_account_name") {
+			t.Errorf("%s: %v, want a no such host error naming %s and storage_account_name", name, err, host)
+		}
+	}
+	if err := azblob.CheckHost(context.Background(), "https://"+host+"/", "queue_endpoint"); !errors.Is(err, azblob.ErrNoSuchHost) || !strings.Contains(err.Error(), host) {
+		t.Errorf("CheckHost: %v", err)
+	}
+	if err := azblob.CheckHost(context.Background(), "http://127.0.0.1:10001/devstoreaccount1", "queue_endpoint"); err != nil {
+		t.Errorf("CheckHost of an IP address: %v", err)
+	}
+}
