@@ -151,20 +151,21 @@ func newExecutor(ctx context.Context, id string, attached bool, opts []Option) (
 			e.st.Close()
 			return nil, errors.New("lithops: the localhost backend runs this program as its workers, so main must call lithops.Main or lithops.Init first (TestMain for tests)")
 		}
-		wcfg, err := json.Marshal(cfg)
+		wcfg, err := workerConfig(cfg)
 		if err != nil {
 			e.st.Close()
 			return nil, err
 		}
 		e.backend, err = localhost.New(localhost.Options{
-			Program:  cfg.Localhost.Runtime,
-			Env:      []string{workerConfigEnv + "=" + string(wcfg)},
-			Workers:  cfg.Localhost.WorkerProcesses,
-			MemoryMB: cfg.Localhost.RuntimeMemory,
-			Storage:  e.st,
-			Notify:   e.notify,
-			Output:   o.output,
-			Logger:   e.log,
+			Program:      cfg.Localhost.Runtime,
+			Env:          []string{workerConfigFDEnv + "=" + strconv.Itoa(localhost.ConfigFD)},
+			WorkerConfig: wcfg,
+			Workers:      cfg.Localhost.WorkerProcesses,
+			MemoryMB:     cfg.Localhost.RuntimeMemory,
+			Storage:      e.st,
+			Notify:       e.notify,
+			Output:       o.output,
+			Logger:       e.log,
 		})
 		if err != nil {
 			e.st.Close()

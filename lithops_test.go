@@ -82,6 +82,10 @@ var (
 			}
 			time.Sleep(500 * time.Millisecond) // long enough for the memory watch
 			return fmt.Sprint(len(b)), nil
+		case "environ":
+			// What a function (and any subprocess it starts) can see.
+			proc, _ := os.ReadFile("/proc/self/environ")
+			return strings.Join(os.Environ(), "\n") + "\n" + string(proc), nil
 		case "deadline":
 			// Honours its ctx: returns ctx.Err() at the call's timeout.
 			<-ctx.Done()
@@ -543,6 +547,35 @@ func TestFailureNames(t *testing.T) {
 	var ce *lithops.CallError
 	if !errors.Is(err, lithops.ErrCrashed) || !errors.As(err, &ce) || ce.Attempt != 1 {
 		t.Fatalf("escalated selfkill: %v", err)
+	}
+}
+
+// Workers get what opens their storage and nothing else of the config: no
+// secret is in their environment (which subprocesses inherit) or in
+// /proc/<worker>/environ.
+func TestWorkerSeesNoSecrets(t *testing.T) {
+	ctx := ctxT(t)
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	cfg.Azure.ClientSecret = "TOPSECRET-ARM"
+	cfg.AzureStorage.StorageAccountKey = "TOPSECRET-KEY"
+	cfg.AzureStorage.ConnectionString = "AccountKey=TOPSECRET-CONN"
+	cfg.AzureFunctions.FunctionKey = "TOPSECRET-FN"
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	f, err := lithops.CallAsync(ctx, e, misbehave, "environ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := f.Result(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(env, "TOPSECRET") || strings.Contains(env, "storage_root") {
+		t.Fatalf("the worker's environment holds configuration:\n%s", env)
 	}
 }
 

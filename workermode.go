@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/worker"
 	"github.com/lithops-go/lithops/storage"
@@ -25,10 +27,24 @@ func runWorker(ctx context.Context, mode string, logger *slog.Logger) error {
 		return fmt.Errorf("unknown worker mode %s=%q", workerEnv, mode)
 	}
 	cfg := config.Default()
-	if raw := os.Getenv(workerConfigEnv); raw != "" {
+	raw := []byte(os.Getenv(workerConfigEnv))
+	if fd := os.Getenv(workerConfigFDEnv); fd != "" {
+		// The configuration comes on a pipe, not in the environment.
+		f := os.NewFile(uintptr(localhost.ConfigFD), "lithops-config")
+		if f == nil {
+			return fmt.Errorf("%s=%s but file descriptor %d is not open", workerConfigFDEnv, fd, localhost.ConfigFD)
+		}
+		b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("read the worker configuration: %w", err)
+		}
+		raw = b
+	}
+	if len(raw) > 0 {
 		cfg = &config.Config{}
-		if err := json.Unmarshal([]byte(raw), cfg); err != nil {
-			return fmt.Errorf("%s is not a valid configuration: %w", workerConfigEnv, err)
+		if err := json.Unmarshal(raw, cfg); err != nil {
+			return fmt.Errorf("the worker configuration is not valid: %w", err)
 		}
 	}
 	if mb, _ := strconv.Atoi(os.Getenv("LITHOPS_WORKER_MEMORY_MB")); mb > 0 {
@@ -50,6 +66,25 @@ func runWorker(ctx context.Context, mode string, logger *slog.Logger) error {
 		return fmt.Errorf("worker mode needs the request and response pipes on file descriptors 3 and 4")
 	}
 	return worker.ServePipe(ctx, w, in, out)
+}
+
+// workerConfigFDEnv tells a worker that its configuration waits on
+// localhost.ConfigFD.
+const workerConfigFDEnv = "LITHOPS_WORKER_CONFIG_FD"
+
+// WorkerConfig returns what a worker needs of cfg: the lithops section and
+// the settings of its storage backend. Compute credentials (the azure
+// section, function keys) and the other storage's settings stay with the
+// client.
+func workerConfig(cfg *config.Config) ([]byte, error) {
+	w := config.Config{Lithops: cfg.Lithops}
+	switch cfg.Lithops.Storage {
+	case "localhost":
+		w.Localhost.StorageRoot, w.Localhost.StorageBucket = cfg.Localhost.StorageRoot, cfg.Localhost.StorageBucket
+	case "azure_storage":
+		w.AzureStorage = cfg.AzureStorage
+	}
+	return json.Marshal(&w)
 }
 
 // captureOutput points os.Stdout, os.Stderr and the log package at a pipe

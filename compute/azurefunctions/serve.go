@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -175,14 +176,19 @@ func newHost(ctx context.Context, open func(context.Context, *config.Config) (*s
 // hostOptions derives the host's options from its configuration and
 // settings.
 func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (host.Options, error) {
-	wcfg, _ := json.Marshal(cfg)
+	// Workers get only what opens storage, on a pipe (not in their
+	// environment, which subprocesses inherit).
+	wcfg, err := json.Marshal(&config.Config{Lithops: cfg.Lithops, AzureStorage: cfg.AzureStorage})
+	if err != nil {
+		return host.Options{}, err
+	}
 	workers := envInt("LITHOPS_WORKER_PROCESSES", runtime.NumCPU())
 	memory := envInt("LITHOPS_RUNTIME_MEMORY", 0)
 	// Each worker gets its share of the instance's memory, less headroom
 	// for the host, so a call over it fails as out of memory instead of the
 	// platform killing the whole instance.
 	memMB := envInt("LITHOPS_WORKER_MEMORY_MB", memory*85/100/workers)
-	wenv := []string{"LITHOPS_WORKER_CONFIG=" + string(wcfg)}
+	wenv := []string{"LITHOPS_WORKER_CONFIG_FD=" + strconv.Itoa(localhost.ConfigFD)}
 	// The runtime spec's env (app settings named in LITHOPS_USER_ENV) is
 	// the user's; the rest of the host's settings are not.
 	for _, k := range strings.Split(os.Getenv("LITHOPS_USER_ENV"), ",") {
@@ -192,10 +198,11 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 	}
 	_, bigger := NextTier(memory)
 	opts := host.Options{
-		Storage:   st,
-		WorkerEnv: wenv,
-		Workers:   workers,
-		MemoryMB:  memMB,
+		Storage:      st,
+		WorkerEnv:    wenv,
+		WorkerConfig: wcfg,
+		Workers:      workers,
+		MemoryMB:     memMB,
 		// A bigger instance size exists: out-of-memory attempts go there.
 		EscalateOOM: memory > 0 && bigger,
 		// The host.json that BuildApp writes sets this.

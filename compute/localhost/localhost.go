@@ -42,12 +42,20 @@ import (
 // WorkerEnv is the environment variable that puts a program in worker mode.
 const WorkerEnv = "LITHOPS_WORKER"
 
+// ConfigFD is the file descriptor on which a worker reads
+// Options.WorkerConfig (after the request and response pipes, 3 and 4).
+const ConfigFD = 5
+
 // Options configure a Backend.
 type Options struct {
 	// Program is the executable the workers run; "" means this process's own.
 	Program string
-	// Env is added to the workers' environment (storage settings, …).
+	// Env is added to the workers' environment.
 	Env []string
+	// WorkerConfig is what a worker needs to open its storage (JSON). It
+	// reaches the worker on file descriptor 5 (ConfigFD), never through
+	// the environment, which subprocesses inherit and /proc shows.
+	WorkerConfig []byte
 	// CleanEnv starts workers from a minimal environment (PATH, HOME, temp
 	// dir, locale, TZ) instead of this process's: a runtime host's own
 	// settings, credentials included, are not the user program's business.
@@ -420,6 +428,20 @@ func (b *Backend) spawn() (*proc, error) {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("LITHOPS_WORKER_MEMORY_MB=%d", b.opts.MemoryMB))
 	}
 	cmd.ExtraFiles = []*os.File{reqR, respW}
+	var cfgW *os.File
+	if b.opts.WorkerConfig != nil {
+		cfgR, w, err := os.Pipe()
+		if err != nil {
+			reqR.Close()
+			reqW.Close()
+			respR.Close()
+			respW.Close()
+			return nil, err
+		}
+		defer cfgR.Close()
+		cfgW = w
+		cmd.ExtraFiles = append(cmd.ExtraFiles, cfgR)
+	}
 	cmd.Stdout = b.opts.Output
 	cmd.Stderr = b.opts.Output
 	cmd.SysProcAttr = sysProcAttr()
@@ -428,10 +450,20 @@ func (b *Backend) spawn() (*proc, error) {
 		reqW.Close()
 		respR.Close()
 		respW.Close()
+		if cfgW != nil {
+			cfgW.Close()
+		}
 		return nil, fmt.Errorf("start %s: %w", b.program, err)
 	}
 	reqR.Close()
 	respW.Close()
+	if cfgW != nil {
+		// A config larger than the pipe's buffer is read while written.
+		go func() {
+			cfgW.Write(b.opts.WorkerConfig)
+			cfgW.Close()
+		}()
+	}
 	p := &proc{id: id, cmd: cmd, req: reqW, enc: json.NewEncoder(reqW), resps: make(chan worker.PipeResponse, 1), exited: make(chan struct{})}
 	go func() {
 		dec := json.NewDecoder(respR)

@@ -62,9 +62,12 @@ type Options struct {
 	Storage *storage.Storage
 	// WorkerEnv is the user program's environment in worker mode besides a
 	// minimal base (PATH, HOME, …): it must let the program open Storage
-	// (LITHOPS_WORKER_CONFIG) and holds the runtime spec's env; nothing else
+	// (LITHOPS_WORKER_CONFIG_FD with WorkerConfig) and holds the runtime spec's env; nothing else
 	// of the host's environment reaches the program.
 	WorkerEnv []string
+	// WorkerConfig reaches each worker on a pipe (localhost.ConfigFD), not
+	// in its environment: what it needs to open Storage.
+	WorkerConfig []byte
 	// Workers is how many calls run at once on this instance.
 	Workers int
 	// CacheDir holds fetched programs; "" picks the first executable one of
@@ -818,15 +821,16 @@ func (h *Host) pool(prog string) (*localhost.Backend, error) {
 		return p, nil
 	}
 	p, err := localhost.New(localhost.Options{
-		Program:     prog,
-		Env:         h.opts.WorkerEnv,
-		CleanEnv:    true,
-		Workers:     h.opts.Workers,
-		MemoryMB:    h.opts.MemoryMB,
-		Storage:     h.opts.Storage,
-		Notify:      h.deliver,
-		EscalateOOM: h.opts.EscalateOOM,
-		Logger:      h.opts.Logger,
+		Program:      prog,
+		Env:          h.opts.WorkerEnv,
+		WorkerConfig: h.opts.WorkerConfig,
+		CleanEnv:     true,
+		Workers:      h.opts.Workers,
+		MemoryMB:     h.opts.MemoryMB,
+		Storage:      h.opts.Storage,
+		Notify:       h.deliver,
+		EscalateOOM:  h.opts.EscalateOOM,
+		Logger:       h.opts.Logger,
 	})
 	if err != nil {
 		return nil, err
