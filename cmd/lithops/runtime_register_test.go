@@ -24,7 +24,8 @@ func TestRuntimeRegister(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := runtimetest.Config("reg")
-	r, err := runtimetest.Start(ctx, cfg, runtimetest.Options{Workers: 2})
+	// The app listens on a queue of its own choosing.
+	r, err := runtimetest.Start(ctx, cfg, runtimetest.Options{Workers: 2, Queue: "byhand-" + cfg.AzureFunctions.Runtime})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,10 +124,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.tiers[cfg.AzureFunctions.RuntimeMemory] = &tier{
-		names: RuntimeNames(AccountName(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion),
-		meta:  *meta,
-	}
+	b.tiers[cfg.AzureFunctions.RuntimeMemory] = newTier(AccountName(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, meta)
 	if isHTTPS(cfg.AzureFunctions.Trigger) {
 		if err := b.setupHTTPS(ctx); err != nil {
 			return nil, err
@@ -259,6 +256,17 @@ func (b *Backend) tier(ctx context.Context, memoryMB int) (*tier, error) {
 	return p.t, p.err
 }
 
+// newTier names a deployment's resources; its trigger queue is the one its
+// metadata names (an app registered with a queue of its own), else the
+// derived name.
+func newTier(account, runtime string, memoryMB int, meta *protocol.RuntimeMeta) *tier {
+	t := &tier{names: RuntimeNames(account, runtime, memoryMB, protocol.LithopsVersion), meta: *meta}
+	if meta.Queue != "" {
+		t.names.Queue = meta.Queue
+	}
+	return t
+}
+
 // tierLoad is a tier being read or deployed; done closes when t or err is
 // set.
 type tierLoad struct {
@@ -273,7 +281,7 @@ func (b *Backend) loadTier(ctx context.Context, memoryMB int) (*tier, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &tier{names: RuntimeNames(AccountName(b.cfg.AzureStorage), b.runtime, memoryMB, protocol.LithopsVersion), meta: *meta}
+	t := newTier(AccountName(b.cfg.AzureStorage), b.runtime, memoryMB, meta)
 	if err := EnsureQueue(ctx, b.svc, t.names.Queue); err != nil {
 		return nil, err
 	}
@@ -416,10 +424,8 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 		parts = append(parts, part)
 	}
 	if b.endpoint != "" {
-		return parallel(ctx, max(b.cfg.AzureFunctions.InvokePoolThreads, 1), len(parts), func(ctx context.Context, i int) error {
-			_, _, err := postInvocation(ctx, b.http, b.endpoint, b.key, parts[i])
-			return err
-		})
+		b.postAsync(ctx, job, parts)
+		return nil
 	}
 	var msgs []string
 	for _, part := range parts {

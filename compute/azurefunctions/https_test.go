@@ -3,6 +3,7 @@ package azurefunctions_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -131,6 +132,28 @@ func TestHTTPSTrigger(t *testing.T) {
 	}
 	if _, err := f.Result(ctx); err == nil || !strings.Contains(err.Error(), "boom from azure") {
 		t.Fatalf("user error over https: %v", err)
+	}
+	// The runtime answers when the calls are settled; submitting does not
+	// wait for that.
+	start := time.Now()
+	nap, err := lithops.CallAsync(ctx, ex, behave, "nap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("CallAsync over https took %v: it waited for the call", d)
+	}
+	if v, err := nap.Result(ctx); err != nil || v != "ok:nap" {
+		t.Fatalf("nap: %q, %v", v, err)
+	}
+	// An endpoint that is gone: the call fails, recorded, with the reason.
+	fd.Close()
+	gone, err := lithops.CallAsync(ctx, ex, addSeven, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gone.Result(ctx); !errors.Is(err, lithops.ErrHandler) || !strings.Contains(err.Error(), "could not be invoked") {
+		t.Fatalf("call to a gone endpoint: %v", err)
 	}
 	st.DeletePrefix(context.Background(), st.Bucket(), "")
 }

@@ -259,11 +259,15 @@ const HTTPLimit = 230 * time.Second
 // unsettled and answering.
 const httpMargin = 20 * time.Second
 
+// HTTPCallBound is the longest an HTTP-triggered invocation runs: clients
+// cap the timeout of calls sent over HTTPS at it.
+const HTTPCallBound = HTTPLimit - httpMargin
+
 // httpBound is how long an HTTP-triggered invocation may run before it must
 // answer: HTTPLimit less a margin, the function timeout less TimeoutMargin,
 // and what remains of the request's own deadline, whichever is least.
 func (h *Host) httpBound(r *http.Request) time.Duration {
-	bound := HTTPLimit - httpMargin
+	bound := HTTPCallBound
 	if c := CallTimeoutCap(h.opts.Meta.TimeoutS); c > 0 {
 		bound = min(bound, c)
 	}

@@ -137,6 +137,9 @@ type Options struct {
 	// functionTimeout; default the double's, 5 min): match it to an
 	// LITHOPS_RUNTIME_TIMEOUT set in Env.
 	FunctionTimeout time.Duration
+	// Queue is the trigger queue (default: the name lithops derives), as
+	// for an app deployed by other means.
+	Queue string
 }
 
 // Env is a running runtime.
@@ -174,6 +177,9 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 		return nil, err
 	}
 	names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion)
+	if o.Queue != "" {
+		names.Queue = o.Queue
+	}
 	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
 		return nil, err
 	}
@@ -190,6 +196,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 			"AzureWebJobsStorage=" + cfg.AzureStorage.ConnectionString,
 			"LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
 			"LITHOPS_RUNTIME_NAME=" + cfg.AzureFunctions.Runtime,
+			azurefunctions.QueueSetting + "=" + names.Queue,
 			fmt.Sprintf("LITHOPS_WORKER_PROCESSES=%d", o.Workers),
 			fmt.Sprintf("LITHOPS_RUNTIME_MEMORY=%d", cfg.AzureFunctions.RuntimeMemory),
 		}, o.Env...),
