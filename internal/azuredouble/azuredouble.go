@@ -227,7 +227,9 @@ func (p *Platform) serveARM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, _ := io.ReadAll(r.Body)
-	req := r.Clone(context.WithValue(r.Context(), runtime.CtxAPINameKey{}, api))
+	// WithoutCancel: the SDK's fake servers panic when the request's ctx
+	// ends while they answer (a client that hangs up).
+	req := r.Clone(context.WithValue(context.WithoutCancel(r.Context()), runtime.CtxAPINameKey{}, api))
 	req.RequestURI = ""
 	req.URL.Scheme, req.URL.Host = "https", r.Host
 	req.Body = io.NopCloser(bytes.NewReader(body))

@@ -484,6 +484,14 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	if len(todo) == 0 {
 		return logs, nil
 	}
+	// Every call to run gets its lease on arrival, renewed while it waits
+	// for the program, for a worker and while it runs: if this instance
+	// dies, the client finds each of them within the lease, not when the
+	// platform redelivers the message (minutes later).
+	if job.Lease > 0 {
+		stop := h.heartbeat(ctx, inv, job, todo)
+		defer stop()
+	}
 	prog, err := h.program(ctx, inv.Program)
 	if err != nil && !errors.Is(err, errBadProgram) {
 		return logs, err // a failed fetch: the next delivery tries again
@@ -521,10 +529,6 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 		}
 		h.mu.Unlock()
 	}()
-	if job.Lease > 0 {
-		stop := h.heartbeat(ctx, inv, job, todo)
-		defer stop()
-	}
 	run := *inv
 	run.Calls = todo
 	if err := pool.Invoke(ctx, job, run); err != nil {
@@ -610,8 +614,7 @@ func (c *collector) take() []*protocol.Status {
 
 // leaseTarget is a call whose lease the host renews once it runs.
 type leaseTarget struct {
-	key     string
-	running bool // guarded by Host.mu
+	key string
 
 	// mu is held across a renewal, so that end waits for one in flight:
 	// after end no renewal of this attempt reaches storage.
@@ -644,15 +647,7 @@ func (h *Host) heartbeat(ctx context.Context, inv *protocol.Invocation, job *pro
 		t := time.NewTicker(max(interval, 100*time.Millisecond))
 		defer t.Stop()
 		for {
-			h.mu.Lock()
-			var due []*leaseTarget
 			for _, lt := range targets {
-				if lt.running {
-					due = append(due, lt)
-				}
-			}
-			h.mu.Unlock()
-			for _, lt := range due {
 				lt.mu.Lock()
 				if !lt.ended {
 					beat := fmt.Sprintf(`{"at":%q}`, time.Now().UTC().Format(time.RFC3339Nano))
@@ -688,12 +683,7 @@ func (h *Host) heartbeat(ctx context.Context, inv *protocol.Invocation, job *pro
 func (h *Host) deliver(s *protocol.Status) {
 	k := waiterKey(s.ExecutorID, s.JobID, s.CallID)
 	if s.State == protocol.StateRunning {
-		h.mu.Lock()
-		for _, lt := range h.leases[k] {
-			lt.running = true
-		}
-		h.mu.Unlock()
-		return
+		return // leases are renewed from the calls' arrival
 	}
 	// The call has ended (the pool reports only final, handed-back and
 	// unrecorded statuses): no more renewals, by any delivery of it here.

@@ -1,6 +1,7 @@
 package armdeploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -575,18 +576,31 @@ func (d *Deployer) FunctionKey(ctx context.Context, resourceGroup, app string) (
 	ctx, cancel := context.WithTimeout(ctx, d.keyWait)
 	defer cancel()
 	wait := keyBackoffFirst
+	// answer is the last failure that came from the service: when the wait
+	// runs out mid-request, that says more than the deadline does.
+	var answer error
 	for attempt := 1; ; attempt++ {
 		key, err := d.functionKeyOnce(ctx, resourceGroup, app)
-		if err == nil || !keyRetryable(err) || parent.Err() != nil {
+		if err == nil || parent.Err() != nil {
 			return key, err
 		}
-		d.log.Debug("host keys not available yet, asking again", "app", app, "attempt", attempt, "in", wait, "err", err)
-		if d.sleep(ctx, wait) != nil {
+		if ctx.Err() == nil || answer == nil {
+			if !keyRetryable(err) {
+				return key, err
+			}
+			if ctx.Err() == nil {
+				answer = err
+			}
+		}
+		if ctx.Err() == nil {
+			d.log.Debug("host keys not available yet, asking again", "app", app, "attempt", attempt, "in", wait, "err", err)
+		}
+		if ctx.Err() != nil || d.sleep(ctx, wait) != nil {
 			if perr := parent.Err(); perr != nil {
 				return "", fmt.Errorf("list host keys of app %s in resource group %s: %w", app, resourceGroup, perr)
 			}
 			return "", fmt.Errorf("list host keys of app %s in resource group %s: the Functions host gave no function key within %s (%d attempts): %w",
-				app, resourceGroup, d.keyWait, attempt, err)
+				app, resourceGroup, d.keyWait, attempt, cmp.Or(answer, err))
 		}
 		wait = min(2*wait, keyBackoffMax)
 	}
