@@ -586,7 +586,9 @@ func (e *Executor) pollDue(j *jobState, interval time.Duration) bool {
 func (e *Executor) pollJob(j *jobState) {
 	j.pollMu.Lock()
 	defer j.pollMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Bounded by the executor's life: Close does not wait for a poll that
+	// a storage outage holds up.
+	ctx, cancel := context.WithTimeout(e.life, 30*time.Second)
 	defer cancel()
 	prefix := protocol.JobPrefix(e.id, j.job.JobID)
 	infos, err := e.st.List(ctx, e.bucket, prefix)

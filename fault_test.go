@@ -186,3 +186,34 @@ func TestWorkerKilledMidCall(t *testing.T) {
 		t.Fatalf("took %v", d)
 	}
 }
+
+// Close does not wait for a poll that a storage outage holds up: the poll
+// lives as long as the executor (issue 9, point 8).
+func TestCloseDuringStorageStall(t *testing.T) {
+	cfg, p := azuriteViaProxy(t)
+	cfg.Lithops.MonitoringInterval = 0.1
+	off := false
+	cfg.Lithops.DataCleaner = &off
+	ctx := ctxT(t)
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg), lithops.WithMaxWorkers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lithops.CallAsync(ctx, e, misbehave, "sleep"); err != nil {
+		t.Fatal(err)
+	}
+	p.SetLatency(5 * time.Minute) // storage answers nothing now
+	time.Sleep(500 * time.Millisecond) // a poll is under way
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- e.Close() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still waiting 10 s into a storage stall")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close took %v during a storage stall", d)
+	}
+	p.SetLatency(0)
+}

@@ -519,6 +519,14 @@ func parallel(ctx context.Context, limit, n int, fn func(context.Context, int) e
 func (b *Backend) consume() {
 	defer close(b.consumed)
 	q := b.svc.NewQueueClient(b.results)
+	// Requests end with the backend: Close does not wait for one that a
+	// storage outage holds up.
+	life, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		<-b.stop
+		stop()
+	}()
 	idle := 50 * time.Millisecond
 	for {
 		select {
@@ -526,7 +534,7 @@ func (b *Backend) consume() {
 			return
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(life, 30*time.Second)
 		resp, err := q.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: to.Ptr(int32(32)), VisibilityTimeout: to.Ptr(int32(60))})
 		cancel()
 		if err != nil || len(resp.Messages) == 0 {
@@ -550,7 +558,7 @@ func (b *Backend) consume() {
 				}
 			}
 			if m.MessageID != nil && m.PopReceipt != nil {
-				dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				dctx, cancel := context.WithTimeout(life, 10*time.Second)
 				q.DeleteMessage(dctx, *m.MessageID, *m.PopReceipt, nil)
 				cancel()
 			}
