@@ -202,7 +202,7 @@ func TestCloseDuringStorageStall(t *testing.T) {
 	if _, err := lithops.CallAsync(ctx, e, misbehave, "sleep"); err != nil {
 		t.Fatal(err)
 	}
-	p.SetLatency(5 * time.Minute) // storage answers nothing now
+	p.SetLatency(5 * time.Minute)      // storage answers nothing now
 	time.Sleep(500 * time.Millisecond) // a poll is under way
 	start := time.Now()
 	done := make(chan error, 1)
