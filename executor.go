@@ -481,6 +481,10 @@ func (e *Executor) notify(st *protocol.Status) {
 	}
 	js.lastPush.Store(time.Now().UnixNano())
 	c := js.calls[idx]
+	if err := st.Validate(); err != nil {
+		e.log.Warn("invalid status pushed by backend", "job", st.JobID, "call", st.CallID, "err", err)
+		return
+	}
 	if st.State == protocol.StateRunning {
 		c.setRunning(st)
 		return
@@ -488,10 +492,6 @@ func (e *Executor) notify(st *protocol.Status) {
 	if !protocol.Final(st, js.job.Retries) {
 		// The runtime handed an attempt back: the next one is ours to run.
 		e.escalate(js, c, st)
-		return
-	}
-	if err := st.Validate(); err != nil {
-		e.log.Warn("invalid status pushed by backend", "job", st.JobID, "call", st.CallID, "err", err)
 		return
 	}
 	c.finish(st, nil)
@@ -540,6 +540,11 @@ func (e *Executor) escalate(js *jobState, c *callState, st *protocol.Status) {
 		return
 	}
 	c.mu.Lock()
+	if st.Attempt+1 <= c.handedBack {
+		c.mu.Unlock()
+		return // this attempt was handed back before (a redelivery)
+	}
+	c.handedBack = st.Attempt + 1
 	mem := c.memory
 	if mem == 0 {
 		mem = js.job.Memory

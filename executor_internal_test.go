@@ -165,3 +165,70 @@ func TestFailedRerunEndsCalls(t *testing.T) {
 }
 
 var failOnce = Func("internal_fail_once", func(ctx context.Context, x int) (int, error) { return 0, errors.New("fails") })
+
+// dupHandBack hands attempt 0 back twice (a redelivered message), pushes an
+// invalid hand-back, and succeeds at attempt 1.
+type dupHandBack struct {
+	handBack
+}
+
+func (b *dupHandBack) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
+	for _, c := range inv.Calls {
+		b.mu.Lock()
+		b.calls = append(b.calls, c)
+		b.mu.Unlock()
+		st := &protocol.Status{Version: protocol.Version, ExecutorID: inv.ExecutorID, JobID: inv.JobID, CallID: c.ID, Attempt: c.Attempt, End: time.Now()}
+		if c.Attempt == 0 {
+			st.State = protocol.StateError
+			st.Error = &protocol.ErrorRecord{Kind: protocol.KindOOM, Type: "oom", Message: "over the limit"}
+			bad := *st
+			bad.Version = 99 // not a status this client reads
+			bad.Attempt = 5
+			go func() {
+				b.notify(&bad)
+				b.notify(st)
+				b.notify(st) // the same hand-back again
+			}()
+			continue
+		}
+		raw, _ := protocol.Gob.Marshal(envelope[int]{V: 42})
+		st.State, st.Result, st.HasResult = protocol.StateSuccess, raw, true
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			b.notify(st)
+		}()
+	}
+	return nil
+}
+
+// A hand-back delivered twice starts the next attempt once; an invalid one
+// starts nothing (issue 9, point 12).
+func TestHandBackOnce(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := NewExecutor(ctx, InProcess())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.backend.Close()
+	fake := &dupHandBack{handBack{notify: e.notify}}
+	e.backend = fake
+	f, err := CallAsync(ctx, e, echoInt, 1, WithRetries(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Result(ctx); err != nil || v != 42 {
+		t.Fatalf("got %v, %v", v, err)
+	}
+	time.Sleep(200 * time.Millisecond) // a second escalation would have started by now
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	var attempts []int
+	for _, c := range fake.calls {
+		attempts = append(attempts, c.Attempt)
+	}
+	if fmt.Sprint(attempts) != "[0 1]" {
+		t.Fatalf("attempts invoked %v, want [0 1]", attempts)
+	}
+}

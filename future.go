@@ -36,6 +36,9 @@ type callState struct {
 
 	mu      sync.Mutex
 	memory  int // instance memory of the next attempt after an escalation (0: the job's)
+	// handedBack is 1 + the highest attempt handed back and run again: a
+	// redelivered hand-back of the same attempt starts nothing more.
+	handedBack int
 	running *protocol.Status
 	status  *protocol.Status
 	err     error
