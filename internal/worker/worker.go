@@ -175,7 +175,16 @@ func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protoco
 	if jerr == nil {
 		retries = job.Retries
 	}
-	return w.writeStatus(ctx, inv.Bucket, st, protocol.RecordKey(st, retries))
+	rec, err := w.writeStatus(ctx, inv.Bucket, st, protocol.RecordKey(st, retries))
+	if err == nil && rec == st && jerr == nil && job.EscalateMemory && protocol.Final(st, retries) {
+		// A duplicate execution of this attempt may have handed it back
+		// (out of memory) first: the final status settles the attempt, so
+		// that record goes, and the call's records agree.
+		if derr := w.Storage.Delete(ctx, inv.Bucket, protocol.AttemptKey(st.ExecutorID, st.JobID, st.CallID, st.Attempt)); derr != nil {
+			w.Logger.Debug("delete a superseded hand-back record", "call", st.CallID, "err", derr)
+		}
+	}
+	return rec, err
 }
 
 // transientError is a storage failure (past the retry budget) that a later
@@ -397,7 +406,22 @@ func (w *Worker) writeStatus(ctx context.Context, bucket string, st *protocol.St
 // Record writes st at key create-if-absent, the one way every status record
 // is written, and returns the status recorded there: st, or the one another
 // execution wrote first. On error it returns st.
+//
+// Records of one call never contradict each other: a hand-back record
+// (protocol.AttemptKey) is not written once the call has its final status
+// (another execution settled it); that status is returned instead.
 func Record(ctx context.Context, s *storage.Storage, bucket, key string, st *protocol.Status) (*protocol.Status, error) {
+	if key == protocol.AttemptKey(st.ExecutorID, st.JobID, st.CallID, st.Attempt) {
+		raw, err := s.GetBytes(ctx, bucket, protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID))
+		if err == nil {
+			var final protocol.Status
+			if json.Unmarshal(raw, &final) == nil && final.Validate() == nil && final.State != protocol.StateRunning {
+				return &final, nil
+			}
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return st, fmt.Errorf("read the call's final status: %w", err)
+		}
+	}
 	data, err := json.Marshal(st)
 	if err != nil {
 		return st, fmt.Errorf("encode status: %w", err)

@@ -118,3 +118,25 @@ func TestGatherFailures(t *testing.T) {
 		})
 	}
 }
+
+// A call's records never contradict each other: a hand-back of an attempt
+// that another execution already settled is not written; the final status
+// is returned instead.
+func TestHandBackAfterFinalNotWritten(t *testing.T) {
+	ctx := context.Background()
+	st := storage.New(memory.New(), "memory", "b")
+	st.CreateBucket(ctx, "b")
+	final := &protocol.Status{Version: protocol.Version, ExecutorID: "e", JobID: "M000", CallID: "00000", Attempt: 0, State: protocol.StateSuccess, Result: []byte("x"), HasResult: true}
+	if _, err := Record(ctx, st, "b", protocol.StatusKey("e", "M000", "00000"), final); err != nil {
+		t.Fatal(err)
+	}
+	handBack := &protocol.Status{Version: protocol.Version, ExecutorID: "e", JobID: "M000", CallID: "00000", Attempt: 0, State: protocol.StateError,
+		Error: &protocol.ErrorRecord{Kind: protocol.KindOOM, Message: "over"}}
+	got, err := Record(ctx, st, "b", protocol.AttemptKey("e", "M000", "00000", 0), handBack)
+	if err != nil || got.State != protocol.StateSuccess {
+		t.Fatalf("hand-back after the final status: %+v, %v", got, err)
+	}
+	if _, err := st.Head(ctx, "b", protocol.AttemptKey("e", "M000", "00000", 0)); err == nil {
+		t.Fatal("a hand-back record was written next to the final status")
+	}
+}
