@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
+	_ "github.com/lithops-go/lithops/azure" // azure_storage for this package's tests
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )

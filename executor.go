@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops/compute"
-	"github.com/lithops-go/lithops/compute/azurefunctions"
-	"github.com/lithops-go/lithops/compute/inprocess"
 	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -134,6 +132,10 @@ func newExecutor(ctx context.Context, id string, attached bool, opts []Option) (
 	if cfg.Lithops.Backend != "inprocess" && cfg.Lithops.Storage == "memory" {
 		return nil, errors.New("lithops: memory storage lives in this process and cannot be shared with localhost worker processes; use localhost or azure_storage storage")
 	}
+	openBackend, err := compute.Lookup(cfg.Lithops.Backend)
+	if err != nil {
+		return nil, fmt.Errorf("lithops: %w", err)
+	}
 	e.st, err = openStorage(ctx, cfg, cfg.Lithops.Storage, true)
 	if err != nil {
 		return nil, err
@@ -145,46 +147,12 @@ func newExecutor(ctx context.Context, id string, attached bool, opts []Option) (
 			return nil, err
 		}
 	}
-	switch cfg.Lithops.Backend {
-	case "localhost":
-		if cfg.Localhost.Runtime == "" && !started.Load() {
-			e.st.Close()
-			return nil, errors.New("lithops: the localhost backend runs this program as its workers, so main must call lithops.Main or lithops.Init first (TestMain for tests)")
-		}
-		wcfg, err := workerConfig(cfg)
-		if err != nil {
-			e.st.Close()
-			return nil, err
-		}
-		e.backend, err = localhost.New(localhost.Options{
-			Program:      cfg.Localhost.Runtime,
-			Env:          []string{workerConfigFDEnv + "=" + strconv.Itoa(localhost.ConfigFD)},
-			WorkerConfig: wcfg,
-			Workers:      cfg.Localhost.WorkerProcesses,
-			MemoryMB:     cfg.Localhost.RuntimeMemory,
-			Storage:      e.st,
-			Notify:       e.notify,
-			Output:       o.output,
-			Logger:       e.log,
-		})
-		if err != nil {
-			e.st.Close()
-			return nil, err
-		}
-	case "inprocess":
-		funcs, _ := registrySnapshot()
-		e.backend = inprocess.New(worker.New("inprocess", e.st, funcs, e.log), cfg.Localhost.WorkerProcesses, e.notify)
-	case "azure_functions":
-		e.backend, err = azurefunctions.New(ctx, azurefunctions.Options{
-			Config: cfg, Storage: e.st, ExecutorID: e.id, Notify: e.notify, Logger: e.log,
-		})
-		if err != nil {
-			e.st.Close()
-			return nil, err
-		}
-	default:
+	e.backend, err = openBackend(ctx, compute.Params{
+		Config: cfg, Storage: e.st, ExecutorID: e.id, Notify: e.notify, Logger: e.log, Output: o.output,
+	})
+	if err != nil {
 		e.st.Close()
-		return nil, fmt.Errorf("lithops: compute backend %q is not available in this build", cfg.Lithops.Backend)
+		return nil, err
 	}
 	e.life, e.endLife = context.WithCancel(context.Background())
 	go e.poll()

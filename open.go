@@ -6,8 +6,6 @@ import (
 
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/storage"
-	"github.com/lithops-go/lithops/storage/localfs"
-	"github.com/lithops-go/lithops/storage/memory"
 )
 
 // OpenStorage opens a storage backend by configuration, the counterpart of
@@ -21,26 +19,13 @@ func OpenStorage(ctx context.Context, opts ...Option) (*storage.Storage, error) 
 	return openStorage(ctx, o.cfg, o.cfg.Lithops.Storage, true)
 }
 
-// openStorage opens a storage backend; with create it also makes the
-// default bucket exist (clients do; workers trust that it does, so that
-// starting one needs no storage round trip).
+// openStorage opens a registered storage backend (see storage.Register);
+// with create it also makes the default bucket exist (clients do; workers
+// trust that it does, so that starting one needs no storage round trip).
 func openStorage(ctx context.Context, cfg *config.Config, name string, create bool) (*storage.Storage, error) {
-	var st *storage.Storage
-	switch name {
-	case "localhost":
-		d, err := localfs.New(cfg.Localhost.StorageRoot)
-		if err != nil {
-			return nil, fmt.Errorf("open localhost storage (localhost.storage_root %q): %w", cfg.Localhost.StorageRoot, err)
-		}
-		st = storage.New(d, "localhost", cfg.Localhost.StorageBucket)
-	case "memory":
-		st = storage.New(memory.New(), "memory", "lithops")
-	default:
-		var err error
-		st, err = openCloudStorage(ctx, cfg, name)
-		if err != nil {
-			return nil, err
-		}
+	st, err := storage.Open(ctx, cfg, name)
+	if err != nil {
+		return nil, fmt.Errorf("lithops: %w", err)
 	}
 	if !create {
 		return st, nil

@@ -101,36 +101,10 @@ func resolve(opts []Option) (*options, error) {
 		o.cfg = &c
 	}
 	cfg := o.cfg
-	if o.backend != "" {
-		if o.storage == "" && o.backend == "azure_functions" && cfg.Lithops.Storage == "localhost" {
-			cfg.Lithops.Storage = "azure_storage"
-		}
-		cfg.Lithops.Backend = o.backend
-	}
-	if o.storage != "" {
-		cfg.Lithops.Storage = o.storage
-	}
-	if o.runtime != "" {
-		if cfg.Lithops.Backend != "azure_functions" {
-			cfg.Localhost.Runtime = o.runtime
-		} else {
-			cfg.AzureFunctions.Runtime = o.runtime
-		}
-	}
-	if o.maxWorkers != 0 {
-		if cfg.Lithops.Backend != "azure_functions" {
-			cfg.Localhost.WorkerProcesses = o.maxWorkers
-		} else {
-			cfg.AzureFunctions.MaxWorkers = o.maxWorkers
-		}
-	}
-	if o.memory != 0 {
-		if cfg.Lithops.Backend != "azure_functions" {
-			cfg.Localhost.RuntimeMemory = o.memory
-		} else {
-			cfg.AzureFunctions.RuntimeMemory = o.memory
-		}
-	}
+	cfg.Override(config.Overrides{
+		Backend: o.backend, Storage: o.storage, Runtime: o.runtime,
+		MaxWorkers: o.maxWorkers, RuntimeMemory: o.memory,
+	})
 	if o.timeout != 0 {
 		cfg.Lithops.ExecutionTimeout = o.timeout.Seconds()
 	}

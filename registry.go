@@ -162,8 +162,8 @@ func Init() {
 	if mode := os.Getenv(workerEnv); mode != "" {
 		os.Exit(serveWorker(mode))
 	}
-	if runtimeHostMode() {
-		os.Exit(serveRuntimeHost())
+	if m, ok := detectHostMode(); ok {
+		os.Exit(serveHostMode(m))
 	}
 }
 

@@ -8,16 +8,12 @@ import (
 	"log"
 	"log/slog"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strconv"
-	"syscall"
 
-	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/worker"
-	"github.com/lithops-go/lithops/storage"
 )
 
 // runWorker serves calls in worker mode: "localhost" reads calls from file
@@ -72,19 +68,9 @@ func runWorker(ctx context.Context, mode string, logger *slog.Logger) error {
 // localhost.ConfigFD.
 const workerConfigFDEnv = "LITHOPS_WORKER_CONFIG_FD"
 
-// WorkerConfig returns what a worker needs of cfg: the lithops section and
-// the settings of its storage backend. Compute credentials (the azure
-// section, function keys) and the other storage's settings stay with the
-// client.
+// workerConfig encodes what a worker needs of cfg (config.ForWorker).
 func workerConfig(cfg *config.Config) ([]byte, error) {
-	w := config.Config{Lithops: cfg.Lithops}
-	switch cfg.Lithops.Storage {
-	case "localhost":
-		w.Localhost.StorageRoot, w.Localhost.StorageBucket = cfg.Localhost.StorageRoot, cfg.Localhost.StorageBucket
-	case "azure_storage":
-		w.AzureStorage = cfg.AzureStorage
-	}
-	return json.Marshal(&w)
+	return json.Marshal(cfg.ForWorker())
 }
 
 // captureOutput points os.Stdout, os.Stderr and the log package at a pipe
@@ -100,28 +86,4 @@ func captureOutput() (*worker.Capture, error) {
 	os.Stdout, os.Stderr = w, w
 	log.SetOutput(w)
 	return worker.NewCapture(r, real, 1<<20, func(m []byte) error { _, err := w.Write(m); return err }), nil
-}
-
-// runtimeHostMode reports whether the Functions host started this program
-// as a custom handler.
-func runtimeHostMode() bool { return os.Getenv(azurefunctions.PortSetting) != "" }
-
-// serveRuntimeHost runs this program as the runtime host of an Azure
-// Functions app (the Functions host started it as its custom handler) and
-// returns the exit status. Any lithops program can be a runtime's handler:
-// the host's code is in the library, so the default runtime needs no build
-// of its own.
-func serveRuntimeHost() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := azurefunctions.Serve(ctx, azurefunctions.ServeOptions{
-		OpenStorage: func(ctx context.Context, cfg *config.Config) (*storage.Storage, error) {
-			return openStorage(ctx, cfg, cfg.Lithops.Storage, false)
-		},
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lithops runtime host:", err)
-		return 1
-	}
-	return 0
 }

@@ -124,12 +124,6 @@ type Azure struct {
 	ResourceManagerEndpoint string `yaml:"resource_manager_endpoint" json:"resource_manager_endpoint,omitempty"`
 }
 
-// Backends this build knows.
-var (
-	ComputeBackends = []string{"localhost", "azure_functions", "inprocess"}
-	StorageBackends = []string{"localhost", "azure_storage", "memory"}
-)
-
 // ErrInvalid is wrapped by every validation error.
 var ErrInvalid = errors.New("invalid configuration")
 

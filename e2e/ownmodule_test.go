@@ -32,6 +32,7 @@ import (
 	"os"
 
 	"github.com/lithops-go/lithops"
+	_ "github.com/lithops-go/lithops/azure"
 )
 
 var double = lithops.Func("double", func(ctx context.Context, x int) (int, error) { return 2 * x, nil })

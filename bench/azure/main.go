@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
+	_ "github.com/lithops-go/lithops/azure"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/lithops-go/lithops"
+	_ "github.com/lithops-go/lithops/azure" // the CLI links every backend
 	"github.com/spf13/cobra"
 )
 

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops"
+	_ "github.com/lithops-go/lithops/azure" // the test binary serves as the runtime host
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/hostdouble"

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
+	_ "github.com/lithops-go/lithops/azure" // programs that use Azurite run as runtime hosts
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/host"
