@@ -1,18 +1,53 @@
-package lithops_test
+package plot_test
 
 import (
+	"context"
+	"errors"
 	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/plot"
 )
 
+var (
+	misbehave = lithops.Func("plot_misbehave", func(ctx context.Context, mode string) (string, error) {
+		switch mode {
+		case "error":
+			return "", errors.New("boom: user error")
+		case "panic":
+			var m map[string]int
+			m["x"] = 1 // nil map write panics
+		}
+		return mode, nil
+	})
+	helloWorld = lithops.Func("plot_hello", func(ctx context.Context, _ string) (string, error) { return "hello", nil })
+)
+
+func TestMain(m *testing.M) {
+	lithops.Init()
+	os.Exit(m.Run())
+}
+
+// newExecutor runs calls in this process, on in-memory storage.
+func newExecutor(t *testing.T) *lithops.Executor {
+	t.Helper()
+	e, err := lithops.NewExecutor(context.Background(), lithops.InProcess())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
 func TestPlot(t *testing.T) {
-	ctx := ctxT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	e := newExecutor(t)
 	inputs := make([]string, 12)
 	for i := range inputs {
@@ -34,7 +69,7 @@ func TestPlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "plots")
-	paths, err := e.Plot(ctx, dir) // every job: the map and the call
+	paths, err := plot.Jobs(ctx, e, dir) // every job: the map and the call
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,17 +115,17 @@ func TestPlot(t *testing.T) {
 	}
 
 	// One job by key, and errors.
-	paths, err = e.Plot(ctx, dir, e.ID()+"/"+f.JobID())
+	paths, err = plot.Jobs(ctx, e, dir, e.ID()+"/"+f.JobID())
 	if err != nil || len(paths) != 4 {
 		t.Fatalf("one job: %v, %v", paths, err)
 	}
-	if _, err := e.Plot(ctx, dir, "M999"); err == nil || !strings.Contains(err.Error(), "no such job") {
+	if _, err := plot.Jobs(ctx, e, dir, "M999"); err == nil || !strings.Contains(err.Error(), "no such job") {
 		t.Errorf("missing job: %v", err)
 	}
-	if _, err := e.Plot(ctx, ""); err == nil {
+	if _, err := plot.Jobs(ctx, e, ""); err == nil {
 		t.Error("empty dir accepted")
 	}
-	if _, err := newExecutor(t).Plot(ctx, dir); err == nil || !strings.Contains(err.Error(), "no jobs to plot") {
+	if _, err := plot.Jobs(ctx, newExecutor(t), dir); err == nil || !strings.Contains(err.Error(), "no jobs to plot") {
 		t.Errorf("executor without jobs: %v", err)
 	}
 }
