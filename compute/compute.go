@@ -5,8 +5,12 @@
 // record in storage (written by the worker, or by the backend when the worker
 // died or ran out of time). Storage polling by the client is the safety net;
 // a backend that can push statuses sooner does so through Notify.
-// Backends live in subpackages: localhost (resident worker processes) and
-// azurefunctions.
+// Backends live in subpackages: localhost (resident worker processes),
+// inprocess (goroutines) and azurefunctions. A backend is found by name in
+// a registry (Register, Open) that backends join from their package's init,
+// the way database/sql drivers do; package lithops registers localhost and
+// inprocess, and importing github.com/lithops-go/lithops/azure links
+// azure_functions in.
 package compute
 
 import (

@@ -16,6 +16,11 @@
 //
 // Locations are written as URIs "<backend>://<bucket>/<key or prefix>"
 // (see ParseURI); a location without a scheme means the executor's storage.
+//
+// Backends are opened by configuration name through a registry (Register,
+// Open) that drivers join from their package's init: package lithops
+// registers localhost (localfs) and memory, and azblob registers
+// azure_storage when imported (github.com/lithops-go/lithops/azure does).
 package storage
 
 import (

@@ -1,6 +1,7 @@
 // Package azblob is the azure_storage driver: Azure Blob Storage through the
 // official SDK (github.com/Azure/azure-sdk-for-go/sdk/storage/azblob). A
-// bucket is a container, a key a block blob name.
+// bucket is a container, a key a block blob name. Importing the package
+// registers it as the azure_storage backend (storage.Register).
 //
 // Invariants the driver keeps (beyond package driver's contract):
 //
