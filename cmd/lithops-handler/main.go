@@ -2,8 +2,8 @@
 // CLI: a lithops program with no functions of its own. Started by the Azure
 // Functions host (FUNCTIONS_CUSTOMHANDLER_PORT set) it is the runtime host,
 // which fetches the user programs that invocations name by hash and runs
-// their calls. It imports only the root package, so it cross-builds in any
-// module that builds a lithops program.
+// their calls. It imports only the root package and package azure, so it
+// cross-builds in any module that builds a lithops program for Azure.
 package main
 
 import (
@@ -11,6 +11,7 @@ import (
 	"errors"
 
 	"github.com/lithops-go/lithops"
+	_ "github.com/lithops-go/lithops/azure" // the runtime host
 )
 
 func main() {

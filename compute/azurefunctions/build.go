@@ -281,8 +281,9 @@ func BuildApp(ctx context.Context, o BuildOptions) ([]byte, *Manifest, error) {
 }
 
 // HandlerPackage is the main package of the default runtime's handler when
-// no program is at hand: it imports only the root package, so it builds in
-// any module that builds a lithops program.
+// no program is at hand: it imports only the root package and package
+// azure, so it builds in any module that builds a lithops program for
+// Azure.
 const HandlerPackage = "github.com/lithops-go/lithops/cmd/lithops-handler"
 
 // hostBinary returns the handler of a runtime without a compiled-in

@@ -1,6 +1,7 @@
 package azurefunctions
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -182,16 +183,28 @@ func CheckHandler(path string) error {
 	if err != nil {
 		return fmt.Errorf("%s: no Go build information: %w", path, err)
 	}
-	if bi.Main.Path == ModulePath {
-		return nil
-	}
+	linked := bi.Main.Path == ModulePath
 	for _, d := range bi.Deps {
-		if d.Path == ModulePath {
-			return nil
-		}
+		linked = linked || d.Path == ModulePath
 	}
-	return fmt.Errorf("%s does not link %s: a runtime's handler is a lithops program (one that calls lithops.Main or lithops.Init)", path, ModulePath)
+	if !linked {
+		return fmt.Errorf("%s does not link %s: a runtime's handler is a lithops program (one that calls lithops.Main or lithops.Init)", path, ModulePath)
+	}
+	// Function names survive stripping (tracebacks need them).
+	exe, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if !bytes.Contains(exe, []byte(HostFunc)) {
+		return fmt.Errorf("%s cannot serve as a runtime host: its main package must import _ %q", path, ModulePath+"/azure")
+	}
+	return nil
 }
+
+// HostFunc is the name of the function through which a program that
+// imports github.com/lithops-go/lithops/azure serves as the runtime host;
+// CheckHandler looks for it in an executable.
+const HostFunc = ModulePath + "/azure.serveRuntimeHost"
 
 // FileSHA256 hashes a file.
 func FileSHA256(path string) (string, error) {

@@ -1,11 +1,13 @@
 // Command otherprog is a user program whose registry differs from the test
-// binary's: the mismatch test runs it as the localhost runtime.
+// binary's: the mismatch test runs it as the localhost runtime, and the
+// CLI's runtime build test compiles it into a runtime (hence package azure).
 package main
 
 import (
 	"context"
 
 	"github.com/lithops-go/lithops"
+	_ "github.com/lithops-go/lithops/azure"
 )
 
 // Same name as in the tests, different input type.
