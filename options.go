@@ -44,10 +44,13 @@ func WithConfig(cfg *config.Config) Option { return func(o *options) { o.cfg = c
 // WithConfigFile reads the configuration from path.
 func WithConfigFile(path string) Option { return func(o *options) { o.configFile = path } }
 
-// WithBackend selects the compute backend ("localhost", "azure_functions").
+// WithBackend selects the compute backend: "localhost", or one that the
+// program links in, e.g. "azure_functions" with
+// import _ "github.com/lithops-go/lithops/azure" (see compute.Register).
 func WithBackend(name string) Option { return func(o *options) { o.backend = name } }
 
-// WithStorage selects the storage backend ("localhost", "azure_storage").
+// WithStorage selects the storage backend: "localhost", or one that the
+// program links in, e.g. "azure_storage" (see storage.Register).
 func WithStorage(name string) Option { return func(o *options) { o.storage = name } }
 
 // WithRuntime selects the runtime: on localhost the program the workers run
