@@ -19,6 +19,7 @@ import (
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultRuntime is the runtime name used when none is configured.
@@ -484,34 +485,19 @@ func encodeMessages(inv protocol.Invocation) ([]string, error) {
 
 // parallel runs fn(0..n-1) with at most limit at once and returns the first
 // error.
-func parallel(ctx context.Context, limit, n int, fn func(context.Context, int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, limit)
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for i := 0; i < n; i++ {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
-		}
+func parallel(parent context.Context, limit, n int, fn func(context.Context, int) error) error {
+	g, ctx := errgroup.WithContext(parent)
+	g.SetLimit(limit)
+	for i := range n {
 		if ctx.Err() != nil {
 			break
 		}
-		wg.Add(1)
-		go func(i int) {
-			defer func() { <-sem; wg.Done() }()
-			if err := fn(ctx, i); err != nil {
-				once.Do(func() { first = err; cancel() })
-			}
-		}(i)
+		g.Go(func() error { return fn(ctx, i) })
 	}
-	wg.Wait()
-	if first == nil && ctx.Err() != nil {
-		return ctx.Err()
+	if err := g.Wait(); err != nil {
+		return err
 	}
-	return first
+	return parent.Err() // the caller's, not the group's (Wait cancels it)
 }
 
 // consume reads the completion queue and notifies the executor. Storage

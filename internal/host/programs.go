@@ -12,10 +12,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
+	"golang.org/x/sync/singleflight"
 )
 
 var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -27,14 +27,7 @@ type programCache struct {
 	dir string
 	log *slog.Logger
 
-	mu       sync.Mutex
-	inflight map[string]*fetch
-}
-
-type fetch struct {
-	done chan struct{}
-	path string
-	err  error
+	fetches singleflight.Group // by hash
 }
 
 func newProgramCache(st *storage.Storage, dir string, log *slog.Logger) (*programCache, error) {
@@ -50,7 +43,7 @@ func newProgramCache(st *storage.Storage, dir string, log *slog.Logger) (*progra
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &programCache{st: st, dir: dir, log: log, inflight: map[string]*fetch{}}, nil
+	return &programCache{st: st, dir: dir, log: log}, nil
 }
 
 // execDir picks a cache directory on a file system that allows executing
@@ -98,23 +91,17 @@ func (c *programCache) get(ctx context.Context, sha string) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil // only verified programs are ever renamed here
 	}
-	c.mu.Lock()
-	f := c.inflight[sha]
-	if f == nil {
-		f = &fetch{done: make(chan struct{})}
-		c.inflight[sha] = f
-		go func() {
-			f.path, f.err = c.download(context.WithoutCancel(ctx), sha, path)
-			c.mu.Lock()
-			delete(c.inflight, sha)
-			c.mu.Unlock()
-			close(f.done)
-		}()
-	}
-	c.mu.Unlock()
+	// Concurrent fetches of one program are collapsed; the download
+	// outlives a caller that gives up.
+	ch := c.fetches.DoChan(sha, func() (any, error) {
+		return c.download(context.WithoutCancel(ctx), sha, path)
+	})
 	select {
-	case <-f.done:
-		return f.path, f.err
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(string), nil
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
+	"golang.org/x/sync/errgroup"
 )
 
 // Func is a registered function as the worker sees it: bytes in, bytes out.
@@ -321,50 +322,27 @@ func (w *Worker) gather(ctx context.Context, bucket string, input []byte) ([][]b
 		return nil, err
 	}
 	parts := make([][]byte, len(g.Parts))
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	sem := make(chan struct{}, gatherReads)
-	errs := make(chan error, len(g.Parts))
-	var wg sync.WaitGroup
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.SetLimit(gatherReads)
 	for i, p := range g.Parts {
 		if p.HasInline {
 			parts[i] = p.Inline
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				errs <- ctx.Err()
-				return
-			}
+		eg.Go(func() error {
 			b, err := w.Storage.GetBytes(ctx, bucket, p.Key)
 			switch {
 			case err != nil:
-				errs <- fmt.Errorf("read result %d (%s): %w", i, p.Key, err)
-				cancel()
+				return fmt.Errorf("read result %d (%s): %w", i, p.Key, err)
 			case p.Size > 0 && int64(len(b)) != p.Size:
-				errs <- fmt.Errorf("result %d (%s) has %d bytes, want %d", i, p.Key, len(b), p.Size)
-				cancel()
-			default:
-				parts[i] = b
+				return fmt.Errorf("result %d (%s) has %d bytes, want %d", i, p.Key, len(b), p.Size)
 			}
-		}()
+			parts[i] = b
+			return nil
+		})
 	}
-	wg.Wait()
-	close(errs)
-	// Report the failure that caused the others' cancellation.
-	var first error
-	for err := range errs {
-		if first == nil || errors.Is(first, context.Canceled) {
-			first = err
-		}
-	}
-	if first != nil {
-		return nil, first
+	if err := eg.Wait(); err != nil {
+		return nil, err
 	}
 	return parts, nil
 }
