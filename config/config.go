@@ -83,6 +83,17 @@ type AzureStorage struct {
 	Endpoint           string `yaml:"endpoint" json:"endpoint,omitempty"`
 	QueueEndpoint      string `yaml:"queue_endpoint" json:"queue_endpoint,omitempty"`
 	StorageBucket      string `yaml:"storage_bucket" json:"storage_bucket"`
+	// Credential selects the Entra ID credential used when no key, SAS or
+	// connection string is set: "" for the default chain, "managedidentity"
+	// for the managed identity of the Azure host (a runtime host's
+	// identity-based AzureWebJobsStorage__* settings select it).
+	Credential string `yaml:"credential,omitempty" json:"credential,omitempty"`
+	// ClientID is the client id of the user-assigned managed identity that
+	// Credential "managedidentity" uses ("" for the system-assigned one).
+	ClientID string `yaml:"client_id,omitempty" json:"client_id,omitempty"`
+	// ResourceGroup is the storage account's resource group, for the role
+	// assignments of a keyless deploy; "" means azure_functions.resource_group.
+	ResourceGroup string `yaml:"resource_group,omitempty" json:"resource_group,omitempty"`
 	// MaxRetries and TryTimeout (seconds) bound how long a storage
 	// operation keeps retrying transient failures before it fails.
 	MaxRetries int     `yaml:"max_retries" json:"max_retries,omitempty"`

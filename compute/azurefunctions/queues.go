@@ -9,18 +9,22 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2/queueerror"
 	"github.com/lithops-go/lithops/config"
+	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
 )
 
 // MaxMessage is the largest queue message Azure accepts (characters, after
 // base64).
 const MaxMessage = 64 << 10
 
+// queueTransport, when set (tests), carries the queue clients' requests.
+var queueTransport policy.Transporter
+
 func queueOptions() *azqueue.ClientOptions {
 	return &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Transport: queueTransport,
 		Retry: policy.RetryOptions{
 			MaxRetries:    6,
 			TryTimeout:    30 * time.Second,
@@ -34,6 +38,8 @@ func queueOptions() *azqueue.ClientOptions {
 
 // NewQueueService opens the queue service of the storage account in cfg:
 // connection string, account key, SAS token or Entra ID, in that order.
+// Entra ID is the managed identity (cfg.ClientID's, when set) with
+// cfg.Credential "managedidentity", else the default credential chain.
 func NewQueueService(cfg config.AzureStorage) (*azqueue.ServiceClient, error) {
 	if cfg.ConnectionString != "" {
 		c, err := azqueue.NewServiceClientFromConnectionString(cfg.ConnectionString, queueOptions())
@@ -42,8 +48,8 @@ func NewQueueService(cfg config.AzureStorage) (*azqueue.ServiceClient, error) {
 		}
 		return c, nil
 	}
-	if cfg.StorageAccountName == "" {
-		return nil, errors.New("azure_storage: storage_account_name is required unless connection_string is set")
+	if cfg.StorageAccountName == "" && (cfg.QueueEndpoint == "" || cfg.StorageAccountKey != "") {
+		return nil, errors.New("azure_storage: storage_account_name is required unless connection_string (or, without a key, queue_endpoint) is set")
 	}
 	url := cfg.QueueEndpoint
 	if url == "" {
@@ -59,9 +65,9 @@ func NewQueueService(cfg config.AzureStorage) (*azqueue.ServiceClient, error) {
 	case cfg.SASToken != "":
 		return azqueue.NewServiceClientWithNoCredential(strings.TrimSuffix(url, "/")+"/?"+strings.TrimPrefix(cfg.SASToken, "?"), queueOptions())
 	}
-	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	cred, err := azblobdriver.Config{Credential: cfg.Credential, ClientID: cfg.ClientID}.EntraCredential()
 	if err != nil {
-		return nil, fmt.Errorf("azure_storage: no key, SAS or connection string, and no Entra ID credential: %w", err)
+		return nil, err
 	}
 	return azqueue.NewServiceClient(url, cred, queueOptions())
 }

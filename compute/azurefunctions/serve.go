@@ -20,6 +20,7 @@ import (
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
+	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
 )
 
 // PortSetting is the environment variable through which the Functions host
@@ -47,8 +48,10 @@ type ServeOptions struct {
 // host restarts the handler).
 //
 // Settings come from the environment (the function app's settings):
-// LITHOPS_CONFIG_JSON or AzureWebJobsStorage with LITHOPS_STORAGE_BUCKET,
-// and the LITHOPS_* names written by AppSettings.
+// LITHOPS_CONFIG_JSON, or AzureWebJobsStorage (a connection string) or its
+// identity-based AzureWebJobsStorage__* settings (the managed identity
+// opens blobs and queues) with LITHOPS_STORAGE_BUCKET, and the LITHOPS_*
+// names written by AppSettings.
 func Serve(ctx context.Context, o ServeOptions) error {
 	port := o.Port
 	if port == "" {
@@ -124,21 +127,69 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	return err
 }
 
+// Identity-based storage settings of a function app (the Functions host's
+// AzureWebJobsStorage__* connection properties): the runtime host reads
+// them when AzureWebJobsStorage holds no connection string.
+const (
+	StorageAccountNameSetting = "AzureWebJobsStorage__accountName"
+	StorageBlobURISetting     = "AzureWebJobsStorage__blobServiceUri"
+	StorageQueueURISetting    = "AzureWebJobsStorage__queueServiceUri"
+	StorageCredentialSetting  = "AzureWebJobsStorage__credential"
+	StorageClientIDSetting    = "AzureWebJobsStorage__clientId"
+)
+
+// managedIdentityEnv are the variables through which the platform hands
+// the managed-identity endpoint to the sandbox (App Service: IDENTITY_*;
+// older hosts: MSI_*). Workers of a keyless host need them to open storage.
+var managedIdentityEnv = []string{"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET"}
+
+// lookupSetting returns the app setting name from the environment; like the
+// Functions host it accepts any letter case and ':' for "__".
+func lookupSetting(name string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	alt := strings.ReplaceAll(name, "__", ":")
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if v != "" && (strings.EqualFold(k, name) || strings.EqualFold(k, alt)) {
+			return v
+		}
+	}
+	return ""
+}
+
 // hostConfig is the runtime host's configuration, from its app settings:
-// LITHOPS_CONFIG_JSON (a whole config) or AzureWebJobsStorage plus
+// LITHOPS_CONFIG_JSON (a whole config), or AzureWebJobsStorage (a
+// connection string) or its identity-based settings (account name or
+// service URIs, opened with the app's managed identity) plus
 // LITHOPS_STORAGE_BUCKET.
 func hostConfig() (*config.Config, error) {
 	if raw := os.Getenv("LITHOPS_CONFIG_JSON"); raw != "" {
 		return config.Parse("LITHOPS_CONFIG_JSON", []byte(raw))
 	}
-	conn := os.Getenv("AzureWebJobsStorage")
-	if conn == "" {
-		return nil, errors.New("neither LITHOPS_CONFIG_JSON nor AzureWebJobsStorage is set")
-	}
 	cfg := config.Default()
 	cfg.Lithops.Backend = "azure_functions"
 	cfg.Lithops.Storage = "azure_storage"
-	cfg.AzureStorage.ConnectionString = conn
+	a := &cfg.AzureStorage
+	if conn := os.Getenv("AzureWebJobsStorage"); conn != "" {
+		a.ConnectionString = conn
+	} else {
+		a.StorageAccountName = lookupSetting(StorageAccountNameSetting)
+		a.Endpoint = lookupSetting(StorageBlobURISetting)
+		a.QueueEndpoint = lookupSetting(StorageQueueURISetting)
+		if a.StorageAccountName == "" && (a.Endpoint == "" || a.QueueEndpoint == "") {
+			return nil, fmt.Errorf("neither LITHOPS_CONFIG_JSON nor AzureWebJobsStorage is set, nor %s (or both %s and %s)",
+				StorageAccountNameSetting, StorageBlobURISetting, StorageQueueURISetting)
+		}
+		// On Azure an identity-based connection is the app's managed
+		// identity, whatever __credential says.
+		if c := lookupSetting(StorageCredentialSetting); c != "" && !strings.EqualFold(c, azblobdriver.CredentialManagedIdentity) {
+			return nil, fmt.Errorf("%s is %q: the runtime host supports %q", StorageCredentialSetting, c, azblobdriver.CredentialManagedIdentity)
+		}
+		a.Credential = azblobdriver.CredentialManagedIdentity
+		a.ClientID = lookupSetting(StorageClientIDSetting)
+	}
 	if b := os.Getenv("LITHOPS_STORAGE_BUCKET"); b != "" {
 		cfg.AzureStorage.StorageBucket = b
 	}
@@ -189,6 +240,16 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 	// platform killing the whole instance.
 	memMB := envInt("LITHOPS_WORKER_MEMORY_MB", memory*85/100/workers)
 	wenv := []string{"LITHOPS_WORKER_CONFIG_FD=" + strconv.Itoa(localhost.ConfigFD)}
+	if strings.EqualFold(cfg.AzureStorage.Credential, azblobdriver.CredentialManagedIdentity) {
+		// Workers open storage with the same managed identity: they need
+		// the platform's token endpoint, which their clean environment
+		// lacks.
+		for _, k := range managedIdentityEnv {
+			if v, ok := os.LookupEnv(k); ok {
+				wenv = append(wenv, k+"="+v)
+			}
+		}
+	}
 	// The runtime spec's env (app settings named in LITHOPS_USER_ENV) is
 	// the user's; the rest of the host's settings are not.
 	for _, k := range strings.Split(os.Getenv("LITHOPS_USER_ENV"), ",") {

@@ -48,7 +48,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	sdk "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
@@ -96,8 +95,9 @@ type options struct {
 	apiVersion  string
 }
 
-// WithCredential authenticates with cred (Entra ID) instead of
-// DefaultAzureCredential when the Config selects Entra ID.
+// WithCredential authenticates with cred (Entra ID) instead of the
+// credential Config.EntraCredential selects, when the Config selects Entra
+// ID.
 func WithCredential(cred azcore.TokenCredential) Option {
 	return func(o *options) { o.cred = cred }
 }
@@ -188,9 +188,8 @@ func New(ctx context.Context, cfg Config, opts ...Option) (*Driver, error) {
 	case AuthEntraID:
 		cred := o.cred
 		if cred == nil {
-			cred, err = azidentity.NewDefaultAzureCredential(nil)
-			if err != nil {
-				return nil, fmt.Errorf("azure_storage: no storage_account_key, sas_token or connection_string, and Entra ID sign-in is not available: %w", err)
+			if cred, err = cfg.EntraCredential(); err != nil {
+				return nil, err
 			}
 		}
 		d.client, err = sdk.NewClient(serviceURL, cred, copts)

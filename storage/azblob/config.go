@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
 // Config is the `azure_storage` section: which account to use and how to
@@ -29,6 +32,45 @@ type Config struct {
 	// https://<account>.blob.core.windows.net/. For Azurite:
 	// http://127.0.0.1:10000/devstoreaccount1.
 	Endpoint string `yaml:"endpoint" json:"endpoint,omitempty"`
+	// Credential chooses the Entra ID credential when no key, SAS or
+	// connection string is set: "" for DefaultAzureCredential,
+	// CredentialManagedIdentity for the managed identity of the Azure host
+	// (what a runtime host without a connection string uses).
+	Credential string `yaml:"credential" json:"credential,omitempty"`
+	// ClientID is the client id of the user-assigned managed identity
+	// CredentialManagedIdentity uses; "" means the system-assigned one.
+	ClientID string `yaml:"client_id" json:"client_id,omitempty"`
+}
+
+// CredentialManagedIdentity is the Config.Credential value that selects
+// azidentity's ManagedIdentityCredential (the Functions host's
+// AzureWebJobsStorage__credential value for the same).
+const CredentialManagedIdentity = "managedidentity"
+
+// EntraCredential returns the Entra ID credential c selects for storage:
+// a ManagedIdentityCredential (with ClientID, when set) for
+// CredentialManagedIdentity, else DefaultAzureCredential. It sends no
+// request.
+func (c Config) EntraCredential() (azcore.TokenCredential, error) {
+	switch {
+	case strings.EqualFold(c.Credential, CredentialManagedIdentity):
+		var o azidentity.ManagedIdentityCredentialOptions
+		if c.ClientID != "" {
+			o.ID = azidentity.ClientID(c.ClientID)
+		}
+		cred, err := azidentity.NewManagedIdentityCredential(&o)
+		if err != nil {
+			return nil, fmt.Errorf("azure_storage: managed identity credential: %w", err)
+		}
+		return cred, nil
+	case c.Credential != "":
+		return nil, fmt.Errorf("azure_storage: credential %q: want %q or nothing (the default chain)", c.Credential, CredentialManagedIdentity)
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		return nil, fmt.Errorf("azure_storage: no storage_account_key, sas_token or connection_string, and Entra ID sign-in is not available: %w", err)
+	}
+	return cred, nil
 }
 
 // AuthMethod names how a Driver authenticates.
@@ -136,6 +178,9 @@ func (c Config) Validate() error {
 	if c.Auth() == AuthSharedKey && c.StorageAccountName == "" {
 		return errors.New("azure_storage: storage_account_name is required unless connection_string is set")
 	}
+	if c.Auth() == AuthEntraID && c.Credential != "" && !strings.EqualFold(c.Credential, CredentialManagedIdentity) {
+		return fmt.Errorf("azure_storage: credential %q: want %q or nothing (the default chain)", c.Credential, CredentialManagedIdentity)
+	}
 	return nil
 }
 
@@ -180,8 +225,8 @@ func (c Config) String() string {
 		}
 		return "****"
 	}
-	return fmt.Sprintf("azure_storage{storage_account_name: %q, storage_account_key: %s, connection_string: %s, sas_token: %s, endpoint: %q}",
-		c.StorageAccountName, mask(c.StorageAccountKey), mask(c.ConnectionString), mask(c.SASToken), c.Endpoint)
+	return fmt.Sprintf("azure_storage{storage_account_name: %q, storage_account_key: %s, connection_string: %s, sas_token: %s, endpoint: %q, credential: %q, client_id: %q}",
+		c.StorageAccountName, mask(c.StorageAccountKey), mask(c.ConnectionString), mask(c.SASToken), c.Endpoint, c.Credential, c.ClientID)
 }
 
 // GoString masks the secrets for %#v too.

@@ -320,3 +320,23 @@ func TestTransportErrorsHideSAS(t *testing.T) {
 		}
 	}
 }
+
+// Credential picks the managed identity (with a client id) or the default
+// chain; another value is refused without contacting anything.
+func TestEntraCredentialKinds(t *testing.T) {
+	t.Setenv("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token")
+	t.Setenv("IDENTITY_HEADER", "h")
+	if _, err := (azblob.Config{StorageAccountName: "a", Credential: azblob.CredentialManagedIdentity, ClientID: "cid"}).EntraCredential(); err != nil {
+		t.Fatalf("managed identity: %v", err)
+	}
+	bad := azblob.Config{StorageAccountName: "a", Credential: "clientsecret"}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "credential") {
+		t.Fatalf("Validate: %v", err)
+	}
+	if _, err := bad.EntraCredential(); err == nil {
+		t.Fatal("EntraCredential accepted an unknown kind")
+	}
+	if s := (azblob.Config{Credential: azblob.CredentialManagedIdentity, ClientID: "cid"}).String(); !strings.Contains(s, `client_id: "cid"`) {
+		t.Fatalf("String: %s", s)
+	}
+}

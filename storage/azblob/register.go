@@ -29,6 +29,8 @@ func open(ctx context.Context, cfg *config.Config) (*storage.Storage, error) {
 		ConnectionString:   a.ConnectionString,
 		SASToken:           a.SASToken,
 		Endpoint:           a.Endpoint,
+		Credential:         a.Credential,
+		ClientID:           a.ClientID,
 	}, WithRetry(retry))
 	if err != nil {
 		return nil, fmt.Errorf("open azure_storage storage: %w", err)
