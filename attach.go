@@ -141,7 +141,7 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 				return strand(err)
 			}
 			for _, o := range infos {
-				if strings.HasSuffix(o.Key, "/status.json") || strings.Contains(o.Key, "/attempt-") {
+				if k, ok := protocol.ParseKey(o.Key); ok && (k.Kind == protocol.KindStatus || k.Kind == protocol.KindAttempt) {
 					if err := e.st.Delete(ctx, js.job.Bucket, o.Key); err != nil {
 						return strand(err)
 					}

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -572,22 +571,23 @@ func (e *Executor) pollJob(j *jobState) {
 	leases := map[int]storage.ObjectInfo{}
 	attempts := map[int]int{}
 	for _, o := range infos {
-		callID, rest, ok := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
-		if !ok {
+		k, ok := protocol.ParseKey(o.Key)
+		if !ok || k.Executor != e.id || k.Job != j.job.JobID {
 			continue
 		}
-		idx, err := strconv.Atoi(callID)
+		idx, err := strconv.Atoi(k.Call)
 		if err != nil || idx < 0 || idx >= len(j.calls) {
 			continue
 		}
-		switch {
-		case rest == "lease":
+		switch k.Kind {
+		case protocol.KindLease:
 			leases[idx] = o
 			continue
-		case strings.HasPrefix(rest, "attempt-"):
+		case protocol.KindAttempt:
 			attempts[idx]++
 			continue
-		case rest != "status.json":
+		case protocol.KindStatus:
+		default:
 			continue
 		}
 		c := j.calls[idx]

@@ -34,15 +34,15 @@ type callState struct {
 	leaseETag string
 	leaseSeen time.Time
 
-	mu      sync.Mutex
-	memory  int // instance memory of the next attempt after an escalation (0: the job's)
+	mu     sync.Mutex
+	memory int // instance memory of the next attempt after an escalation (0: the job's)
 	// handedBack is 1 + the highest attempt handed back and run again: a
 	// redelivered hand-back of the same attempt starts nothing more.
 	handedBack int
-	running *protocol.Status
-	status  *protocol.Status
-	err     error
-	done    chan struct{}
+	running    *protocol.Status
+	status     *protocol.Status
+	err        error
+	done       chan struct{}
 }
 
 func newCallState(j *jobState, index int, id string, submitted time.Time) *callState {

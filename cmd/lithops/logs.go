@@ -98,18 +98,16 @@ func printLogs(ctx context.Context, w io.Writer, st *storage.Storage, exec, job,
 	var refs []logRef
 	finished := 0
 	for _, o := range infos {
-		rest := strings.TrimPrefix(o.Key, protocol.JobPrefix(exec, job))
-		c, name, ok := strings.Cut(rest, "/")
-		if !ok {
+		k, ok := protocol.ParseKey(o.Key)
+		if !ok || k.Executor != exec || k.Job != job {
 			continue
 		}
-		if name == "status.json" {
+		switch k.Kind {
+		case protocol.KindStatus:
 			finished++
-		}
-		if a, ok := strings.CutPrefix(name, "logs-"); ok {
-			n, err := strconv.Atoi(strings.TrimSuffix(a, ".gz"))
-			if err == nil && !printed[o.Key] {
-				refs = append(refs, logRef{key: o.Key, call: c, attempt: n})
+		case protocol.KindLogs:
+			if !printed[o.Key] {
+				refs = append(refs, logRef{key: o.Key, call: k.Call, attempt: k.Attempt})
 			}
 		}
 	}

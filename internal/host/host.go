@@ -45,6 +45,7 @@ import (
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/worker"
 	"github.com/lithops-go/lithops/storage"
+	"golang.org/x/sync/errgroup"
 )
 
 // FunctionName is the function (and URL path) the host serves.
@@ -388,15 +389,14 @@ func dequeueCount(md map[string]json.RawMessage) int {
 // resumeAttempts sets each call's attempt after the highest one recorded.
 func (h *Host) resumeAttempts(ctx context.Context, inv *protocol.Invocation) error {
 	for i, c := range inv.Calls {
-		prefix := strings.TrimSuffix(protocol.AttemptKey(inv.ExecutorID, inv.JobID, c.ID, 0), "0.json")
-		infos, err := h.opts.Storage.List(ctx, inv.Bucket, prefix)
+		infos, err := h.opts.Storage.List(ctx, inv.Bucket, protocol.AttemptsPrefix(inv.ExecutorID, inv.JobID, c.ID))
 		if err != nil {
 			return fmt.Errorf("list attempts of call %s: %w", c.ID, err)
 		}
 		for _, o := range infos {
-			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(o.Key, prefix), ".json"))
-			if err == nil && n+1 > inv.Calls[i].Attempt {
-				inv.Calls[i].Attempt = n + 1
+			k, ok := protocol.ParseKey(o.Key)
+			if ok && k.Kind == protocol.KindAttempt && k.Call == c.ID && k.Attempt+1 > inv.Calls[i].Attempt {
+				inv.Calls[i].Attempt = k.Attempt + 1
 			}
 		}
 	}
@@ -643,26 +643,38 @@ func (h *Host) heartbeat(ctx context.Context, inv *protocol.Invocation, job *pro
 	h.mu.Unlock()
 	done := make(chan struct{})
 	interval := time.Duration(job.Lease / 3 * float64(time.Second))
+	beat := func(lt *leaseTarget) {
+		lt.mu.Lock()
+		defer lt.mu.Unlock()
+		if lt.ended {
+			return
+		}
+		b := fmt.Sprintf(`{"at":%q}`, time.Now().UTC().Format(time.RFC3339Nano))
+		if err := h.opts.Storage.PutBytes(ctx, inv.Bucket, lt.key, []byte(b)); err != nil {
+			h.opts.Logger.Debug("lease renewal failed", "key", lt.key, "err", err)
+		}
+	}
+	// The arrival leases are written together, before the first call
+	// starts: until a call has one, a dead instance hides it.
+	var first errgroup.Group
+	first.SetLimit(16)
+	for _, lt := range targets {
+		first.Go(func() error { beat(lt); return nil })
+	}
+	first.Wait()
 	go func() {
 		t := time.NewTicker(max(interval, 100*time.Millisecond))
 		defer t.Stop()
 		for {
-			for _, lt := range targets {
-				lt.mu.Lock()
-				if !lt.ended {
-					beat := fmt.Sprintf(`{"at":%q}`, time.Now().UTC().Format(time.RFC3339Nano))
-					if err := h.opts.Storage.PutBytes(ctx, inv.Bucket, lt.key, []byte(beat)); err != nil {
-						h.opts.Logger.Debug("lease renewal failed", "key", lt.key, "err", err)
-					}
-				}
-				lt.mu.Unlock()
-			}
 			select {
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
 			case <-t.C:
+			}
+			for _, lt := range targets {
+				beat(lt)
 			}
 		}
 	}()

@@ -188,7 +188,6 @@ const readers = 16
 
 // load builds the report of one job from the keys listed under its prefix.
 func load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID string, keys []string) (*Report, error) {
-	prefix := protocol.JobPrefix(executorID, jobID)
 	jobKey := protocol.JobKey(executorID, jobID)
 	if !slices.Contains(keys, jobKey) {
 		return nil, fmt.Errorf("jobstats: %w %s/%s in %s://%s (no %s)", ErrNoJob, executorID, jobID, st.Backend(), bucket, jobKey)
@@ -212,26 +211,21 @@ func load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID st
 		calls[i] = Call{ID: protocol.CallID(i), Index: i, State: StatePending}
 	}
 	var statusIdx []int
-	for _, k := range keys {
-		rest, ok := strings.CutPrefix(k, prefix)
-		if !ok {
+	for _, key := range keys {
+		k, ok := protocol.ParseKey(key)
+		if !ok || k.Executor != executorID || k.Job != jobID {
 			continue
 		}
-		callID, file, ok := strings.Cut(rest, "/")
-		if !ok {
+		i, err := strconv.Atoi(k.Call)
+		if err != nil || i < 0 || i >= len(calls) || calls[i].ID != k.Call {
 			continue
 		}
-		i, err := strconv.Atoi(callID)
-		if err != nil || i < 0 || i >= len(calls) || calls[i].ID != callID {
-			continue
-		}
-		switch {
-		case file == "status.json":
+		switch k.Kind {
+		case protocol.KindStatus:
 			statusIdx = append(statusIdx, i)
-		case strings.HasPrefix(file, "attempt-") && strings.HasSuffix(file, ".json"):
-			n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(file, "attempt-"), ".json"))
-			if err == nil && n >= 0 && n+1 > calls[i].Attempts {
-				calls[i].Attempts = n + 1
+		case protocol.KindAttempt:
+			if k.Attempt+1 > calls[i].Attempts {
+				calls[i].Attempts = k.Attempt + 1
 			}
 		}
 	}

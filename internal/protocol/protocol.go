@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -76,6 +77,101 @@ func LeaseKey(executorID, jobID, callID string) string {
 // LogKey is the key of a call attempt's captured stdout and stderr (gzip).
 func LogKey(executorID, jobID, callID string, attempt int) string {
 	return fmt.Sprintf("%s%s/logs-%d.gz", JobPrefix(executorID, jobID), callID, attempt)
+}
+
+// KeyKind names what a key under JobsPrefix holds.
+type KeyKind int
+
+// The kinds of job keys, in the layout:
+//
+//	lithops.jobs/<executor>/<job>/job.json                   KindManifest
+//	lithops.jobs/<executor>/<job>/inputs                     KindInputs
+//	lithops.jobs/<executor>/<job>/<call>/status.json         KindStatus   (final record)
+//	lithops.jobs/<executor>/<job>/<call>/attempt-<n>.json    KindAttempt  (an attempt handed back or retried)
+//	lithops.jobs/<executor>/<job>/<call>/lease               KindLease    (renewed while the call waits and runs)
+//	lithops.jobs/<executor>/<job>/<call>/logs-<n>.gz         KindLogs     (attempt n's output)
+//	lithops.jobs/<executor>/<job>/<call>/result-<n>-<token>  KindResult   (one execution's result)
+const (
+	KindUnknown KeyKind = iota
+	KindManifest
+	KindInputs
+	KindStatus
+	KindAttempt
+	KindLease
+	KindLogs
+	KindResult
+)
+
+// Key is a parsed job key.
+type Key struct {
+	Kind     KeyKind
+	Executor string
+	Job      string
+	Call     string // "" for KindManifest and KindInputs
+	Attempt  int    // KindAttempt, KindLogs, KindResult
+}
+
+// ParseKey parses a key of the layout above; ok is false for any other
+// key. Every reader of job keys goes through it, so the layout has one
+// owner.
+func ParseKey(key string) (k Key, ok bool) {
+	rest, ok := strings.CutPrefix(key, JobsPrefix)
+	if !ok {
+		return Key{}, false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return Key{}, false
+	}
+	k.Executor, k.Job = parts[0], parts[1]
+	if len(parts) == 3 {
+		switch parts[2] {
+		case "job.json":
+			k.Kind = KindManifest
+		case "inputs":
+			k.Kind = KindInputs
+		default:
+			return Key{}, false
+		}
+		return k, true
+	}
+	if len(parts) != 4 || parts[2] == "" {
+		return Key{}, false
+	}
+	k.Call = parts[2]
+	name := parts[3]
+	num := func(s string) (int, bool) {
+		n, err := strconv.Atoi(s)
+		return n, err == nil && n >= 0
+	}
+	switch {
+	case name == "status.json":
+		k.Kind = KindStatus
+	case name == "lease":
+		k.Kind = KindLease
+	case strings.HasPrefix(name, "attempt-") && strings.HasSuffix(name, ".json"):
+		k.Kind = KindAttempt
+		k.Attempt, ok = num(strings.TrimSuffix(strings.TrimPrefix(name, "attempt-"), ".json"))
+	case strings.HasPrefix(name, "logs-") && strings.HasSuffix(name, ".gz"):
+		k.Kind = KindLogs
+		k.Attempt, ok = num(strings.TrimSuffix(strings.TrimPrefix(name, "logs-"), ".gz"))
+	case strings.HasPrefix(name, "result-"):
+		a, _, found := strings.Cut(strings.TrimPrefix(name, "result-"), "-")
+		k.Kind = KindResult
+		k.Attempt, ok = num(a)
+		ok = ok && found
+	default:
+		return Key{}, false
+	}
+	if !ok {
+		return Key{}, false
+	}
+	return k, true
+}
+
+// AttemptsPrefix is the prefix of a call's attempt records.
+func AttemptsPrefix(executorID, jobID, callID string) string {
+	return JobPrefix(executorID, jobID) + callID + "/attempt-"
 }
 
 // Final reports whether st ends its call: it succeeded, or it failed with

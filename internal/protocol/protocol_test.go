@@ -111,3 +111,33 @@ func FuzzRecords(f *testing.F) {
 		}
 	})
 }
+
+// ParseKey reads every key the writers make, and nothing else.
+func TestParseKey(t *testing.T) {
+	const e, j, c = "e1-0", "M001", "00042"
+	good := []struct {
+		key  string
+		want Key
+	}{
+		{JobKey(e, j), Key{Kind: KindManifest, Executor: e, Job: j}},
+		{InputsKey(e, j), Key{Kind: KindInputs, Executor: e, Job: j}},
+		{StatusKey(e, j, c), Key{Kind: KindStatus, Executor: e, Job: j, Call: c}},
+		{AttemptKey(e, j, c, 3), Key{Kind: KindAttempt, Executor: e, Job: j, Call: c, Attempt: 3}},
+		{LeaseKey(e, j, c), Key{Kind: KindLease, Executor: e, Job: j, Call: c}},
+		{LogKey(e, j, c, 2), Key{Kind: KindLogs, Executor: e, Job: j, Call: c, Attempt: 2}},
+		{ResultKey(e, j, c, 1, "ab12"), Key{Kind: KindResult, Executor: e, Job: j, Call: c, Attempt: 1}},
+	}
+	for _, g := range good {
+		got, ok := ParseKey(g.key)
+		if !ok || got != g.want {
+			t.Errorf("ParseKey(%q) = %+v, %v; want %+v", g.key, got, ok, g.want)
+		}
+	}
+	for _, bad := range []string{"", "lithops.jobs/", "lithops.jobs/e/j", "lithops.jobs/e/j/other", "lithops.jobs/e/j/c/attempt-x.json",
+		"lithops.jobs/e/j/c/attempt--1.json", "lithops.jobs/e/j/c/logs-1", "lithops.jobs/e/j/c/result-1", "lithops.jobs/e/j/c/d/status.json",
+		"lithops.runtimes/bin/abc", "lithops.jobs//j/c/status.json"} {
+		if k, ok := ParseKey(bad); ok {
+			t.Errorf("ParseKey(%q) = %+v, want not ok", bad, k)
+		}
+	}
+}
