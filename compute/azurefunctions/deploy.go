@@ -1,10 +1,13 @@
 package azurefunctions
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +23,7 @@ import (
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
+	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
 )
 
 // ErrNoARM reports that the configuration lacks what ARM deployment needs.
@@ -104,13 +108,92 @@ func ConnectionString(a config.AzureStorage) (string, error) {
 	return "", errors.New("azure_functions: the function app needs a storage connection: set azure_storage.connection_string or storage_account_name and storage_account_key")
 }
 
+// Keyless reports whether the storage configuration has no key to give a
+// function app (no connection string, account key or SAS: the client
+// signs in with Entra ID). A runtime deployed from it is keyless: a
+// user-assigned managed identity with data roles on the account, and
+// identity-based app settings.
+func Keyless(a config.AzureStorage) bool {
+	return a.ConnectionString == "" && a.StorageAccountKey == "" && a.SASToken == ""
+}
+
+// IdentityDeployer is the part of a RuntimeDeployer that deploys keyless
+// runtimes; *armdeploy.Deployer is one.
+type IdentityDeployer interface {
+	EnsureIdentity(ctx context.Context, resourceGroup, region, name string) (*armdeploy.ManagedIdentity, error)
+	StorageAccountID(resourceGroup, account string) string
+	AssignRoles(ctx context.Context, scope, principalID string, roles ...string) (bool, error)
+}
+
+var _ IdentityDeployer = (*armdeploy.Deployer)(nil)
+
+// IdentityName is the name of the user-assigned managed identity of the
+// keyless runtimes that use the storage account: one per account.
+func IdentityName(account string) string { return "lithops-" + account }
+
+// storageAccountName returns the account of a, from its name or its blob
+// endpoint (https://<account>.blob.<suffix>, or path-style
+// http://host:port/<account> as Azurite's).
+func storageAccountName(a config.AzureStorage) string {
+	if n := AccountName(a); n != "" {
+		return n
+	}
+	u, err := url.Parse(a.Endpoint)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	if acct, _, ok := strings.Cut(u.Hostname(), ".blob."); ok {
+		return acct
+	}
+	first, _, _ := strings.Cut(strings.Trim(u.Path, "/"), "/")
+	return first
+}
+
+// identitySettings are the identity-based AzureWebJobsStorage__* settings
+// of a keyless runtime: the account name, or the service URIs when the
+// configuration names an endpoint (never both: the host prefers the
+// name), the managed identity credential and its client id.
+func identitySettings(a config.AzureStorage, id *armdeploy.ManagedIdentity) (map[string]string, error) {
+	s := map[string]string{
+		StorageCredentialSetting: azblobdriver.CredentialManagedIdentity,
+		StorageClientIDSetting:   id.ClientID,
+	}
+	if a.Endpoint == "" {
+		s[StorageAccountNameSetting] = storageAccountName(a)
+		return s, nil
+	}
+	q := a.QueueEndpoint
+	if q == "" && strings.Contains(a.Endpoint, ".blob.") {
+		q = strings.Replace(a.Endpoint, ".blob.", ".queue.", 1)
+	}
+	if q == "" {
+		return nil, errors.New("azure_functions: a keyless runtime on azure_storage.endpoint needs azure_storage.queue_endpoint too")
+	}
+	s[StorageBlobURISetting], s[StorageQueueURISetting] = a.Endpoint, q
+	return s, nil
+}
+
 // AppSettings are the settings of a runtime's function app: the storage
 // connection (the runtime's own identity for data), lithops settings, and
-// the runtime spec's environment. Never an ARM credential.
-func AppSettings(cfg *config.Config, runtime string, names Names, man *Manifest) (map[string]string, error) {
-	conn, err := ConnectionString(cfg.AzureStorage)
-	if err != nil {
-		return nil, err
+// the runtime spec's environment. Never an ARM credential. With id (a
+// keyless runtime) the storage connection is identity-based
+// (AzureWebJobsStorage__*) and no setting holds a key; without, it is a
+// connection string.
+func AppSettings(cfg *config.Config, runtime string, names Names, man *Manifest, id *armdeploy.ManagedIdentity) (map[string]string, error) {
+	storageSettings := map[string]string{}
+	if id != nil {
+		ss, err := identitySettings(cfg.AzureStorage, id)
+		if err != nil {
+			return nil, err
+		}
+		storageSettings = ss
+	} else {
+		conn, err := ConnectionString(cfg.AzureStorage)
+		if err != nil {
+			return nil, err
+		}
+		storageSettings["AzureWebJobsStorage"] = conn
+		storageSettings[armdeploy.DeploymentStorageSetting] = conn
 	}
 	af := cfg.AzureFunctions
 	s := map[string]string{}
@@ -121,17 +204,16 @@ func AppSettings(cfg *config.Config, runtime string, names Names, man *Manifest)
 	}
 	sort.Strings(userKeys)
 	s["LITHOPS_USER_ENV"] = strings.Join(userKeys, ",")
+	maps.Copy(s, storageSettings)
 	for k, v := range map[string]string{
-		"AzureWebJobsStorage":              conn,
-		armdeploy.DeploymentStorageSetting: conn,
-		"LITHOPS_STORAGE_BUCKET":           cfg.AzureStorage.StorageBucket,
-		"LITHOPS_RUNTIME_NAME":             runtime,
-		QueueSetting:                       names.Queue,
-		"LITHOPS_RUNTIME_MEMORY":           strconv.Itoa(af.RuntimeMemory),
-		"LITHOPS_RUNTIME_TIMEOUT":          strconv.Itoa(af.RuntimeTimeout),
-		"LITHOPS_WORKER_PROCESSES":         strconv.Itoa(af.WorkerProcesses),
-		"LITHOPS_TRIGGER":                  man.Trigger,
-		"LITHOPS_VERSION":                  protocol.LithopsVersion,
+		"LITHOPS_STORAGE_BUCKET":   cfg.AzureStorage.StorageBucket,
+		"LITHOPS_RUNTIME_NAME":     runtime,
+		QueueSetting:               names.Queue,
+		"LITHOPS_RUNTIME_MEMORY":   strconv.Itoa(af.RuntimeMemory),
+		"LITHOPS_RUNTIME_TIMEOUT":  strconv.Itoa(af.RuntimeTimeout),
+		"LITHOPS_WORKER_PROCESSES": strconv.Itoa(af.WorkerProcesses),
+		"LITHOPS_TRIGGER":          man.Trigger,
+		"LITHOPS_VERSION":          protocol.LithopsVersion,
 	} {
 		s[k] = v
 	}
@@ -149,11 +231,19 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 	}
 	af := cfg.AzureFunctions
 	names := RuntimeNames(AccountName(cfg.AzureStorage), runtime, af.RuntimeMemory, protocol.LithopsVersion)
-	settings, err := AppSettings(cfg, runtime, names, man)
-	if err != nil {
+	if err := CheckARM(ctx, dep); err != nil {
 		return nil, err
 	}
-	if err := CheckARM(ctx, dep); err != nil {
+	var id *armdeploy.ManagedIdentity
+	freshRoles := false
+	if Keyless(cfg.AzureStorage) {
+		var err error
+		if id, freshRoles, err = keylessIdentity(ctx, cfg, dep, progress); err != nil {
+			return nil, err
+		}
+	}
+	settings, err := AppSettings(cfg, runtime, names, man, id)
+	if err != nil {
 		return nil, err
 	}
 	progress("creating queue " + names.Queue)
@@ -175,6 +265,7 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 		RuntimeName: runtime, Version: protocol.LithopsVersion,
 		MemoryMB: af.RuntimeMemory, MaxInstances: af.MaxWorkers, TimeoutSeconds: af.RuntimeTimeout,
 		AppSettings:            settings,
+		Identity:               id,
 		DeploymentContainerURL: strings.TrimSuffix(endpoint, "/") + "/" + container,
 	}, pkg)
 	if err != nil {
@@ -197,9 +288,73 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 		if url == "" {
 			url = "https://" + app.DefaultHostName + "/api/lithops_handler"
 		}
-		return ProbeMetadataHTTP(ctx, st, nil, url, key, runtime, af.RuntimeMemory, 5*time.Minute)
+		// An app whose identity cannot read storage yet fails its
+		// invocations: any failure may be the roles' delay.
+		retry := func(error) bool { return ctx.Err() == nil }
+		return probeAfterRoles(freshRoles, progress, retry, func(timeout time.Duration) (*protocol.RuntimeMeta, error) {
+			return ProbeMetadataHTTP(ctx, st, nil, url, key, runtime, af.RuntimeMemory, timeout)
+		})
 	}
-	return ProbeMetadata(ctx, st, svc, names, runtime, af.RuntimeMemory, 5*time.Minute)
+	retry := func(err error) bool { return errors.Is(err, ErrNoAnswer) }
+	return probeAfterRoles(freshRoles, progress, retry, func(timeout time.Duration) (*protocol.RuntimeMeta, error) {
+		return ProbeMetadata(ctx, st, svc, names, runtime, af.RuntimeMemory, timeout)
+	})
+}
+
+// probeWaits are the timeouts of the successive first probes of a runtime
+// whose identity has just been given its roles: Azure takes up to about
+// ten minutes to make a new role assignment effective, and until then the
+// app cannot read its queue.
+var probeWaits = []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute, 8 * time.Minute}
+
+// probeAfterRoles runs probe with the usual 5-minute timeout, or, after
+// fresh role assignments, with the growing probeWaits timeouts while its
+// failures are retryable, saying (progress) why it waits before each new
+// try.
+func probeAfterRoles(fresh bool, progress func(string), retryable func(error) bool, probe func(time.Duration) (*protocol.RuntimeMeta, error)) (*protocol.RuntimeMeta, error) {
+	if !fresh {
+		return probe(5 * time.Minute)
+	}
+	var waited time.Duration
+	for i, w := range probeWaits {
+		m, err := probe(w)
+		if err == nil || !retryable(err) || i == len(probeWaits)-1 {
+			return m, err
+		}
+		waited += w
+		progress(fmt.Sprintf("no answer after %s: new role assignments can take several minutes to take effect; probing again (up to %s)", waited, probeWaits[i+1]))
+	}
+	return nil, ErrNoAnswer // not reached
+}
+
+// keylessIdentity creates or reuses the managed identity of the storage
+// account's keyless runtimes and gives it the data roles on the account.
+// It reports whether any role assignment is new.
+func keylessIdentity(ctx context.Context, cfg *config.Config, dep RuntimeDeployer, progress func(string)) (*armdeploy.ManagedIdentity, bool, error) {
+	idep, ok := dep.(IdentityDeployer)
+	if !ok || dep == nil {
+		return nil, false, errors.New("azure_functions: azure_storage has no key (Entra ID), so the runtime must be keyless, but the deployer cannot create managed identities")
+	}
+	if d, isARM := dep.(*armdeploy.Deployer); isARM && d == nil {
+		return nil, false, ErrNoARM
+	}
+	af := cfg.AzureFunctions
+	account := storageAccountName(cfg.AzureStorage)
+	if account == "" {
+		return nil, false, errors.New("azure_functions: a keyless runtime needs azure_storage.storage_account_name (the account its identity gets roles on)")
+	}
+	rg := cmp.Or(cfg.AzureStorage.ResourceGroup, af.ResourceGroup)
+	progress("keyless storage: managed identity " + IdentityName(account))
+	id, err := idep.EnsureIdentity(ctx, af.ResourceGroup, af.Region, IdentityName(account))
+	if err != nil {
+		return nil, false, err
+	}
+	progress(fmt.Sprintf("assigning Storage Blob Data Owner and Storage Queue Data Contributor on account %s (resource group %s)", account, rg))
+	fresh, err := idep.AssignRoles(ctx, idep.StorageAccountID(rg, account), id.PrincipalID, armdeploy.StorageRoles...)
+	if err != nil {
+		return nil, false, fmt.Errorf("azure_functions: roles of managed identity %s on storage account %s: %w", IdentityName(account), account, err)
+	}
+	return id, fresh, nil
 }
 
 // DeleteRuntime deletes the runtime's deployment at memoryMB: app, plan,

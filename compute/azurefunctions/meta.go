@@ -15,6 +15,10 @@ import (
 	"github.com/lithops-go/lithops/storage"
 )
 
+// ErrNoAnswer is wrapped by the error of a metadata probe that got no
+// answer in time.
+var ErrNoAnswer = errors.New("no answer from the runtime")
+
 // ProbeMetadata asks the deployed runtime for its metadata through its
 // trigger queue, waits (up to timeout) until the runtime has written it, and
 // stores it at lithops.runtimes/azure_functions/<runtime>-<memory>mb.meta.json. A
@@ -55,7 +59,7 @@ func ProbeMetadata(ctx context.Context, st *storage.Storage, svc *azqueue.Servic
 			return nil, err
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("azure_functions: runtime %s did not answer a metadata probe within %v (queue %s): is the function app running?", runtime, timeout, names.Queue)
+			return nil, fmt.Errorf("azure_functions: runtime %s did not answer a metadata probe within %v (queue %s): is the function app running? %w", runtime, timeout, names.Queue, ErrNoAnswer)
 		}
 		select {
 		case <-ctx.Done():

@@ -19,6 +19,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
 )
 
 // Token scopes of the bearer token sent to the SCM (Kudu) endpoint. The SCM
@@ -67,6 +69,8 @@ type Deployer struct {
 	cred           azcore.TokenCredential
 	plans          *armappservice.PlansClient
 	sites          *armappservice.WebAppsClient
+	identities     *armmsi.UserAssignedIdentitiesClient
+	assignments    *armauthorization.RoleAssignmentsClient
 
 	armOptions    *arm.ClientOptions
 	httpClient    *http.Client
@@ -202,6 +206,12 @@ func New(subscriptionID string, cred azcore.TokenCredential, opts ...Option) (*D
 	if d.sites, err = armappservice.NewWebAppsClient(subscriptionID, cred, d.armOptions); err != nil {
 		return nil, fmt.Errorf("armdeploy: web apps client for subscription %s: %w", subscriptionID, err)
 	}
+	if d.identities, err = armmsi.NewUserAssignedIdentitiesClient(subscriptionID, cred, d.armOptions); err != nil {
+		return nil, fmt.Errorf("armdeploy: managed identities client for subscription %s: %w", subscriptionID, err)
+	}
+	if d.assignments, err = armauthorization.NewRoleAssignmentsClient(subscriptionID, cred, d.armOptions); err != nil {
+		return nil, fmt.Errorf("armdeploy: role assignments client for subscription %s: %w", subscriptionID, err)
+	}
 	return d, nil
 }
 
@@ -255,7 +265,7 @@ func (d *Deployer) Deploy(ctx context.Context, spec Spec, zip []byte) (*App, err
 		if err != nil {
 			return nil, fmt.Errorf("list app settings of app %s in resource group %s: %w", s.Name, s.ResourceGroup, err)
 		}
-		settings = d.mergeSettings(s.Name, cur.Properties, s.AppSettings)
+		settings = d.mergeSettings(s.Name, cur.Properties, s.AppSettings, s.Identity != nil)
 	}
 
 	planID, err := d.putPlan(ctx, s)
@@ -373,10 +383,27 @@ func (d *Deployer) putSite(ctx context.Context, s normalized, planID string, set
 	for _, k := range slices.Sorted(maps.Keys(settings)) {
 		pairs = append(pairs, &armappservice.NameValuePair{Name: to.Ptr(k), Value: to.Ptr(settings[k])})
 	}
+	auth := &armappservice.FunctionsDeploymentStorageAuthentication{
+		Type:                               to.Ptr(armappservice.AuthenticationTypeStorageAccountConnectionString),
+		StorageAccountConnectionStringName: to.Ptr(DeploymentStorageSetting),
+	}
+	var identity *armappservice.ManagedServiceIdentity
+	if s.Identity != nil {
+		// Keyless: the platform reads the package with the identity.
+		auth = &armappservice.FunctionsDeploymentStorageAuthentication{
+			Type:                           to.Ptr(armappservice.AuthenticationTypeUserAssignedIdentity),
+			UserAssignedIdentityResourceID: to.Ptr(s.Identity.ResourceID),
+		}
+		identity = &armappservice.ManagedServiceIdentity{
+			Type:                   to.Ptr(armappservice.ManagedServiceIdentityTypeUserAssigned),
+			UserAssignedIdentities: map[string]*armappservice.UserAssignedIdentity{s.Identity.ResourceID: {}},
+		}
+	}
 	site := armappservice.Site{
 		Location: to.Ptr(s.Region),
 		Kind:     to.Ptr("functionapp,linux"),
 		Tags:     ptrMap(s.Tags),
+		Identity: identity,
 		Properties: &armappservice.SiteProperties{
 			ServerFarmID: to.Ptr(planID),
 			HTTPSOnly:    to.Ptr(true),
@@ -384,12 +411,9 @@ func (d *Deployer) putSite(ctx context.Context, s normalized, planID string, set
 			FunctionAppConfig: &armappservice.FunctionAppConfig{
 				Deployment: &armappservice.FunctionsDeployment{
 					Storage: &armappservice.FunctionsDeploymentStorage{
-						Type:  to.Ptr(armappservice.FunctionsDeploymentStorageTypeBlobContainer),
-						Value: to.Ptr(s.DeploymentContainerURL),
-						Authentication: &armappservice.FunctionsDeploymentStorageAuthentication{
-							Type:                               to.Ptr(armappservice.AuthenticationTypeStorageAccountConnectionString),
-							StorageAccountConnectionStringName: to.Ptr(DeploymentStorageSetting),
-						},
+						Type:           to.Ptr(armappservice.FunctionsDeploymentStorageTypeBlobContainer),
+						Value:          to.Ptr(s.DeploymentContainerURL),
+						Authentication: auth,
 					},
 				},
 				Runtime: &armappservice.FunctionsRuntime{
@@ -433,6 +457,8 @@ func (d *Deployer) ensureSettings(ctx context.Context, s normalized) error {
 	for k := range cur.Properties {
 		if _, bad := flexRefuses(k); bad {
 			stale = append(stale, k) // to be dropped
+		} else if s.Identity != nil && keyedSetting(k) {
+			stale = append(stale, k) // a keyed runtime turned keyless
 		}
 	}
 	if len(stale) == 0 {
@@ -440,7 +466,7 @@ func (d *Deployer) ensureSettings(ctx context.Context, s normalized) error {
 	}
 	slices.Sort(stale)
 	d.log.Info("updating app settings", "app", s.Name, "settings", stale) // names only, never values
-	merged := d.mergeSettings(s.Name, cur.Properties, s.AppSettings)
+	merged := d.mergeSettings(s.Name, cur.Properties, s.AppSettings, s.Identity != nil)
 	_, err = d.sites.UpdateApplicationSettings(ctx, s.ResourceGroup, s.Name,
 		armappservice.StringDictionary{Properties: ptrMap(merged)}, nil)
 	if err != nil {
@@ -720,10 +746,18 @@ func isNotFound(err error) bool {
 	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound
 }
 
+// keyedSetting reports whether an app setting holds a storage connection
+// string, which a keyless app must not keep.
+func keyedSetting(name string) bool {
+	return strings.EqualFold(name, HostStorageSetting) || strings.EqualFold(name, DeploymentStorageSetting)
+}
+
 // mergeSettings returns the app's current settings overlaid with want
 // (already validated). Current settings Flex Consumption refuses are
-// dropped with a warning naming them, never sent back.
-func (d *Deployer) mergeSettings(app string, cur map[string]*string, want map[string]string) map[string]string {
+// dropped with a warning naming them, never sent back; so are the storage
+// connection strings when the app becomes keyless (a connection string
+// would win over the identity-based settings).
+func (d *Deployer) mergeSettings(app string, cur map[string]*string, want map[string]string, keyless bool) map[string]string {
 	out := make(map[string]string, len(cur)+len(want))
 	for _, k := range slices.Sorted(maps.Keys(cur)) {
 		v := cur[k]
@@ -732,6 +766,10 @@ func (d *Deployer) mergeSettings(app string, cur map[string]*string, want map[st
 		}
 		if why, bad := flexRefuses(k); bad {
 			d.log.Warn("dropping an app setting of the live app that Flex Consumption refuses", "app", app, "setting", k, "reason", why) // never the value
+			continue
+		}
+		if keyless && keyedSetting(k) {
+			d.log.Info("dropping a storage connection string of the live app: it becomes keyless", "app", app, "setting", k) // never the value
 			continue
 		}
 		out[k] = *v

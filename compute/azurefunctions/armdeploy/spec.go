@@ -89,10 +89,21 @@ type Spec struct {
 
 	// DeploymentContainerURL is the blob container the platform keeps the
 	// package in, https://<account>.blob.core.windows.net/<container>; it is
-	// read with the connection string in DEPLOYMENT_STORAGE_CONNECTION_STRING.
+	// read with the connection string in DEPLOYMENT_STORAGE_CONNECTION_STRING
+	// (or with Identity).
 	// Each app needs a container of its own (see DeploymentContainerName):
 	// apps sharing one overwrite each other's package.
 	DeploymentContainerURL string
+
+	// Identity, when set, makes the app keyless: the site gets this
+	// user-assigned managed identity, the platform reads the deployment
+	// container with it (authentication UserAssignedIdentity), and no
+	// connection string is needed or kept: AppSettings must then hold
+	// neither DEPLOYMENT_STORAGE_CONNECTION_STRING nor AzureWebJobsStorage
+	// (identity-based AzureWebJobsStorage__* settings instead), and a
+	// redeploy removes them from the live app. The identity needs the blob
+	// and queue data roles on the account (Deployer.AssignRoles).
+	Identity *ManagedIdentity
 
 	// Tags are extra tags for plan and site. The lithops tags (type,
 	// lithops-version, lithops-runtime, lithops-memory) always win.
@@ -247,7 +258,16 @@ func (s Spec) validate() (normalized, error) {
 			}
 		}
 	}
-	if settings[DeploymentStorageSetting] == "" {
+	switch {
+	case s.Identity != nil && (s.Identity.ResourceID == "" || s.Identity.ClientID == ""):
+		return n, invalid("app %s: managed identity without resource id or client id", s.Name)
+	case s.Identity != nil:
+		for k := range settings {
+			if keyedSetting(k) {
+				return n, invalid("app %s is keyless (managed identity): app setting %s (a connection string) must not be set", s.Name, k)
+			}
+		}
+	case settings[DeploymentStorageSetting] == "":
 		return n, invalid("app %s: app setting %s (connection string of the deployment container's account) is not set", s.Name, DeploymentStorageSetting)
 	}
 	if !hasHostStorage(settings) {
