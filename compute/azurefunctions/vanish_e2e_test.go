@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
@@ -38,10 +39,23 @@ func TestVanishedInstanceFoundWithinLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for r.Double.Stats().Invocations == 0 && ctx.Err() == nil {
+	// The instance dies once it holds the invocation (every call has its
+	// arrival lease), two calls running and four waiting for a worker.
+	st := ex.Storage()
+	for ctx.Err() == nil {
+		infos, _ := st.List(ctx, st.Bucket(), protocol.JobPrefix(ex.ID(), fs.At(0).JobID()))
+		leases := 0
+		for _, o := range infos {
+			if k, ok := protocol.ParseKey(o.Key); ok && k.Kind == protocol.KindLease {
+				leases++
+			}
+		}
+		if leases == len(modes) {
+			break
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	start := time.Now()
 	r.Double.Vanish(0)
 	got, err := fs.Results(ctx)
