@@ -41,4 +41,56 @@
 //   - With no configuration at all everything runs on this machine: the
 //     localhost backend (resident worker processes) and localhost storage (a
 //     directory under the OS temp dir).
+//
+// # Execution model
+//
+// A job is one manifest (job.json: function, program hash, codec, calls,
+// timeout, retries) and one inputs object in storage; each call of it is
+// addressed as <executor>/<job>/<call> (internal/protocol owns the key
+// layout and parses it: ParseKey). The life of a call:
+//
+// Delivery. The executor writes the manifest and inputs, then hands the
+// calls to the backend: localhost queues them to resident worker processes
+// over pipes; Azure Functions enqueues invocation messages (several calls
+// each, chunksize) on the runtime's trigger queue, or posts them to its
+// HTTPS trigger. Queues deliver at least once: a call may run twice.
+//
+// Exactly one result. Every status record is written create-if-absent
+// (worker.Record): the first final status of a call is the only one anyone
+// reads, whatever duplicate deliveries or retried attempts do; each
+// execution writes its result object under a key of its own, named by the
+// status that wins. A hand-back record (attempt-<n>.json) is not written once
+// a final status exists, so a call's records agree.
+//
+// Leases. On Azure the runtime host writes a lease for every call of an
+// invocation when it arrives and renews it every lease_timeout/3 seconds
+// while the call waits for the program and a worker and while it runs. The
+// client declares a call whose lease stopped changing for lease_timeout
+// lost (ErrLost, recorded create-if-absent) and runs it again if retries
+// remain. On localhost the backend sees a worker die.
+//
+// Retries and escalation. WithRetries(n) gives a call n+1 attempts; the
+// backend or runtime host retries where the call runs. An attempt that ran
+// out of memory with WithMemoryEscalation is handed back to the client,
+// which runs the next attempt with more memory (twice the limit locally,
+// the next Flex instance size on Azure); a hand-back delivered twice starts
+// one attempt. A call's execution timeout is capped 5 s below the runtime's
+// function timeout (and the HTTP limit over HTTPS), so it fails as
+// ErrTimeout rather than with its handler.
+//
+// Poison. A queue message that fails five deliveries goes to the poison
+// queue; the runtime host records its calls as failed on the last delivery,
+// and the client's poison watcher does so when the host could not.
+//
+// Completion. The backend pushes final statuses (the worker pipe; a
+// per-executor completion queue on Azure); the executor also lists the
+// job's records, often while pushes stop and rarely while they flow, as the
+// safety net. A record that cannot be read ends its call with ErrCorrupt.
+//
+// Who deletes what. An executor deletes the records of the jobs it created,
+// when it closes (lithops.data_cleaner, on by default) or on Clean: a new
+// executor created all of its jobs, one made by Attach only those
+// submitted through it. No error path deletes a record. Programs uploaded by
+// hash stay until `lithops clean`. Executor ids carry 64 random bits and a
+// new executor never takes an id that has records in storage.
 package lithops
