@@ -11,6 +11,14 @@
 // the way database/sql drivers do; package lithops registers localhost and
 // inprocess, and importing github.com/lithops-go/lithops/azure links
 // azure_functions in.
+//
+// Decision (issue 10): compute stays public, so that programs can see and
+// select the registered backends, but its interface speaks the job and
+// invocation records of internal/protocol, so backends are implemented in
+// this module. Opening it to outside implementations means making those
+// records public (a protocol package with a compatibility promise); until
+// then a new backend is a subpackage here, added with Register and no
+// change to the root package.
 package compute
 
 import (
