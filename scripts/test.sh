@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# test.sh — runs every check and test of lithops-go: gofmt, go vet, and
-# go test ./... with Azurite running so that no Azure test skips.
+# test.sh — runs every check and test of lithops-go: gofmt, go vet,
+# go test ./... with Azurite running so that no Azure test skips, and the
+# race detector on the packages with concurrency of their own.
 #
 # Azurite (pinned in package.json) is installed with npm and started on
 # 127.0.0.1 when npm is available; the script stops it again if it started it.
@@ -34,3 +35,8 @@ echo "== go vet"
 go vet ./...
 echo "== go test"
 go test -count=1 -timeout 20m "$@" ./...
+# The race detector on the packages whose concurrency is their own (worker
+# processes, leases, drivers); the root and Azure packages run without it
+# (their race runs take minutes and hang on the emulator's pace).
+echo "== go test -race"
+go test -race -count=1 -timeout 10m "$@" ./compute/localhost ./internal/host ./internal/worker ./storage/...
