@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"io"
 	"os"
 	"strings"
@@ -86,7 +87,7 @@ func runDoctor(ctx context.Context, env doctorEnv, cfg *config.Config, cfgErr er
 		}
 	}
 	if err != nil {
-		r.line("FAIL", "storage", time.Since(start), oneLine(err.Error()))
+		r.line("FAIL", "storage", time.Since(start), oneLine(err.Error())+roleHint(err, "Storage Blob Data Contributor"))
 		st = nil
 	}
 
@@ -223,10 +224,21 @@ func doctorAzure(ctx context.Context, r *reporter, env doctorEnv, cfg *config.Co
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := queue(qctx, cfg, names.Queue); err != nil {
-		r.line("FAIL", "queue", time.Since(start), fmt.Sprintf("trigger queue %s of runtime %s: %s", names.Queue, rt, oneLine(err.Error())))
+		r.line("FAIL", "queue", time.Since(start), fmt.Sprintf("trigger queue %s of runtime %s: %s", names.Queue, rt, oneLine(err.Error()))+roleHint(err, "Storage Queue Data Contributor"))
 	} else {
 		r.line("PASS", "queue", time.Since(start), "trigger queue "+names.Queue+" reachable")
 	}
+}
+
+// roleHint names the data role that a request refused with 403
+// AuthorizationPermissionMismatch lacks: signed in with Entra ID, the
+// identity can reach the account but has no role on its data.
+func roleHint(err error, role string) string {
+	var re *azcore.ResponseError
+	if (errors.As(err, &re) && re.ErrorCode == "AuthorizationPermissionMismatch") || strings.Contains(err.Error(), "AuthorizationPermissionMismatch") {
+		return fmt.Sprintf(" (the signed-in identity has no data role here: assign it %s on the storage account)", role)
+	}
+	return ""
 }
 
 func cmpOr(s, def string) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -188,6 +189,8 @@ func TestDoctorAzure(t *testing.T) {
 			`^FAIL  runtime +\S+  runtime lithops-default is lithops-go 0\.0\.1 \(protocol \d+\), this client is .*lithops runtime deploy`}, true, nil},
 		{"no credentials", []func(*config.Config){arm}, &current, nil, []string{
 			`^FAIL  credentials +azure_storage needs storage_account_name`}, true, nil},
+		{"no data role on the queue", []func(*config.Config){arm, key}, &current, &azcore.ResponseError{StatusCode: 403, ErrorCode: "AuthorizationPermissionMismatch"}, []string{
+			`^FAIL  queue +\S+  trigger queue .*assign it Storage Queue Data Contributor on the storage account\)$`}, true, nil},
 		{"queue missing", []func(*config.Config){arm, key}, &current, errors.New("QueueNotFound"), []string{
 			`^FAIL  queue +\S+  trigger queue lithops-lithops-default-\S+ of runtime lithops-default: QueueNotFound$`}, true, nil},
 		{"no ARM sign-in", []func(*config.Config){arm, key}, &current, nil, []string{
@@ -297,4 +300,29 @@ func TestDoctorNoCredentials(t *testing.T) {
 	}
 	t.Logf("%v\n%s", time.Since(start), buf.String())
 	matchLines(t, buf.String(), `^FAIL  arm +\S+  `+regexp.QuoteMeta(azurefunctions.ARMAuthHint)+` .*DefaultAzureCredential`)
+}
+
+// Signed in with Entra ID but without a data role, storage refuses with
+// 403 AuthorizationPermissionMismatch: doctor names the role to assign.
+func TestDoctorNamesMissingBlobRole(t *testing.T) {
+	cfg := config.Default()
+	cfg.Lithops.Backend, cfg.Lithops.Storage = "azure_functions", "azure_storage"
+	cfg.AzureStorage.StorageAccountName = "acct"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	env := doctorEnv{
+		w: &buf,
+		open: func(context.Context, *config.Config) (*storage.Storage, error) {
+			return nil, fmt.Errorf("open azure_storage storage: %w", &azcore.ResponseError{StatusCode: 403, ErrorCode: "AuthorizationPermissionMismatch"})
+		},
+		queue: func(context.Context, *config.Config, string) error { return nil },
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := runDoctor(ctx, env, cfg, nil); err == nil {
+		t.Fatalf("doctor passed:\n%s", buf.String())
+	}
+	matchLines(t, buf.String(), `^FAIL  storage +\S+  .*assign it Storage Blob Data Contributor on the storage account\)$`)
 }
