@@ -11,11 +11,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"os"
 	"runtime"
 	"time"
 
 	"github.com/lithops-go/lithops"
 	_ "github.com/lithops-go/lithops/azure"
+	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
@@ -38,6 +41,39 @@ func main() {
 			return err
 		}
 		defer fexec.Close()
+		// Cold start: the first call uploads the program (submit), then a
+		// host fetches it by hash, verifies it and starts a worker (submit
+		// to result); a second call on the same host is warm.
+		t0 := time.Now()
+		f, err := lithops.CallAsync(ctx, fexec, noop, 1)
+		if err != nil {
+			return err
+		}
+		coldSubmit := time.Since(t0)
+		t1 := time.Now()
+		if _, err := f.Result(ctx); err != nil {
+			return err
+		}
+		coldRun := time.Since(t1)
+		t2 := time.Now()
+		if f, err = lithops.CallAsync(ctx, fexec, noop, 2); err != nil {
+			return err
+		}
+		if _, err := f.Result(ctx); err != nil {
+			return err
+		}
+		warmCall := time.Since(t2)
+		var progSize, progGz int64
+		st := fexec.Storage()
+		if bins, err := st.List(ctx, st.Bucket(), protocol.ProgramKey("")); err == nil && len(bins) == 1 {
+			progGz = bins[0].Size
+		}
+		if path, cleanup, err := azurefunctions.ProgramPath(ctx, ""); err == nil {
+			if fi, err := os.Stat(path); err == nil {
+				progSize = fi.Size()
+			}
+			cleanup()
+		}
 		// Warm up: upload the program, start every host's worker.
 		warm := make([]int, *instances*2)
 		if fs, err := lithops.Map(ctx, fexec, noop, warm); err != nil {
@@ -68,6 +104,8 @@ func main() {
 		fmt.Printf("lithops-go %s, %s/%s, %d CPUs, %s; Azurite + host double, %d instances\n", lithops.Version, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Now().Format("2006-01-02"), *instances)
 		fmt.Printf("enqueue            %d calls in %v = %.0f calls/s\n", *n, submitted.Round(time.Millisecond), float64(*n)/submitted.Seconds())
 		fmt.Printf("Map no-op × %d   submit to all results %v (%.0f calls/s)\n", *n, total.Round(time.Millisecond), float64(*n)/total.Seconds())
+		fmt.Printf("cold start: program %.1f MiB (%.1f MiB gzipped, what a cold instance downloads); first call: submit %v (build and upload), fetch-to-result %v; a warm call %v\n",
+			float64(progSize)/(1<<20), float64(progGz)/(1<<20), coldSubmit.Round(time.Millisecond), coldRun.Round(time.Millisecond), warmCall.Round(time.Millisecond))
 		s := d.Stats()
 		fmt.Printf("double: %d invocations, %d failed, %d restarts\n", s.Invocations, s.Failed, s.Restarts)
 		return nil
