@@ -229,3 +229,62 @@ func mustGet(t *testing.T, st *storage.Storage, key string) []byte {
 	}
 	return b
 }
+
+// `jobs rerun E/J` re-runs J and leaves every record of E in place: it
+// attaches, and an attached executor deletes only jobs submitted through it
+// (it used to delete all of E's jobs on its way out).
+func TestJobsRerunKeepsRecords(t *testing.T) {
+	root := t.TempDir()
+	cfgPath := writeConfig(t, "lithops:\n  data_cleaner: false\nlocalhost:\n  storage_root: "+root+"\n")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg), lithops.WithWorkerOutput(new(strings.Builder)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []string
+	for _, in := range [][]int{{1, 2}, {3}} {
+		fs, err := lithops.Map(ctx, e, shout, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fs.Results(ctx); err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, fs.At(0).JobID())
+	}
+	e.Close()
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	// Call 1 of the first job failed: rerun it from the CLI (the test
+	// binary registers shout, so its workers can run it).
+	statusKey := "lithops.jobs/" + e.ID() + "/" + jobs[0] + "/00001/status.json"
+	failed := strings.Replace(string(mustGet(t, st, statusKey)), `"state":"success"`, `"state":"error","error":{"kind":"user","message":"failed once"}`, 1)
+	st.Delete(ctx, st.Bucket(), statusKey)
+	st.PutBytes(ctx, st.Bucket(), statusKey, []byte(failed))
+	before, err := st.List(ctx, st.Bucket(), "lithops.jobs/"+e.ID()+"/"+jobs[1]+"/")
+	if err != nil || len(before) == 0 {
+		t.Fatalf("records of %s: %d, %v", jobs[1], len(before), err)
+	}
+	// The CLI runs with the default data_cleaner (on).
+	cliCfg := writeConfig(t, "localhost:\n  storage_root: "+root+"\n")
+	out, err := run(t, "jobs", "rerun", "-c", cliCfg, e.ID()+"/"+jobs[0])
+	if err != nil || !strings.Contains(out, "re-running 1 call(s)") {
+		t.Fatalf("jobs rerun: %q, %v", out, err)
+	}
+	for _, job := range jobs {
+		infos, err := st.List(ctx, st.Bucket(), "lithops.jobs/"+e.ID()+"/"+job+"/")
+		if err != nil || len(infos) == 0 {
+			t.Fatalf("records of %s after jobs rerun: %d, %v", job, len(infos), err)
+		}
+	}
+	if got := string(mustGet(t, st, statusKey)); !strings.Contains(got, `"state":"success"`) {
+		t.Fatalf("the rerun call's status: %s", got)
+	}
+}
