@@ -122,6 +122,21 @@ func hog(mb int) {
 	runtime.KeepAlive(b)
 }
 
+// waitRunning waits (at most 10 s) until every future reports a running
+// call: a worker holds it.
+func waitRunning(t *testing.T, fs ...interface{ State() lithops.State }) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, f := range fs {
+		for f.State() != lithops.StateRunning {
+			if time.Now().After(deadline) {
+				t.Fatalf("call not running after 10 s (state %v)", f.State())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
 // newExecutor returns an executor whose storage lives in a test temp dir.
 func newExecutor(t *testing.T, opts ...lithops.Option) *lithops.Executor {
 	t.Helper()
@@ -435,7 +450,7 @@ func TestCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitRunning(t, fs.At(0), fs.At(1))
 	start := time.Now()
 	cancel()
 	wctx := ctxT(t)
@@ -592,7 +607,7 @@ func TestCloseKillsRunningCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	waitRunning(t, f)
 	start := time.Now()
 	e.Close()
 	if d := time.Since(start); d > 5*time.Second {
