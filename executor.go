@@ -117,6 +117,12 @@ func newExecutor(ctx context.Context, id string, attached bool, opts []Option) (
 		return nil, err
 	}
 	cfg := o.cfg
+	if len(cfg.ForeignKeys) > 0 {
+		o.logger.Warn("config: keys of Python Lithops that lithops-go does not use", "file", cfg.Source, "keys", cfg.ForeignKeys)
+	}
+	if len(cfg.ForeignSections) > 0 {
+		o.logger.Debug("config: sections of backends lithops-go does not have, ignored", "file", cfg.Source, "sections", cfg.ForeignSections)
+	}
 	e := &Executor{
 		id:       id,
 		attached: attached,

@@ -37,6 +37,12 @@ type Config struct {
 
 	// Source is the file the config was read from ("" for defaults).
 	Source string `yaml:"-" json:"-"`
+	// Foreign lists what the file holds for Python Lithops that lithops-go
+	// does not use: sections of backends it lacks (ForeignSections) and
+	// keys Lithops defines that it ignores (ForeignKeys, "section.key").
+	// One config file serves both tools; clients log these once.
+	ForeignSections []string `yaml:"-" json:"-"`
+	ForeignKeys     []string `yaml:"-" json:"-"`
 	// Warnings are problems that do not stop the program (a config file
 	// with secrets that other users can read).
 	Warnings []string `yaml:"-" json:"-"`
@@ -386,7 +392,7 @@ func Parse(name string, data []byte) (*Config, error) {
 			return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
 		}
 		if len(doc.Content) > 0 {
-			if err := decodeStrict(doc.Content[0], reflect.ValueOf(c).Elem(), "", name); err != nil {
+			if err := decodeStrict(doc.Content[0], reflect.ValueOf(c).Elem(), "", name, c); err != nil {
 				return nil, err
 			}
 		}
@@ -400,7 +406,7 @@ func Parse(name string, data []byte) (*Config, error) {
 
 // decodeStrict walks a mapping node into a struct, rejecting unknown keys and
 // wrapping type errors with file, line and key path.
-func decodeStrict(n *yaml.Node, v reflect.Value, path, file string) error {
+func decodeStrict(n *yaml.Node, v reflect.Value, path, file string, c *Config) error {
 	at := func(n *yaml.Node, key, format string, args ...any) error {
 		return fmt.Errorf("%w: %s:%d: %s: %s", ErrInvalid, file, n.Line, key, fmt.Sprintf(format, args...))
 	}
@@ -430,11 +436,25 @@ func decodeStrict(n *yaml.Node, v reflect.Value, path, file string) error {
 			}
 		}
 		if fi < 0 {
-			return at(kn, full, "unknown key (known: %s)", strings.Join(knownKeys(t), ", "))
+			// One file for both tools: what Python Lithops defines is
+			// accepted and noted; only a key neither knows is an error.
+			switch {
+			case path == "" && lithopsSections[key]:
+				c.ForeignSections = append(c.ForeignSections, key)
+				continue
+			case lithopsKeys[full]:
+				c.ForeignKeys = append(c.ForeignKeys, full)
+				continue
+			}
+			msg := fmt.Sprintf("unknown key (known: %s)", strings.Join(knownKeys(t), ", "))
+			if near := closest(key, knownKeys(t)); near != "" {
+				msg = fmt.Sprintf("unknown key; did you mean %s? (known: %s)", near, strings.Join(knownKeys(t), ", "))
+			}
+			return at(kn, full, "%s", msg)
 		}
 		fv := v.Field(fi)
 		if fv.Kind() == reflect.Struct {
-			if err := decodeStrict(vn, fv, full, file); err != nil {
+			if err := decodeStrict(vn, fv, full, file, c); err != nil {
 				return err
 			}
 			continue
@@ -451,8 +471,77 @@ func decodeStrict(n *yaml.Node, v reflect.Value, path, file string) error {
 		if err := vn.Decode(fv.Addr().Interface()); err != nil {
 			return at(vn, full, "want %s, got %q", typeName(fv.Type()), vn.Value)
 		}
+		// Values that cannot work, said where they are (a zero here would
+		// otherwise silently become the default).
+		switch {
+		case positiveKeys[full] && fv.Kind() == reflect.Int && fv.Int() <= 0:
+			return at(vn, full, "must be at least 1, got %d (leave it out for the default)", fv.Int())
+		case full == "localhost.runtime" && (strings.HasPrefix(vn.Value, "python") || strings.Contains(vn.Value, ":")):
+			return at(vn, full, "%q is a Python Lithops runtime; lithops-go's localhost backend runs a Go program: give the path of a lithops program, or leave it out to run this one", vn.Value)
+		}
 	}
 	return nil
+}
+
+// positiveKeys must be at least 1 when given.
+var positiveKeys = map[string]bool{
+	"localhost.worker_processes": true, "azure_functions.worker_processes": true,
+	"azure_functions.max_workers": true, "azure_functions.invoke_pool_threads": true,
+}
+
+// lithopsSections are the top-level sections of Python Lithops' config for
+// backends lithops-go does not have (its docs' config reference).
+var lithopsSections = map[string]bool{}
+
+func init() {
+	for _, s := range strings.Fields(`aws aws_lambda aws_batch aws_ec2 aws_s3 ibm ibm_cf ibm_cos code_engine
+		gcp gcp_functions gcp_cloudrun gcp_batch gcp_storage azure_containers azure_vms aliyun aliyun_fc
+		aliyun_oss oracle oracle_f oracle_oss k8s knative openwhisk one singularity ceph minio redis
+		infinispan infinispan_hotrod swift vm standalone tencent cloudrun ibm_vpc ibm_ssh`) {
+		lithopsSections[s] = true
+	}
+}
+
+// lithopsKeys are keys Python Lithops defines in sections lithops-go reads
+// but that it does not use.
+var lithopsKeys = map[string]bool{
+	"lithops.mode": true, "lithops.include_modules": true, "lithops.exclude_modules": true,
+	"lithops.log_format": true, "lithops.log_stream": true, "lithops.log_filename": true,
+	"lithops.customized_runtime": true, "lithops.worker_processes": true, "lithops.monitoring": true,
+	"lithops.rabbitmq_monitor": true, "lithops.invoke_pool_threads": true,
+	"localhost.version_check": true, "azure_storage.region": true,
+	"azure_functions.invoke_pool_threads_per_worker": true, "azure_functions.runtime_include_function": true,
+}
+
+// closest returns the known key nearest to key (edit distance ≤ 2), or "".
+func closest(key string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func knownKeys(t reflect.Type) []string {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,6 +164,76 @@ func TestDefaultMaxWorkersWithinQuota(t *testing.T) {
 		}
 		if got := c.AzureFunctions.MaxWorkers; got != tc.want {
 			t.Errorf("%q: max_workers %d, want %d", tc.yaml, got, tc.want)
+		}
+	}
+}
+
+// A Python Lithops user's whole config file reads: sections of backends
+// lithops-go lacks are noted and ignored, keys Lithops defines but
+// lithops-go does not use are noted (clients warn once), and only a key
+// neither tool knows is an error, with a suggestion.
+func TestLithopsConfigReads(t *testing.T) {
+	full := `lithops:
+  backend: localhost
+  storage: localhost
+  mode: localhost
+  include_modules: [mymod]
+  log_level: INFO
+  log_format: "%(asctime)s"
+  execution_timeout: 1800
+  data_cleaner: true
+  monitoring: storage
+localhost:
+  worker_processes: 2
+aws:
+  access_key_id: AKIA
+  secret_access_key: x
+aws_lambda:
+  execution_role: arn:aws:iam::1:role/lithops
+  region: us-east-1
+aws_s3:
+  storage_bucket: b
+ibm:
+  iam_api_key: k
+ibm_cf:
+  namespace: ns
+ibm_cos:
+  region: us-east
+gcp:
+  region: europe-west1
+gcp_functions:
+  runtime_memory: 256
+k8s:
+  docker_server: docker.io
+minio:
+  endpoint: http://localhost:9000
+redis:
+  host: 127.0.0.1
+azure_storage:
+  storage_account_name: acct
+  storage_account_key: a2V5
+azure_functions:
+  resource_group: rg
+  region: westeurope
+`
+	c, err := Parse("config", []byte(full))
+	if err != nil {
+		t.Fatalf("a full Lithops config: %v", err)
+	}
+	if fmt.Sprint(c.ForeignSections) != "[aws aws_lambda aws_s3 ibm ibm_cf ibm_cos gcp gcp_functions k8s minio redis]" {
+		t.Errorf("foreign sections %v", c.ForeignSections)
+	}
+	if fmt.Sprint(c.ForeignKeys) != "[lithops.include_modules lithops.log_format]" {
+		t.Errorf("foreign keys %v", c.ForeignKeys)
+	}
+	for _, tc := range []struct{ yaml, want string }{
+		{"lithops:\n  backedn: localhost\n", "config:2: lithops.backedn: unknown key; did you mean backend?"},
+		{"localhost:\n  worker_processes: 0\n", "config:2: localhost.worker_processes: must be at least 1, got 0"},
+		{"localhost:\n  runtime: python3\n", `config:2: localhost.runtime: "python3" is a Python Lithops runtime`},
+		{"nosuchsection:\n  a: 1\n", "config:1: nosuchsection: unknown key"},
+	} {
+		if _, err := Parse("config", []byte(tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
 		}
 	}
 }
