@@ -63,6 +63,8 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 		Version:       lithops.Version,
 	}
+	// --version prints what `lithops version` prints.
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "path to the config file")
 	root.PersistentFlags().BoolVarP(&g.debug, "debug", "d", false, "debug logging")
 	root.AddCommand(newHelloCmd(g), newVersionCmd(), newConfigCmd(g), newStorageCmd(g), newRuntimeCmd(g), newCleanCmd(g), newJobsCmd(g), newTestCmd(g), newDoctorCmd(g), newLogsCmd(g))
@@ -94,13 +96,18 @@ func refuseUnknownSubcommands(cmd *cobra.Command) {
 	cmd.RunE = func(c *cobra.Command, args []string) error { return c.Help() }
 }
 
+// versionLine is the one version line of the CLI.
+func versionLine() string {
+	return fmt.Sprintf("lithops-go %s (protocol %d)", lithops.Version, lithops.ProtocolVersion)
+}
+
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the lithops-go version and protocol version",
 		Args:  cobra.NoArgs,
 		Run: func(cmd *cobra.Command, args []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "lithops-go %s (protocol %d)\n", lithops.Version, lithops.ProtocolVersion)
+			fmt.Fprintln(cmd.OutOrStdout(), versionLine())
 		},
 	}
 }

@@ -52,6 +52,10 @@ func TestVersion(t *testing.T) {
 	if err != nil || !strings.Contains(out, lithops.Version) {
 		t.Fatalf("version: %q, %v", out, err)
 	}
+	// --version says the same.
+	if flag, err := run(t, "--version"); err != nil || flag != out {
+		t.Fatalf("--version: %q, %v; version: %q", flag, err, out)
+	}
 }
 
 func TestConfigShowMasksSecrets(t *testing.T) {
