@@ -9,6 +9,7 @@ import (
 	"debug/elf"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"testing"
 
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
@@ -97,9 +97,12 @@ func ProgramPath(ctx context.Context, override string) (path string, cleanup fun
 		return exe, noop, nil
 	}
 	// A test binary's build info names the package under test (Go 1.24+),
-	// whose own build would lack the test's functions: use it as it is.
+	// whose own build would lack the test's functions: use it as it is. A
+	// test binary is told by its -test.v flag, registered before any test
+	// runs (importing package testing for testing.Testing would link it
+	// into every program).
 	bi, ok := debug.ReadBuildInfo()
-	if !ok || bi.Path == "" || testing.Testing() || strings.HasSuffix(bi.Path, ".test") || bi.Path == "command-line-arguments" {
+	if !ok || bi.Path == "" || flag.Lookup("test.v") != nil || strings.HasSuffix(bi.Path, ".test") || bi.Path == "command-line-arguments" {
 		if IsLinuxAMD64(exe) {
 			return exe, noop, nil
 		}
