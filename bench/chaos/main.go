@@ -129,8 +129,19 @@ func run(ctx context.Context, e *lithops.Executor, n int, fault func(ctx context
 	} else {
 		close(done)
 	}
-	t := tally{calls: n}
-	for i := range in {
+	t := verify(ctx, fs)
+	t.took = time.Since(start)
+	stop()
+	<-done
+	t.duplicated, err = duplicated(ctx, e.Storage(), e.ID(), fs.At(0).JobID())
+	return t, err
+}
+
+// verify waits for every result of a map of square over 0..n-1 and counts
+// what came back right, wrong, or not at all.
+func verify(ctx context.Context, fs *lithops.Futures[int]) tally {
+	t := tally{calls: fs.Len()}
+	for i := range fs.Len() {
 		v, err := fs.At(i).Result(ctx)
 		switch {
 		case errors.Is(err, lithops.ErrCrashed):
@@ -143,11 +154,7 @@ func run(ctx context.Context, e *lithops.Executor, n int, fault func(ctx context
 			t.verified++
 		}
 	}
-	t.took = time.Since(start)
-	stop()
-	<-done
-	t.duplicated, err = duplicated(ctx, e.Storage(), e.ID(), fs.At(0).JobID())
-	return t, err
+	return t
 }
 
 // duplicated counts calls of a job with more than one successful record.
@@ -329,18 +336,7 @@ func clientKill(ctx context.Context, root string, n int) (tally, time.Duration, 
 	if err != nil {
 		return tally{}, 0, err
 	}
-	t := tally{calls: n}
-	for i := 0; i < n; i++ {
-		v, err := fs.At(i).Result(ctx)
-		switch {
-		case err != nil:
-			t.lost++
-		case v != i*i:
-			t.wrong++
-		default:
-			t.verified++
-		}
-	}
+	t := verify(ctx, fs)
 	t.took = time.Since(start)
 	t.duplicated, err = duplicated(ctx, e.Storage(), id, job)
 	return t, t.took, err
@@ -385,14 +381,12 @@ func azurePhases(ctx context.Context, n, instances int, report func(string, tall
 	}
 	report("azure: random worker kills", t, base.took, fmt.Sprintf("  (%d kills)", kills.Load()))
 
-	var killedAt atomic.Int64
 	t, err = run(ctx, e, n, func(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(base.took / 3):
 		}
-		killedAt.Store(time.Now().UnixNano())
 		env.Double.Kill(rand.IntN(instances))
 	})
 	if err != nil {
