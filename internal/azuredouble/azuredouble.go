@@ -469,8 +469,18 @@ func (p *Platform) run(site string, pkg []byte) error {
 	for k, v := range settings {
 		env = append(env, k+"="+v)
 	}
-	timeout, _ := parseSpan(hj.FunctionTimeout)
-	retry, _ := parseSpan(hj.Extensions.Queues.VisibilityTimeout)
+	// The Functions host refuses a host.json whose spans it cannot read.
+	var timeout, retry time.Duration
+	if hj.FunctionTimeout != "" {
+		if timeout, err = parseSpan(hj.FunctionTimeout); err != nil {
+			return fmt.Errorf("host.json functionTimeout %q: %w", hj.FunctionTimeout, err)
+		}
+	}
+	if v := hj.Extensions.Queues.VisibilityTimeout; v != "" {
+		if retry, err = parseSpan(v); err != nil {
+			return fmt.Errorf("host.json extensions.queues.visibilityTimeout %q: %w", v, err)
+		}
+	}
 	d, err := hostdouble.Start(context.Background(), hostdouble.Options{
 		Command: append([]string{exe}, hj.CustomHandler.Description.Arguments...),
 		Dir:     dir,
@@ -487,11 +497,11 @@ func (p *Platform) run(site string, pkg []byte) error {
 	return nil
 }
 
-// parseSpan parses hh:mm:ss.
+// parseSpan parses a host.json time span, hh:mm:ss.
 func parseSpan(s string) (time.Duration, error) {
 	var h, m, sec int
-	if _, err := fmt.Sscanf(s, "%d:%d:%d", &h, &m, &sec); err != nil {
-		return 0, err
+	if n, err := fmt.Sscanf(s, "%d:%d:%d", &h, &m, &sec); err != nil || n != 3 || m > 59 || sec > 59 || h < 0 || m < 0 || sec < 0 {
+		return 0, fmt.Errorf("not a time span hh:mm:ss")
 	}
 	return time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second, nil
 }
