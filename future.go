@@ -43,6 +43,50 @@ type callState struct {
 	status     *protocol.Status
 	err        error
 	done       chan struct{}
+	// watchers hear of every change of the call (Wait, reducer proxies):
+	// a change costs its own call's watchers, never a scan of other calls.
+	watchers []*watcher
+}
+
+// A watcher is told of each change of the calls it watches. fn runs on
+// the changing goroutine, outside the call's lock, and must not block.
+type watcher struct{ fn func(*callState) }
+
+// watch registers fn for changes of c; cancel unregisters it.
+func (c *callState) watch(fn func(*callState)) (cancel func()) {
+	w := &watcher{fn: fn}
+	c.mu.Lock()
+	c.watchers = append(c.watchers, w)
+	c.mu.Unlock()
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for i, x := range c.watchers {
+			if x == w {
+				last := len(c.watchers) - 1
+				c.watchers[i] = c.watchers[last]
+				c.watchers[last] = nil
+				c.watchers = c.watchers[:last]
+				if last == 0 {
+					c.watchers = nil
+				}
+				return
+			}
+		}
+	}
+}
+
+// changed tells c's watchers; c.mu must not be held.
+func (c *callState) changed() {
+	c.mu.Lock()
+	ws := c.watchers
+	if len(ws) > 1 {
+		ws = append([]*watcher(nil), ws...)
+	}
+	c.mu.Unlock()
+	for _, w := range ws {
+		w.fn(c)
+	}
 }
 
 func newCallState(j *jobState, index int, id string, submitted time.Time) *callState {
@@ -67,10 +111,11 @@ func (c *callState) isDone() bool {
 // reset makes a finished call pending again (Rerun).
 func (c *callState) reset(submitted time.Time) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.status, c.err, c.running = nil, nil, nil
 	c.done = make(chan struct{})
 	c.submitted = submitted
+	c.mu.Unlock()
+	c.changed()
 }
 
 func (c *callState) setRunning(st *protocol.Status) {
@@ -79,7 +124,7 @@ func (c *callState) setRunning(st *protocol.Status) {
 		c.running = st
 	}
 	c.mu.Unlock()
-	wakeWaiters()
+	c.changed()
 }
 
 // finish records the outcome; the first one wins.
@@ -101,7 +146,7 @@ func (c *callState) finish(st *protocol.Status, err error) bool {
 	if j != nil && c.index >= 0 && c.index < len(j.calls) && j.calls[c.index] == c && j.remaining.Add(-1) == 0 {
 		j.stop()
 	}
-	wakeWaiters()
+	c.changed()
 	return true
 }
 
@@ -530,18 +575,38 @@ func reduceStage(ctx context.Context, e *Executor, num int, mapJob *jobState, gr
 		fail(err)
 		return
 	}
+	// Each reducer future follows its own reduce call: it reports running
+	// and completes when that call does, whatever the other reducers do.
 	for i, outer := range outers {
-		inner := rjs.calls[i]
-		outer.mu.Lock()
-		outer.job, outer.id, outer.index, outer.submitted = rjs, inner.id, -1, inner.submitted
-		outer.mu.Unlock()
+		outer.follow(rjs, rjs.calls[i])
 	}
-	for i, outer := range outers {
-		inner := rjs.calls[i]
-		_ = inner.wait(context.Background())
-		inner.mu.Lock()
-		st, ierr := inner.status, inner.err
-		inner.mu.Unlock()
-		outer.finish(st, ierr)
+	for _, inner := range rjs.calls {
+		_ = inner.wait(context.Background()) // the map results stay pinned until then
 	}
+}
+
+// follow makes c, a reducer's future created before its reduce job
+// existed, mirror inner, that job's call: its ids, running state and
+// outcome. c is not one of j.calls, so its finish does not count towards
+// the job's.
+func (c *callState) follow(j *jobState, inner *callState) {
+	inner.mu.Lock()
+	id, index, submitted := inner.id, inner.index, inner.submitted
+	inner.mu.Unlock()
+	c.mu.Lock()
+	c.job, c.id, c.index, c.submitted = j, id, index, submitted
+	c.mu.Unlock()
+	mirror := func(in *callState) {
+		in.mu.Lock()
+		st, err, running := in.status, in.err, in.running
+		in.mu.Unlock()
+		switch {
+		case st != nil || err != nil:
+			c.finish(st, err)
+		case running != nil:
+			c.setRunning(running)
+		}
+	}
+	inner.watch(mirror)
+	mirror(inner) // what happened before the watch
 }

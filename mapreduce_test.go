@@ -213,3 +213,60 @@ func TestStorageHandler(t *testing.T) {
 		t.Fatalf("got %d, %v; want 5", n, err)
 	}
 }
+
+// gatedSum is a reducer whose first call (call id 00000) holds until the
+// client writes the object it waits for: reducers of one job finish in any
+// order.
+var gatedSum = lithops.Func("gated_sum", func(ctx context.Context, xs []int) (int, error) {
+	if lithops.CallIDFrom(ctx) == "00000" {
+		st := lithops.StorageFrom(ctx)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if _, err := st.Head(ctx, st.Bucket(), "__lithops.test/release"); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return 0, fmt.Errorf("never released")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n, nil
+})
+
+// Each reducer future of MapReduceByKey reports running and completes on
+// its own: reducer 1 finishes while reducer 0 still runs.
+func TestReducerFuturesAreIndependent(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t, lithops.WithMaxWorkers(2))
+	_, keys, _ := dataset(t, e, "__lithops.test/gated/")
+	bucket := e.Storage().Bucket()
+	chunks, err := e.Partition(ctx, []string{"localhost://" + bucket + "/" + keys[0], "localhost://" + bucket + "/" + keys[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := lithops.MapReduceByKey(ctx, e, countWords, chunks, gatedSum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.At(1).Result(ctx); err != nil {
+		t.Fatalf("reducer 1 did not finish while reducer 0 ran: %v", err)
+	}
+	waitRunning(t, fs.At(0))
+	if fs.At(0).Done() {
+		t.Fatal("reducer 0 finished before it was released")
+	}
+	if err := e.Storage().PutBytes(ctx, bucket, "__lithops.test/release", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := fs.At(0).Result(ctx); err != nil || n == 0 {
+		t.Fatalf("reducer 0: %d, %v", n, err)
+	}
+	if fs.At(0).JobID() != fs.At(1).JobID() || fs.At(0).CallID() != "00000" || fs.At(1).CallID() != "00001" {
+		t.Errorf("reducer ids: %s/%s, %s/%s", fs.At(0).JobID(), fs.At(0).CallID(), fs.At(1).JobID(), fs.At(1).CallID())
+	}
+}

@@ -80,10 +80,11 @@ func Wait(ctx context.Context, fs Awaitable, opts ...WaitOption) (Progress, erro
 		defer t.Stop()
 		timeout = t.C
 	}
+	t := newTally(cs)
+	defer t.stop()
 	var last Progress
 	for first := true; ; first = false {
-		ch := waitersChan()
-		p := progressOf(cs)
+		p := t.progress()
 		if w.progress != nil && (first || p != last) {
 			w.progress(p)
 		}
@@ -92,12 +93,101 @@ func Wait(ctx context.Context, fs Awaitable, opts ...WaitOption) (Progress, erro
 			return p, nil
 		}
 		select {
-		case <-ch:
+		case <-t.signal:
 		case <-timeout:
-			return progressOf(cs), fmt.Errorf("%w after %v: %d of %d calls done", ErrWaitTimeout, w.timeout, p.Done, p.Total)
+			p = t.progress()
+			return p, fmt.Errorf("%w after %v: %d of %d calls done", ErrWaitTimeout, w.timeout, p.Done, p.Total)
 		case <-ctx.Done():
-			return progressOf(cs), ctx.Err()
+			return t.progress(), ctx.Err()
 		}
+	}
+}
+
+// A tally keeps the progress of a set of calls up to date from their
+// changes: after one scan at the start, a change costs O(1), so a waiter on
+// 100,000 calls does not rescan them all whenever one of them moves.
+type tally struct {
+	signal  chan struct{} // has a value when changed is not empty
+	cancels []func()
+
+	mu      sync.Mutex
+	changed []*callState
+	known   map[*callState]*tallied
+	p       Progress
+}
+
+type tallied struct {
+	state State
+	n     int // how many times the call is in the set
+}
+
+func newTally(cs []*callState) *tally {
+	t := &tally{signal: make(chan struct{}, 1), known: make(map[*callState]*tallied, len(cs)), cancels: make([]func(), 0, len(cs))}
+	t.p.Total = len(cs)
+	// No lock: known and p belong to the waiting goroutine; note touches
+	// only changed.
+	for _, c := range cs {
+		if k := t.known[c]; k != nil {
+			k.n++
+			t.p.count(k.state, 1)
+			continue
+		}
+		// Watch before reading the state: a change in between is then
+		// both read here and queued, and recounting is idempotent.
+		t.cancels = append(t.cancels, c.watch(t.note))
+		k := &tallied{state: c.state(), n: 1}
+		t.known[c] = k
+		t.p.count(k.state, 1)
+	}
+	return t
+}
+
+// note queues a changed call; it runs on the changing goroutine.
+func (t *tally) note(c *callState) {
+	t.mu.Lock()
+	t.changed = append(t.changed, c)
+	t.mu.Unlock()
+	select {
+	case t.signal <- struct{}{}:
+	default:
+	}
+}
+
+// progress applies the queued changes and returns the progress.
+func (t *tally) progress() Progress {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.changed {
+		k := t.known[c]
+		if s := c.state(); s != k.state {
+			t.p.count(k.state, -k.n)
+			t.p.count(s, k.n)
+			k.state = s
+		}
+	}
+	clear(t.changed)
+	t.changed = t.changed[:0]
+	return t.p
+}
+
+func (t *tally) stop() {
+	for _, cancel := range t.cancels {
+		cancel()
+	}
+}
+
+// count adds n calls in state s.
+func (p *Progress) count(s State, n int) {
+	switch s {
+	case StateSuccess:
+		p.Done += n
+	case StateError:
+		p.Done += n
+		p.Failed += n
+	case StateRunning:
+		p.Running += n
+	default:
+		p.Pending += n
 	}
 }
 
@@ -111,41 +201,11 @@ func satisfied(p Progress, returnWhen int) bool {
 	return p.Done*100/p.Total >= returnWhen
 }
 
+// progressOf counts the states of cs in one scan.
 func progressOf(cs []*callState) Progress {
 	p := Progress{Total: len(cs)}
 	for _, c := range cs {
-		switch c.state() {
-		case StateSuccess:
-			p.Done++
-		case StateError:
-			p.Done++
-			p.Failed++
-		case StateRunning:
-			p.Running++
-		default:
-			p.Pending++
-		}
+		p.count(c.state(), 1)
 	}
 	return p
-}
-
-// A process-wide broadcast: every change of any call closes the current
-// channel. Waiters re-check their own calls; the cost is one closed channel
-// per change.
-var (
-	waitersMu sync.Mutex
-	waitersCh = make(chan struct{})
-)
-
-func waitersChan() chan struct{} {
-	waitersMu.Lock()
-	defer waitersMu.Unlock()
-	return waitersCh
-}
-
-func wakeWaiters() {
-	waitersMu.Lock()
-	close(waitersCh)
-	waitersCh = make(chan struct{})
-	waitersMu.Unlock()
 }
