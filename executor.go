@@ -424,13 +424,20 @@ func (j *jobState) renew() {
 }
 
 // invokeAgain starts an attempt of c that the executor itself decided on,
-// under the job's life; a failure to start it fails the call (with
+// after protocol.RetryDelay, under the job's life; a failure to start it fails the call (with
 // ErrClosed once the executor is closed). Callers run it in a goroutine:
 // Invoke may take long (a memory size may be deploying).
 func (j *jobState) invokeAgain(c *callState, job *protocol.Job, inv protocol.Invocation, what string) {
 	// Not a context cancelled on return: cancelling the Invoke context
 	// stops the calls it started.
-	err := j.e.backend.Invoke(j.context(), job, inv)
+	life := j.context()
+	t := time.NewTimer(protocol.RetryDelay(inv.Calls[0].Attempt - 1)) // the one retry policy
+	select {
+	case <-t.C:
+	case <-life.Done():
+		t.Stop()
+	}
+	err := j.e.backend.Invoke(life, job, inv)
 	if err == nil {
 		return
 	}

@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"strings"
@@ -178,6 +179,19 @@ func AttemptsPrefix(executorID, jobID, callID string) string {
 // no retries left.
 func Final(st *Status, retries int) bool {
 	return st.State == StateSuccess || st.Attempt >= retries
+}
+
+// RetryDelay is the one retry policy of lithops-go: whoever starts attempt
+// a+1 of a failed call (a backend retrying on its own, or the client after a
+// hand-back or a lost lease) waits RetryDelay(a) first. The delay doubles
+// from 100 ms up to 5 s, with up to half of it again drawn at random so that
+// the retries of many calls that failed together do not arrive together.
+func RetryDelay(attempt int) time.Duration {
+	d := 5 * time.Second
+	if attempt >= 0 && attempt < 6 {
+		d = min(100*time.Millisecond<<attempt, d)
+	}
+	return d + rand.N(d/2+1)
 }
 
 // RecordKey is where st is recorded: StatusKey when final, else AttemptKey.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMalformedRecords(t *testing.T) {
@@ -138,6 +139,27 @@ func TestParseKey(t *testing.T) {
 		"lithops.runtimes/bin/abc", "lithops.jobs//j/c/status.json"} {
 		if k, ok := ParseKey(bad); ok {
 			t.Errorf("ParseKey(%q) = %+v, want not ok", bad, k)
+		}
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	tests := []struct {
+		attempt  int
+		min, max time.Duration
+	}{
+		{-1, 5 * time.Second, 7500 * time.Millisecond},
+		{0, 100 * time.Millisecond, 150 * time.Millisecond},
+		{1, 200 * time.Millisecond, 300 * time.Millisecond},
+		{5, 3200 * time.Millisecond, 4800 * time.Millisecond},
+		{6, 5 * time.Second, 7500 * time.Millisecond},
+		{1000, 5 * time.Second, 7500 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		for range 50 {
+			if d := RetryDelay(tc.attempt); d < tc.min || d > tc.max {
+				t.Fatalf("RetryDelay(%d) = %v, want in [%v, %v]", tc.attempt, d, tc.min, tc.max)
+			}
 		}
 	}
 }
