@@ -25,6 +25,7 @@ import (
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/storage"
 	_ "github.com/lithops-go/lithops/storage/azblob" // registers azure_storage
 )
@@ -32,7 +33,7 @@ import (
 func init() {
 	lithops.RegisterHostMode(lithops.HostMode{
 		Name:   "runtime host",
-		Detect: func() bool { return os.Getenv(azurefunctions.PortSetting) != "" },
+		Detect: func() bool { return os.Getenv(appsettings.CustomHandlerPort) != "" },
 		Serve:  serveRuntimeHost,
 	})
 }

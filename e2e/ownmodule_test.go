@@ -15,6 +15,7 @@ import (
 
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/azuredouble"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
@@ -189,7 +190,7 @@ func TestOwnModuleAzure(t *testing.T) {
 	}()
 	plat, err := azuredouble.Start(azuredouble.Options{
 		Instances: 2, Lease: 20 * time.Second, Output: hostLog,
-		Env: []string{"LITHOPS_HOST_CACHE=" + filepath.Join(u.home, "host-cache")},
+		Env: []string{appsettings.HostCache + "=" + filepath.Join(u.home, "host-cache")},
 	})
 	if err != nil {
 		t.Fatal(err)

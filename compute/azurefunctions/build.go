@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -23,7 +24,6 @@ const (
 	HandlerFile    = "handler"
 	ManifestFile   = "lithops-runtime.json"
 	FunctionDir    = "lithops_handler"
-	QueueSetting   = "LITHOPS_QUEUE"
 	MaxDequeue     = 5
 	RetryDelaySecs = 5
 )
@@ -113,7 +113,7 @@ func ParseSpec(path string) (*Spec, error) {
 		s.Executables[i] = rel(s.Executables[i])
 	}
 	for k := range s.Env {
-		if strings.HasPrefix(k, "FUNCTIONS_") || strings.HasPrefix(k, "WEBSITE_") || k == "AzureWebJobsStorage" {
+		if appsettings.Reserved(k) {
 			return nil, fmt.Errorf("runtime spec %s: env %s is managed by the platform or by lithops", path, k)
 		}
 	}
@@ -177,7 +177,7 @@ func FunctionJSON(trigger string) ([]byte, error) {
 	switch trigger {
 	case "", "pub/sub", "queue":
 		b = []map[string]any{{"name": "msgIn", "type": "queueTrigger", "direction": "in",
-			"queueName": "%" + QueueSetting + "%", "connection": "AzureWebJobsStorage"}}
+			"queueName": "%" + appsettings.Queue + "%", "connection": appsettings.HostStorage}}
 	case "https", "http":
 		b = []map[string]any{
 			{"name": "req", "type": "httpTrigger", "direction": "in", "authLevel": "function", "methods": []string{"post"}},

@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
@@ -155,11 +156,11 @@ func storageAccountName(a config.AzureStorage) string {
 // name), the managed identity credential and its client id.
 func identitySettings(a config.AzureStorage, id *armdeploy.ManagedIdentity) (map[string]string, error) {
 	s := map[string]string{
-		StorageCredentialSetting: azblobdriver.CredentialManagedIdentity,
-		StorageClientIDSetting:   id.ClientID,
+		appsettings.HostStorageCredential: azblobdriver.CredentialManagedIdentity,
+		appsettings.HostStorageClientID:   id.ClientID,
 	}
 	if a.Endpoint == "" {
-		s[StorageAccountNameSetting] = storageAccountName(a)
+		s[appsettings.HostStorageAccountName] = storageAccountName(a)
 		return s, nil
 	}
 	q := a.QueueEndpoint
@@ -169,7 +170,7 @@ func identitySettings(a config.AzureStorage, id *armdeploy.ManagedIdentity) (map
 	if q == "" {
 		return nil, errors.New("azure_functions: a keyless runtime on azure_storage.endpoint needs azure_storage.queue_endpoint too")
 	}
-	s[StorageBlobURISetting], s[StorageQueueURISetting] = a.Endpoint, q
+	s[appsettings.HostStorageBlobURI], s[appsettings.HostStorageQueueURI] = a.Endpoint, q
 	return s, nil
 }
 
@@ -192,8 +193,8 @@ func AppSettings(cfg *config.Config, runtime string, names Names, man *Manifest,
 		if err != nil {
 			return nil, err
 		}
-		storageSettings["AzureWebJobsStorage"] = conn
-		storageSettings[armdeploy.DeploymentStorageSetting] = conn
+		storageSettings[appsettings.HostStorage] = conn
+		storageSettings[appsettings.DeploymentStorage] = conn
 	}
 	af := cfg.AzureFunctions
 	s := map[string]string{}
@@ -203,17 +204,17 @@ func AppSettings(cfg *config.Config, runtime string, names Names, man *Manifest,
 		userKeys = append(userKeys, k)
 	}
 	sort.Strings(userKeys)
-	s["LITHOPS_USER_ENV"] = strings.Join(userKeys, ",")
+	s[appsettings.UserEnv] = strings.Join(userKeys, ",")
 	maps.Copy(s, storageSettings)
 	for k, v := range map[string]string{
-		"LITHOPS_STORAGE_BUCKET":   cfg.AzureStorage.StorageBucket,
-		"LITHOPS_RUNTIME_NAME":     runtime,
-		QueueSetting:               names.Queue,
-		"LITHOPS_RUNTIME_MEMORY":   strconv.Itoa(af.RuntimeMemory),
-		"LITHOPS_RUNTIME_TIMEOUT":  strconv.Itoa(af.RuntimeTimeout),
-		"LITHOPS_WORKER_PROCESSES": strconv.Itoa(af.WorkerProcesses),
-		"LITHOPS_TRIGGER":          man.Trigger,
-		"LITHOPS_VERSION":          protocol.LithopsVersion,
+		appsettings.StorageBucket:   cfg.AzureStorage.StorageBucket,
+		appsettings.RuntimeName:     runtime,
+		appsettings.Queue:           names.Queue,
+		appsettings.RuntimeMemory:   strconv.Itoa(af.RuntimeMemory),
+		appsettings.RuntimeTimeout:  strconv.Itoa(af.RuntimeTimeout),
+		appsettings.WorkerProcesses: strconv.Itoa(af.WorkerProcesses),
+		appsettings.Trigger:         man.Trigger,
+		appsettings.Version:         protocol.LithopsVersion,
 	} {
 		s[k] = v
 	}

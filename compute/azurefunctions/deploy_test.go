@@ -28,6 +28,7 @@ import (
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/hostdouble"
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -81,8 +82,8 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	azurefunctions.EnsureQueue(ctx, svc, names.Queue)
 	d, err := hostdouble.Start(ctx, hostdouble.Options{
 		Command: []string{bin, "runtime", "serve"},
-		Env: []string{"AzureWebJobsStorage=" + runtimetest.AzuriteConn, "LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
-			"LITHOPS_RUNTIME_NAME=" + azurefunctions.DefaultRuntime, "LITHOPS_RUNTIME_MEMORY=4096"},
+		Env: []string{appsettings.HostStorage + "=" + runtimetest.AzuriteConn, appsettings.StorageBucket + "=" + cfg.AzureStorage.StorageBucket,
+			appsettings.RuntimeName + "=" + azurefunctions.DefaultRuntime, "LITHOPS_RUNTIME_MEMORY=4096"},
 		Queues: svc, Queue: names.Queue, Function: host.FunctionName, Lease: 10 * time.Second,
 	})
 	if err != nil {
@@ -110,7 +111,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 		t.Fatalf("%d deployments, progress %q", dep.count(), lines)
 	}
 	spec := dep.specs[0]
-	if spec.Name != names.App || spec.MemoryMB != 4096 || spec.RuntimeName != azurefunctions.DefaultRuntime || spec.AppSettings["LITHOPS_QUEUE"] != names.Queue {
+	if spec.Name != names.App || spec.MemoryMB != 4096 || spec.RuntimeName != azurefunctions.DefaultRuntime || spec.AppSettings[appsettings.Queue] != names.Queue {
 		t.Errorf("spec %+v", spec)
 	}
 	for k, v := range spec.AppSettings {

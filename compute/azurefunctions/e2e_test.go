@@ -20,6 +20,7 @@ import (
 	_ "github.com/lithops-go/lithops/azure" // the test binary serves as the runtime host
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/hostdouble"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
@@ -54,7 +55,7 @@ var (
 	})
 	// hostEnv reports whether the host's own settings leaked to the program.
 	hostEnv = lithops.Func("af_host_env", func(ctx context.Context, _ int) (string, error) {
-		return os.Getenv("AzureWebJobsStorage") + os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), nil
+		return os.Getenv(appsettings.HostStorage) + os.Getenv(appsettings.CustomHandlerPort), nil
 	})
 	// flaky fails the first Fails invocations for its counter file.
 	flaky = lithops.Func("af_flaky", func(ctx context.Context, in struct {

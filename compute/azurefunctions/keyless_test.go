@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
@@ -94,15 +95,15 @@ func newMIDouble(t *testing.T) *miDouble {
 // setKeylessEnv gives the process the settings of a keyless function app:
 // identity-based AzureWebJobsStorage__* and the managed-identity endpoint.
 func (d *miDouble) setKeylessEnv(t *testing.T, clientID string) {
-	t.Setenv("LITHOPS_CONFIG_JSON", "")
-	t.Setenv("AzureWebJobsStorage", "")
-	t.Setenv(StorageBlobURISetting, d.storage.URL+"/acct")
-	t.Setenv(StorageQueueURISetting, d.storage.URL+"/acct")
-	t.Setenv(StorageCredentialSetting, "managedidentity")
-	t.Setenv(StorageClientIDSetting, clientID)
-	t.Setenv("LITHOPS_STORAGE_BUCKET", "lithops")
-	t.Setenv("IDENTITY_ENDPOINT", d.identity.URL+"/msi/token")
-	t.Setenv("IDENTITY_HEADER", testIdentityHeader)
+	t.Setenv(appsettings.LithopsConfigJSON, "")
+	t.Setenv(appsettings.HostStorage, "")
+	t.Setenv(appsettings.HostStorageBlobURI, d.storage.URL+"/acct")
+	t.Setenv(appsettings.HostStorageQueueURI, d.storage.URL+"/acct")
+	t.Setenv(appsettings.HostStorageCredential, "managedidentity")
+	t.Setenv(appsettings.HostStorageClientID, clientID)
+	t.Setenv(appsettings.StorageBucket, "lithops")
+	t.Setenv(appsettings.IdentityEndpoint, d.identity.URL+"/msi/token")
+	t.Setenv(appsettings.IdentityHeader, testIdentityHeader)
 }
 
 // Without a connection string the runtime host opens blobs (program
@@ -161,7 +162,7 @@ func TestHostKeylessManagedIdentity(t *testing.T) {
 		t.Fatalf("push: %v", err)
 	}
 	// Workers open storage with the same identity.
-	for _, k := range []string{"IDENTITY_ENDPOINT=", "IDENTITY_HEADER="} {
+	for _, k := range []string{appsettings.IdentityEndpoint + "=", appsettings.IdentityHeader + "="} {
 		if !slices.ContainsFunc(opts.WorkerEnv, func(kv string) bool { return strings.HasPrefix(kv, k) }) {
 			t.Errorf("worker env lacks %s: %q", k, opts.WorkerEnv)
 		}
@@ -202,13 +203,13 @@ func TestHostKeylessManagedIdentity(t *testing.T) {
 // Only an account name, no URIs: the host uses the account's public
 // endpoints, and the system-assigned identity when no client id is set.
 func TestHostKeylessAccountName(t *testing.T) {
-	t.Setenv("LITHOPS_CONFIG_JSON", "")
-	t.Setenv("AzureWebJobsStorage", "")
-	t.Setenv(StorageBlobURISetting, "")
-	t.Setenv(StorageQueueURISetting, "")
-	t.Setenv(StorageClientIDSetting, "")
-	t.Setenv(StorageCredentialSetting, "")
-	t.Setenv(StorageAccountNameSetting, "myacct")
+	t.Setenv(appsettings.LithopsConfigJSON, "")
+	t.Setenv(appsettings.HostStorage, "")
+	t.Setenv(appsettings.HostStorageBlobURI, "")
+	t.Setenv(appsettings.HostStorageQueueURI, "")
+	t.Setenv(appsettings.HostStorageClientID, "")
+	t.Setenv(appsettings.HostStorageCredential, "")
+	t.Setenv(appsettings.HostStorageAccountName, "myacct")
 	cfg, err := hostConfig()
 	if err != nil {
 		t.Fatal(err)
@@ -218,14 +219,14 @@ func TestHostKeylessAccountName(t *testing.T) {
 		t.Fatalf("%+v", a)
 	}
 	// A connection string still wins.
-	t.Setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+	t.Setenv(appsettings.HostStorage, "UseDevelopmentStorage=true")
 	if cfg, err = hostConfig(); err != nil || cfg.AzureStorage.ConnectionString == "" || cfg.AzureStorage.Credential != "" {
 		t.Fatalf("connection string: %+v %v", cfg.AzureStorage, err)
 	}
 	// Another credential kind is refused, naming the setting.
-	t.Setenv("AzureWebJobsStorage", "")
-	t.Setenv(StorageCredentialSetting, "clientsecret")
-	if _, err := hostConfig(); err == nil || !strings.Contains(err.Error(), StorageCredentialSetting) {
+	t.Setenv(appsettings.HostStorage, "")
+	t.Setenv(appsettings.HostStorageCredential, "clientsecret")
+	if _, err := hostConfig(); err == nil || !strings.Contains(err.Error(), appsettings.HostStorageCredential) {
 		t.Fatalf("credential kind: %v", err)
 	}
 }
@@ -335,18 +336,18 @@ func TestDeployKeylessRuntime(t *testing.T) {
 				t.Fatalf("spec identity %+v", spec.Identity)
 			}
 			s := spec.AppSettings
-			if s[StorageCredentialSetting] != "managedidentity" || s[StorageClientIDSetting] != "client-lithops-"+account {
+			if s[appsettings.HostStorageCredential] != "managedidentity" || s[appsettings.HostStorageClientID] != "client-lithops-"+account {
 				t.Errorf("identity settings: %v", s)
 			}
-			if _, ok := s["AzureWebJobsStorage"]; ok {
+			if _, ok := s[appsettings.HostStorage]; ok {
 				t.Error("AzureWebJobsStorage is set")
 			}
-			if _, ok := s[armdeploy.DeploymentStorageSetting]; ok {
-				t.Errorf("%s is set", armdeploy.DeploymentStorageSetting)
+			if _, ok := s[appsettings.DeploymentStorage]; ok {
+				t.Errorf("%s is set", appsettings.DeploymentStorage)
 			}
 			switch tc.name {
 			case "account":
-				if s[StorageAccountNameSetting] != "acct" || s[StorageBlobURISetting] != "" {
+				if s[appsettings.HostStorageAccountName] != "acct" || s[appsettings.HostStorageBlobURI] != "" {
 					t.Errorf("settings %v", s)
 				}
 			default:
@@ -354,7 +355,7 @@ func TestDeployKeylessRuntime(t *testing.T) {
 				if wantQ == "" {
 					wantQ = "https://acct.queue.core.windows.net/"
 				}
-				if s[StorageAccountNameSetting] != "" || s[StorageBlobURISetting] != tc.endpoint || s[StorageQueueURISetting] != wantQ {
+				if s[appsettings.HostStorageAccountName] != "" || s[appsettings.HostStorageBlobURI] != tc.endpoint || s[appsettings.HostStorageQueueURI] != wantQ {
 					t.Errorf("settings %v", s)
 				}
 			}
@@ -375,7 +376,7 @@ func TestDeployKeyedRuntimeHasNoIdentity(t *testing.T) {
 	if !errors.Is(err, errStopKeyless) {
 		t.Fatal(err)
 	}
-	if len(dep.ensured) != 0 || dep.specs[0].Identity != nil || dep.specs[0].AppSettings["AzureWebJobsStorage"] == "" {
+	if len(dep.ensured) != 0 || dep.specs[0].Identity != nil || dep.specs[0].AppSettings[appsettings.HostStorage] == "" {
 		t.Fatalf("keyed deploy: identity %q, spec %+v", dep.ensured, dep.specs[0].Identity)
 	}
 }

@@ -17,21 +17,17 @@ import (
 
 	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
 )
 
-// PortSetting is the environment variable through which the Functions host
-// tells a custom handler its port. A lithops program started with it set
-// (and not in worker mode) is a runtime host: lithops.Main and lithops.Init
-// serve invocations instead of running the program.
-const PortSetting = "FUNCTIONS_CUSTOMHANDLER_PORT"
-
 // ServeOptions configure Serve.
 type ServeOptions struct {
-	// Port to listen on, on 127.0.0.1; "" means $FUNCTIONS_CUSTOMHANDLER_PORT.
+	// Port to listen on, on 127.0.0.1; "" means $FUNCTIONS_CUSTOMHANDLER_PORT
+	// (appsettings.CustomHandlerPort).
 	Port string
 	// OpenStorage opens the configured storage (the root package's opener,
 	// so that every registered driver is available).
@@ -55,13 +51,13 @@ type ServeOptions struct {
 func Serve(ctx context.Context, o ServeOptions) error {
 	port := o.Port
 	if port == "" {
-		port = os.Getenv(PortSetting)
+		port = os.Getenv(appsettings.CustomHandlerPort)
 	}
 	if port == "" {
-		port = os.Getenv("FUNCTIONS_HTTPWORKER_PORT")
+		port = os.Getenv(appsettings.HTTPWorkerPort)
 	}
 	if port == "" {
-		return fmt.Errorf("runtime host: %s is not set", PortSetting)
+		return fmt.Errorf("runtime host: %s is not set", appsettings.CustomHandlerPort)
 	}
 	logger := o.Logger
 	if logger == nil {
@@ -127,70 +123,39 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	return err
 }
 
-// Identity-based storage settings of a function app (the Functions host's
-// AzureWebJobsStorage__* connection properties): the runtime host reads
-// them when AzureWebJobsStorage holds no connection string.
-const (
-	StorageAccountNameSetting = "AzureWebJobsStorage__accountName"
-	StorageBlobURISetting     = "AzureWebJobsStorage__blobServiceUri"
-	StorageQueueURISetting    = "AzureWebJobsStorage__queueServiceUri"
-	StorageCredentialSetting  = "AzureWebJobsStorage__credential"
-	StorageClientIDSetting    = "AzureWebJobsStorage__clientId"
-)
-
-// managedIdentityEnv are the variables through which the platform hands
-// the managed-identity endpoint to the sandbox (App Service: IDENTITY_*;
-// older hosts: MSI_*). Workers of a keyless host need them to open storage.
-var managedIdentityEnv = []string{"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "MSI_ENDPOINT", "MSI_SECRET"}
-
-// lookupSetting returns the app setting name from the environment; like the
-// Functions host it accepts any letter case and ':' for "__".
-func lookupSetting(name string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	alt := strings.ReplaceAll(name, "__", ":")
-	for _, kv := range os.Environ() {
-		k, v, _ := strings.Cut(kv, "=")
-		if v != "" && (strings.EqualFold(k, name) || strings.EqualFold(k, alt)) {
-			return v
-		}
-	}
-	return ""
-}
-
 // hostConfig is the runtime host's configuration, from its app settings:
 // LITHOPS_CONFIG_JSON (a whole config), or AzureWebJobsStorage (a
 // connection string) or its identity-based settings (account name or
 // service URIs, opened with the app's managed identity) plus
 // LITHOPS_STORAGE_BUCKET.
 func hostConfig() (*config.Config, error) {
-	if raw := os.Getenv("LITHOPS_CONFIG_JSON"); raw != "" {
-		return config.Parse("LITHOPS_CONFIG_JSON", []byte(raw))
+	if raw := os.Getenv(appsettings.LithopsConfigJSON); raw != "" {
+		return config.Parse(appsettings.LithopsConfigJSON, []byte(raw))
 	}
 	cfg := config.Default()
 	cfg.Lithops.Backend = "azure_functions"
 	cfg.Lithops.Storage = "azure_storage"
 	a := &cfg.AzureStorage
-	if conn := os.Getenv("AzureWebJobsStorage"); conn != "" {
+	if conn := os.Getenv(appsettings.HostStorage); conn != "" {
 		a.ConnectionString = conn
 	} else {
-		a.StorageAccountName = lookupSetting(StorageAccountNameSetting)
-		a.Endpoint = lookupSetting(StorageBlobURISetting)
-		a.QueueEndpoint = lookupSetting(StorageQueueURISetting)
+		a.StorageAccountName = appsettings.Lookup(appsettings.HostStorageAccountName)
+		a.Endpoint = appsettings.Lookup(appsettings.HostStorageBlobURI)
+		a.QueueEndpoint = appsettings.Lookup(appsettings.HostStorageQueueURI)
 		if a.StorageAccountName == "" && (a.Endpoint == "" || a.QueueEndpoint == "") {
-			return nil, fmt.Errorf("neither LITHOPS_CONFIG_JSON nor AzureWebJobsStorage is set, nor %s (or both %s and %s)",
-				StorageAccountNameSetting, StorageBlobURISetting, StorageQueueURISetting)
+			return nil, fmt.Errorf("neither %s nor %s is set, nor %s (or both %s and %s)",
+				appsettings.LithopsConfigJSON, appsettings.HostStorage,
+				appsettings.HostStorageAccountName, appsettings.HostStorageBlobURI, appsettings.HostStorageQueueURI)
 		}
 		// On Azure an identity-based connection is the app's managed
 		// identity, whatever __credential says.
-		if c := lookupSetting(StorageCredentialSetting); c != "" && !strings.EqualFold(c, azblobdriver.CredentialManagedIdentity) {
-			return nil, fmt.Errorf("%s is %q: the runtime host supports %q", StorageCredentialSetting, c, azblobdriver.CredentialManagedIdentity)
+		if c := appsettings.Lookup(appsettings.HostStorageCredential); c != "" && !strings.EqualFold(c, azblobdriver.CredentialManagedIdentity) {
+			return nil, fmt.Errorf("%s is %q: the runtime host supports %q", appsettings.HostStorageCredential, c, azblobdriver.CredentialManagedIdentity)
 		}
 		a.Credential = azblobdriver.CredentialManagedIdentity
-		a.ClientID = lookupSetting(StorageClientIDSetting)
+		a.ClientID = appsettings.Lookup(appsettings.HostStorageClientID)
 	}
-	if b := os.Getenv("LITHOPS_STORAGE_BUCKET"); b != "" {
+	if b := os.Getenv(appsettings.StorageBucket); b != "" {
 		cfg.AzureStorage.StorageBucket = b
 	}
 	return cfg, cfg.Validate()
@@ -233,18 +198,18 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 	if err != nil {
 		return host.Options{}, err
 	}
-	workers := envInt("LITHOPS_WORKER_PROCESSES", runtime.NumCPU())
-	memory := envInt("LITHOPS_RUNTIME_MEMORY", 0)
+	workers := envInt(appsettings.WorkerProcesses, runtime.NumCPU())
+	memory := envInt(appsettings.RuntimeMemory, 0)
 	// Each worker gets its share of the instance's memory, less headroom
 	// for the host, so a call over it fails as out of memory instead of the
 	// platform killing the whole instance.
-	memMB := envInt("LITHOPS_WORKER_MEMORY_MB", memory*85/100/workers)
+	memMB := envInt(appsettings.WorkerMemoryMB, memory*85/100/workers)
 	wenv := []string{"LITHOPS_WORKER_CONFIG_FD=" + strconv.Itoa(localhost.ConfigFD)}
 	if strings.EqualFold(cfg.AzureStorage.Credential, azblobdriver.CredentialManagedIdentity) {
 		// Workers open storage with the same managed identity: they need
 		// the platform's token endpoint, which their clean environment
 		// lacks.
-		for _, k := range managedIdentityEnv {
+		for _, k := range appsettings.ManagedIdentityEnv {
 			if v, ok := os.LookupEnv(k); ok {
 				wenv = append(wenv, k+"="+v)
 			}
@@ -252,7 +217,7 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 	}
 	// The runtime spec's env (app settings named in LITHOPS_USER_ENV) is
 	// the user's; the rest of the host's settings are not.
-	for _, k := range strings.Split(os.Getenv("LITHOPS_USER_ENV"), ",") {
+	for _, k := range strings.Split(os.Getenv(appsettings.UserEnv), ",") {
 		if v, ok := os.LookupEnv(k); ok && k != "" {
 			wenv = append(wenv, k+"="+v)
 		}
@@ -269,13 +234,13 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 		// The host.json that BuildApp writes sets this.
 		MaxDeliveries: MaxDequeue,
 		Meta: protocol.RuntimeMeta{
-			Runtime:        os.Getenv("LITHOPS_RUNTIME_NAME"),
+			Runtime:        os.Getenv(appsettings.RuntimeName),
 			Backend:        "azure_functions",
 			LithopsVersion: protocol.LithopsVersion,
 			MemoryMB:       memory,
-			TimeoutS:       envInt("LITHOPS_RUNTIME_TIMEOUT", 0),
-			Trigger:        os.Getenv("LITHOPS_TRIGGER"),
-			Queue:          os.Getenv(QueueSetting),
+			TimeoutS:       envInt(appsettings.RuntimeTimeout, 0),
+			Trigger:        os.Getenv(appsettings.Trigger),
+			Queue:          os.Getenv(appsettings.Queue),
 		},
 		Logger: logger,
 	}

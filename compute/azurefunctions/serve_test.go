@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/storage"
 	"github.com/lithops-go/lithops/storage/memory"
 )
@@ -49,8 +50,8 @@ func waitReady(t *testing.T, base string) {
 // endpoint cannot make the handler miss the platform's start-up limit.
 // Invocations wait for the host.
 func TestServeAnswersBeforeStorage(t *testing.T) {
-	t.Setenv("AzureWebJobsStorage", "")
-	t.Setenv("LITHOPS_CONFIG_JSON", `{"lithops":{"backend":"localhost","storage":"memory"}}`)
+	t.Setenv(appsettings.HostStorage, "")
+	t.Setenv(appsettings.LithopsConfigJSON, `{"lithops":{"backend":"localhost","storage":"memory"}}`)
 	release := make(chan struct{})
 	opened := make(chan struct{})
 	open := func(ctx context.Context, cfg *config.Config) (*storage.Storage, error) {
@@ -103,8 +104,8 @@ func TestServeAnswersBeforeStorage(t *testing.T) {
 // A host that cannot open its storage stops with the reason (the
 // Functions host restarts the handler).
 func TestServeFailsWhenStorageFails(t *testing.T) {
-	t.Setenv("AzureWebJobsStorage", "")
-	t.Setenv("LITHOPS_CONFIG_JSON", `{"lithops":{"backend":"localhost","storage":"memory"}}`)
+	t.Setenv(appsettings.HostStorage, "")
+	t.Setenv(appsettings.LithopsConfigJSON, `{"lithops":{"backend":"localhost","storage":"memory"}}`)
 	boom := errors.New("storage endpoint unreachable")
 	open := func(context.Context, *config.Config) (*storage.Storage, error) { return nil, boom }
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -117,17 +118,17 @@ func TestServeFailsWhenStorageFails(t *testing.T) {
 
 // Without settings the host says which are missing.
 func TestServeNeedsSettings(t *testing.T) {
-	t.Setenv("AzureWebJobsStorage", "")
-	t.Setenv("LITHOPS_CONFIG_JSON", "")
-	t.Setenv(PortSetting, "")
-	t.Setenv("FUNCTIONS_HTTPWORKER_PORT", "")
-	if err := Serve(context.Background(), ServeOptions{OpenStorage: func(context.Context, *config.Config) (*storage.Storage, error) { return nil, nil }}); err == nil || !strings.Contains(err.Error(), PortSetting) {
+	t.Setenv(appsettings.HostStorage, "")
+	t.Setenv(appsettings.LithopsConfigJSON, "")
+	t.Setenv(appsettings.CustomHandlerPort, "")
+	t.Setenv(appsettings.HTTPWorkerPort, "")
+	if err := Serve(context.Background(), ServeOptions{OpenStorage: func(context.Context, *config.Config) (*storage.Storage, error) { return nil, nil }}); err == nil || !strings.Contains(err.Error(), appsettings.CustomHandlerPort) {
 		t.Fatalf("no port: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := Serve(ctx, ServeOptions{Port: freePort(t), OpenStorage: func(context.Context, *config.Config) (*storage.Storage, error) { return nil, nil }})
-	if err == nil || !strings.Contains(err.Error(), "AzureWebJobsStorage") {
+	if err == nil || !strings.Contains(err.Error(), appsettings.HostStorage) {
 		t.Fatalf("no storage settings: %v", err)
 	}
 }

@@ -48,6 +48,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/hostdouble"
 )
 
@@ -135,7 +136,7 @@ func (p *Platform) IdentityEndpoint() string { return p.srv.URL + "/msi/token" }
 // ClientEnv is the environment a separate process needs to use the
 // platform: the certificate to trust and the managed identity.
 func (p *Platform) ClientEnv() []string {
-	return []string{"SSL_CERT_FILE=" + p.CertFile(), "IDENTITY_ENDPOINT=" + p.IdentityEndpoint(), "IDENTITY_HEADER=" + IdentityHeader}
+	return []string{"SSL_CERT_FILE=" + p.CertFile(), appsettings.IdentityEndpoint + "=" + p.IdentityEndpoint(), appsettings.IdentityHeader + "=" + IdentityHeader}
 }
 
 // TokenAudiences returns the resources tokens were issued for, in order.

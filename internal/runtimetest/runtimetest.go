@@ -24,6 +24,7 @@ import (
 	_ "github.com/lithops-go/lithops/azure" // programs that use Azurite run as runtime hosts
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/hostdouble"
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -193,13 +194,13 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 	d, err := hostdouble.Start(ctx, hostdouble.Options{
 		Command: []string{bin, "runtime", "serve"},
 		Env: append([]string{
-			"LITHOPS_HOST_CACHE=" + cache,
-			"AzureWebJobsStorage=" + cfg.AzureStorage.ConnectionString,
-			"LITHOPS_STORAGE_BUCKET=" + cfg.AzureStorage.StorageBucket,
-			"LITHOPS_RUNTIME_NAME=" + cfg.AzureFunctions.Runtime,
-			azurefunctions.QueueSetting + "=" + names.Queue,
-			fmt.Sprintf("LITHOPS_WORKER_PROCESSES=%d", o.Workers),
-			fmt.Sprintf("LITHOPS_RUNTIME_MEMORY=%d", cfg.AzureFunctions.RuntimeMemory),
+			appsettings.HostCache + "=" + cache,
+			appsettings.HostStorage + "=" + cfg.AzureStorage.ConnectionString,
+			appsettings.StorageBucket + "=" + cfg.AzureStorage.StorageBucket,
+			appsettings.RuntimeName + "=" + cfg.AzureFunctions.Runtime,
+			appsettings.Queue + "=" + names.Queue,
+			fmt.Sprintf("%s=%d", appsettings.WorkerProcesses, o.Workers),
+			fmt.Sprintf("%s=%d", appsettings.RuntimeMemory, cfg.AzureFunctions.RuntimeMemory),
 		}, o.Env...),
 		Queues: svc, Queue: names.Queue, Function: host.FunctionName,
 		Instances: o.Instances, MaxDequeueCount: 5, RetryDelay: time.Second, Lease: o.Lease, Output: o.Output,

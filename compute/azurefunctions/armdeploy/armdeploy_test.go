@@ -29,6 +29,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5/fake"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 )
 
 const (
@@ -471,13 +472,13 @@ func testSpec() Spec {
 		MemoryMB:      4096,
 		MaxInstances:  200,
 		AppSettings: map[string]string{
-			"AzureWebJobsStorage":      testConn,
-			DeploymentStorageSetting:   testConn,
-			"LITHOPS_RUNTIME":          "default",
-			"LITHOPS_STORAGE_BACKEND":  "azure_storage",
-			"LITHOPS_TRIGGER_QUEUE":    "lithops-default-0123456789-in",
-			"LITHOPS_STORAGE_ACCOUNT":  "acct",
-			"LITHOPS_WORKER_PROCESSES": "4",
+			"AzureWebJobsStorage":         testConn,
+			appsettings.DeploymentStorage: testConn,
+			"LITHOPS_RUNTIME":             "default",
+			"LITHOPS_STORAGE_BACKEND":     "azure_storage",
+			"LITHOPS_TRIGGER_QUEUE":       "lithops-default-0123456789-in",
+			"LITHOPS_STORAGE_ACCOUNT":     "acct",
+			"LITHOPS_WORKER_PROCESSES":    "4",
 		},
 		DeploymentContainerURL: "https://acct.blob.core.windows.net/lithops-deploy",
 		Tags:                   map[string]string{"owner": "ci", TagType: "something-else"},
@@ -566,7 +567,7 @@ func TestDeployNewRuntime(t *testing.T) {
 		{"blobContainer", []string{"properties", "functionAppConfig", "deployment", "storage", "type"}},
 		{spec.DeploymentContainerURL, []string{"properties", "functionAppConfig", "deployment", "storage", "value"}},
 		{"StorageAccountConnectionString", []string{"properties", "functionAppConfig", "deployment", "storage", "authentication", "type"}},
-		{DeploymentStorageSetting, []string{"properties", "functionAppConfig", "deployment", "storage", "authentication", "storageAccountConnectionStringName"}},
+		{appsettings.DeploymentStorage, []string{"properties", "functionAppConfig", "deployment", "storage", "authentication", "storageAccountConnectionStringName"}},
 		{"lithops-runtime", []string{"tags", "type"}},
 		{"0.3.0", []string{"tags", "lithops-version"}},
 		{"default", []string{"tags", "lithops-runtime"}},
@@ -580,7 +581,7 @@ func TestDeployNewRuntime(t *testing.T) {
 		gotSettings[m["name"].(string)] = m["value"].(string)
 	}
 	wantSettings := maps.Clone(spec.AppSettings)
-	wantSettings[FunctionTimeoutSetting] = "00:10:00"
+	wantSettings[appsettings.FunctionTimeout] = "00:10:00"
 	if !maps.Equal(gotSettings, wantSettings) {
 		t.Errorf("app settings:\n got %v\nwant %v", gotSettings, wantSettings)
 	}
@@ -873,12 +874,12 @@ func TestSpecValidation(t *testing.T) {
 		{name: "no version", mutate: func(s *Spec) { s.Version = "" }, want: "version"},
 		{name: "negative timeout", mutate: func(s *Spec) { s.TimeoutSeconds = -5 }, want: "timeout"},
 		{name: "timeout setting", mutate: func(s *Spec) { s.TimeoutSeconds = 90000 }, check: func(t *testing.T, n normalized) {
-			if got := n.AppSettings[FunctionTimeoutSetting]; got != "1.01:00:00" {
+			if got := n.AppSettings[appsettings.FunctionTimeout]; got != "1.01:00:00" {
 				t.Errorf("timeout setting %q", got)
 			}
 		}},
-		{name: "timeout setting given", mutate: func(s *Spec) { s.TimeoutSeconds = 60; s.AppSettings[FunctionTimeoutSetting] = "-1" }, check: func(t *testing.T, n normalized) {
-			if got := n.AppSettings[FunctionTimeoutSetting]; got != "-1" {
+		{name: "timeout setting given", mutate: func(s *Spec) { s.TimeoutSeconds = 60; s.AppSettings[appsettings.FunctionTimeout] = "-1" }, check: func(t *testing.T, n normalized) {
+			if got := n.AppSettings[appsettings.FunctionTimeout]; got != "-1" {
 				t.Errorf("timeout setting %q, want the spec's -1", got)
 			}
 		}},
@@ -886,7 +887,7 @@ func TestSpecValidation(t *testing.T) {
 		{name: "http container", mutate: func(s *Spec) { s.DeploymentContainerURL = "http://acct.blob.core.windows.net/c" }, want: "want https://"},
 		{name: "container with blob path", mutate: func(s *Spec) { s.DeploymentContainerURL = "https://acct.blob.core.windows.net/c/x.zip" }, want: "want https://"},
 		{name: "container with SAS", mutate: func(s *Spec) { s.DeploymentContainerURL = "https://acct.blob.core.windows.net/c?sig=x" }, want: "without query"},
-		{name: "no deployment storage", mutate: func(s *Spec) { delete(s.AppSettings, DeploymentStorageSetting) }, want: DeploymentStorageSetting},
+		{name: "no deployment storage", mutate: func(s *Spec) { delete(s.AppSettings, appsettings.DeploymentStorage) }, want: appsettings.DeploymentStorage},
 		{name: "no host storage", mutate: func(s *Spec) { delete(s.AppSettings, "AzureWebJobsStorage") }, want: "AzureWebJobsStorage"},
 		{name: "identity host storage", mutate: func(s *Spec) {
 			delete(s.AppSettings, "AzureWebJobsStorage")

@@ -21,6 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 )
 
 // Token scopes of the bearer token sent to the SCM (Kudu) endpoint. The SCM
@@ -385,7 +386,7 @@ func (d *Deployer) putSite(ctx context.Context, s normalized, planID string, set
 	}
 	auth := &armappservice.FunctionsDeploymentStorageAuthentication{
 		Type:                               to.Ptr(armappservice.AuthenticationTypeStorageAccountConnectionString),
-		StorageAccountConnectionStringName: to.Ptr(DeploymentStorageSetting),
+		StorageAccountConnectionStringName: to.Ptr(appsettings.DeploymentStorage),
 	}
 	var identity *armappservice.ManagedServiceIdentity
 	if s.Identity != nil {
@@ -749,7 +750,7 @@ func isNotFound(err error) bool {
 // keyedSetting reports whether an app setting holds a storage connection
 // string, which a keyless app must not keep.
 func keyedSetting(name string) bool {
-	return strings.EqualFold(name, HostStorageSetting) || strings.EqualFold(name, DeploymentStorageSetting)
+	return strings.EqualFold(name, appsettings.HostStorage) || strings.EqualFold(name, appsettings.DeploymentStorage)
 }
 
 // mergeSettings returns the app's current settings overlaid with want

@@ -19,6 +19,7 @@ import (
 	authfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
 	msifake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi/fake"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 )
 
 // iam is Microsoft.ManagedIdentity and Microsoft.Authorization of the test
@@ -190,8 +191,8 @@ func TestDeployKeyless(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec.Identity = id
-	delete(spec.AppSettings, HostStorageSetting)
-	delete(spec.AppSettings, DeploymentStorageSetting)
+	delete(spec.AppSettings, appsettings.HostStorage)
+	delete(spec.AppSettings, appsettings.DeploymentStorage)
 	spec.AppSettings["AzureWebJobsStorage__accountName"] = "acct"
 	spec.AppSettings["AzureWebJobsStorage__credential"] = "managedidentity"
 	spec.AppSettings["AzureWebJobsStorage__clientId"] = id.ClientID
@@ -227,7 +228,7 @@ func TestDeployKeyless(t *testing.T) {
 	}
 
 	// A keyless spec that carries a connection string is refused.
-	spec.AppSettings[DeploymentStorageSetting] = testConn
+	spec.AppSettings[appsettings.DeploymentStorage] = testConn
 	if _, err := h.d.Deploy(ctx, spec, testZip); !errors.Is(err, ErrInvalidSpec) {
 		t.Fatalf("keyless spec with a connection string: %v", err)
 	}

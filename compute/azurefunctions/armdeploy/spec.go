@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 )
 
 // Tags written on every plan and site this package creates.
@@ -23,20 +25,6 @@ const (
 	TagMemory        = "lithops-memory"  // instance memory in MB
 	TagApp           = "lithops-app"     // on the plan: the app it was created for
 	tagValueMaxBytes = 256
-)
-
-// App setting names with a meaning to this package.
-const (
-	// DeploymentStorageSetting names the app setting holding the connection
-	// string of the storage account of Spec.DeploymentContainerURL; the
-	// platform reads the package from there.
-	DeploymentStorageSetting = "DEPLOYMENT_STORAGE_CONNECTION_STRING"
-	// HostStorageSetting is the Functions host's own storage connection
-	// (queue triggers, keys, leases).
-	HostStorageSetting = "AzureWebJobsStorage"
-	// FunctionTimeoutSetting overrides host.json's functionTimeout; Deploy
-	// sets it from Spec.TimeoutSeconds unless the spec sets it itself.
-	FunctionTimeoutSetting = "AzureFunctionsJobHost__functionTimeout"
 )
 
 // Flex Consumption limits.
@@ -115,37 +103,13 @@ var (
 	planNameRE = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,58}[A-Za-z0-9])?$`)
 )
 
-// flexUnsupportedSettings are app settings Flex Consumption rejects or
-// replaces with functionAppConfig or site properties ("Flex Consumption
-// plan deprecations" in the app settings reference); prefixes end in '*'.
-// Names containing ':' are refused as well (see flexRefuses).
-var flexUnsupportedSettings = []string{
-	"FUNCTIONS_WORKER_RUNTIME",
-	"FUNCTIONS_WORKER_RUNTIME_VERSION",
-	"FUNCTIONS_EXTENSION_VERSION",
-	"FUNCTIONS_MAX_HTTP_CONCURRENCY",
-	"FUNCTIONS_WORKER_PROCESS_COUNT",
-	"FUNCTIONS_WORKER_DYNAMIC_CONCURRENCY_ENABLED",
-	"WEBSITE_RUN_FROM_PACKAGE",
-	"WEBSITE_CONTENT*",
-	"WEBSITE_SKIP_CONTENTSHARE_VALIDATION",
-	"WEBSITE_NODE_DEFAULT_VERSION",
-	"WEBSITE_MAX_DYNAMIC_APPLICATION_SCALE_OUT",
-	"WEBSITE_TIME_ZONE",
-	"TZ",
-	"WEBSITE_DNS_SERVER",
-	"WEBSITE_VNET_ROUTE_ALL",
-	"SCM_DO_BUILD_DURING_DEPLOYMENT",
-	"ENABLE_ORYX_BUILD",
-}
-
 // flexRefuses reports whether Flex Consumption refuses the app setting
 // name, and why.
 func flexRefuses(name string) (string, bool) {
 	if strings.Contains(name, ":") {
 		return "is not supported on Flex Consumption (Linux app setting names cannot contain ':'; use '__')", true
 	}
-	for _, p := range flexUnsupportedSettings {
+	for _, p := range appsettings.FlexUnsupported {
 		if settingMatches(name, p) {
 			return "is not supported on Flex Consumption (functionAppConfig or site properties replace it)", true
 		}
@@ -267,14 +231,14 @@ func (s Spec) validate() (normalized, error) {
 				return n, invalid("app %s is keyless (managed identity): app setting %s (a connection string) must not be set", s.Name, k)
 			}
 		}
-	case settings[DeploymentStorageSetting] == "":
-		return n, invalid("app %s: app setting %s (connection string of the deployment container's account) is not set", s.Name, DeploymentStorageSetting)
+	case settings[appsettings.DeploymentStorage] == "":
+		return n, invalid("app %s: app setting %s (connection string of the deployment container's account) is not set", s.Name, appsettings.DeploymentStorage)
 	}
 	if !hasHostStorage(settings) {
-		return n, invalid("app %s: app setting %s (or identity-based %s__*) is not set", s.Name, HostStorageSetting, HostStorageSetting)
+		return n, invalid("app %s: app setting %s (or identity-based %s__*) is not set", s.Name, appsettings.HostStorage, appsettings.HostStorage)
 	}
-	if _, ok := settings[FunctionTimeoutSetting]; !ok && s.TimeoutSeconds > 0 {
-		settings[FunctionTimeoutSetting] = timeSpan(time.Duration(s.TimeoutSeconds) * time.Second)
+	if _, ok := settings[appsettings.FunctionTimeout]; !ok && s.TimeoutSeconds > 0 {
+		settings[appsettings.FunctionTimeout] = timeSpan(time.Duration(s.TimeoutSeconds) * time.Second)
 	}
 	n.AppSettings = settings
 
@@ -291,11 +255,11 @@ func (s Spec) validate() (normalized, error) {
 }
 
 func hasHostStorage(settings map[string]string) bool {
-	if settings[HostStorageSetting] != "" {
+	if settings[appsettings.HostStorage] != "" {
 		return true
 	}
 	for k, v := range settings {
-		if v != "" && strings.HasPrefix(strings.ToLower(k), strings.ToLower(HostStorageSetting)+"__") {
+		if v != "" && strings.HasPrefix(strings.ToLower(k), strings.ToLower(appsettings.IdentityPrefix)) {
 			return true
 		}
 	}
