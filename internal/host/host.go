@@ -23,6 +23,11 @@
 //     again; its stored status is reported.
 //   - No credential is read from an invocation; the host uses its own
 //     settings (environment) for storage and queues.
+//   - The host keeps the worker processes (an internal/procpool pool) of at
+//     most MaxResidentPrograms programs, and at most MaxCachedPrograms
+//     programs (MaxCacheBytes) on disk: beyond that the least recently used
+//     go, never one in use. A worker process idle for WorkerIdleTimeout
+//     exits.
 package host
 
 import (
@@ -41,7 +46,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lithops-go/lithops/compute/localhost"
+	"github.com/lithops-go/lithops/internal/procpool"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/worker"
 	"github.com/lithops-go/lithops/storage"
@@ -66,7 +71,7 @@ type Options struct {
 	// (LITHOPS_WORKER_CONFIG_FD with WorkerConfig) and holds the runtime spec's env; nothing else
 	// of the host's environment reaches the program.
 	WorkerEnv []string
-	// WorkerConfig reaches each worker on a pipe (localhost.ConfigFD), not
+	// WorkerConfig reaches each worker on a pipe (procpool.ConfigFD), not
 	// in its environment: what it needs to open Storage.
 	WorkerConfig []byte
 	// Workers is how many calls run at once on this instance.
@@ -74,6 +79,21 @@ type Options struct {
 	// CacheDir holds fetched programs; "" picks the first executable one of
 	// the temp dir, the user cache dir and /dev/shm.
 	CacheDir string
+	// MaxCachedPrograms and MaxCacheBytes bound the programs kept in
+	// CacheDir (0: DefaultMaxCachedPrograms, DefaultMaxCacheBytes); the
+	// least recently used ones not in use go first. Host processes may
+	// share CacheDir: a program one of them uses stays.
+	MaxCachedPrograms int
+	MaxCacheBytes     int64
+	// MaxResidentPrograms bounds the programs whose worker processes the
+	// host keeps (0: DefaultMaxResidentPrograms): when a call of another
+	// program arrives, the least recently used program with no call
+	// running loses its workers. Programs with calls running are never
+	// stopped, so the bound may be exceeded while they run.
+	MaxResidentPrograms int
+	// WorkerIdleTimeout is how long a worker process waits for its next
+	// call before it exits (0: DefaultWorkerIdleTimeout; < 0: never).
+	WorkerIdleTimeout time.Duration
 	// Compiled is a user program built into the runtime (custom runtimes):
 	// its path and SHA-256. Calls of that program need no fetch.
 	CompiledPath, CompiledSHA string
@@ -102,13 +122,23 @@ type Options struct {
 	Logger  *slog.Logger
 }
 
+// Defaults of Options.
+const (
+	// DefaultMaxResidentPrograms: an instance mostly serves one runtime's
+	// program, a few when clients of several versions share it.
+	DefaultMaxResidentPrograms = 4
+	// DefaultWorkerIdleTimeout keeps workers warm across the gaps between
+	// one client's jobs, and frees their memory when the client is done.
+	DefaultWorkerIdleTimeout = 5 * time.Minute
+)
+
 // Host serves invocations. Create it with New.
 type Host struct {
 	opts     Options
 	programs *programCache
 
 	mu    sync.Mutex
-	pools map[string]*localhost.Backend // by program path
+	pools map[string]*residentPool // by program path
 	// Both by executor/job/call. A call may run in two deliveries on this
 	// host at once (the queue delivers at least once): each has its own.
 	waiters map[string][]*collector
@@ -127,21 +157,30 @@ func New(opts Options) (*Host, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	pc, err := newProgramCache(opts.Storage, opts.CacheDir, opts.Logger)
+	if opts.MaxResidentPrograms <= 0 {
+		opts.MaxResidentPrograms = DefaultMaxResidentPrograms
+	}
+	switch {
+	case opts.WorkerIdleTimeout == 0:
+		opts.WorkerIdleTimeout = DefaultWorkerIdleTimeout
+	case opts.WorkerIdleTimeout < 0:
+		opts.WorkerIdleTimeout = 0 // the pool's "never"
+	}
+	pc, err := newProgramCache(opts.Storage, opts.CacheDir, opts.Logger, opts.MaxCachedPrograms, opts.MaxCacheBytes)
 	if err != nil {
 		return nil, err
 	}
-	return &Host{opts: opts, programs: pc, pools: map[string]*localhost.Backend{}, waiters: map[string][]*collector{}, leases: map[string][]*leaseTarget{}, jobs: map[string]*protocol.Job{}}, nil
+	return &Host{opts: opts, programs: pc, pools: map[string]*residentPool{}, waiters: map[string][]*collector{}, leases: map[string][]*leaseTarget{}, jobs: map[string]*protocol.Job{}}, nil
 }
 
 // Close stops every worker process.
 func (h *Host) Close() error {
 	h.mu.Lock()
 	pools := h.pools
-	h.pools = map[string]*localhost.Backend{}
+	h.pools = map[string]*residentPool{}
 	h.mu.Unlock()
 	for _, p := range pools {
-		p.Close()
+		p.pool.Close()
 	}
 	return nil
 }
@@ -492,7 +531,7 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 		stop := h.heartbeat(ctx, inv, job, todo)
 		defer stop()
 	}
-	prog, err := h.program(ctx, inv.Program)
+	prog, releaseProg, err := h.program(ctx, inv.Program)
 	if err != nil && !errors.Is(err, errBadProgram) {
 		return logs, err // a failed fetch: the next delivery tries again
 	}
@@ -505,10 +544,12 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 		}
 		return append(logs, err.Error()), nil
 	}
-	pool, err := h.pool(prog)
+	defer releaseProg()
+	pool, releasePool, err := h.pool(prog)
 	if err != nil {
 		return logs, err
 	}
+	defer releasePool()
 	// The invocation's calls are taken in the order they end: a call handed
 	// back must reach the client while others still run.
 	ended := newCollector()
@@ -820,37 +861,104 @@ func (h *Host) capTimeout(job *protocol.Job) *protocol.Job {
 	return &capped
 }
 
-func (h *Host) pool(prog string) (*localhost.Backend, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if p := h.pools[prog]; p != nil {
-		return p, nil
-	}
-	p, err := localhost.New(localhost.Options{
-		Program:      prog,
-		Env:          h.opts.WorkerEnv,
-		WorkerConfig: h.opts.WorkerConfig,
-		CleanEnv:     true,
-		Workers:      h.opts.Workers,
-		MemoryMB:     h.opts.MemoryMB,
-		Storage:      h.opts.Storage,
-		Notify:       h.deliver,
-		EscalateOOM:  h.opts.EscalateOOM,
-		Logger:       h.opts.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	h.pools[prog] = p
-	return p, nil
+// residentPool is the worker processes of one program.
+type residentPool struct {
+	pool  *procpool.Pool
+	users int       // runs using it
+	used  time.Time // when a run last took or left it
 }
 
-func (h *Host) program(ctx context.Context, sha string) (string, error) {
+// pool returns the worker pool of prog, started if need be, for a run,
+// which calls release when its calls are settled.
+func (h *Host) pool(prog string) (pool *procpool.Pool, release func(), err error) {
+	h.mu.Lock()
+	rp := h.pools[prog]
+	if rp == nil {
+		p, err := procpool.New(procpool.Options{
+			Program:     prog,
+			Env:         h.opts.WorkerEnv,
+			Config:      h.opts.WorkerConfig,
+			CleanEnv:    true,
+			Size:        h.opts.Workers,
+			MemoryMB:    h.opts.MemoryMB,
+			IdleTimeout: h.opts.WorkerIdleTimeout,
+			Storage:     h.opts.Storage,
+			Notify:      h.deliver,
+			EscalateOOM: h.opts.EscalateOOM,
+			Logger:      h.opts.Logger,
+		})
+		if err != nil {
+			h.mu.Unlock()
+			return nil, nil, fmt.Errorf("host: worker pool: %w", err)
+		}
+		rp = &residentPool{pool: p}
+		h.pools[prog] = rp
+	}
+	rp.users++
+	rp.used = time.Now()
+	evicted := h.evictPoolsLocked()
+	h.mu.Unlock()
+	h.closePools(evicted)
+	return rp.pool, func() {
+		h.mu.Lock()
+		rp.users--
+		rp.used = time.Now()
+		evicted := h.evictPoolsLocked()
+		h.mu.Unlock()
+		h.closePools(evicted)
+	}, nil
+}
+
+// evictPoolsLocked takes out of h.pools the least recently used pools that
+// no run uses, while there are more than MaxResidentPrograms.
+func (h *Host) evictPoolsLocked() map[string]*procpool.Pool {
+	var evicted map[string]*procpool.Pool
+	for len(h.pools) > h.opts.MaxResidentPrograms {
+		var victim string
+		var oldest time.Time
+		for prog, rp := range h.pools {
+			if rp.users > 0 {
+				continue
+			}
+			if s := rp.pool.Stats(); s.Running > 0 || s.Queued > 0 {
+				continue // a retry of a run that gave up may still be there
+			}
+			if victim == "" || rp.used.Before(oldest) {
+				victim, oldest = prog, rp.used
+			}
+		}
+		if victim == "" {
+			return evicted // every pool is in use: over the bound until one ends
+		}
+		if evicted == nil {
+			evicted = map[string]*procpool.Pool{}
+		}
+		evicted[victim] = h.pools[victim].pool
+		delete(h.pools, victim)
+	}
+	return evicted
+}
+
+// closePools stops evicted pools' workers (outside h.mu: it waits for them).
+func (h *Host) closePools(evicted map[string]*procpool.Pool) {
+	for prog, p := range evicted {
+		h.opts.Logger.Info("worker processes of a program stopped: more programs than MaxResidentPrograms", "program", prog, "max", h.opts.MaxResidentPrograms)
+		p.Close()
+	}
+}
+
+// program returns the path of the program with hash sha, and a release to
+// call once its calls are settled (it stays on disk until then).
+func (h *Host) program(ctx context.Context, sha string) (string, func(), error) {
 	if sha == "" {
-		return "", fmt.Errorf("%w: the invocation names no program", errBadProgram)
+		return "", nil, fmt.Errorf("%w: the invocation names no program", errBadProgram)
 	}
 	if sha == h.opts.CompiledSHA && h.opts.CompiledPath != "" {
-		return h.opts.CompiledPath, nil
+		return h.opts.CompiledPath, func() {}, nil
 	}
-	return h.programs.get(ctx, sha)
+	path, err := h.programs.get(ctx, sha)
+	if err != nil {
+		return "", nil, err
+	}
+	return path, func() { h.programs.release(sha) }, nil
 }

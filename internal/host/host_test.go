@@ -53,7 +53,7 @@ func TestProgramCacheVerifiesAndCollapses(t *testing.T) {
 	sum := sha256.Sum256(prog)
 	sha := hex.EncodeToString(sum[:])
 	st.PutBytes(ctx, "b", protocol.ProgramKey(sha), gz(prog))
-	pc, err := newProgramCache(st, t.TempDir(), nil)
+	pc, err := newProgramCache(st, t.TempDir(), nil, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

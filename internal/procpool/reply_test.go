@@ -1,4 +1,4 @@
-package localhost
+package procpool
 
 import (
 	"strings"
@@ -11,7 +11,7 @@ import (
 // call it was given is refused with a reason, never used (a nil error
 // record once crashed the client).
 func TestCheckReply(t *testing.T) {
-	tk := &task{inv: protocol.Invocation{ExecutorID: "e", JobID: "j", Calls: []protocol.Call{{ID: "00001"}}}}
+	inv := protocol.Invocation{ExecutorID: "e", JobID: "j", Calls: []protocol.Call{{ID: "00001"}}}
 	ok := func() protocol.Status {
 		return protocol.Status{Version: protocol.Version, ExecutorID: "e", JobID: "j", CallID: "00001", State: protocol.StateSuccess, HasResult: true}
 	}
@@ -31,7 +31,7 @@ func TestCheckReply(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := ok()
 			tc.edit(&st)
-			err := checkReply(&st, tk)
+			err := checkReply(&st, inv)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package localhost
+package procpool
 
 import (
 	"os/exec"

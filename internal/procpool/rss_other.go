@@ -1,6 +1,6 @@
 //go:build !linux
 
-package localhost
+package procpool
 
 // Memory limits are enforced only on Linux, where /proc gives the RSS.
 const rssSupported = false

@@ -1,6 +1,6 @@
 //go:build unix && !linux
 
-package localhost
+package procpool
 
 import "syscall"
 

@@ -1,0 +1,161 @@
+//go:build unix
+
+package procpool
+
+import (
+	"context"
+	"encoding/json"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+// notifications collects what Invoke notifies.
+type notifications struct {
+	mu  sync.Mutex
+	all []protocol.Status
+	end chan protocol.Status // statuses other than running
+}
+
+func newNotifications() *notifications { return &notifications{end: make(chan protocol.Status, 16)} }
+
+func (n *notifications) notify(st *protocol.Status) {
+	n.mu.Lock()
+	n.all = append(n.all, *st)
+	n.mu.Unlock()
+	if st.State != protocol.StateRunning {
+		n.end <- *st
+	}
+}
+
+// TestInvoke: the call policy over the pool: what each way a call ends
+// leaves in storage and reports, retries included.
+func TestInvoke(t *testing.T) {
+	e := newTestEnv(t)
+	tests := []struct {
+		name        string
+		fn, in      string
+		edit        func(*protocol.Job)
+		escalateOOM bool
+		linux       bool
+		// want is the final (or handed-back) status reported; key is
+		// where it must be recorded.
+		wantState    protocol.State
+		wantKind     protocol.ErrorKind
+		wantAttempt  int
+		wantMessage  string
+		handedBack   bool
+		wantRunnings int
+	}{
+		{name: "success", fn: "pid", wantState: protocol.StateSuccess, wantRunnings: 1},
+		{name: "user error, retried until it succeeds", fn: "flaky", in: "2", edit: func(j *protocol.Job) { j.Retries = 2 },
+			wantState: protocol.StateSuccess, wantAttempt: 2, wantRunnings: 3},
+		{name: "user error, out of retries", fn: "flaky", in: "9", edit: func(j *protocol.Job) { j.Retries = 1 },
+			wantState: protocol.StateError, wantKind: protocol.KindUser, wantAttempt: 1, wantRunnings: 2},
+		{name: "worker crash recorded by the pool", fn: "exit",
+			wantState: protocol.StateError, wantKind: protocol.KindCrash, wantMessage: "exited with status 3", wantRunnings: 1},
+		{name: "timeout recorded by the pool", fn: "sleep", in: "60s", edit: func(j *protocol.Job) { j.Timeout = 0.2 },
+			wantState: protocol.StateError, wantKind: protocol.KindTimeout, wantMessage: "timeout of 200ms", wantRunnings: 1},
+		{name: "out of memory handed back", fn: "alloc", in: "256", linux: true, escalateOOM: true,
+			edit:      func(j *protocol.Job) { j.Memory, j.EscalateMemory, j.Retries = 64, true, 2 },
+			wantState: protocol.StateError, wantKind: protocol.KindOOM, handedBack: true, wantRunnings: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.linux && runtime.GOOS != "linux" {
+				t.Skip("memory limits are enforced on Linux only")
+			}
+			n := newNotifications()
+			opts := e.options(1)
+			opts.Notify = n.notify
+			opts.EscalateOOM = tc.escalateOOM
+			p, err := New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			job, inv := e.job(tc.fn, tc.in, 1, tc.edit)
+			if err := p.Invoke(context.Background(), job, inv); err != nil {
+				t.Fatal(err)
+			}
+			var got protocol.Status
+			select {
+			case got = <-n.end:
+			case <-time.After(60 * time.Second):
+				t.Fatal("the call did not end within 60 s")
+			}
+			if got.State != tc.wantState || got.Attempt != tc.wantAttempt || (got.Error == nil) != (tc.wantKind == "") ||
+				(got.Error != nil && (got.Error.Kind != tc.wantKind || !strings.Contains(got.Error.Message, tc.wantMessage))) {
+				t.Fatalf("reported %s attempt %d %+v; want %s attempt %d kind %q %q", got.State, got.Attempt, got.Error, tc.wantState, tc.wantAttempt, tc.wantKind, tc.wantMessage)
+			}
+			key := protocol.StatusKey(got.ExecutorID, got.JobID, got.CallID)
+			if tc.handedBack {
+				key = protocol.AttemptKey(got.ExecutorID, got.JobID, got.CallID, got.Attempt)
+				if _, err := e.st.Head(context.Background(), "b", protocol.StatusKey(got.ExecutorID, got.JobID, got.CallID)); err == nil {
+					t.Fatal("a handed-back call has a final status")
+				}
+			}
+			raw, err := e.st.GetBytes(context.Background(), "b", key)
+			var rec protocol.Status
+			if err != nil || json.Unmarshal(raw, &rec) != nil || rec.State != got.State || rec.Attempt != got.Attempt {
+				t.Fatalf("recorded at %s: %s, %v; want what was reported", key, raw, err)
+			}
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			var runnings int
+			for _, s := range n.all {
+				if s.State == protocol.StateRunning {
+					runnings++
+				}
+			}
+			if runnings != tc.wantRunnings || len(n.all) != runnings+1 {
+				t.Fatalf("notified %d running and %d in all; want %d running and one end", runnings, len(n.all), tc.wantRunnings)
+			}
+		})
+	}
+}
+
+// TestInvokeCancelled: a call whose ctx ends is neither recorded nor
+// reported by the pool (the executor fails it), and its worker is killed.
+func TestInvokeCancelled(t *testing.T) {
+	e := newTestEnv(t)
+	n := newNotifications()
+	opts := e.options(1)
+	opts.Notify = n.notify
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	job, inv := e.job("sleep", "60s", 1, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := p.Invoke(ctx, job, inv); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the call runs", func() bool { return p.Stats().Running == 1 })
+	cancel()
+	eventually(t, 10*time.Second, "the worker is killed", func() bool { s := p.Stats(); return s.Processes == 0 && s.Running == 0 })
+	if _, err := e.st.Head(context.Background(), "b", protocol.StatusKey("e", job.JobID, inv.Calls[0].ID)); err == nil {
+		t.Fatal("a cancelled call was recorded")
+	}
+	select {
+	case s := <-n.end:
+		t.Fatalf("a cancelled call was reported: %+v", s)
+	default:
+	}
+}
+
+func TestInvokeNeedsStorage(t *testing.T) {
+	p, err := New(Options{Size: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Invoke(context.Background(), &protocol.Job{}, protocol.Invocation{}); err == nil {
+		t.Fatal("Invoke without storage accepted")
+	}
+}
