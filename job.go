@@ -1,0 +1,240 @@
+// A job on the client: its manifest and inputs written to storage, its calls
+// handed to the backend, and the life of the attempts the executor starts.
+
+package lithops
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lithops-go/lithops/compute"
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+type jobState struct {
+	e         *Executor
+	job       *protocol.Job
+	calls     []*callState
+	remaining atomic.Int64
+	stopFn    atomic.Pointer[func() bool] // stops the ctx watcher; set once submitted
+
+	// life is the context of the attempts the executor starts itself for
+	// this job (escalations, retries of lost calls): cancelled when the
+	// job's ctx is, when the job has finished, or by Close; Rerun renews
+	// it. nil: e.life.
+	lifeMu  sync.Mutex
+	life    context.Context
+	endLife context.CancelFunc
+
+	// pins counts what still needs the job's records: a map job's reducers
+	// until they finish. Clean leaves a pinned job alone.
+	pins atomic.Int32
+
+	// pollMu serializes pollJob (the poller, Attach, Rerun) and guards the
+	// calls' lease tracking.
+	pollMu sync.Mutex
+
+	// lastPush (unix nanos) is when the backend last pushed a status of
+	// this job; lastPoll when the poller last listed it.
+	lastPush, lastPoll atomic.Int64
+}
+
+// submit creates a job of len(inputs) calls of fn and invokes it.
+func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, sig string, inputs [][]byte, co callOptions) (*jobState, error) {
+	if fn == "" {
+		return nil, errors.New("lithops: the function has no name: a zero-value lithops.Function is not registered; create functions with lithops.Func at package level")
+	}
+	if err := co.validate(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if num < 0 {
+		num = e.nextJob
+		e.nextJob++
+	}
+	jobID := fmt.Sprintf("%c%03d", kind, num)
+	e.mu.Unlock()
+
+	_, reg := registrySnapshot()
+	timeout := e.cfg.Lithops.ExecutionTimeout
+	if co.timeout > 0 {
+		timeout = co.timeout.Seconds()
+	}
+	// A call must end (as a timeout) before the runtime's platform kills
+	// its whole worker.
+	if l, ok := e.backend.(compute.CallTimeoutLimiter); ok {
+		if limit := l.MaxCallTimeout().Seconds(); limit > 0 && (timeout <= 0 || timeout > limit) {
+			e.capLogged.Do(func() {
+				e.log.Debug("call timeout capped below the runtime's timeout", "executor", e.id, "timeout_s", timeout, "cap_s", limit)
+			})
+			timeout = limit
+		}
+	}
+	retries := e.cfg.Lithops.Retries
+	if co.retries != nil {
+		retries = *co.retries
+	}
+	var lease float64
+	if l, ok := e.backend.(compute.Leaser); ok && l.Leases() {
+		lease = e.cfg.Lithops.LeaseTimeout
+	}
+	job := &protocol.Job{
+		Lease:   lease,
+		Version: protocol.Version, ExecutorID: e.id, JobID: jobID,
+		Function: fn, Signature: sig, Registry: reg, Retries: retries, EscalateMemory: co.escalate, Gather: co.gather,
+		Codec: e.codec.Name(), Calls: len(inputs), Timeout: timeout, Memory: co.memory,
+		Bucket: e.bucket, Inputs: make([]protocol.Range, len(inputs)), Created: time.Now(),
+	}
+	if pu, ok := e.backend.(compute.ProgramUploader); ok {
+		sha, err := pu.Program(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("lithops: upload the program for %s/%s: %w", e.id, jobID, err)
+		}
+		job.Program = sha
+	}
+	var total int64
+	for i, in := range inputs {
+		job.Inputs[i] = protocol.Range{Offset: total, Size: int64(len(in))}
+		total += int64(len(in))
+	}
+	// A reducer's gather input is references the framework made, not data
+	// the user can move to storage.
+	if limit := *e.cfg.Lithops.DataLimit; limit > 0 && float64(total) > limit*(1<<20) && !co.gather {
+		return nil, fmt.Errorf("lithops: job %s/%s: inputs total %.1f MiB, over lithops.data_limit of %v MiB; pass large data through storage", e.id, jobID, float64(total)/(1<<20), limit)
+	}
+	// One PUT for all inputs and one for the manifest, in parallel: workers
+	// start only after Invoke, when both are in place.
+	manifest, err := json.Marshal(job)
+	if err != nil {
+		return nil, err
+	}
+	blob := bytes.Join(inputs, nil)
+	inputsErr := make(chan error, 1)
+	go func() { inputsErr <- e.st.PutBytes(ctx, e.bucket, protocol.InputsKey(e.id, jobID), blob) }()
+	merr := e.st.PutBytes(ctx, e.bucket, protocol.JobKey(e.id, jobID), manifest)
+	if err := <-inputsErr; err != nil {
+		return nil, fmt.Errorf("lithops: upload inputs of %s/%s: %w", e.id, jobID, err)
+	}
+	if merr != nil {
+		return nil, fmt.Errorf("lithops: upload manifest of %s/%s: %w", e.id, jobID, merr)
+	}
+
+	js := &jobState{e: e, job: job, calls: make([]*callState, len(inputs))}
+	js.life, js.endLife = context.WithCancel(e.life)
+	js.remaining.Store(int64(len(inputs)))
+	inv := protocol.Invocation{Version: protocol.Version, Bucket: e.bucket, ExecutorID: e.id, JobID: jobID, Calls: make([]protocol.Call, len(inputs))}
+	now := time.Now()
+	for i, in := range inputs {
+		id := protocol.CallID(i)
+		js.calls[i] = newCallState(js, i, id, now)
+		c := protocol.Call{ID: id, Index: i}
+		if len(in) <= protocol.InlineLimit {
+			c.Input, c.HasInput = in, true
+		}
+		inv.Calls[i] = c
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e.jobs[jobID] = js
+	e.created[jobID] = true
+	e.order = append(e.order, js)
+	e.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() {
+		js.lifeMu.Lock()
+		js.endLife()
+		js.lifeMu.Unlock()
+		for _, c := range js.calls {
+			c.finish(nil, fmt.Errorf("lithops: %s/%s call %s: %w", e.id, jobID, c.id, context.Cause(ctx)))
+		}
+	})
+	js.stopFn.Store(&stop)
+	if js.remaining.Load() == 0 {
+		js.stop() // every call finished (or was cancelled) before the Store
+	}
+	if len(inputs) == 0 {
+		js.stop()
+		return js, nil
+	}
+	if err := e.backend.Invoke(ctx, job, inv); err != nil {
+		js.stop()
+		err = fmt.Errorf("lithops: invoke %s/%s: %w", e.id, jobID, err)
+		for _, c := range js.calls {
+			c.finish(nil, err)
+		}
+		return nil, err
+	}
+	e.log.Debug("job submitted", "executor", e.id, "job", jobID, "function", fn, "calls", len(inputs))
+	return js, nil
+}
+
+// stop stops the job's ctx watcher, if it is set, and ends its life.
+func (j *jobState) stop() {
+	if f := j.stopFn.Load(); f != nil {
+		(*f)()
+	}
+	j.lifeMu.Lock()
+	if j.endLife != nil {
+		j.endLife()
+	}
+	j.lifeMu.Unlock()
+}
+
+// context is the context of attempts the executor starts for the job.
+func (j *jobState) context() context.Context {
+	j.lifeMu.Lock()
+	defer j.lifeMu.Unlock()
+	if j.life != nil {
+		return j.life
+	}
+	return j.e.life
+}
+
+// renew gives the job a new life: its calls run again (Rerun).
+func (j *jobState) renew() {
+	j.lifeMu.Lock()
+	defer j.lifeMu.Unlock()
+	if j.endLife != nil {
+		j.endLife()
+	}
+	j.life, j.endLife = context.WithCancel(j.e.life)
+}
+
+// invokeAgain starts an attempt of c that the executor itself decided on,
+// after protocol.RetryDelay, under the job's life; a failure to start it fails the call (with
+// ErrClosed once the executor is closed). Callers run it in a goroutine:
+// Invoke may take long (a memory size may be deploying).
+func (j *jobState) invokeAgain(c *callState, job *protocol.Job, inv protocol.Invocation, what string) {
+	// Not a context cancelled on return: cancelling the Invoke context
+	// stops the calls it started.
+	life := j.context()
+	t := time.NewTimer(protocol.RetryDelay(inv.Calls[0].Attempt - 1)) // the one retry policy
+	select {
+	case <-t.C:
+	case <-life.Done():
+		t.Stop()
+	}
+	err := j.e.backend.Invoke(life, job, inv)
+	if err == nil {
+		return
+	}
+	if j.e.life.Err() != nil {
+		err = ErrClosed
+	}
+	c.finish(nil, fmt.Errorf("lithops: %s %s/%s call %s: %w", what, j.e.id, job.JobID, c.id, err))
+}

@@ -1,0 +1,259 @@
+// The monitor: statuses pushed by the backend (notify), the storage poll that
+// is the safety net, lease-based loss detection and the client's retries.
+
+package lithops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/worker"
+	"github.com/lithops-go/lithops/storage"
+)
+
+// notify receives statuses pushed by the backend.
+func (e *Executor) notify(st *protocol.Status) {
+	e.mu.Lock()
+	js := e.jobs[st.JobID]
+	e.mu.Unlock()
+	if js == nil || st.ExecutorID != e.id {
+		return
+	}
+	idx, err := strconv.Atoi(st.CallID)
+	if err != nil || idx < 0 || idx >= len(js.calls) {
+		return
+	}
+	js.lastPush.Store(time.Now().UnixNano())
+	c := js.calls[idx]
+	if err := st.Validate(); err != nil {
+		e.log.Warn("invalid status pushed by backend", "job", st.JobID, "call", st.CallID, "err", err)
+		return
+	}
+	if st.State == protocol.StateRunning {
+		c.setRunning(st)
+		return
+	}
+	if !protocol.Final(st, js.job.Retries) {
+		// The runtime handed an attempt back: the next one is ours to run.
+		e.escalate(js, c, st)
+		return
+	}
+	c.finish(st, nil)
+}
+
+// poll is the storage safety net: it reads the statuses of calls that the
+// backend has not reported.
+func (e *Executor) poll() {
+	defer close(e.pollDone)
+	interval := time.Duration(e.cfg.Lithops.MonitoringInterval * float64(time.Second))
+	if interval < 50*time.Millisecond {
+		interval = 50 * time.Millisecond
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopPoll:
+			return
+		case <-t.C:
+		}
+		e.mu.Lock()
+		var pending []*jobState
+		for _, j := range e.jobs {
+			if j.remaining.Load() > 0 && e.pollDue(j, interval) {
+				pending = append(pending, j)
+			}
+		}
+		e.mu.Unlock()
+		for _, j := range pending {
+			j.lastPoll.Store(time.Now().UnixNano())
+			e.pollJob(j)
+		}
+	}
+}
+
+// memoryEscalator is a backend with larger memory sizes to retry on.
+type memoryEscalator interface {
+	NextMemory(mb int) (int, bool)
+}
+
+// escalate runs the next attempt of a call whose attempt ran out of memory,
+// on the next memory size the backend offers (the same size if none).
+func (e *Executor) escalate(js *jobState, c *callState, st *protocol.Status) {
+	if c.isDone() {
+		return
+	}
+	c.mu.Lock()
+	if st.Attempt+1 <= c.handedBack {
+		c.mu.Unlock()
+		return // this attempt was handed back before (a redelivery)
+	}
+	c.handedBack = st.Attempt + 1
+	mem := c.memory
+	if mem == 0 {
+		mem = js.job.Memory
+	}
+	if esc, ok := e.backend.(memoryEscalator); ok && st.Error != nil && st.Error.Kind == protocol.KindOOM && js.job.EscalateMemory {
+		if next, ok := esc.NextMemory(mem); ok {
+			mem = next
+		}
+	}
+	c.memory = mem
+	c.mu.Unlock()
+	job := *js.job
+	job.Memory = mem
+	inv := protocol.Invocation{Version: protocol.Version, Bucket: job.Bucket, ExecutorID: e.id, JobID: job.JobID,
+		Calls: []protocol.Call{{ID: c.id, Index: c.index, Attempt: st.Attempt + 1}}}
+	e.log.Info("retrying call with more memory", "job", job.JobID, "call", c.id, "attempt", st.Attempt+1, "memory_mb", mem)
+	go func() {
+		// The runtime deleted the attempt's lease before handing it back; a
+		// lease seen before belongs to the old attempt. (Here, not in the
+		// caller: the poller may hold the job's lock for a while.)
+		js.forgetLease(c)
+		js.invokeAgain(c, &job, inv, fmt.Sprintf("escalate to %d MB", mem))
+	}()
+}
+
+// pollDue says whether a job should be listed now. While the backend's
+// pushes flow, listing a big job every interval only loads storage, so the
+// poller backs off; it still lists often enough to catch a missed lease, and
+// at every interval once pushes stop.
+func (e *Executor) pollDue(j *jobState, interval time.Duration) bool {
+	now := time.Now().UnixNano()
+	sincePush := time.Duration(now - j.lastPush.Load())
+	sincePoll := time.Duration(now - j.lastPoll.Load())
+	if sincePush >= 3*interval {
+		return true
+	}
+	slow := 10 * interval
+	if j.job.Lease > 0 {
+		slow = min(slow, time.Duration(j.job.Lease*float64(time.Second))/2)
+	}
+	return sincePoll >= slow
+}
+func (e *Executor) pollJob(j *jobState) {
+	j.pollMu.Lock()
+	defer j.pollMu.Unlock()
+	// Bounded by the executor's life: Close does not wait for a poll that
+	// a storage outage holds up.
+	ctx, cancel := context.WithTimeout(e.life, 30*time.Second)
+	defer cancel()
+	prefix := protocol.JobPrefix(e.id, j.job.JobID)
+	infos, err := e.st.List(ctx, e.bucket, prefix)
+	if err != nil {
+		e.log.Debug("poll: list failed", "job", j.job.JobID, "err", err)
+		return
+	}
+	leases := map[int]storage.ObjectInfo{}
+	attempts := map[int]int{}
+	for _, o := range infos {
+		k, ok := protocol.ParseKey(o.Key)
+		if !ok || k.Executor != e.id || k.Job != j.job.JobID {
+			continue
+		}
+		idx, err := strconv.Atoi(k.Call)
+		if err != nil || idx < 0 || idx >= len(j.calls) {
+			continue
+		}
+		switch k.Kind {
+		case protocol.KindLease:
+			leases[idx] = o
+			continue
+		case protocol.KindAttempt:
+			attempts[idx]++
+			continue
+		case protocol.KindStatus:
+		default:
+			continue
+		}
+		c := j.calls[idx]
+		if c.isDone() {
+			continue
+		}
+		raw, err := e.st.GetBytes(ctx, e.bucket, o.Key)
+		if err != nil {
+			continue
+		}
+		var st protocol.Status
+		err = json.Unmarshal(raw, &st)
+		if err == nil {
+			err = st.Validate()
+		}
+		if err == nil && st.State == protocol.StateRunning {
+			err = errors.New("a final status record says running")
+		}
+		if err == nil && (st.CallID != c.id || st.JobID != j.job.JobID) {
+			err = fmt.Errorf("the record is of call %s/%s", st.JobID, st.CallID)
+		}
+		if err != nil {
+			// A record that cannot be read stays unreadable: the call ends
+			// with a named failure (Rerun replaces the record) instead of
+			// waiting for ever.
+			e.log.Warn("poll: unreadable status", "key", o.Key, "err", err)
+			c.finish(nil, fmt.Errorf("%w: %s://%s/%s: %v", ErrCorrupt, e.st.Backend(), e.bucket, o.Key, err))
+			continue
+		}
+		c.finish(&st, nil)
+	}
+	if j.job.Lease <= 0 {
+		return
+	}
+	// A running call whose lease stopped changing for longer than the lease
+	// lost its worker: retry it or fail it, rather than wait for its timeout.
+	now := time.Now()
+	lease := time.Duration(j.job.Lease * float64(time.Second))
+	for idx, o := range leases {
+		c := j.calls[idx]
+		if c.isDone() {
+			continue
+		}
+		if o.ETag != c.leaseETag || c.leaseSeen.IsZero() {
+			c.leaseETag, c.leaseSeen = o.ETag, now
+			continue
+		}
+		if now.Sub(c.leaseSeen) > lease {
+			e.lost(ctx, j, c, attempts[idx], now.Sub(c.leaseSeen))
+		}
+	}
+}
+
+// forgetLease drops what the poller knew of c's lease, for a new attempt.
+func (j *jobState) forgetLease(c *callState) {
+	j.pollMu.Lock()
+	c.leaseETag, c.leaseSeen = "", time.Time{}
+	j.pollMu.Unlock()
+}
+
+// lost handles a call whose worker vanished: the next attempt if retries
+// are left, else a final "lost" failure. Records are create-if-absent, so a
+// worker that was only slow and finishes after all keeps its result.
+func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt int, silent time.Duration) {
+	st := protocol.Failed(e.id, j.job.JobID, protocol.Call{ID: c.id, Attempt: attempt}, protocol.KindLost, "lost",
+		fmt.Sprintf("the worker stopped renewing the call's lease %v ago (lease %vs): it vanished", silent.Round(time.Second), j.job.Lease))
+	rec, err := worker.Record(ctx, e.st, e.bucket, protocol.RecordKey(st, j.job.Retries), st)
+	if err != nil {
+		e.log.Warn("cannot record a lost call", "job", j.job.JobID, "call", c.id, "err", err)
+		return
+	}
+	e.st.Delete(ctx, e.bucket, protocol.LeaseKey(e.id, j.job.JobID, c.id))
+	c.leaseETag, c.leaseSeen = "", time.Time{} // j.pollMu is held
+	if protocol.Final(st, j.job.Retries) {
+		c.finish(rec, nil) // the worker's own final record, if it wrote one first
+		return
+	}
+	e.log.Info("call lost; retrying", "job", j.job.JobID, "call", c.id, "attempt", attempt+1)
+	inv := protocol.Invocation{Version: protocol.Version, Bucket: j.job.Bucket, ExecutorID: e.id, JobID: j.job.JobID,
+		Calls: []protocol.Call{{ID: c.id, Index: c.index, Attempt: attempt + 1}}}
+	job := *j.job
+	c.mu.Lock()
+	if c.memory != 0 {
+		job.Memory = c.memory // the size an escalation moved the call to
+	}
+	c.mu.Unlock()
+	go j.invokeAgain(c, &job, inv, "retry lost") // not under j.pollMu
+}
