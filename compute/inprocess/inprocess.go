@@ -91,10 +91,12 @@ func (b *Backend) run(ctx context.Context, job *protocol.Job, inv protocol.Invoc
 // Close implements compute.Backend: it cancels calls not started and waits
 // for running ones.
 func (b *Backend) Close() error {
+	// Under mu, so that once Invoke refuses, no call waiting for a slot
+	// starts.
 	b.mu.Lock()
 	b.closed = true
-	b.mu.Unlock()
 	b.stop()
+	b.mu.Unlock()
 	b.wg.Wait()
 	return nil
 }
