@@ -14,6 +14,8 @@ import (
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
 )
 
 var slowSquare = lithops.Func("slow_square", func(ctx context.Context, x int) (int, error) {
@@ -62,7 +64,20 @@ func TestReattach(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("client said %q, %v", line, err)
 	}
-	time.Sleep(700 * time.Millisecond) // some calls done, most not
+	// Kill the client once some calls are done: most are not (30 calls of
+	// 150 ms on 2 workers take over 2 s).
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfigFile(cfgPath))
+	if err != nil {
+		cmd.Process.Kill()
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for deadline := time.Now().Add(20 * time.Second); finishedCalls(ctx, t, st, id) < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("no call of the doomed client finished within 20 s")
+		}
+	}
 	cmd.Process.Kill()
 	cmd.Wait()
 
@@ -75,8 +90,9 @@ func TestReattach(t *testing.T) {
 	if len(jobs) != 1 || jobs[0].ID != "M000" || jobs[0].Calls != 30 {
 		t.Fatalf("attached jobs %+v", jobs)
 	}
-	if jobs[0].Done == 0 || jobs[0].Done == 30 {
-		t.Logf("calls done before the kill: %d of 30", jobs[0].Done)
+	done := jobs[0].Done
+	if done < 2 || done == 30 {
+		t.Errorf("calls done before the kill: %d of 30, want some and not all", done)
 	}
 	if _, err := lithops.JobFutures[string](e, "M000"); err == nil {
 		t.Fatal("JobFutures with the wrong type: no error")
@@ -89,8 +105,8 @@ func TestReattach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n == 0 || n == 30 {
-		t.Logf("re-ran %d calls", n)
+	if n == 0 || n > 30-done {
+		t.Errorf("re-ran %d calls of the %d not done", n, 30-done)
 	}
 	got, err := fs.Results(ctx)
 	if err != nil {
@@ -283,4 +299,20 @@ func TestCorruptStatusIsFinal(t *testing.T) {
 	if got, err := again.Results(ctx); err != nil || fmt.Sprint(got) != "[9 16]" {
 		t.Fatalf("after rerun: %v, %v", got, err)
 	}
+}
+
+// finishedCalls counts the final status records of executor id's job M000.
+func finishedCalls(ctx context.Context, t *testing.T, st *storage.Storage, id string) int {
+	t.Helper()
+	objs, err := st.List(ctx, st.Bucket(), protocol.JobPrefix(id, "M000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, o := range objs {
+		if k, ok := protocol.ParseKey(o.Key); ok && k.Kind == protocol.KindStatus {
+			n++
+		}
+	}
+	return n
 }

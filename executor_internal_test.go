@@ -221,7 +221,9 @@ func TestHandBackOnce(t *testing.T) {
 	if v, err := f.Result(ctx); err != nil || v != 42 {
 		t.Fatalf("got %v, %v", v, err)
 	}
-	time.Sleep(200 * time.Millisecond) // a second escalation would have started by now
+	// A second escalation, had the duplicate started one, would invoke
+	// after protocol.RetryDelay(0), at most 150 ms: wait well past that.
+	time.Sleep(500 * time.Millisecond)
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
 	var attempts []int

@@ -87,9 +87,9 @@ func TestStorageFaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(300 * time.Millisecond)
+		waitRunning(t, fs.At(0)) // the outage starts mid-job
 		p.SetDown(true)
-		time.Sleep(3 * time.Second)
+		time.Sleep(3 * time.Second) // the outage lasts 3 s
 		p.SetDown(false)
 		got, err := fs.Results(ctx)
 		if err != nil {
@@ -202,8 +202,12 @@ func TestCloseDuringStorageStall(t *testing.T) {
 	if _, err := lithops.CallAsync(ctx, e, misbehave, "sleep"); err != nil {
 		t.Fatal(err)
 	}
-	p.SetLatency(5 * time.Minute)      // storage answers nothing now
-	time.Sleep(500 * time.Millisecond) // a poll is under way
+	p.SetLatency(5 * time.Minute) // storage answers nothing now
+	for deadline := time.Now().Add(10 * time.Second); p.Held() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no storage request stuck in the proxy within 10 s")
+		}
+	}
 	start := time.Now()
 	done := make(chan error, 1)
 	go func() { done <- e.Close() }()

@@ -692,7 +692,7 @@ func TestResultWaitsAreIndependent(t *testing.T) {
 	}
 	long := make(chan error, 1)
 	go func() { _, err := f.Result(context.Background()); long <- err }()
-	time.Sleep(50 * time.Millisecond) // the long wait is in progress
+	waitRunning(t, f) // the long wait is under way
 	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -21,6 +21,7 @@ type Proxy struct {
 	resetEvery atomic.Int64 // reset every nth connection (0: never)
 	dropEvery  atomic.Int64 // drop every nth connection mid-stream (0: never)
 	count      atomic.Int64
+	held       atomic.Int64 // chunks the latency holds back right now
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -57,6 +58,10 @@ func (p *Proxy) SetDown(down bool) {
 
 // SetLatency delays every forwarded chunk by d.
 func (p *Proxy) SetLatency(d time.Duration) { p.latency.Store(int64(d)) }
+
+// Held is the number of forwarded chunks the latency holds back right now:
+// a test waits for it to know that a request is stuck in the proxy.
+func (p *Proxy) Held() int { return int(p.held.Load()) }
 
 // SetResetEvery resets every nth new connection before any byte (0: never).
 func (p *Proxy) SetResetEvery(n int) { p.resetEvery.Store(int64(n)) }
@@ -139,7 +144,9 @@ func (p *Proxy) pipe(dst, src net.Conn, drop bool) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			if d := time.Duration(p.latency.Load()); d > 0 {
+				p.held.Add(1)
 				time.Sleep(d)
+				p.held.Add(-1)
 			}
 			if p.down.Load() {
 				return
