@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	"golang.org/x/sync/singleflight"
@@ -100,7 +101,7 @@ func newProgramCache(st *storage.Storage, dir string, log *slog.Logger, maxCount
 // programs: the temp dir may be mounted noexec.
 func execDir() (string, error) {
 	var candidates []string
-	if d := os.Getenv("LITHOPS_HOST_CACHE"); d != "" {
+	if d := os.Getenv(appsettings.HostCache); d != "" {
 		candidates = append(candidates, d)
 	}
 	candidates = append(candidates, filepath.Join(os.TempDir(), "lithops-host"))

@@ -35,6 +35,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2/queueerror"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 )
 
 // Options configure a Double.
@@ -213,9 +214,9 @@ func (d *Double) launch(ctx context.Context, in *instance) error {
 		cmd.Dir = root
 	}
 	cmd.Env = append(append(os.Environ(), d.opts.Env...),
-		"FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port),
-		"FUNCTIONS_CUSTOMHANDLER_WORKER_ID="+fmt.Sprintf("double-%d-%d", in.id, time.Now().UnixNano()),
-		"FUNCTIONS_APP_ROOT_PATH="+root)
+		appsettings.CustomHandlerPort+"="+strconv.Itoa(port),
+		appsettings.CustomHandlerWorkerID+"="+fmt.Sprintf("double-%d-%d", in.id, time.Now().UnixNano()),
+		appsettings.AppRootPath+"="+root)
 	cmd.Stdout, cmd.Stderr = d.opts.Output, d.opts.Output
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

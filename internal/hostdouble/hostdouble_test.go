@@ -18,6 +18,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 )
 
 const azuriteConn = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
@@ -35,7 +36,7 @@ func TestMain(m *testing.M) {
 // serveTestHandler answers 200 {} for messages containing "ok", 500
 // otherwise, and records every request's DequeueCount in a file.
 func serveTestHandler(log string) {
-	port := os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT")
+	port := os.Getenv(appsettings.CustomHandlerPort)
 	http.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {})
 	http.HandleFunc("POST /fn", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
