@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -152,8 +151,7 @@ func (p *Pool) outcome(c *call, st *protocol.Status) {
 	if c.escalate && oom && next.memoryMB > 0 {
 		next.memoryMB *= 2
 	}
-	delay := min(100*time.Millisecond<<st.Attempt, 5*time.Second)
-	delay += time.Duration(rand.Int64N(int64(delay/2) + 1))
+	delay := protocol.RetryDelay(st.Attempt)
 	p.opts.Logger.Info("procpool: retrying call", "job", st.JobID, "call", st.CallID, "attempt", st.Attempt+1, "after", delay, "error", st.Error.Message)
 	time.AfterFunc(delay, func() {
 		if next.ctx.Err() == nil {
