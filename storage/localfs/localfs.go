@@ -19,6 +19,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"path/filepath"
 	"strconv"
@@ -276,23 +277,43 @@ func (d *Driver) List(ctx context.Context, bucket, prefix string) ([]driver.Obje
 }
 
 // Delete implements driver.Driver. Directories left empty are removed, up to
-// the bucket.
+// the bucket, each once however many of its keys went.
+//
+// Unlink and Rmdir, not os.Remove: os.Remove tries both, so a key that does
+// not exist, or a directory, costs two failing system calls each.
 func (d *Driver) Delete(ctx context.Context, bucket string, keys []string) error {
 	bdir := d.bucketDir(bucket)
+	dirs := map[string]bool{}
 	for _, k := range keys {
 		p, err := d.path(bucket, k)
 		if err != nil {
 			return err
 		}
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			continue // a "directory" is not an object
+		if err := syscall.Unlink(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if fi, serr := os.Lstat(p); serr == nil && fi.IsDir() {
+				continue // a "directory" is not an object
+			}
+			return &fs.PathError{Op: "unlink", Path: p, Err: err}
 		}
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+		dirs[filepath.Dir(p)] = true
+	}
+	// In rounds from the deepest: a parent is tried once all its children
+	// that could go have gone.
+	for len(dirs) > 0 {
+		deepest := 0
+		for dir := range dirs {
+			deepest = max(deepest, strings.Count(dir, string(filepath.Separator)))
 		}
-		for dir := filepath.Dir(p); dir != bdir && strings.HasPrefix(dir, bdir); dir = filepath.Dir(dir) {
-			if os.Remove(dir) != nil {
-				break // not empty
+		for dir := range dirs {
+			if strings.Count(dir, string(filepath.Separator)) != deepest {
+				continue
+			}
+			delete(dirs, dir)
+			if dir != bdir && strings.HasPrefix(dir, bdir+string(filepath.Separator)) && syscall.Rmdir(dir) == nil {
+				dirs[filepath.Dir(dir)] = true
 			}
 		}
 	}

@@ -190,3 +190,47 @@ func TestLayout(t *testing.T) {
 		t.Errorf("file = %q, %v", b, err)
 	}
 }
+
+// Delete removes the directories its keys leave empty, however the keys
+// are ordered, and leaves alone directories that still hold a key; a key
+// that does not exist, or names a directory, is no error.
+func TestDeleteRemovesEmptyDirectories(t *testing.T) {
+	ctx := t.Context()
+	tests := []struct {
+		name     string
+		put, del []string
+		dirsLeft []string // directories under the bucket after the delete
+	}{
+		{"siblings, then their parent", []string{"j/status/1", "j/lease/1", "j/inputs"}, []string{"j/status/1", "j/lease/1", "j/inputs"}, nil},
+		{"parent key first", []string{"j/inputs", "j/status/1", "j/lease/1"}, []string{"j/inputs", "j/lease/1", "j/status/1"}, nil},
+		{"a key stays", []string{"j/status/1", "j/status/2", "j/lease/1"}, []string{"j/status/1", "j/lease/1"}, []string{"j", "j/status"}},
+		{"missing and directory keys", []string{"j/status/1"}, []string{"j/nothing", "nothing/at/all", "j/status"}, []string{"j", "j/status"}},
+		{"deep", []string{"a/b/c/d/e"}, []string{"a/b/c/d/e"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			s := newStorage(t, root)
+			for _, k := range tc.put {
+				if err := s.PutBytes(ctx, s.Bucket(), k, []byte(k)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Delete(ctx, s.Bucket(), tc.del...); err != nil {
+				t.Fatal(err)
+			}
+			var dirs []string
+			bdir := filepath.Join(root, s.Bucket())
+			filepath.WalkDir(bdir, func(p string, de os.DirEntry, err error) error {
+				if err == nil && de.IsDir() && p != bdir {
+					rel, _ := filepath.Rel(bdir, p)
+					dirs = append(dirs, filepath.ToSlash(rel))
+				}
+				return nil
+			})
+			if fmt.Sprint(dirs) != fmt.Sprint(tc.dirsLeft) {
+				t.Errorf("directories left %v, want %v", dirs, tc.dirsLeft)
+			}
+		})
+	}
+}
