@@ -143,6 +143,7 @@ type Result struct {
 // TimeoutError reports a task whose worker was killed at its timeout.
 type TimeoutError struct{ Timeout time.Duration }
 
+// Error implements error.
 func (e *TimeoutError) Error() string {
 	return fmt.Sprintf("call exceeded its timeout of %v and its worker was killed", e.Timeout)
 }
@@ -154,6 +155,7 @@ type OOMError struct {
 	LimitMB int
 }
 
+// Error implements error.
 func (e *OOMError) Error() string {
 	return fmt.Sprintf("call used %d MiB, over its memory limit of %d MiB, and its worker was killed", e.RSS>>20, e.LimitMB)
 }
@@ -161,12 +163,16 @@ func (e *OOMError) Error() string {
 // ExitError reports a worker that died while it ran a task.
 type ExitError struct{ Record *protocol.ErrorRecord }
 
+// Error implements error: how the worker died.
 func (e *ExitError) Error() string { return e.Record.Message }
 
 // StartError reports a worker process that could not be started.
 type StartError struct{ Err error }
 
+// Error implements error.
 func (e *StartError) Error() string { return "start worker: " + e.Err.Error() }
+
+// Unwrap returns why the process did not start.
 func (e *StartError) Unwrap() error { return e.Err }
 
 // Stats is a snapshot of a pool.
