@@ -135,17 +135,18 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 		if c.isDone() {
 			// A failed final record makes way for the new run; nothing that
 			// succeeded is touched.
-			prefix := protocol.JobPrefix(e.id, jobID) + c.id + "/"
-			infos, err := e.st.List(ctx, js.job.Bucket, prefix)
+			infos, err := e.st.List(ctx, js.job.Bucket, protocol.AttemptsPrefix(e.id, jobID, c.id))
 			if err != nil {
 				return strand(err)
 			}
+			records := []string{protocol.StatusKey(e.id, jobID, c.id)}
 			for _, o := range infos {
-				if k, ok := protocol.ParseKey(o.Key); ok && (k.Kind == protocol.KindStatus || k.Kind == protocol.KindAttempt) {
-					if err := e.st.Delete(ctx, js.job.Bucket, o.Key); err != nil {
-						return strand(err)
-					}
+				if k, ok := protocol.ParseKey(o.Key); ok && k.Kind == protocol.KindAttempt && k.Call == c.id {
+					records = append(records, o.Key)
 				}
+			}
+			if err := e.st.Delete(ctx, js.job.Bucket, records...); err != nil {
+				return strand(err)
 			}
 			c.reset(time.Now())
 			js.remaining.Add(1)
