@@ -465,6 +465,12 @@ func decodeStrict(n *yaml.Node, v reflect.Value, path, file string, c *Config) e
 		if vn.Tag == "!!null" {
 			continue
 		}
+		if full == "lithops.data_limit" && vn.Tag == "!!bool" && vn.Value != "" && strings.EqualFold(vn.Value, "false") {
+			// Lithops documents "Set to False for unlimited size".
+			zero := 0.0
+			fv.Set(reflect.ValueOf(&zero))
+			continue
+		}
 		if k := fv.Kind(); (k == reflect.Int || k == reflect.Int64) && vn.Tag != "!!int" {
 			return at(vn, full, "want %s, got %q", typeName(fv.Type()), vn.Value)
 		}
@@ -497,7 +503,8 @@ func init() {
 	for _, s := range strings.Fields(`aws aws_lambda aws_batch aws_ec2 aws_s3 ibm ibm_cf ibm_cos code_engine
 		gcp gcp_functions gcp_cloudrun gcp_batch gcp_storage azure_containers azure_vms aliyun aliyun_fc
 		aliyun_oss oracle oracle_f oracle_oss k8s knative openwhisk one singularity ceph minio redis
-		infinispan infinispan_hotrod swift vm standalone tencent cloudrun ibm_vpc ibm_ssh`) {
+		infinispan infinispan_hotrod swift vm standalone tencent cloudrun ibm_vpc ibm_ssh
+		gcp_compute_engine rabbitmq prometheus`) {
 		lithopsSections[s] = true
 	}
 }
@@ -508,7 +515,7 @@ var lithopsKeys = map[string]bool{
 	"lithops.mode": true, "lithops.include_modules": true, "lithops.exclude_modules": true,
 	"lithops.log_format": true, "lithops.log_stream": true, "lithops.log_filename": true,
 	"lithops.customized_runtime": true, "lithops.worker_processes": true, "lithops.monitoring": true,
-	"lithops.rabbitmq_monitor": true, "lithops.invoke_pool_threads": true,
+	"lithops.rabbitmq_monitor": true, "lithops.invoke_pool_threads": true, "lithops.telemetry": true,
 	"localhost.version_check": true, "azure_storage.region": true,
 	"azure_functions.invoke_pool_threads_per_worker": true, "azure_functions.runtime_include_function": true,
 }
