@@ -16,6 +16,10 @@ import (
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/azure/appsettings"
+	"github.com/lithops-go/lithops/internal/azure/build"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/naming"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/azuredouble"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
@@ -179,7 +183,7 @@ func TestOwnModuleAzure(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	u := newUserModule(t, ctx)
-	if azurefunctions.IsStaticLinuxAMD64(u.cli) {
+	if build.IsStaticLinuxAMD64(u.cli) {
 		t.Log("note: the CLI came out static (no cgo toolchain here)")
 	}
 	hostLog := &runtimetest.Buffer{}
@@ -251,7 +255,7 @@ azure:
 	st := storage.New(d, "azure_storage", cfg.AzureStorage.StorageBucket)
 	defer st.Close()
 	for rtName, compiled := range map[string]bool{rt: true, azurefunctions.DefaultRuntime: false} {
-		m, err := azurefunctions.ReadMeta(ctx, st, rtName, cfg.AzureFunctions.RuntimeMemory)
+		m, err := deploy.ReadMeta(ctx, st, rtName, cfg.AzureFunctions.RuntimeMemory)
 		if err != nil {
 			t.Fatalf("metadata of %s: %v", rtName, err)
 		}
@@ -328,12 +332,12 @@ func cleanupAzurite(cfg *config.Config, runtimes ...string) {
 		st.DeletePrefix(ctx, st.Bucket(), "")
 		st.Close()
 	}
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queues.NewService(cfg.AzureStorage)
 	if err != nil {
 		return
 	}
 	for _, rt := range runtimes {
-		names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion)
+		names := naming.Runtime(naming.Account(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion)
 		svc.DeleteQueue(ctx, names.Queue, nil)
 		svc.DeleteQueue(ctx, names.Queue+"-poison", nil)
 	}

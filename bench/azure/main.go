@@ -17,7 +17,7 @@ import (
 
 	"github.com/lithops-go/lithops"
 	_ "github.com/lithops-go/lithops/azure"
-	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/internal/azure/build"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
@@ -68,7 +68,7 @@ func main() {
 		if bins, err := st.List(ctx, st.Bucket(), protocol.ProgramKey("")); err == nil && len(bins) == 1 {
 			progGz = bins[0].Size
 		}
-		if path, cleanup, err := azurefunctions.ProgramPath(ctx, ""); err == nil {
+		if path, cleanup, err := build.ProgramPath(ctx, ""); err == nil {
 			if fi, err := os.Stat(path); err == nil {
 				progSize = fi.Size()
 			}

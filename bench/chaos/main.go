@@ -42,8 +42,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops"
-	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 	"github.com/lithops-go/lithops/storage"
@@ -409,7 +409,7 @@ func azurePhases(ctx context.Context, n, instances int, report func(string, tall
 	}
 	report("azure: Azurite stopped 2 s mid-job", t, base.took, "")
 
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queues.NewService(cfg.AzureStorage)
 	if err != nil {
 		return err
 	}

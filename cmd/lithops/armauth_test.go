@@ -18,8 +18,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
-	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/deploy/armdeploy"
+	"github.com/lithops-go/lithops/internal/azure/naming"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
@@ -71,7 +74,7 @@ func TestARMAuthFailureChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queues.NewService(cfg.AzureStorage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,11 +88,11 @@ func TestARMAuthFailureChangesNothing(t *testing.T) {
 	}
 
 	// A deployed runtime and a job: what delete and clean must leave alone.
-	names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), "mine", 512, protocol.LithopsVersion)
-	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
+	names := naming.Runtime(naming.Account(cfg.AzureStorage), "mine", 512, protocol.LithopsVersion)
+	if err := queues.Ensure(ctx, svc, names.Queue); err != nil {
 		t.Fatal(err)
 	}
-	metaKey := protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey("mine", 512))
+	metaKey := protocol.RuntimeMetaKey("azure_functions", naming.Key("mine", 512))
 	jobKey := protocol.JobKey("exec-1", "M000")
 	for _, k := range []string{metaKey, jobKey} {
 		if err := st.PutBytes(ctx, bucket, k, []byte(`{}`)); err != nil {
@@ -134,10 +137,10 @@ func TestARMAuthFailureChangesNothing(t *testing.T) {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			start := time.Now()
 			_, err := run(t, append(args, "-c", cfgPath)...)
-			if !errors.Is(err, azurefunctions.ErrARMAuth) {
+			if !errors.Is(err, deploy.ErrARMAuth) {
 				t.Fatalf("err = %v, want an ARM authentication error", err)
 			}
-			if first, rest, _ := strings.Cut(err.Error(), "\n"); first != azurefunctions.ARMAuthHint || !strings.Contains(rest, "failed to acquire a token (test)") {
+			if first, rest, _ := strings.Cut(err.Error(), "\n"); first != deploy.ARMAuthHint || !strings.Contains(rest, "failed to acquire a token (test)") {
 				t.Errorf("error %q: want the hint alone on the first line, then the credential's error", err)
 			}
 			if d := time.Since(start); d > 10*time.Second {

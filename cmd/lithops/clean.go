@@ -10,9 +10,9 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops"
-	"github.com/lithops-go/lithops/compute/azurefunctions"
-	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/deploy/armdeploy"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	"github.com/spf13/cobra"
@@ -49,10 +49,10 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 			// ARM sign-in before deleting anything at all.
 			touchesRuntimes := cfg.Lithops.Backend == "azure_functions" && executor == "" && olderThan <= 0
 			var dep *armdeploy.Deployer
-			var derr error = azurefunctions.ErrNoARM
+			var derr error = deploy.ErrNoARM
 			if touchesRuntimes {
 				dep, derr = armDeployer(ctx, cfg)
-				if derr != nil && !errors.Is(derr, azurefunctions.ErrNoARM) {
+				if derr != nil && !errors.Is(derr, deploy.ErrNoARM) {
 					return derr
 				}
 			}
@@ -97,7 +97,7 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 					errs = append(errs, err)
 				}
 				for _, a := range apps {
-					if err := azurefunctions.DeleteRuntime(ctx, cfg, st, svc, dep, a.RuntimeName, a.MemoryMB); err != nil {
+					if err := deploy.Delete(ctx, cfg, st, svc, dep, a.RuntimeName, a.MemoryMB); err != nil {
 						errs = append(errs, err)
 						continue
 					}

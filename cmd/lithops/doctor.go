@@ -7,16 +7,19 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
-	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/deploy/armdeploy"
+	"github.com/lithops-go/lithops/internal/azure/naming"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	"github.com/spf13/cobra"
@@ -174,7 +177,7 @@ func doctorAzure(ctx context.Context, r *reporter, env doctorEnv, cfg *config.Co
 	var meta *protocol.RuntimeMeta
 	var metaErr error = errors.New("storage unreachable")
 	if st != nil {
-		meta, metaErr = azurefunctions.ReadMeta(ctx, st, rt, cfg.AzureFunctions.RuntimeMemory)
+		meta, metaErr = deploy.ReadMeta(ctx, st, rt, cfg.AzureFunctions.RuntimeMemory)
 	}
 
 	// ARM: a token for Resource Manager, then the resource group's
@@ -195,7 +198,7 @@ func doctorAzure(ctx context.Context, r *reporter, env doctorEnv, cfg *config.Co
 		}
 		r.line("PASS", "arm", time.Since(start), fmt.Sprintf("subscription %s, resource group %s (%d lithops runtime(s)), region %s; credential: %s",
 			af.SubscriptionID, af.ResourceGroup, len(apps), af.Region, how))
-	case errors.Is(armErr, azurefunctions.ErrNoARM) && metaErr == nil:
+	case errors.Is(armErr, deploy.ErrNoARM) && metaErr == nil:
 		r.line("SKIP", "arm", 0, "no ARM settings: runtimes cannot be deployed from here, but "+rt+" is deployed")
 	default:
 		r.line("FAIL", "arm", time.Since(start), oneLine(armErr.Error())+"; needed to deploy runtimes (the default one deploys itself on first use)")
@@ -215,7 +218,7 @@ func doctorAzure(ctx context.Context, r *reporter, env doctorEnv, cfg *config.Co
 		r.line("PASS", "runtime", time.Since(start), fmt.Sprintf("%s: lithops-go %s, protocol %d, %d MB, trigger %s", rt, meta.LithopsVersion, meta.Version, meta.MemoryMB, cmpOr(meta.Trigger, "pub/sub")))
 	}
 
-	names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion)
+	names := naming.Runtime(naming.Account(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion)
 	queue := env.queue
 	if queue == nil {
 		queue = azureQueueExists

@@ -8,6 +8,9 @@ import (
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/naming"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	"github.com/spf13/cobra"
@@ -63,7 +66,7 @@ func newRegisterCmd(g *globalFlags) *cobra.Command {
 			ctx := cmd.Context()
 			name := args[0]
 			mem := cfg.AzureFunctions.RuntimeMemory
-			names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), name, mem, protocol.LithopsVersion)
+			names := naming.Runtime(naming.Account(cfg.AzureStorage), name, mem, protocol.LithopsVersion)
 			if queue != "" {
 				names.Queue = queue
 			}
@@ -72,12 +75,12 @@ func newRegisterCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+			svc, err := queues.NewService(cfg.AzureStorage)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "lithops: probing runtime %s through queue %s (up to %v)\n", name, names.Queue, wait)
-			meta, err := azurefunctions.ProbeMetadata(ctx, st, svc, names, name, mem, wait)
+			meta, err := deploy.Probe(ctx, st, svc, names, name, mem, wait)
 			if err != nil {
 				return fmt.Errorf("register %s: %w (the app's LITHOPS_QUEUE setting names its queue: pass it with --queue)", name, err)
 			}

@@ -12,8 +12,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
-	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/build"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/deploy/armdeploy"
+	"github.com/lithops-go/lithops/internal/azure/naming"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/spf13/cobra"
 )
@@ -29,7 +33,7 @@ func runtimeCache(backend, name string) (string, error) {
 
 // newDeployer builds the ARM deployer of a configuration; tests replace it
 // (a deployer with another credential or transport).
-var newDeployer = azurefunctions.NewDeployer
+var newDeployer = deploy.NewARM
 
 // armDeployer returns the configuration's ARM deployer once its credential
 // has given a token for Resource Manager: commands call it before they
@@ -39,7 +43,7 @@ func armDeployer(ctx context.Context, cfg *config.Config) (*armdeploy.Deployer, 
 	if err != nil {
 		return nil, err
 	}
-	if err := azurefunctions.CheckARM(ctx, dep); err != nil {
+	if err := deploy.CheckARM(ctx, dep); err != nil {
 		return nil, err
 	}
 	return dep, nil
@@ -48,11 +52,11 @@ func armDeployer(ctx context.Context, cfg *config.Config) (*armdeploy.Deployer, 
 // queueService opens the queue service of cfg's storage account, failing
 // at once when its host does not exist (a wrong account name).
 func queueService(ctx context.Context, cfg *config.Config) (*azqueue.ServiceClient, error) {
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queues.NewService(cfg.AzureStorage)
 	if err != nil {
 		return nil, err
 	}
-	if err := azurefunctions.CheckQueueHost(ctx, svc); err != nil {
+	if err := queues.CheckHost(ctx, svc); err != nil {
 		return nil, err
 	}
 	return svc, nil
@@ -65,7 +69,7 @@ type runtimeFlags struct {
 
 func (g *globalFlags) loadConfig(rf *runtimeFlags) (*config.Config, error) {
 	// A bad flag is the flag's fault, not the config file's.
-	if rf.memory != 0 && !slices.Contains(azurefunctions.MemoryTiers, rf.memory) {
+	if rf.memory != 0 && !slices.Contains(naming.MemoryTiers, rf.memory) {
 		return nil, fmt.Errorf("--memory %d: Flex Consumption offers 512, 2048 or 4096 MB", rf.memory)
 	}
 	cfg, err := config.Load(g.config)
@@ -101,7 +105,7 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 	cmd.PersistentFlags().StringVarP(&rf.storage, "storage", "s", "", "storage backend (azure_storage)")
 
 	var file, out, trigger string
-	build := &cobra.Command{
+	buildCmd := &cobra.Command{
 		Use:   "build [-f FILE] NAME",
 		Short: "Build a runtime's app package (-f: a Go main package or a runtime spec file)",
 		Args:  cobra.ExactArgs(1),
@@ -113,7 +117,7 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 			if trigger == "" {
 				trigger = cfg.AzureFunctions.Trigger
 			}
-			pkg, man, err := azurefunctions.BuildApp(cmd.Context(), azurefunctions.BuildOptions{
+			pkg, man, err := build.App(cmd.Context(), build.Options{
 				Runtime: args[0], Version: lithops.Version, File: file, Trigger: trigger, TimeoutSeconds: cfg.AzureFunctions.RuntimeTimeout,
 			})
 			if err != nil {
@@ -139,11 +143,11 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 			return nil
 		},
 	}
-	build.Flags().StringVarP(&file, "file", "f", "", "Go main package directory or runtime spec file")
-	build.Flags().StringVarP(&out, "out", "o", "", "write the package here instead of the cache")
-	build.Flags().StringVar(&trigger, "trigger", "", "pub/sub (queue) or https")
+	buildCmd.Flags().StringVarP(&file, "file", "f", "", "Go main package directory or runtime spec file")
+	buildCmd.Flags().StringVarP(&out, "out", "o", "", "write the package here instead of the cache")
+	buildCmd.Flags().StringVar(&trigger, "trigger", "", "pub/sub (queue) or https")
 
-	deploy := func(use, short string) *cobra.Command {
+	deployCmd := func(use, short string) *cobra.Command {
 		c := &cobra.Command{
 			Use:   use + " NAME",
 			Short: short,
@@ -212,7 +216,7 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 			if err != nil {
 				return err
 			}
-			if err := azurefunctions.DeleteRuntime(ctx, cfg, st, svc, dep, args[0], cfg.AzureFunctions.RuntimeMemory); err != nil {
+			if err := deploy.Delete(ctx, cfg, st, svc, dep, args[0], cfg.AzureFunctions.RuntimeMemory); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "runtime %s deleted\n", args[0])
@@ -220,7 +224,7 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 		},
 	}
 	del.Flags().IntVarP(&rf.memory, "memory", "m", 0, "instance memory in MB of the deployment to delete")
-	cmd.AddCommand(build, deploy("deploy", "Deploy (or redeploy) a runtime"), deploy("update", "Redeploy a runtime in place"), list, del)
+	cmd.AddCommand(buildCmd, deployCmd("deploy", "Deploy (or redeploy) a runtime"), deployCmd("update", "Redeploy a runtime in place"), list, del)
 }
 
 // deployRuntime deploys NAME from its built package (building the default
@@ -248,7 +252,7 @@ func deployRuntime(cmd *cobra.Command, cfg *config.Config, name string) error {
 		return err
 	}
 	progress := func(s string) { fmt.Fprintln(cmd.ErrOrStderr(), "lithops:", s) }
-	meta, err := azurefunctions.DeployRuntime(ctx, cfg, st, svc, dep, name, pkg, man, progress)
+	meta, err := deploy.Runtime(ctx, cfg, st, svc, dep, name, pkg, man, progress)
 	if err != nil {
 		return err
 	}
@@ -271,7 +275,7 @@ func checkBuilt(name string) error {
 	return nil
 }
 
-func loadPackage(ctx context.Context, cfg *config.Config, name string) ([]byte, *azurefunctions.Manifest, error) {
+func loadPackage(ctx context.Context, cfg *config.Config, name string) ([]byte, *build.Manifest, error) {
 	path, err := runtimeCache("azure_functions", name)
 	if err != nil {
 		return nil, nil, err
@@ -282,14 +286,14 @@ func loadPackage(ctx context.Context, cfg *config.Config, name string) ([]byte, 
 			return nil, nil, err
 		}
 		// The default runtime is built here when it was not built before.
-		return azurefunctions.BuildApp(ctx, azurefunctions.BuildOptions{
+		return build.App(ctx, build.Options{
 			Runtime: name, Version: lithops.Version, Trigger: cfg.AzureFunctions.Trigger, TimeoutSeconds: cfg.AzureFunctions.RuntimeTimeout,
 		})
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	man, err := azurefunctions.ReadManifest(pkg)
+	man, err := build.ReadManifest(pkg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("runtime package %s: %w", path, err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
+	"github.com/lithops-go/lithops/internal/azure/naming"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
@@ -37,7 +38,7 @@ func TestRuntimeRegister(t *testing.T) {
 	}
 	defer st.Close()
 	// Forget the runtime: clients cannot find it.
-	key := protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey(name, cfg.AzureFunctions.RuntimeMemory))
+	key := protocol.RuntimeMetaKey("azure_functions", naming.Key(name, cfg.AzureFunctions.RuntimeMemory))
 	if err := st.Delete(ctx, st.Bucket(), key); err != nil {
 		t.Fatal(err)
 	}

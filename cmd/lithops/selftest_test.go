@@ -20,9 +20,9 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
 	armfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5/fake"
 	"github.com/lithops-go/lithops"
-	"github.com/lithops-go/lithops/compute/azurefunctions"
-	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/deploy/armdeploy"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	"github.com/lithops-go/lithops/storage/memory"
@@ -194,7 +194,7 @@ func TestDoctorAzure(t *testing.T) {
 		{"queue missing", []func(*config.Config){arm, key}, &current, errors.New("QueueNotFound"), []string{
 			`^FAIL  queue +\S+  trigger queue lithops-lithops-default-\S+ of runtime lithops-default: QueueNotFound$`}, true, nil},
 		{"no ARM sign-in", []func(*config.Config){arm, key}, &current, nil, []string{
-			`^FAIL  arm +\S+  ` + regexp.QuoteMeta(azurefunctions.ARMAuthHint) + ` .*failed to acquire a token \(test\); needed to deploy runtimes`,
+			`^FAIL  arm +\S+  ` + regexp.QuoteMeta(deploy.ARMAuthHint) + ` .*failed to acquire a token \(test\); needed to deploy runtimes`,
 			`^PASS  runtime `}, true, noSignIn()},
 	}
 	for _, tt := range tests {
@@ -299,7 +299,7 @@ func TestDoctorNoCredentials(t *testing.T) {
 		t.Fatalf("doctor passed without credentials:\n%s", buf.String())
 	}
 	t.Logf("%v\n%s", time.Since(start), buf.String())
-	matchLines(t, buf.String(), `^FAIL  arm +\S+  `+regexp.QuoteMeta(azurefunctions.ARMAuthHint)+` .*DefaultAzureCredential`)
+	matchLines(t, buf.String(), `^FAIL  arm +\S+  `+regexp.QuoteMeta(deploy.ARMAuthHint)+` .*DefaultAzureCredential`)
 }
 
 // Signed in with Entra ID but without a data role, storage refuses with

@@ -14,27 +14,43 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops/compute"
-	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/build"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/httptrigger"
+	"github.com/lithops-go/lithops/internal/azure/naming"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
-	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
 	"golang.org/x/sync/errgroup"
 )
 
 // DefaultRuntime is the runtime name used when none is configured.
 const DefaultRuntime = "lithops-default"
 
-// ErrNotDeployed reports that the runtime has no metadata in storage.
-var ErrNotDeployed = errors.New("runtime not deployed")
+// ErrNotDeployed reports that the runtime has no metadata in storage: New
+// fails with it (wrapped) for a runtime other than DefaultRuntime that was
+// never deployed.
+var ErrNotDeployed = deploy.ErrNotDeployed
 
-// Options configure a Backend.
+// Options configure a Backend. Config, Storage and ExecutorID are
+// required; the rest have defaults.
 type Options struct {
-	Config     *config.Config
-	Storage    *storage.Storage
+	// Config is the configuration: the azure_functions section (runtime,
+	// memory, trigger, chunksize, ARM settings) and azure_storage (the
+	// account of the queues).
+	Config *config.Config
+	// Storage is the executor's storage, where programs, runtime metadata
+	// and job records live.
+	Storage *storage.Storage
+	// ExecutorID names the executor; its completion queue is named after
+	// it (lithops-done-<id>).
 	ExecutorID string
-	Notify     compute.Notify
-	Logger     *slog.Logger
+	// Notify receives the final statuses the backend learns of first: from
+	// the completion queue, the poison watcher and failed HTTPS posts.
+	Notify compute.Notify
+	// Logger receives the backend's logs (default: discarded).
+	Logger *slog.Logger
 	// Queues overrides the queue service built from the azure_storage
 	// section (tests).
 	Queues *azqueue.ServiceClient
@@ -55,11 +71,13 @@ type Options struct {
 	StalledAfter time.Duration
 }
 
-// RuntimeDeployer creates or updates a runtime's function app; the ARM
-// implementation is armdeploy.Deployer.
-type RuntimeDeployer interface {
-	Deploy(ctx context.Context, spec armdeploy.Spec, zip []byte) (*armdeploy.App, error)
-}
+// RuntimeDeployer creates or updates a runtime's function app (Deploy);
+// the Resource Manager implementation is the default.
+type RuntimeDeployer = deploy.Deployer
+
+// Names are the Azure resource names of one runtime deployment (function
+// app, plan, trigger queue), as Backend.Names returns them.
+type Names = naming.Names
 
 // Backend is the Azure Functions compute backend (client side).
 type Backend struct {
@@ -101,11 +119,11 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	svc := opts.Queues
 	if svc == nil {
 		var err error
-		if svc, err = NewQueueService(cfg.AzureStorage); err != nil {
+		if svc, err = queues.NewService(cfg.AzureStorage); err != nil {
 			return nil, fmt.Errorf("azure_functions: %w", err)
 		}
 	}
-	if err := CheckQueueHost(ctx, svc); err != nil {
+	if err := queues.CheckHost(ctx, svc); err != nil {
 		return nil, fmt.Errorf("azure_functions: %w", err)
 	}
 	rt := cfg.AzureFunctions.Runtime
@@ -114,7 +132,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	}
 	b := &Backend{
 		opts: opts, cfg: cfg, st: opts.Storage, svc: svc, runtime: rt,
-		results:    ResultQueue(opts.ExecutorID),
+		results:    naming.ResultQueue(opts.ExecutorID),
 		tiers:      map[int]*tier{},
 		loading:    map[int]*tierLoad{},
 		stop:       make(chan struct{}),
@@ -125,13 +143,13 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.tiers[cfg.AzureFunctions.RuntimeMemory] = newTier(AccountName(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, meta)
-	if isHTTPS(cfg.AzureFunctions.Trigger) {
+	b.tiers[cfg.AzureFunctions.RuntimeMemory] = newTier(naming.Account(cfg.AzureStorage), rt, cfg.AzureFunctions.RuntimeMemory, meta)
+	if httptrigger.Is(cfg.AzureFunctions.Trigger) {
 		if err := b.setupHTTPS(ctx); err != nil {
 			return nil, err
 		}
 	}
-	if err := EnsureQueue(ctx, svc, b.results); err != nil {
+	if err := queues.Ensure(ctx, svc, b.results); err != nil {
 		return nil, fmt.Errorf("azure_functions: completion queue: %w", err)
 	}
 	go b.consume()
@@ -145,17 +163,6 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		close(b.poisonDone) // HTTPS invocations have no queue
 	}
 	return b, nil
-}
-
-// queueSettings are the settings that make up the queue service's host.
-const queueSettings = "azure_storage.storage_account_name / queue_endpoint (or the connection string's account and QueueEndpoint)"
-
-// CheckQueueHost fails at once, naming the host, when the host of the queue
-// service svc does not exist (DNS "no such host": a wrong account name or
-// queue endpoint), where the queue client would retry for a while. It
-// sends no request to the service (azblob.CheckHost).
-func CheckQueueHost(ctx context.Context, svc *azqueue.ServiceClient) error {
-	return azblobdriver.CheckHost(ctx, svc.URL(), queueSettings)
 }
 
 // setupHTTPS finds the runtime's URL and function key: from the config, else
@@ -173,7 +180,7 @@ func (b *Backend) setupHTTPS(ctx context.Context) error {
 	if b.key != "" {
 		return nil
 	}
-	d, err := NewDeployer(b.cfg, b.opts.Logger)
+	d, err := deploy.NewARM(b.cfg, b.opts.Logger)
 	if err != nil {
 		return fmt.Errorf("azure_functions: the https trigger needs azure_functions.function_key or ARM settings to read it: %w", err)
 	}
@@ -186,14 +193,14 @@ func (b *Backend) setupHTTPS(ctx context.Context) error {
 
 // tier is one deployment of the runtime: at one instance memory size.
 type tier struct {
-	names Names
+	names naming.Names
 	meta  protocol.RuntimeMeta
 }
 
 // tierMeta reads the metadata of the runtime at memoryMB, deploying the
 // default runtime there if it is missing or of another version.
 func (b *Backend) tierMeta(ctx context.Context, memoryMB int) (*protocol.RuntimeMeta, error) {
-	meta, err := ReadMeta(ctx, b.st, b.runtime, memoryMB)
+	meta, err := deploy.ReadMeta(ctx, b.st, b.runtime, memoryMB)
 	stale := err == nil && (meta.Version != protocol.Version || meta.LithopsVersion != protocol.LithopsVersion)
 	if b.runtime == DefaultRuntime && (errors.Is(err, ErrNotDeployed) || stale) {
 		// The default runtime deploys itself on first use and on upgrade.
@@ -223,7 +230,7 @@ func (b *Backend) tier(ctx context.Context, memoryMB int) (*tier, error) {
 		return t, nil
 	}
 	valid := false
-	for _, m := range MemoryTiers {
+	for _, m := range naming.MemoryTiers {
 		valid = valid || m == memoryMB
 	}
 	if !valid {
@@ -261,7 +268,7 @@ func (b *Backend) tier(ctx context.Context, memoryMB int) (*tier, error) {
 // metadata names (an app registered with a queue of its own), else the
 // derived name.
 func newTier(account, runtime string, memoryMB int, meta *protocol.RuntimeMeta) *tier {
-	t := &tier{names: RuntimeNames(account, runtime, memoryMB, protocol.LithopsVersion), meta: *meta}
+	t := &tier{names: naming.Runtime(account, runtime, memoryMB, protocol.LithopsVersion), meta: *meta}
 	if meta.Queue != "" {
 		t.names.Queue = meta.Queue
 	}
@@ -282,8 +289,8 @@ func (b *Backend) loadTier(ctx context.Context, memoryMB int) (*tier, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := newTier(AccountName(b.cfg.AzureStorage), b.runtime, memoryMB, meta)
-	if err := EnsureQueue(ctx, b.svc, t.names.Queue); err != nil {
+	t := newTier(naming.Account(b.cfg.AzureStorage), b.runtime, memoryMB, meta)
+	if err := queues.Ensure(ctx, b.svc, t.names.Queue); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -298,7 +305,7 @@ func (b *Backend) NextMemory(mb int) (int, bool) {
 	if mb == 0 {
 		mb = b.cfg.AzureFunctions.RuntimeMemory
 	}
-	return NextTier(mb)
+	return naming.NextTier(mb)
 }
 
 // deployDefault builds and deploys the default runtime at memoryMB.
@@ -313,14 +320,14 @@ func (b *Backend) deployDefault(ctx context.Context, memoryMB int) (*protocol.Ru
 	}
 	dep := b.opts.Deployer
 	if dep == nil {
-		d, err := NewDeployer(b.cfg, b.opts.Logger)
+		d, err := deploy.NewARM(b.cfg, b.opts.Logger)
 		if err != nil {
 			return nil, cannot(err)
 		}
 		dep = d
 	}
 	// Signed in? Before the build and before any queue or record.
-	if err := CheckARM(ctx, dep); err != nil {
+	if err := deploy.CheckARM(ctx, dep); err != nil {
 		return nil, cannot(err)
 	}
 	progress(fmt.Sprintf("lithops: deploying the default runtime %s for lithops-go %s (first use; this takes a few minutes)", DefaultRuntime, protocol.LithopsVersion))
@@ -328,12 +335,12 @@ func (b *Backend) deployDefault(ctx context.Context, memoryMB int) (*protocol.Ru
 	// This program is the default runtime's handler: the runtime host is in
 	// the library, so no other build (and no package outside the user's
 	// module) is needed. Later programs are fetched by hash as usual.
-	handler, cleanup, err := ProgramPath(ctx, b.opts.Program)
+	handler, cleanup, err := build.ProgramPath(ctx, b.opts.Program)
 	if err != nil {
 		return nil, fmt.Errorf("build the default runtime: %w", err)
 	}
 	defer cleanup()
-	pkg, man, err := BuildApp(ctx, BuildOptions{
+	pkg, man, err := build.App(ctx, build.Options{
 		Runtime: DefaultRuntime, Version: protocol.LithopsVersion,
 		Trigger: b.cfg.AzureFunctions.Trigger, TimeoutSeconds: b.cfg.AzureFunctions.RuntimeTimeout,
 		HostPath: handler,
@@ -343,43 +350,12 @@ func (b *Backend) deployDefault(ctx context.Context, memoryMB int) (*protocol.Ru
 	}
 	cfg := *b.cfg
 	cfg.AzureFunctions.RuntimeMemory = memoryMB
-	meta, err := DeployRuntime(ctx, &cfg, b.st, b.svc, dep, DefaultRuntime, pkg, man, func(s string) { progress("lithops: " + s) })
+	meta, err := deploy.Runtime(ctx, &cfg, b.st, b.svc, dep, DefaultRuntime, pkg, man, func(s string) { progress("lithops: " + s) })
 	if err != nil {
 		return nil, fmt.Errorf("deploy the default runtime: %w", err)
 	}
 	progress("lithops: default runtime ready")
 	return meta, nil
-}
-
-// ReadMeta reads a runtime's metadata record from storage.
-func ReadMeta(ctx context.Context, st *storage.Storage, runtime string, memoryMB int) (*protocol.RuntimeMeta, error) {
-	key := protocol.RuntimeMetaKey("azure_functions", RuntimeKey(runtime, memoryMB))
-	raw, err := st.GetBytes(ctx, st.Bucket(), key)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("azure_functions: %w: runtime %q has no metadata at %s/%s; deploy it with `lithops runtime deploy -b azure_functions -s azure_storage %s`", ErrNotDeployed, runtime, st.Bucket(), key, runtime)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("azure_functions: read runtime metadata: %w", err)
-	}
-	var m protocol.RuntimeMeta
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("azure_functions: runtime metadata %s is not valid JSON: %w", key, err)
-	}
-	return &m, nil
-}
-
-// AccountName is the storage account the config names (from the
-// connection string when needed).
-func AccountName(a config.AzureStorage) string {
-	if a.StorageAccountName != "" {
-		return a.StorageAccountName
-	}
-	for _, part := range splitConn(a.ConnectionString) {
-		if part[0] == "AccountName" {
-			return part[1]
-		}
-	}
-	return ""
 }
 
 // Leases implements compute.Leaser: the runtime host renews a lease for
@@ -390,7 +366,7 @@ func (b *Backend) Leases() bool { return true }
 func (b *Backend) Name() string { return "azure_functions" }
 
 // Names returns the runtime's Azure resource names.
-func (b *Backend) Names() Names { return b.defaultTier().names }
+func (b *Backend) Names() naming.Names { return b.defaultTier().names }
 
 // Meta returns the runtime's metadata.
 func (b *Backend) Meta() protocol.RuntimeMeta { return b.defaultTier().meta }
@@ -450,14 +426,14 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 }
 
 // encodeMessages renders inv as base64 queue messages of at most
-// MaxMessage characters: inline inputs are dropped (workers then read the
+// queues.MaxMessage characters: inline inputs are dropped (workers then read the
 // inputs object) and, if still too big, the calls are split.
 func encodeMessages(inv protocol.Invocation) ([]string, error) {
 	enc := func(v protocol.Invocation) string {
 		raw, _ := json.Marshal(v)
 		return base64.StdEncoding.EncodeToString(raw)
 	}
-	if m := enc(inv); len(m) <= MaxMessage {
+	if m := enc(inv); len(m) <= queues.MaxMessage {
 		return []string{m}, nil
 	}
 	slim := inv
@@ -466,7 +442,7 @@ func encodeMessages(inv protocol.Invocation) ([]string, error) {
 		c.Input, c.HasInput = nil, false
 		slim.Calls[i] = c
 	}
-	if m := enc(slim); len(m) <= MaxMessage {
+	if m := enc(slim); len(m) <= queues.MaxMessage {
 		return []string{m}, nil
 	}
 	if len(slim.Calls) == 1 {

@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -18,17 +16,18 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	azfake "github.com/Azure/azure-sdk-for-go/sdk/azcore/fake"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
-	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
 	armfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5/fake"
-	sdkblob "github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute/azurefunctions"
-	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/azure/appsettings"
+	"github.com/lithops-go/lithops/internal/azure/build"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/deploy/armdeploy"
+	"github.com/lithops-go/lithops/internal/azure/naming"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/hostdouble"
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -37,9 +36,6 @@ import (
 	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
 	"github.com/lithops-go/lithops/storage/memory"
 )
-
-// DeleteRuntime deletes the container itself through the driver's client.
-var _ interface{ Client() *sdkblob.Client } = (*azblobdriver.Driver)(nil)
 
 // recordingDeployer stands in for ARM: the double plays the deployed app.
 type recordingDeployer struct {
@@ -74,12 +70,12 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	cfg.AzureFunctions.SubscriptionID, cfg.AzureFunctions.ResourceGroup, cfg.AzureFunctions.Region = "sub", "rg", "westeurope"
 	cfg.Azure.ClientSecret = "client-secret-never-shipped"
 	cfg.AzureFunctions.RuntimeMemory = 4096
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queues.NewService(cfg.AzureStorage)
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := azurefunctions.RuntimeNames("devstoreaccount1", azurefunctions.DefaultRuntime, 4096, lithops.Version)
-	azurefunctions.EnsureQueue(ctx, svc, names.Queue)
+	names := naming.Runtime("devstoreaccount1", azurefunctions.DefaultRuntime, 4096, lithops.Version)
+	queues.Ensure(ctx, svc, names.Queue)
 	d, err := hostdouble.Start(ctx, hostdouble.Options{
 		Command: []string{bin, "runtime", "serve"},
 		Env: []string{appsettings.HostStorage + "=" + runtimetest.AzuriteConn, appsettings.StorageBucket + "=" + cfg.AzureStorage.StorageBucket,
@@ -123,7 +119,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	if err != nil || len(zr.File) < 4 {
 		t.Fatalf("package: %v", err)
 	}
-	meta, err := azurefunctions.ReadMeta(ctx, st, azurefunctions.DefaultRuntime, 4096)
+	meta, err := deploy.ReadMeta(ctx, st, azurefunctions.DefaultRuntime, 4096)
 	if err != nil || meta.MemoryMB != 4096 || meta.LithopsVersion != lithops.Version {
 		t.Fatalf("stored metadata %+v, %v", meta, err)
 	}
@@ -139,7 +135,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	}
 	// A runtime of another version: the default one is redeployed ...
 	stale, _ := json.Marshal(protocol.RuntimeMeta{Version: protocol.Version, LithopsVersion: "0.0.1", Runtime: azurefunctions.DefaultRuntime})
-	st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey(azurefunctions.DefaultRuntime, 4096)), stale)
+	st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", naming.Key(azurefunctions.DefaultRuntime, 4096)), stale)
 	b, err = azurefunctions.New(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +145,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 		t.Fatalf("a stale default runtime was not redeployed")
 	}
 	// ... a named one is an error that says what to do.
-	st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey("mine", 4096)), stale)
+	st.PutBytes(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", naming.Key("mine", 4096)), stale)
 	named := *cfg
 	named.AzureFunctions.Runtime = "mine"
 	if _, err := azurefunctions.New(ctx, azurefunctions.Options{Config: &named, Storage: st, ExecutorID: "t-1"}); err == nil ||
@@ -157,7 +153,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 		t.Fatalf("stale named runtime: %v", err)
 	}
 	// Without ARM settings the missing default runtime is an error with the command to run.
-	st.Delete(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey(azurefunctions.DefaultRuntime, 4096)))
+	st.Delete(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", naming.Key(azurefunctions.DefaultRuntime, 4096)))
 	noARM := *cfg
 	noARM.AzureFunctions.SubscriptionID = ""
 	_, err = azurefunctions.New(ctx, azurefunctions.Options{Config: &noARM, Storage: st, ExecutorID: "t-2"})
@@ -165,158 +161,6 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 		t.Fatalf("no ARM settings: %v", err)
 	}
 	st.DeletePrefix(context.Background(), st.Bucket(), "")
-}
-
-var errStopDeploy = errors.New("test: stop after recording the spec")
-
-// stoppingDeployer records the spec and fails, so DeployRuntime stops before
-// probing the runtime.
-type stoppingDeployer struct{ recordingDeployer }
-
-func (d *stoppingDeployer) Deploy(ctx context.Context, spec armdeploy.Spec, pkg []byte) (*armdeploy.App, error) {
-	d.recordingDeployer.Deploy(ctx, spec, pkg)
-	return nil, errStopDeploy
-}
-
-// fakeQueues answers queue creation and deletion, for tests without Azurite.
-func fakeQueues(t *testing.T) *azqueue.ServiceClient {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodPut:
-			w.WriteHeader(http.StatusCreated)
-		case http.MethodDelete:
-			w.WriteHeader(http.StatusNoContent)
-		default:
-			http.Error(w, "unexpected", http.StatusBadRequest)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	svc, err := azqueue.NewServiceClientWithNoCredential(srv.URL+"/", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return svc
-}
-
-func deployConfig() *config.Config {
-	cfg := config.Default()
-	cfg.AzureStorage.StorageAccountName, cfg.AzureStorage.StorageAccountKey = "acct", "a2V5"
-	cfg.AzureStorage.StorageBucket = "lithops-data"
-	cfg.AzureFunctions.SubscriptionID, cfg.AzureFunctions.ResourceGroup, cfg.AzureFunctions.Region = "sub", "rg", "westeurope"
-	return cfg
-}
-
-func TestDeploymentContainerPerApp(t *testing.T) {
-	ctx := t.Context()
-	st := storage.New(memory.New(), "memory", "lithops-data")
-	svc := fakeQueues(t)
-	dep := &stoppingDeployer{}
-	urls := map[string]string{}
-	for _, d := range []struct {
-		runtime string
-		memory  int
-	}{{"default", 512}, {"default", 2048}, {"default", 4096}, {"other", 2048}} {
-		cfg := deployConfig()
-		cfg.AzureFunctions.RuntimeMemory = d.memory
-		_, err := azurefunctions.DeployRuntime(ctx, cfg, st, svc, dep, d.runtime, []byte("PK\x05\x06"), &azurefunctions.Manifest{Trigger: "queue"}, nil)
-		if !errors.Is(err, errStopDeploy) {
-			t.Fatalf("DeployRuntime: %v", err)
-		}
-		spec := dep.specs[len(dep.specs)-1]
-		container := armdeploy.DeploymentContainerName(spec.Name)
-		if want := "https://acct.blob.core.windows.net/" + container; spec.DeploymentContainerURL != want {
-			t.Errorf("%s at %d MB: container URL %q, want %q", d.runtime, d.memory, spec.DeploymentContainerURL, want)
-		}
-		if _, err := st.List(ctx, container, ""); err != nil {
-			t.Errorf("container %s of app %s not created: %v", container, spec.Name, err)
-		}
-		if prev, ok := urls[spec.DeploymentContainerURL]; ok {
-			t.Errorf("apps %s and %s share the deployment container %s", prev, spec.Name, spec.DeploymentContainerURL)
-		}
-		urls[spec.DeploymentContainerURL] = spec.Name
-	}
-}
-
-// armSite plays one lithops function app (or a foreign one) behind the
-// SDK's fake ARM server.
-func armSite(t *testing.T, app string, lithopsTag bool) *armdeploy.Deployer {
-	t.Helper()
-	var mu sync.Mutex
-	exists := true
-	tags := map[string]*string{}
-	if lithopsTag {
-		tags[armdeploy.TagType] = to.Ptr(armdeploy.TagTypeRuntime)
-	}
-	srv := &armfake.ServerFactory{
-		WebAppsServer: armfake.WebAppsServer{
-			Get: func(_ context.Context, rg, name string, _ *armappservice.WebAppsClientGetOptions) (resp azfake.Responder[armappservice.WebAppsClientGetResponse], errResp azfake.ErrorResponder) {
-				mu.Lock()
-				defer mu.Unlock()
-				if name != app || !exists {
-					errResp.SetResponseError(http.StatusNotFound, "ResourceNotFound")
-					return
-				}
-				resp.SetResponse(http.StatusOK, armappservice.WebAppsClientGetResponse{Site: armappservice.Site{Name: to.Ptr(name), Tags: tags}}, nil)
-				return
-			},
-			Delete: func(_ context.Context, rg, name string, _ *armappservice.WebAppsClientDeleteOptions) (resp azfake.Responder[armappservice.WebAppsClientDeleteResponse], errResp azfake.ErrorResponder) {
-				mu.Lock()
-				defer mu.Unlock()
-				exists = false
-				resp.SetResponse(http.StatusOK, armappservice.WebAppsClientDeleteResponse{}, nil)
-				return
-			},
-		},
-		PlansServer: armfake.PlansServer{
-			NewListByResourceGroupPager: func(string, *armappservice.PlansClientListByResourceGroupOptions) (resp azfake.PagerResponder[armappservice.PlansClientListByResourceGroupResponse]) {
-				resp.AddPage(http.StatusOK, armappservice.PlansClientListByResourceGroupResponse{}, nil)
-				return
-			},
-		},
-	}
-	d, err := armdeploy.New("sub", &azfake.TokenCredential{}, armdeploy.WithClientOptions(&arm.ClientOptions{
-		ClientOptions: azcore.ClientOptions{Transport: armfake.NewServerFactoryTransport(srv)},
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
-
-func TestDeleteRuntimeDeletesPackageContainer(t *testing.T) {
-	for _, foreign := range []bool{false, true} {
-		t.Run(fmt.Sprintf("foreign=%v", foreign), func(t *testing.T) {
-			ctx := t.Context()
-			cfg := deployConfig()
-			st := storage.New(memory.New(), "memory", "lithops-data")
-			names := azurefunctions.RuntimeNames("acct", "default", 2048, protocol.LithopsVersion)
-			other := azurefunctions.RuntimeNames("acct", "default", 4096, protocol.LithopsVersion)
-			for _, n := range []azurefunctions.Names{names, other} {
-				c := armdeploy.DeploymentContainerName(n.App)
-				if err := st.CreateBucket(ctx, c); err != nil {
-					t.Fatal(err)
-				}
-				if err := st.PutBytes(ctx, c, "released-package.zip", []byte("PK")); err != nil {
-					t.Fatal(err)
-				}
-			}
-			err := azurefunctions.DeleteRuntime(ctx, cfg, st, fakeQueues(t), armSite(t, names.App, !foreign), "default", 2048)
-			if foreign != errors.Is(err, armdeploy.ErrNotLithopsRuntime) {
-				t.Fatalf("DeleteRuntime: %v", err)
-			}
-			left, _ := st.List(ctx, armdeploy.DeploymentContainerName(names.App), "")
-			if foreign && len(left) != 1 {
-				t.Errorf("package of an app that was not deleted removed: %v", left)
-			}
-			if !foreign && len(left) != 0 {
-				t.Errorf("package of the deleted app left: %v", left)
-			}
-			if kept, err := st.List(ctx, armdeploy.DeploymentContainerName(other.App), ""); err != nil || len(kept) != 1 {
-				t.Errorf("package of another app: %v, %v", kept, err)
-			}
-		})
-	}
 }
 
 // failingARM is an ARM deployer whose credential gives no token, as with no
@@ -353,11 +197,11 @@ func queuesOf(t *testing.T, svc *azqueue.ServiceClient, prefix string) []string 
 
 func checkARMAuthError(t *testing.T, what string, err error) {
 	t.Helper()
-	if !errors.Is(err, azurefunctions.ErrARMAuth) {
+	if !errors.Is(err, deploy.ErrARMAuth) {
 		t.Fatalf("%s: %v, want an ARM authentication error", what, err)
 	}
 	first, rest, _ := strings.Cut(err.Error(), "\n")
-	if !strings.HasSuffix(first, azurefunctions.ARMAuthHint) || !strings.Contains(rest, "failed to acquire a token (test)") {
+	if !strings.HasSuffix(first, deploy.ARMAuthHint) || !strings.Contains(rest, "failed to acquire a token (test)") {
 		t.Errorf("%s: error %q: want the hint on the first line, the credential's error after it", what, err)
 	}
 }
@@ -375,7 +219,7 @@ func TestARMAuthFailureTouchesNothing(t *testing.T) {
 	cfg.AzureStorage.StorageBucket = fmt.Sprintf("lithops-armauth-%08x", rand.Uint32())
 	cfg.AzureFunctions.SubscriptionID, cfg.AzureFunctions.ResourceGroup, cfg.AzureFunctions.Region = "sub", "rg", "westeurope"
 	cfg.AzureFunctions.RuntimeMemory = 512
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queues.NewService(cfg.AzureStorage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,38 +231,38 @@ func TestARMAuthFailureTouchesNothing(t *testing.T) {
 	defer st.DeletePrefix(context.Background(), st.Bucket(), "")
 
 	rt := fmt.Sprintf("armauth%08x", rand.Uint32())
-	names := azurefunctions.RuntimeNames("devstoreaccount1", rt, 512, protocol.LithopsVersion)
+	names := naming.Runtime("devstoreaccount1", rt, 512, protocol.LithopsVersion)
 	prefix := strings.TrimSuffix(names.Queue, "-in")
 	defer svc.DeleteQueue(context.Background(), names.Queue, nil)
-	_, err = azurefunctions.DeployRuntime(ctx, cfg, st, svc, failingARM(t), rt, []byte("PK\x05\x06"), &azurefunctions.Manifest{Trigger: "queue"}, nil)
-	checkARMAuthError(t, "DeployRuntime", err)
+	_, err = deploy.Runtime(ctx, cfg, st, svc, failingARM(t), rt, []byte("PK\x05\x06"), &build.Manifest{Trigger: "queue"}, nil)
+	checkARMAuthError(t, "deploy.Runtime", err)
 	if q := queuesOf(t, svc, prefix); len(q) != 0 {
-		t.Errorf("DeployRuntime created queues %q", q)
+		t.Errorf("deploy.Runtime created queues %q", q)
 	}
 	if _, err := st.List(ctx, armdeploy.DeploymentContainerName(names.App), ""); err == nil {
-		t.Errorf("DeployRuntime created the deployment container")
+		t.Errorf("deploy.Runtime created the deployment container")
 	}
 
 	// A deployed runtime's queue and record stay when the delete cannot sign in.
-	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
+	if err := queues.Ensure(ctx, svc, names.Queue); err != nil {
 		t.Fatal(err)
 	}
-	metaKey := protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey(rt, 512))
+	metaKey := protocol.RuntimeMetaKey("azure_functions", naming.Key(rt, 512))
 	if err := st.PutBytes(ctx, st.Bucket(), metaKey, []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
-	err = azurefunctions.DeleteRuntime(ctx, cfg, st, svc, failingARM(t), rt, 512)
-	checkARMAuthError(t, "DeleteRuntime", err)
+	err = deploy.Delete(ctx, cfg, st, svc, failingARM(t), rt, 512)
+	checkARMAuthError(t, "deploy.Delete", err)
 	if q := queuesOf(t, svc, prefix); len(q) != 1 {
-		t.Errorf("DeleteRuntime left queues %q, want %s", q, names.Queue)
+		t.Errorf("deploy.Delete left queues %q, want %s", q, names.Queue)
 	}
 	if _, err := st.Head(ctx, st.Bucket(), metaKey); err != nil {
-		t.Errorf("DeleteRuntime deleted the runtime record: %v", err)
+		t.Errorf("deploy.Delete deleted the runtime record: %v", err)
 	}
 
 	// The default runtime's first use: no queue, no record, no build.
 	exec := fmt.Sprintf("armauth-%08x", rand.Uint32())
-	defNames := azurefunctions.RuntimeNames("devstoreaccount1", azurefunctions.DefaultRuntime, 512, protocol.LithopsVersion)
+	defNames := naming.Runtime("devstoreaccount1", azurefunctions.DefaultRuntime, 512, protocol.LithopsVersion)
 	before := queuesOf(t, svc, strings.TrimSuffix(defNames.Queue, "-in"))
 	start := time.Now()
 	_, err = azurefunctions.New(ctx, azurefunctions.Options{Config: cfg, Storage: st, ExecutorID: exec, Deployer: failingARM(t), Program: "/nonexistent/program"})
@@ -429,12 +273,20 @@ func TestARMAuthFailureTouchesNothing(t *testing.T) {
 	if after := queuesOf(t, svc, strings.TrimSuffix(defNames.Queue, "-in")); len(after) > len(before) {
 		t.Errorf("New created queues: %q before, %q after", before, after)
 	}
-	if q := queuesOf(t, svc, azurefunctions.ResultQueue(exec)); len(q) != 0 {
+	if q := queuesOf(t, svc, naming.ResultQueue(exec)); len(q) != 0 {
 		t.Errorf("New created the completion queue %q", q)
 	}
-	if _, err := azurefunctions.ReadMeta(ctx, st, azurefunctions.DefaultRuntime, 512); !errors.Is(err, azurefunctions.ErrNotDeployed) {
+	if _, err := deploy.ReadMeta(ctx, st, azurefunctions.DefaultRuntime, 512); !errors.Is(err, azurefunctions.ErrNotDeployed) {
 		t.Errorf("default runtime record: %v", err)
 	}
+}
+
+func deployConfig() *config.Config {
+	cfg := config.Default()
+	cfg.AzureStorage.StorageAccountName, cfg.AzureStorage.StorageAccountKey = "acct", "a2V5"
+	cfg.AzureStorage.StorageBucket = "lithops-data"
+	cfg.AzureFunctions.SubscriptionID, cfg.AzureFunctions.ResourceGroup, cfg.AzureFunctions.Region = "sub", "rg", "westeurope"
+	return cfg
 }
 
 // A queue host that does not exist (a wrong account name) fails New at
@@ -445,7 +297,7 @@ func TestNewNoSuchQueueHostFailsFast(t *testing.T) {
 	cfg := deployConfig()
 	cfg.AzureStorage.StorageAccountName = "nosuchaccount"
 	cfg.AzureStorage.QueueEndpoint = "https://" + host + "/"
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queues.NewService(cfg.AzureStorage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +306,7 @@ func TestNewNoSuchQueueHostFailsFast(t *testing.T) {
 	defer cancel()
 	st.CreateBucket(ctx, "lithops-data")
 	raw, _ := json.Marshal(protocol.RuntimeMeta{Version: protocol.Version, LithopsVersion: protocol.LithopsVersion, Runtime: "mine", MemoryMB: 2048})
-	if err := st.PutBytes(ctx, "lithops-data", protocol.RuntimeMetaKey("azure_functions", azurefunctions.RuntimeKey("mine", 2048)), raw); err != nil {
+	if err := st.PutBytes(ctx, "lithops-data", protocol.RuntimeMetaKey("azure_functions", naming.Key("mine", 2048)), raw); err != nil {
 		t.Fatal(err)
 	}
 	cfg.AzureFunctions.Runtime = "mine"

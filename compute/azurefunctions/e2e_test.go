@@ -21,6 +21,8 @@ import (
 	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/azure/appsettings"
+	"github.com/lithops-go/lithops/internal/azure/naming"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/hostdouble"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
@@ -89,7 +91,7 @@ var (
 // env is a runtime served by the host double on Azurite.
 type env struct {
 	cfg    *config.Config
-	names  azurefunctions.Names
+	names  naming.Names
 	double *hostdouble.Double
 }
 
@@ -293,7 +295,7 @@ func TestEndToEnd(t *testing.T) {
 		inv := protocol.Invocation{Version: protocol.Version, Bucket: st.Bucket(), ExecutorID: ex.ID(), JobID: f.JobID(),
 			Program: job.Program, Calls: []protocol.Call{{ID: f.CallID(), Index: 0}}}
 		msg, _ := json.Marshal(inv)
-		svc, _ := azurefunctions.NewQueueService(e.cfg.AzureStorage)
+		svc, _ := queues.NewService(e.cfg.AzureStorage)
 		ok0 := e.double.Stats().Succeeded
 		if _, err := svc.NewQueueClient(e.names.Queue).EnqueueMessage(ctx, base64.StdEncoding.EncodeToString(msg), nil); err != nil {
 			t.Fatal(err)
@@ -565,7 +567,7 @@ func TestPoisonedInvocationFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Play the platform: the message goes to the poison queue.
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queues.NewService(cfg.AzureStorage)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,8 +583,8 @@ func TestPoisonedInvocationFails(t *testing.T) {
 			q.DeleteMessage(ctx, *m.MessageID, *m.PopReceipt, nil)
 		}
 	}
-	pq := azurefunctions.PoisonQueue(r.Names.Queue)
-	if err := azurefunctions.EnsureQueue(ctx, svc, pq); err != nil {
+	pq := naming.PoisonQueue(r.Names.Queue)
+	if err := queues.Ensure(ctx, svc, pq); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { svc.DeleteQueue(context.Background(), pq, nil) })
@@ -644,7 +646,7 @@ func TestStalledQueueWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queues.NewService(cfg.AzureStorage)
 	if err != nil {
 		t.Fatal(err)
 	}

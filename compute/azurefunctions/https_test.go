@@ -16,8 +16,9 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
-	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
@@ -81,12 +82,12 @@ func TestHTTPSTrigger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	svc, _ := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, _ := queues.NewService(cfg.AzureStorage)
 	wcfg, _ := json.Marshal(cfg)
 	h, err := host.New(host.Options{
 		Storage: st, WorkerEnv: []string{"LITHOPS_WORKER_CONFIG=" + string(wcfg)}, Workers: 2,
 		Meta:   protocol.RuntimeMeta{Runtime: cfg.AzureFunctions.Runtime, Backend: "azure_functions", LithopsVersion: lithops.Version, Trigger: "https"},
-		Pusher: azurefunctions.QueuePusher{Svc: svc}, Logger: slog.New(slog.DiscardHandler),
+		Pusher: queues.Pusher{Svc: svc}, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -96,10 +97,10 @@ func TestHTTPSTrigger(t *testing.T) {
 	defer fd.Close()
 	url := fd.URL + "/api/" + host.FunctionName
 
-	if _, err := azurefunctions.ProbeMetadataHTTP(ctx, st, nil, url, "wrong", cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, 10*time.Second); err == nil || !strings.Contains(err.Error(), "function key") {
+	if _, err := deploy.ProbeHTTP(ctx, st, nil, url, "wrong", cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, 10*time.Second); err == nil || !strings.Contains(err.Error(), "function key") {
 		t.Fatalf("wrong key: %v", err)
 	}
-	meta, err := azurefunctions.ProbeMetadataHTTP(ctx, st, nil, url, "k3y", cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, 30*time.Second)
+	meta, err := deploy.ProbeHTTP(ctx, st, nil, url, "k3y", cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, 30*time.Second)
 	if err != nil || meta.Endpoint != url || meta.Trigger != "https" {
 		t.Fatalf("probe: %+v, %v", meta, err)
 	}

@@ -9,13 +9,11 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
+	"github.com/lithops-go/lithops/internal/azure/build"
+	"github.com/lithops-go/lithops/internal/azure/naming"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/worker"
 )
-
-// PoisonQueue is where the platform moves a message after MaxDequeue failed
-// deliveries.
-func PoisonQueue(queue string) string { return queue + "-poison" }
 
 // watchPoison fails, for good, the calls of this executor whose invocation
 // the platform gave up on: a runtime that crashes on every delivery never
@@ -41,8 +39,8 @@ func (b *Backend) watchPoison(every time.Duration) {
 		b.tierMu.Unlock()
 		for _, q := range queues {
 			ctx, cancel := context.WithTimeout(base, time.Minute)
-			if err := b.drainPoison(ctx, PoisonQueue(q)); err != nil {
-				b.opts.Logger.Debug("poison queue", "queue", PoisonQueue(q), "err", err)
+			if err := b.drainPoison(ctx, naming.PoisonQueue(q)); err != nil {
+				b.opts.Logger.Debug("poison queue", "queue", naming.PoisonQueue(q), "err", err)
 			}
 			b.checkConsumed(ctx, q)
 			cancel()
@@ -116,7 +114,7 @@ func (b *Backend) drainPoison(ctx context.Context, queue string) error {
 func (b *Backend) failPoisoned(ctx context.Context, queue string, inv *protocol.Invocation) error {
 	for _, c := range inv.Calls {
 		st := protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "poison",
-			fmt.Sprintf("the runtime failed this call's invocation %d times and the platform moved it to the queue %s; see the function app's logs", MaxDequeue, queue))
+			fmt.Sprintf("the runtime failed this call's invocation %d times and the platform moved it to the queue %s; see the function app's logs", build.MaxDequeue, queue))
 		rec, err := worker.Record(ctx, b.st, inv.Bucket, protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID), st)
 		if err != nil {
 			return fmt.Errorf("record poisoned call %s: %w", c.ID, err)

@@ -18,6 +18,9 @@ import (
 	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/azure/appsettings"
+	"github.com/lithops-go/lithops/internal/azure/build"
+	"github.com/lithops-go/lithops/internal/azure/naming"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
@@ -47,7 +50,7 @@ type ServeOptions struct {
 // LITHOPS_CONFIG_JSON, or AzureWebJobsStorage (a connection string) or its
 // identity-based AzureWebJobsStorage__* settings (the managed identity
 // opens blobs and queues) with LITHOPS_STORAGE_BUCKET, and the LITHOPS_*
-// names written by AppSettings.
+// names written by deploy.AppSettings.
 func Serve(ctx context.Context, o ServeOptions) error {
 	port := o.Port
 	if port == "" {
@@ -222,7 +225,7 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 			wenv = append(wenv, k+"="+v)
 		}
 	}
-	_, bigger := NextTier(memory)
+	_, bigger := naming.NextTier(memory)
 	opts := host.Options{
 		Storage:      st,
 		WorkerEnv:    wenv,
@@ -231,8 +234,8 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 		MemoryMB:     memMB,
 		// A bigger instance size exists: out-of-memory attempts go there.
 		EscalateOOM: memory > 0 && bigger,
-		// The host.json that BuildApp writes sets this.
-		MaxDeliveries: MaxDequeue,
+		// The host.json that build.App writes sets this.
+		MaxDeliveries: build.MaxDequeue,
 		Meta: protocol.RuntimeMeta{
 			Runtime:        os.Getenv(appsettings.RuntimeName),
 			Backend:        "azure_functions",
@@ -245,11 +248,11 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 		Logger: logger,
 	}
 	if cfg.Lithops.Storage == "azure_storage" {
-		svc, err := NewQueueService(cfg.AzureStorage)
+		svc, err := queues.NewService(cfg.AzureStorage)
 		if err != nil {
 			return opts, err
 		}
-		opts.Pusher = QueuePusher{Svc: svc}
+		opts.Pusher = queues.Pusher{Svc: svc}
 	}
 	// A custom runtime's handler is the user's program, compiled in: its
 	// calls need no fetch. The package's manifest says so.
@@ -262,17 +265,17 @@ func hostOptions(cfg *config.Config, st *storage.Storage, logger *slog.Logger) (
 }
 
 // compiledProgram reports whether the app package that holds exe declares
-// exe as its compiled-in program (ManifestFile beside it) and its hash.
+// exe as its compiled-in program (build.ManifestFile beside it) and its hash.
 func compiledProgram(exe string) (string, bool) {
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(exe), ManifestFile))
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(exe), build.ManifestFile))
 	if err != nil {
 		return "", false
 	}
-	var m Manifest
+	var m build.Manifest
 	if json.Unmarshal(raw, &m) != nil || m.ProgramSHA == "" {
 		return "", false
 	}
-	sha, err := FileSHA256(exe)
+	sha, err := build.FileSHA256(exe)
 	if err != nil || sha != m.ProgramSHA {
 		return "", false
 	}

@@ -22,9 +22,11 @@ import (
 
 	"github.com/lithops-go/lithops"
 	_ "github.com/lithops-go/lithops/azure" // programs that use Azurite run as runtime hosts
-	"github.com/lithops-go/lithops/compute/azurefunctions"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/azure/appsettings"
+	"github.com/lithops-go/lithops/internal/azure/deploy"
+	"github.com/lithops-go/lithops/internal/azure/naming"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/host"
 	"github.com/lithops-go/lithops/internal/hostdouble"
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -147,7 +149,7 @@ type Options struct {
 // Env is a running runtime.
 type Env struct {
 	Config *config.Config
-	Names  azurefunctions.Names
+	Names  naming.Names
 	Double *hostdouble.Double
 	Meta   *protocol.RuntimeMeta
 	st     *storage.Storage
@@ -174,15 +176,15 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	svc, err := azurefunctions.NewQueueService(cfg.AzureStorage)
+	svc, err := queues.NewService(cfg.AzureStorage)
 	if err != nil {
 		return nil, err
 	}
-	names := azurefunctions.RuntimeNames(azurefunctions.AccountName(cfg.AzureStorage), cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion)
+	names := naming.Runtime(naming.Account(cfg.AzureStorage), cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, protocol.LithopsVersion)
 	if o.Queue != "" {
 		names.Queue = o.Queue
 	}
-	if err := azurefunctions.EnsureQueue(ctx, svc, names.Queue); err != nil {
+	if err := queues.Ensure(ctx, svc, names.Queue); err != nil {
 		return nil, err
 	}
 	// Programs the hosts fetch go to a cache of this runtime's own, removed
@@ -215,7 +217,7 @@ func Start(ctx context.Context, cfg *config.Config, o Options) (*Env, error) {
 		e.Close()
 		return nil, err
 	}
-	if e.Meta, err = azurefunctions.ProbeMetadata(ctx, e.st, svc, names, cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, time.Minute); err != nil {
+	if e.Meta, err = deploy.Probe(ctx, e.st, svc, names, cfg.AzureFunctions.Runtime, cfg.AzureFunctions.RuntimeMemory, time.Minute); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -228,7 +230,7 @@ func (e *Env) Close() {
 	os.RemoveAll(e.cache)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if svc, err := azurefunctions.NewQueueService(e.Config.AzureStorage); err == nil {
+	if svc, err := queues.NewService(e.Config.AzureStorage); err == nil {
 		svc.DeleteQueue(ctx, e.Names.Queue, nil)
 		svc.DeleteQueue(ctx, e.Names.Queue+"-poison", nil)
 	}

@@ -1,4 +1,9 @@
-package azurefunctions
+// Package queues opens the queue service of a storage account and holds
+// the small operations lithops-go performs on Azure Storage queues: create
+// a queue if absent, push a message, fail fast on a host that does not
+// exist. The client backend, the runtime host, the deployer and the CLI
+// share it.
+package queues
 
 import (
 	"context"
@@ -19,12 +24,13 @@ import (
 // base64).
 const MaxMessage = 64 << 10
 
-// queueTransport, when set (tests), carries the queue clients' requests.
-var queueTransport policy.Transporter
+// Transport, when set (tests), carries the requests of the queue clients
+// NewService builds.
+var Transport policy.Transporter
 
 func queueOptions() *azqueue.ClientOptions {
 	return &azqueue.ClientOptions{ClientOptions: azcore.ClientOptions{
-		Transport: queueTransport,
+		Transport: Transport,
 		Retry: policy.RetryOptions{
 			MaxRetries:    6,
 			TryTimeout:    30 * time.Second,
@@ -36,11 +42,11 @@ func queueOptions() *azqueue.ClientOptions {
 	}}
 }
 
-// NewQueueService opens the queue service of the storage account in cfg:
+// NewService opens the queue service of the storage account in cfg:
 // connection string, account key, SAS token or Entra ID, in that order.
 // Entra ID is the managed identity (cfg.ClientID's, when set) with
 // cfg.Credential "managedidentity", else the default credential chain.
-func NewQueueService(cfg config.AzureStorage) (*azqueue.ServiceClient, error) {
+func NewService(cfg config.AzureStorage) (*azqueue.ServiceClient, error) {
 	if cfg.ConnectionString != "" {
 		c, err := azqueue.NewServiceClientFromConnectionString(cfg.ConnectionString, queueOptions())
 		if err != nil {
@@ -72,8 +78,8 @@ func NewQueueService(cfg config.AzureStorage) (*azqueue.ServiceClient, error) {
 	return azqueue.NewServiceClient(url, cred, queueOptions())
 }
 
-// EnsureQueue creates the queue if it does not exist.
-func EnsureQueue(ctx context.Context, svc *azqueue.ServiceClient, name string) error {
+// Ensure creates the queue if it does not exist.
+func Ensure(ctx context.Context, svc *azqueue.ServiceClient, name string) error {
 	_, err := svc.CreateQueue(ctx, name, nil)
 	if err != nil && !queueerror.HasCode(err, queueerror.QueueAlreadyExists) {
 		return fmt.Errorf("create queue %s: %w", name, err)
@@ -81,12 +87,23 @@ func EnsureQueue(ctx context.Context, svc *azqueue.ServiceClient, name string) e
 	return nil
 }
 
-// QueuePusher pushes messages to queues of one account (the runtime host's
-// way of reporting completions).
-type QueuePusher struct{ Svc *azqueue.ServiceClient }
+// Pusher pushes messages to queues of one account (the runtime host's way
+// of reporting completions).
+type Pusher struct{ Svc *azqueue.ServiceClient }
 
 // Push implements host.Pusher.
-func (p QueuePusher) Push(ctx context.Context, queue string, msg []byte) error {
+func (p Pusher) Push(ctx context.Context, queue string, msg []byte) error {
 	_, err := p.Svc.NewQueueClient(queue).EnqueueMessage(ctx, string(msg), nil)
 	return err
+}
+
+// settings are the settings that make up the queue service's host.
+const settings = "azure_storage.storage_account_name / queue_endpoint (or the connection string's account and QueueEndpoint)"
+
+// CheckHost fails at once, naming the host, when the host of the queue
+// service svc does not exist (DNS "no such host": a wrong account name or
+// queue endpoint), where the queue client would retry for a while. It
+// sends no request to the service (azblob.CheckHost).
+func CheckHost(ctx context.Context, svc *azqueue.ServiceClient) error {
+	return azblobdriver.CheckHost(ctx, svc.URL(), settings)
 }

@@ -1,4 +1,9 @@
-package azurefunctions
+// Package build makes what a runtime deploys: the function app package
+// (host.json, the queue or HTTPS binding, the handler, the runtime spec's
+// files, a manifest) and the linux/amd64 programs in it, and uploads user
+// programs to storage by hash. A handler is always a lithops program that
+// imports github.com/lithops-go/lithops/azure (CheckHandler).
+package build
 
 import (
 	"archive/zip"
@@ -21,10 +26,18 @@ import (
 // Functions host with FUNCTIONS_CUSTOMHANDLER_PORT set, lithops.Main (or
 // Init) serves as the runtime host.
 const (
-	HandlerFile    = "handler"
-	ManifestFile   = "lithops-runtime.json"
-	FunctionDir    = "lithops_handler"
-	MaxDequeue     = 5
+	HandlerFile  = "handler"              // the handler executable, at the package root
+	ManifestFile = "lithops-runtime.json" // the package's Manifest, beside the handler
+	FunctionDir  = "lithops_handler"      // the function's directory (function.json)
+)
+
+// Queue trigger settings written to host.json.
+const (
+	// MaxDequeue is how many deliveries of a message the platform makes
+	// before it moves the message to the poison queue (maxDequeueCount).
+	MaxDequeue = 5
+	// RetryDelaySecs is how long a failed message stays invisible before
+	// its next delivery (visibilityTimeout), in seconds.
 	RetryDelaySecs = 5
 )
 
@@ -59,8 +72,8 @@ type Manifest struct {
 	Built      time.Time         `json:"built"`
 }
 
-// BuildOptions configure BuildApp.
-type BuildOptions struct {
+// Options configure App.
+type Options struct {
 	Runtime string
 	Version string
 	// File is -f: a Go main package directory or a runtime spec file ("":
@@ -189,9 +202,9 @@ func FunctionJSON(trigger string) ([]byte, error) {
 	return json.MarshalIndent(map[string]any{"bindings": b}, "", "  ")
 }
 
-// BuildApp builds the function app package: host.json, the function's
-// binding, the host binary (linux/amd64, mode 0755), and what -f adds.
-func BuildApp(ctx context.Context, o BuildOptions) ([]byte, *Manifest, error) {
+// App builds the function app package: host.json, the function's binding,
+// the host binary (linux/amd64, mode 0755), and what -f adds.
+func App(ctx context.Context, o Options) ([]byte, *Manifest, error) {
 	spec, err := specFor(o.File)
 	if err != nil {
 		return nil, nil, err
@@ -240,7 +253,7 @@ func BuildApp(ctx context.Context, o BuildOptions) ([]byte, *Manifest, error) {
 	// fetch); otherwise the handler only hosts programs fetched by hash.
 	var handler string
 	if spec.Program != "" {
-		prog, cleanup, err := BuildProgram(ctx, spec.Program, "")
+		prog, cleanup, err := Program(ctx, spec.Program, "")
 		if err != nil {
 			return nil, nil, err
 		}

@@ -1,4 +1,16 @@
-package azurefunctions
+// Package deploy deploys, probes and deletes the function apps of lithops
+// runtimes: it turns the configuration into an armdeploy.Spec (app settings,
+// keyed or keyless storage, the managed identity and its roles), creates the
+// trigger queue and the app's package container, deploys through a
+// Deployer (armdeploy's Resource Manager one, or a test double), and stores
+// the runtime's metadata once the deployed runtime answers a probe through
+// its own trigger. A runtime is not deployed until its metadata is in
+// storage (ReadMeta, ErrNotDeployed).
+//
+// No ARM credential ever reaches an app setting; a credential is checked
+// (CheckARM) before anything is created or deleted, so a missing sign-in
+// leaves nothing behind.
+package deploy
 
 import (
 	"cmp"
@@ -19,9 +31,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
-	"github.com/lithops-go/lithops/compute/azurefunctions/armdeploy"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/azure/appsettings"
+	"github.com/lithops-go/lithops/internal/azure/build"
+	"github.com/lithops-go/lithops/internal/azure/deploy/armdeploy"
+	"github.com/lithops-go/lithops/internal/azure/httptrigger"
+	"github.com/lithops-go/lithops/internal/azure/naming"
+	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	azblobdriver "github.com/lithops-go/lithops/storage/azblob"
@@ -29,6 +45,18 @@ import (
 
 // ErrNoARM reports that the configuration lacks what ARM deployment needs.
 var ErrNoARM = errors.New("azure_functions: ARM deployment needs azure_functions.subscription_id, resource_group and region (or the azure section)")
+
+// Deployer creates or updates a runtime's function app; the Resource
+// Manager implementation is *armdeploy.Deployer.
+type Deployer interface {
+	Deploy(ctx context.Context, spec armdeploy.Spec, zip []byte) (*armdeploy.App, error)
+}
+
+// KeyFetcher is the optional part of a Deployer that reads a function
+// app's key, which the HTTPS trigger needs (*armdeploy.Deployer has it).
+type KeyFetcher interface {
+	FunctionKey(ctx context.Context, resourceGroup, app string) (string, error)
+}
 
 // ARMAuthHint is the first line of every ARM authentication error: what to
 // set for Resource Manager to accept this client.
@@ -69,11 +97,11 @@ func CheckARM(ctx context.Context, dep any) error {
 	return nil
 }
 
-// NewDeployer returns an ARM deployer from the configuration: the client
+// NewARM returns an ARM deployer from the configuration: the client
 // secret of the azure section if given, else the default credential chain.
 // It sends no request: CheckARM tells whether the credential works. A
 // credential that cannot be built is an ARMAuthError.
-func NewDeployer(cfg *config.Config, logger *slog.Logger) (*armdeploy.Deployer, error) {
+func NewARM(cfg *config.Config, logger *slog.Logger) (*armdeploy.Deployer, error) {
 	af := cfg.AzureFunctions
 	if af.SubscriptionID == "" || af.ResourceGroup == "" || af.Region == "" {
 		return nil, ErrNoARM
@@ -118,7 +146,7 @@ func Keyless(a config.AzureStorage) bool {
 	return a.ConnectionString == "" && a.StorageAccountKey == "" && a.SASToken == ""
 }
 
-// IdentityDeployer is the part of a RuntimeDeployer that deploys keyless
+// IdentityDeployer is the part of a Deployer that deploys keyless
 // runtimes; *armdeploy.Deployer is one.
 type IdentityDeployer interface {
 	EnsureIdentity(ctx context.Context, resourceGroup, region, name string) (*armdeploy.ManagedIdentity, error)
@@ -128,15 +156,11 @@ type IdentityDeployer interface {
 
 var _ IdentityDeployer = (*armdeploy.Deployer)(nil)
 
-// IdentityName is the name of the user-assigned managed identity of the
-// keyless runtimes that use the storage account: one per account.
-func IdentityName(account string) string { return "lithops-" + account }
-
 // storageAccountName returns the account of a, from its name or its blob
 // endpoint (https://<account>.blob.<suffix>, or path-style
 // http://host:port/<account> as Azurite's).
 func storageAccountName(a config.AzureStorage) string {
-	if n := AccountName(a); n != "" {
+	if n := naming.Account(a); n != "" {
 		return n
 	}
 	u, err := url.Parse(a.Endpoint)
@@ -180,7 +204,7 @@ func identitySettings(a config.AzureStorage, id *armdeploy.ManagedIdentity) (map
 // keyless runtime) the storage connection is identity-based
 // (AzureWebJobsStorage__*) and no setting holds a key; without, it is a
 // connection string.
-func AppSettings(cfg *config.Config, runtime string, names Names, man *Manifest, id *armdeploy.ManagedIdentity) (map[string]string, error) {
+func AppSettings(cfg *config.Config, runtime string, names naming.Names, man *build.Manifest, id *armdeploy.ManagedIdentity) (map[string]string, error) {
 	storageSettings := map[string]string{}
 	if id != nil {
 		ss, err := identitySettings(cfg.AzureStorage, id)
@@ -221,17 +245,17 @@ func AppSettings(cfg *config.Config, runtime string, names Names, man *Manifest,
 	return s, nil
 }
 
-// DeployRuntime creates or updates the runtime's function app from the app
+// Runtime creates or updates the runtime's function app from the app
 // package, creates its queue, and stores its metadata once the deployed
 // runtime answers a probe. It checks dep's credential (CheckARM) before it
 // creates anything.
-func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep RuntimeDeployer,
-	runtime string, pkg []byte, man *Manifest, progress func(string)) (*protocol.RuntimeMeta, error) {
+func Runtime(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep Deployer,
+	runtime string, pkg []byte, man *build.Manifest, progress func(string)) (*protocol.RuntimeMeta, error) {
 	if progress == nil {
 		progress = func(string) {}
 	}
 	af := cfg.AzureFunctions
-	names := RuntimeNames(AccountName(cfg.AzureStorage), runtime, af.RuntimeMemory, protocol.LithopsVersion)
+	names := naming.Runtime(naming.Account(cfg.AzureStorage), runtime, af.RuntimeMemory, protocol.LithopsVersion)
 	if err := CheckARM(ctx, dep); err != nil {
 		return nil, err
 	}
@@ -248,7 +272,7 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 		return nil, err
 	}
 	progress("creating queue " + names.Queue)
-	if err := EnsureQueue(ctx, svc, names.Queue); err != nil {
+	if err := queues.Ensure(ctx, svc, names.Queue); err != nil {
 		return nil, err
 	}
 	// One container per app: Flex keeps one package per container.
@@ -258,7 +282,7 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 	}
 	endpoint := cfg.AzureStorage.Endpoint
 	if endpoint == "" {
-		endpoint = "https://" + AccountName(cfg.AzureStorage) + ".blob.core.windows.net"
+		endpoint = "https://" + naming.Account(cfg.AzureStorage) + ".blob.core.windows.net"
 	}
 	progress(fmt.Sprintf("deploying function app %s (Flex Consumption, %d MB, up to %d instances)", names.App, af.RuntimeMemory, af.MaxWorkers))
 	app, err := dep.Deploy(ctx, armdeploy.Spec{
@@ -276,7 +300,7 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 		progress("the service did not report the deployment's outcome; the probe decides")
 	}
 	progress("waiting for " + app.Name + " to answer")
-	if isHTTPS(man.Trigger) {
+	if httptrigger.Is(man.Trigger) {
 		kf, ok := dep.(KeyFetcher)
 		if !ok {
 			return nil, errors.New("azure_functions: the deployer cannot read function keys, which the https trigger needs")
@@ -293,12 +317,12 @@ func DeployRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 		// invocations: any failure may be the roles' delay.
 		retry := func(error) bool { return ctx.Err() == nil }
 		return probeAfterRoles(freshRoles, progress, retry, func(timeout time.Duration) (*protocol.RuntimeMeta, error) {
-			return ProbeMetadataHTTP(ctx, st, nil, url, key, runtime, af.RuntimeMemory, timeout)
+			return ProbeHTTP(ctx, st, nil, url, key, runtime, af.RuntimeMemory, timeout)
 		})
 	}
 	retry := func(err error) bool { return errors.Is(err, ErrNoAnswer) }
 	return probeAfterRoles(freshRoles, progress, retry, func(timeout time.Duration) (*protocol.RuntimeMeta, error) {
-		return ProbeMetadata(ctx, st, svc, names, runtime, af.RuntimeMemory, timeout)
+		return Probe(ctx, st, svc, names, runtime, af.RuntimeMemory, timeout)
 	})
 }
 
@@ -331,7 +355,7 @@ func probeAfterRoles(fresh bool, progress func(string), retryable func(error) bo
 // keylessIdentity creates or reuses the managed identity of the storage
 // account's keyless runtimes and gives it the data roles on the account.
 // It reports whether any role assignment is new.
-func keylessIdentity(ctx context.Context, cfg *config.Config, dep RuntimeDeployer, progress func(string)) (*armdeploy.ManagedIdentity, bool, error) {
+func keylessIdentity(ctx context.Context, cfg *config.Config, dep Deployer, progress func(string)) (*armdeploy.ManagedIdentity, bool, error) {
 	idep, ok := dep.(IdentityDeployer)
 	if !ok || dep == nil {
 		return nil, false, errors.New("azure_functions: azure_storage has no key (Entra ID), so the runtime must be keyless, but the deployer cannot create managed identities")
@@ -345,26 +369,26 @@ func keylessIdentity(ctx context.Context, cfg *config.Config, dep RuntimeDeploye
 		return nil, false, errors.New("azure_functions: a keyless runtime needs azure_storage.storage_account_name (the account its identity gets roles on)")
 	}
 	rg := cmp.Or(cfg.AzureStorage.ResourceGroup, af.ResourceGroup)
-	progress("keyless storage: managed identity " + IdentityName(account))
-	id, err := idep.EnsureIdentity(ctx, af.ResourceGroup, af.Region, IdentityName(account))
+	progress("keyless storage: managed identity " + naming.Identity(account))
+	id, err := idep.EnsureIdentity(ctx, af.ResourceGroup, af.Region, naming.Identity(account))
 	if err != nil {
 		return nil, false, err
 	}
 	progress(fmt.Sprintf("assigning Storage Blob Data Owner and Storage Queue Data Contributor on account %s (resource group %s)", account, rg))
 	fresh, err := idep.AssignRoles(ctx, idep.StorageAccountID(rg, account), id.PrincipalID, armdeploy.StorageRoles...)
 	if err != nil {
-		return nil, false, fmt.Errorf("azure_functions: roles of managed identity %s on storage account %s: %w", IdentityName(account), account, err)
+		return nil, false, fmt.Errorf("azure_functions: roles of managed identity %s on storage account %s: %w", naming.Identity(account), account, err)
 	}
 	return id, fresh, nil
 }
 
-// DeleteRuntime deletes the runtime's deployment at memoryMB: app, plan,
+// Delete deletes the runtime's deployment at memoryMB: app, plan,
 // the app's deployment container (its package), queues and metadata. The
 // container is deleted only once the app is (so never with a nil dep): a
 // live app reads its package from there. With a dep, its credential is
 // checked (CheckARM) before anything is deleted.
-func DeleteRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep *armdeploy.Deployer, runtime string, memoryMB int) error {
-	names := RuntimeNames(AccountName(cfg.AzureStorage), runtime, memoryMB, protocol.LithopsVersion)
+func Delete(ctx context.Context, cfg *config.Config, st *storage.Storage, svc *azqueue.ServiceClient, dep *armdeploy.Deployer, runtime string, memoryMB int) error {
+	names := naming.Runtime(naming.Account(cfg.AzureStorage), runtime, memoryMB, protocol.LithopsVersion)
 	if err := CheckARM(ctx, dep); err != nil {
 		return err
 	}
@@ -376,12 +400,12 @@ func DeleteRuntime(ctx context.Context, cfg *config.Config, st *storage.Storage,
 			errs = append(errs, fmt.Errorf("azure_functions: deployment container of app %s: %w", names.App, err))
 		}
 	}
-	for _, q := range []string{names.Queue, names.Queue + "-poison"} {
+	for _, q := range []string{names.Queue, naming.PoisonQueue(names.Queue)} {
 		if _, err := svc.DeleteQueue(ctx, q, nil); err != nil && !strings.Contains(err.Error(), "QueueNotFound") {
 			errs = append(errs, fmt.Errorf("delete queue %s: %w", q, err))
 		}
 	}
-	if err := st.Delete(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", RuntimeKey(runtime, memoryMB))); err != nil {
+	if err := st.Delete(ctx, st.Bucket(), protocol.RuntimeMetaKey("azure_functions", naming.Key(runtime, memoryMB))); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
