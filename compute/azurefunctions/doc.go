@@ -1,8 +1,76 @@
-// Package azurefunctions is the Azure Functions compute backend: a Flex
-// Consumption function app running the generic runtime host (a custom
-// handler, see internal/host) that receives invocations through a storage
-// queue (or HTTPS) and runs the user's program fetched by hash. Importing
-// the package registers the azure_functions backend (compute.Register);
-// programs import github.com/lithops-go/lithops/azure, which also links
-// azure_storage and the runtime host.
+// Package azurefunctions is the Azure Functions compute backend: the client
+// side of a runtime deployed as a Flex Consumption function app whose
+// custom handler is the generic runtime host (internal/host), and Serve,
+// the entry through which a user's program runs as that handler.
+//
+// Importing the package registers the azure_functions backend
+// (compute.Register). Programs import github.com/lithops-go/lithops/azure,
+// which links this backend, azure_storage and the runtime host; the
+// lithops CLI builds, deploys and deletes runtimes. What the backend builds
+// on lives behind it, in internal/azure: appsettings (the name of every app
+// setting), naming (resource and queue names), queues (the queue service),
+// httptrigger (the HTTPS trigger's client), build (app package and
+// program cross-build) and deploy (with armdeploy: Resource Manager,
+// OneDeploy, probes and runtime metadata).
+//
+// The execution model common to every backend (delivery, exactly one
+// result, leases, retries and escalation, poison, completion, who deletes
+// what) is described once, in the "Execution model" section of package
+// [github.com/lithops-go/lithops]. On Azure it holds as follows.
+//
+// # Invariants
+//
+// At-least-once delivery. Invoke uploads the user program once by hash,
+// then enqueues invocation messages (chunksize calls each, base64 JSON, at
+// most 64 KiB: inline inputs are dropped and calls split to fit) on the
+// trigger queue of the runtime deployment at the call's memory size. The
+// Functions host delivers each message until the handler answers 2xx: a
+// message may be delivered, and a call run, more than once. Over the HTTPS
+// trigger, invocations are posted instead, retried on 429 and 5xx; a post
+// that fails for good records its calls as failed.
+//
+// Exactly one result per call. Every status record, the runtime host's
+// and the backend's alike, is written create-if-absent: the first final
+// status of a call is the one everyone reads, whatever a duplicate delivery
+// does later. The runtime host answers 2xx only when every call of the
+// invocation has a status in storage, else 5xx so that the message comes
+// back.
+//
+// Leases. The runtime host writes a lease for every call of an invocation
+// when it arrives and renews it while the call waits and runs (Leases
+// reports true); the executor declares a call whose lease stopped changing
+// for lithops.lease_timeout lost. So a vanished instance is found within
+// the lease, not after the queue's redelivery.
+//
+// Hand-back. The runtime host does not retry a call on its instance: a
+// failed attempt with retries left, and an out-of-memory attempt to run
+// again on the next Flex instance size (NextMemory), is recorded as an
+// attempt record (attempt-<n>.json), its lease deleted first so that it is
+// not taken for the next attempt's, and reported. The client starts the
+// next attempt, on the deployment of the memory size it asks for; a
+// hand-back delivered twice starts one attempt.
+//
+// Poison. After five failed deliveries (host.json maxDequeueCount) the
+// platform moves a message to <queue>-poison. The runtime host records the
+// unsettled calls as failed on the last delivery; when it could not (it
+// crashed every time), the backend's poison watcher records them,
+// create-if-absent, and notifies the executor. The watcher also warns when
+// a trigger queue's oldest message has never been delivered (no app
+// consumes it).
+//
+// Completion. The runtime host pushes final statuses to the executor's
+// completion queue; the backend consumes it and notifies the executor.
+// Storage polling by the executor stays the safety net.
+//
+// Who deletes what. The Functions host deletes a trigger message once the
+// handler answered 2xx, and moves it to the poison queue after the last
+// failed delivery. The backend creates the executor's completion queue in
+// New, deletes the messages it reads there, and deletes the queue in Close;
+// from a poison queue it deletes only its own executor's messages, after
+// their calls are recorded, leaving other executors' to their watchers.
+// The runtime host deletes the lease of an attempt it hands back. Job
+// records (statuses, attempts, leases, results) are the executor's to
+// delete. Runtimes (app, plan, trigger and poison queues, package
+// container, metadata) are deleted only by `lithops runtime delete` and
+// `lithops clean -b azure_functions`, programs only by `lithops clean`.
 package azurefunctions
