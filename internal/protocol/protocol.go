@@ -452,6 +452,27 @@ type ErrorRecord struct {
 	Message  string    `json:"message"`
 	Stack    string    `json:"stack,omitempty"`
 	ExitCode int       `json:"exit_code,omitempty"`
+	// Chain lists the members of a user error's chain (errors.Unwrap,
+	// Unwrap() []error; depth first, outermost first) that the program
+	// registered, so that the client can rebuild them: errors.Is and
+	// errors.As then hold on the caller as in the function.
+	Chain []ErrorLink `json:"chain,omitempty"`
+}
+
+// ErrorLink is one registered member of a user error's chain.
+type ErrorLink struct {
+	// Name is the member's registered name: for a sentinel error the name
+	// it was registered under, for an error type the type's name.
+	Name string `json:"name"`
+	// Sentinel is true for a registered error value (matched by identity),
+	// false for a registered error type (rebuilt from Value).
+	Sentinel bool `json:"sentinel,omitempty"`
+	// Message is the member's own Error().
+	Message string `json:"message,omitempty"`
+	// Value is the member encoded with Codec ("gob" or "json"); empty when
+	// it could be encoded with neither.
+	Value []byte `json:"value,omitempty"`
+	Codec string `json:"codec,omitempty"`
 }
 
 // Status is the record of one finished (or running) call attempt.
