@@ -79,7 +79,7 @@ func TestDefaultRuntimeDeploysItself(t *testing.T) {
 	d, err := hostdouble.Start(ctx, hostdouble.Options{
 		Command: []string{bin, "runtime", "serve"},
 		Env: []string{appsettings.HostStorage + "=" + runtimetest.AzuriteConn, appsettings.StorageBucket + "=" + cfg.AzureStorage.StorageBucket,
-			appsettings.RuntimeName + "=" + azurefunctions.DefaultRuntime, "LITHOPS_RUNTIME_MEMORY=4096"},
+			appsettings.RuntimeName + "=" + azurefunctions.DefaultRuntime, appsettings.RuntimeMemory + "=4096"},
 		Queues: svc, Queue: names.Queue, Function: host.FunctionName, Lease: 10 * time.Second,
 	})
 	if err != nil {

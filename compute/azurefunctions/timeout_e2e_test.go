@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
@@ -24,7 +25,7 @@ func TestCallTimeoutBelowFunctionTimeout(t *testing.T) {
 	cfg := runtimetest.Config("e2e")
 	cfg.Lithops.MonitoringInterval = 1
 	r, ex := startOn(ctx, t, cfg, runtimetest.Options{Workers: 2,
-		Env: []string{"LITHOPS_RUNTIME_TIMEOUT=8"}, FunctionTimeout: 8 * time.Second})
+		Env: []string{appsettings.RuntimeTimeout + "=8"}, FunctionTimeout: 8 * time.Second})
 	if r.Meta.TimeoutS != 8 {
 		t.Fatalf("runtime metadata records timeout %d s, want 8", r.Meta.TimeoutS)
 	}
