@@ -234,3 +234,34 @@ func TestDeleteRemovesEmptyDirectories(t *testing.T) {
 		})
 	}
 }
+
+// Create-if-absent writes, the status record of every call, leave nothing
+// behind in .tmp, whether they win or lose.
+func TestPutIfAbsentLeavesNoTempFiles(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	s := newStorage(t, root)
+	var wg sync.WaitGroup
+	var won sync.Map
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := s.PutIfAbsent(ctx, s.Bucket(), "job/status/00001.json", strings.NewReader(fmt.Sprint(i)))
+			if err == nil {
+				won.Store(i, true)
+			} else if !errors.Is(err, storage.ErrExists) {
+				t.Errorf("writer %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	n := 0
+	won.Range(func(k, v any) bool { n++; return true })
+	if n != 1 {
+		t.Errorf("%d writers won, want 1", n)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(root, ".tmp")); len(tmp) != 0 {
+		t.Errorf("%d temp files left", len(tmp))
+	}
+}

@@ -1,0 +1,6 @@
+//go:build !linux
+
+package localfs
+
+// putNew is Linux's O_TMPFILE path; elsewhere Put takes the portable one.
+func (d *Driver) putNew(ctx ctxReader, key, p string) (ok bool, err error) { return false, nil }
