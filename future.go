@@ -68,6 +68,7 @@ func (f *Future[T]) Result(ctx context.Context) (T, error) {
 	}
 	f.mu.Unlock()
 	raw, j, err := f.c.outcome(ctx)
+	err = withChain(err, f.c)
 	var fe *fetchError
 	if errors.As(err, &fe) {
 		var zero T

@@ -132,6 +132,19 @@ func (w *Worker) Job(ctx context.Context, bucket, executorID, jobID string) (*pr
 	return j, nil
 }
 
+// ErrorChain, when set, lists the registered members of a user error's
+// chain for its status record (protocol.ErrorRecord.Chain). The lithops
+// package sets it to its registries of error values and types; it must be
+// safe for concurrent use.
+var ErrorChain func(error) []protocol.ErrorLink
+
+func chainOf(err error) []protocol.ErrorLink {
+	if ErrorChain == nil || err == nil {
+		return nil
+	}
+	return ErrorChain(err)
+}
+
 // Run executes one call of inv and records its status in storage. The
 // returned error is non-nil only when the outcome could not be recorded.
 func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protocol.Call) (*protocol.Status, error) {
@@ -277,7 +290,7 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 	switch {
 	case panicked:
 		st.State = protocol.StateError
-		st.Error = &protocol.ErrorRecord{Kind: protocol.KindPanic, Type: "panic", Message: userErr.Error(), Stack: stack}
+		st.Error = &protocol.ErrorRecord{Kind: protocol.KindPanic, Type: "panic", Message: userErr.Error(), Stack: stack, Chain: chainOf(userErr)}
 		return nil
 	case userErr != nil:
 		var de *decodeError
@@ -293,7 +306,7 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 			msg = fmt.Sprintf("call exceeded its timeout of %v (the function returned: %v)", time.Duration(job.Timeout*float64(time.Second)), userErr)
 		}
 		st.State = protocol.StateError
-		st.Error = &protocol.ErrorRecord{Kind: kind, Type: fmt.Sprintf("%T", userErr), Message: msg}
+		st.Error = &protocol.ErrorRecord{Kind: kind, Type: fmt.Sprintf("%T", userErr), Message: msg, Chain: chainOf(userErr)}
 		return nil
 	}
 	st.State = protocol.StateSuccess
@@ -362,7 +375,11 @@ func invoke(ctx context.Context, call func(context.Context, protocol.Codec, []by
 	defer func() {
 		if r := recover(); r != nil {
 			panicked = true
-			err = fmt.Errorf("%v", r)
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("%w", e) // a panic with an error keeps its chain
+			} else {
+				err = fmt.Errorf("%v", r)
+			}
 			stack = string(debug.Stack())
 		}
 	}()
