@@ -255,6 +255,13 @@ type Job struct {
 	Bucket  string    `json:"bucket"`
 	Inputs  []Range   `json:"inputs"`
 	Created time.Time `json:"created"`
+
+	// ExtraEnv is set in the environment of the worker process while each
+	// call of the job runs (Lithops' extra_env).
+	ExtraEnv map[string]string `json:"extra_env,omitempty"`
+	// Chunksize is how many calls one invocation carries on backends that
+	// group calls (Lithops' chunksize); 0: the config's lithops.chunksize.
+	Chunksize int `json:"chunksize,omitempty"`
 }
 
 // Gather is the input of a call of a gathering job (Job.Gather): results of
