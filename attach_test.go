@@ -268,7 +268,7 @@ func TestCorruptStatusIsFinal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	key := "lithops.jobs/" + id + "/M001/00001/status.json"
+	key := "lithops.jobs/" + id + "/M001/status/00001.json"
 	if err := st.Delete(ctx, st.Bucket(), key); err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestCorruptStatusIsFinal(t *testing.T) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := fs.At(1).Result(wctx); !errors.Is(err, lithops.ErrCorrupt) || !strings.Contains(err.Error(), "M001/00001/status.json") {
+	if _, err := fs.At(1).Result(wctx); !errors.Is(err, lithops.ErrCorrupt) || !strings.Contains(err.Error(), "M001/status/00001.json") {
 		t.Fatalf("call with a corrupt status: %v", err)
 	}
 	if v, err := fs.At(0).Result(ctx); err != nil || v != 9 {

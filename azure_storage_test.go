@@ -13,6 +13,7 @@ import (
 	"github.com/lithops-go/lithops"
 	_ "github.com/lithops-go/lithops/azure" // azure_storage for this package's tests
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
@@ -70,10 +71,11 @@ func TestLocalhostWithAzureStorage(t *testing.T) {
 	}
 	var statuses, results int
 	for _, o := range infos {
-		switch {
-		case strings.HasSuffix(o.Key, "/status.json"):
+		k, _ := protocol.ParseKey(o.Key)
+		switch k.Kind {
+		case protocol.KindStatus:
 			statuses++
-		case strings.Contains(o.Key, "/result-"):
+		case protocol.KindResult:
 			results++
 		}
 	}

@@ -59,7 +59,7 @@
 // (worker.Record): the first final status of a call is the only one anyone
 // reads, whatever duplicate deliveries or retried attempts do; each
 // execution writes its result object under a key of its own, named by the
-// status that wins. A hand-back record (attempt-<n>.json) is not written once
+// status that wins. A hand-back record (attempt/<call>-<n>.json) is not written once
 // a final status exists, so a call's records agree.
 //
 // Leases. On Azure the runtime host writes a lease for every call of an

@@ -87,11 +87,7 @@ func newLogsCmd(g *globalFlags) *cobra.Command {
 // printLogs prints the outputs not printed yet and reports whether every
 // call of the job has finished.
 func printLogs(ctx context.Context, w io.Writer, st *storage.Storage, exec, job, call string, printed map[string]bool) (int, bool, error) {
-	prefix := protocol.JobPrefix(exec, job)
-	if call != "" {
-		prefix += call + "/"
-	}
-	infos, err := st.List(ctx, st.Bucket(), prefix)
+	infos, err := st.List(ctx, st.Bucket(), protocol.JobPrefix(exec, job))
 	if err != nil {
 		return 0, false, err
 	}
@@ -99,7 +95,7 @@ func printLogs(ctx context.Context, w io.Writer, st *storage.Storage, exec, job,
 	finished := 0
 	for _, o := range infos {
 		k, ok := protocol.ParseKey(o.Key)
-		if !ok || k.Executor != exec || k.Job != job {
+		if !ok || k.Executor != exec || k.Job != job || (call != "" && k.Call != call) {
 			continue
 		}
 		switch k.Kind {

@@ -3,12 +3,17 @@
 //
 // Storage is the source of truth. For a job <j> of executor <e>:
 //
-//	lithops.jobs/<e>/<j>/job.json              Job manifest (JSON)
-//	lithops.jobs/<e>/<j>/inputs                all call inputs, concatenated; call i reads Job.Inputs[i]
-//	lithops.jobs/<e>/<j>/<call>/status.json    Status of the finished call (JSON)
-//	lithops.jobs/<e>/<j>/<call>/result-<a>-<t> the encoded result, when too big to inline in the status
-//	lithops.runtimes/bin/<sha256>              user program (gzip)
-//	lithops.runtimes/<backend>/<runtime>.meta.json  runtime metadata
+//	lithops.jobs/<e>/<j>/job.json                  Job manifest (JSON)
+//	lithops.jobs/<e>/<j>/inputs                    all call inputs, concatenated; call i reads Job.Inputs[i]
+//	lithops.jobs/<e>/<j>/status/<call>.json        Status of the finished call (JSON)
+//	lithops.jobs/<e>/<j>/result/<call>-<a>-<t>     the encoded result, when too big to inline in the status
+//	lithops.runtimes/bin/<sha256>                  user program (gzip)
+//	lithops.runtimes/<backend>/<runtime>.meta.json runtime metadata
+//
+// Every key of a job and the kinds of record are listed at KeyKind; records
+// of one kind sit side by side under one prefix (status/, attempt/, …), so a
+// job of any size has a handful of "directories", not one per call: on the
+// localhost storage a call costs one file, not a directory and a file.
 //
 // Invariants: framework records are JSON and carry Version; user values are
 // opaque bytes produced by the job's Codec; no record ever holds a
@@ -28,7 +33,7 @@ import (
 )
 
 // Version is the protocol version. Client and worker must agree on it.
-const Version = 1
+const Version = 2 // 2: records of one kind under one prefix (status/<call>.json, …)
 
 // LithopsVersion is the lithops-go release; runtimes are named and deployed
 // per release.
@@ -60,24 +65,24 @@ func InputsKey(executorID, jobID string) string { return JobPrefix(executorID, j
 
 // StatusKey is the key of a call's status record.
 func StatusKey(executorID, jobID, callID string) string {
-	return JobPrefix(executorID, jobID) + callID + "/status.json"
+	return JobPrefix(executorID, jobID) + "status/" + callID + ".json"
 }
 
 // AttemptKey is the key of the record of a failed attempt that is retried;
 // the final attempt's record is at StatusKey.
 func AttemptKey(executorID, jobID, callID string, attempt int) string {
-	return fmt.Sprintf("%s%s/attempt-%d.json", JobPrefix(executorID, jobID), callID, attempt)
+	return fmt.Sprintf("%s%d.json", AttemptsPrefix(executorID, jobID, callID), attempt)
 }
 
 // LeaseKey is the key of a running call's lease: the runtime rewrites it
 // every Lease/3 seconds while the call runs.
 func LeaseKey(executorID, jobID, callID string) string {
-	return JobPrefix(executorID, jobID) + callID + "/lease"
+	return JobPrefix(executorID, jobID) + "lease/" + callID
 }
 
 // LogKey is the key of a call attempt's captured stdout and stderr (gzip).
 func LogKey(executorID, jobID, callID string, attempt int) string {
-	return fmt.Sprintf("%s%s/logs-%d.gz", JobPrefix(executorID, jobID), callID, attempt)
+	return fmt.Sprintf("%slogs/%s-%d.gz", JobPrefix(executorID, jobID), callID, attempt)
 }
 
 // KeyKind names what a key under JobsPrefix holds.
@@ -87,11 +92,14 @@ type KeyKind int
 //
 //	lithops.jobs/<executor>/<job>/job.json                   KindManifest
 //	lithops.jobs/<executor>/<job>/inputs                     KindInputs
-//	lithops.jobs/<executor>/<job>/<call>/status.json         KindStatus   (final record)
-//	lithops.jobs/<executor>/<job>/<call>/attempt-<n>.json    KindAttempt  (an attempt handed back or retried)
-//	lithops.jobs/<executor>/<job>/<call>/lease               KindLease    (renewed while the call waits and runs)
-//	lithops.jobs/<executor>/<job>/<call>/logs-<n>.gz         KindLogs     (attempt n's output)
-//	lithops.jobs/<executor>/<job>/<call>/result-<n>-<token>  KindResult   (one execution's result)
+//	lithops.jobs/<executor>/<job>/status/<call>.json         KindStatus   (final record)
+//	lithops.jobs/<executor>/<job>/attempt/<call>-<n>.json    KindAttempt  (an attempt handed back or retried)
+//	lithops.jobs/<executor>/<job>/lease/<call>               KindLease    (renewed while the call waits and runs)
+//	lithops.jobs/<executor>/<job>/logs/<call>-<n>.gz         KindLogs     (attempt n's output)
+//	lithops.jobs/<executor>/<job>/result/<call>-<n>-<token>  KindResult   (one execution's result)
+//
+// Call ids are digits (CallID); Python Lithops' keys under the same
+// prefix (lithops.jobs/<executor>-<job>/<call>/status.json, …) never parse.
 const (
 	KindUnknown KeyKind = iota
 	KindManifest
@@ -136,43 +144,69 @@ func ParseKey(key string) (k Key, ok bool) {
 		}
 		return k, true
 	}
-	if len(parts) != 4 || parts[2] == "" {
+	if len(parts) != 4 || parts[3] == "" {
 		return Key{}, false
 	}
-	k.Call = parts[2]
 	name := parts[3]
 	num := func(s string) (int, bool) {
 		n, err := strconv.Atoi(s)
-		return n, err == nil && n >= 0
+		return n, err == nil && n >= 0 && strconv.Itoa(n) == s
 	}
-	switch {
-	case name == "status.json":
-		k.Kind = KindStatus
-	case name == "lease":
-		k.Kind = KindLease
-	case strings.HasPrefix(name, "attempt-") && strings.HasSuffix(name, ".json"):
-		k.Kind = KindAttempt
-		k.Attempt, ok = num(strings.TrimSuffix(strings.TrimPrefix(name, "attempt-"), ".json"))
-	case strings.HasPrefix(name, "logs-") && strings.HasSuffix(name, ".gz"):
-		k.Kind = KindLogs
-		k.Attempt, ok = num(strings.TrimSuffix(strings.TrimPrefix(name, "logs-"), ".gz"))
-	case strings.HasPrefix(name, "result-"):
-		a, _, found := strings.Cut(strings.TrimPrefix(name, "result-"), "-")
-		k.Kind = KindResult
+	// callAndAttempt splits "<call>-<n><suffix>".
+	callAndAttempt := func(suffix string) bool {
+		rest, ok := strings.CutSuffix(name, suffix)
+		c, a, found := strings.Cut(rest, "-")
+		if !ok || !found {
+			return false
+		}
+		k.Call = c
 		k.Attempt, ok = num(a)
-		ok = ok && found
+		return ok
+	}
+	switch parts[2] {
+	case "status":
+		k.Kind = KindStatus
+		k.Call, ok = strings.CutSuffix(name, ".json")
+	case "lease":
+		k.Kind, k.Call = KindLease, name
+	case "attempt":
+		k.Kind = KindAttempt
+		ok = callAndAttempt(".json")
+	case "logs":
+		k.Kind = KindLogs
+		ok = callAndAttempt(".gz")
+	case "result":
+		k.Kind = KindResult
+		call, rest, found := strings.Cut(name, "-")
+		a, t, found2 := strings.Cut(rest, "-")
+		k.Call = call
+		k.Attempt, ok = num(a)
+		ok = ok && found && found2 && t != ""
 	default:
 		return Key{}, false
 	}
-	if !ok {
+	if !ok || !validCall(k.Call) {
 		return Key{}, false
 	}
 	return k, true
 }
 
+// validCall: call ids are decimal digits (CallID).
+func validCall(c string) bool {
+	if c == "" {
+		return false
+	}
+	for _, r := range c {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // AttemptsPrefix is the prefix of a call's attempt records.
 func AttemptsPrefix(executorID, jobID, callID string) string {
-	return JobPrefix(executorID, jobID) + callID + "/attempt-"
+	return JobPrefix(executorID, jobID) + "attempt/" + callID + "-"
 }
 
 // Final reports whether st ends its call: it succeeded, or it failed with
@@ -203,11 +237,11 @@ func RecordKey(st *Status, retries int) string {
 }
 
 // ResultKey is the key of the result object of one execution of a call:
-// "<call>/result-<attempt>-<token>". Each execution writes its own, and the
+// "result/<call>-<attempt>-<token>". Each execution writes its own, and the
 // call's final status names the one that counts, so duplicate deliveries
 // and retried attempts can never overwrite the result a status points to.
 func ResultKey(executorID, jobID, callID string, attempt int, token string) string {
-	return fmt.Sprintf("%s%s/result-%d-%s", JobPrefix(executorID, jobID), callID, attempt, token)
+	return fmt.Sprintf("%sresult/%s-%d-%s", JobPrefix(executorID, jobID), callID, attempt, token)
 }
 
 // ProgramKey is the key of an uploaded user program.
