@@ -82,7 +82,7 @@ func (f *Future[T]) Result(ctx context.Context) (T, error) {
 			if err = codec.Unmarshal(raw, &env); err == nil {
 				val = env.V
 			} else {
-				err = fmt.Errorf("lithops: decode result of %s/%s call %s: %w", j.e.id, j.job.JobID, f.c.id, err)
+				err = fmt.Errorf("lithops: decode result of %s/%s call %s: %w", j.e.id, j.job.JobID, f.c.id, codecHint(err))
 			}
 		}
 	}
@@ -190,7 +190,7 @@ func (fs *Futures[T]) calls() []*callState {
 func encodeInput[In any](e *Executor, in In) ([]byte, error) {
 	b, err := e.codec.Marshal(envelope[In]{in})
 	if err != nil {
-		return nil, fmt.Errorf("lithops: encode input with %s codec: %w", e.codec.Name(), err)
+		return nil, fmt.Errorf("lithops: encode input with %s codec: %w", e.codec.Name(), codecHint(err))
 	}
 	return b, nil
 }

@@ -86,6 +86,11 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	retries := e.cfg.Lithops.Retries
 	if co.retries != nil {
 		retries = *co.retries
+	} else if co.escalate && retries == 0 {
+		retries = EscalationRetries // an escalation is an attempt
+	}
+	if len(co.extraEnv) > 0 && e.Backend() == "inprocess" {
+		return nil, errors.New("lithops: WithExtraEnv needs worker processes, and the inprocess backend runs functions in the client's process: use localhost")
 	}
 	var lease float64
 	if l, ok := e.backend.(compute.Leaser); ok && l.Leases() {
@@ -97,6 +102,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		Function: fn, Signature: sig, Registry: reg, Retries: retries, EscalateMemory: co.escalate, Gather: co.gather,
 		Codec: e.codec.Name(), Calls: len(inputs), Timeout: timeout, Memory: co.memory,
 		Bucket: e.bucket, Inputs: make([]protocol.Range, len(inputs)), Created: time.Now(),
+		ExtraEnv: co.extraEnv, Chunksize: co.chunksize,
 	}
 	if pu, ok := e.backend.(compute.ProgramUploader); ok {
 		sha, err := pu.Program(ctx)

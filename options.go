@@ -1,6 +1,7 @@
 package lithops
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -152,11 +153,13 @@ func logLevel(s string) slog.Level {
 type CallOption func(*callOptions)
 
 type callOptions struct {
-	timeout  time.Duration
-	memory   int
-	retries  *int
-	escalate bool
-	gather   bool // inputs are protocol.Gather (reduce jobs)
+	timeout   time.Duration
+	memory    int
+	retries   *int
+	escalate  bool
+	gather    bool // inputs are protocol.Gather (reduce jobs)
+	extraEnv  map[string]string
+	chunksize int
 }
 
 // WithTimeout sets the per-call timeout of this job.
@@ -171,10 +174,44 @@ func WithMemory(mb int) CallOption { return func(c *callOptions) { c.memory = mb
 // away. Default: lithops.retries (0).
 func WithRetries(n int) CallOption { return func(c *callOptions) { c.retries = &n } }
 
-// WithMemoryEscalation retries an attempt that ran out of memory with twice
-// the memory limit (localhost; on Azure the runtime's instance memory is
-// fixed per deployment).
+// WithMemoryEscalation retries an attempt that ran out of memory with more
+// memory: twice the limit on localhost, the next Flex Consumption instance
+// size on azure_functions (512 → 2048 → 4096 MB; not over the HTTPS trigger
+// with a fixed endpoint). Each escalation is an attempt, so it implies
+// EscalationRetries retries when none are set (no WithRetries and
+// lithops.retries 0); WithRetries(0) with it is an error.
 func WithMemoryEscalation() CallOption { return func(c *callOptions) { c.escalate = true } }
+
+// EscalationRetries is the number of retries WithMemoryEscalation implies
+// when none are set: enough for two escalations (128 → 256 → 512 MiB on
+// localhost, 512 → 2048 → 4096 MB on Azure).
+const EscalationRetries = 2
+
+// WithExtraEnv sets environment variables for the functions of this job,
+// Lithops' extra_env: each call runs with them in its worker process (and
+// in the processes it starts), on localhost and on the Azure runtime host
+// alike; they travel in the job manifest, not in logs. Names must be
+// non-empty, without '=', and not LITHOPS_* (the framework's). The
+// inprocess backend refuses them: its functions run in the client's
+// process.
+func WithExtraEnv(env map[string]string) CallOption {
+	return func(c *callOptions) {
+		if c.extraEnv == nil {
+			c.extraEnv = make(map[string]string, len(env))
+		}
+		for k, v := range env {
+			c.extraEnv[k] = v
+		}
+	}
+}
+
+// WithChunkSize sets how many calls of this job one invocation carries,
+// Lithops' chunksize for one map (default: lithops.chunksize, 1). On
+// azure_functions it is the number of calls per queue message (or HTTPS
+// request), which one function instance runs; on localhost every call goes
+// to the next free worker process, so it changes nothing there. It is
+// recorded in the job manifest.
+func WithChunkSize(n int) CallOption { return func(c *callOptions) { c.chunksize = n } }
 
 func (c *callOptions) validate() error {
 	if c.retries != nil && (*c.retries < 0 || *c.retries > 100) {
@@ -185,6 +222,17 @@ func (c *callOptions) validate() error {
 	}
 	if c.memory < 0 {
 		return fmt.Errorf("lithops: negative memory %d MiB", c.memory)
+	}
+	if c.escalate && c.retries != nil && *c.retries == 0 {
+		return errors.New("lithops: WithMemoryEscalation needs retries (each escalation is an attempt) but WithRetries(0) forbids them: drop WithRetries(0) for the default of 2, or give a number")
+	}
+	if c.chunksize < 0 {
+		return fmt.Errorf("lithops: WithChunkSize(%d): want at least 1", c.chunksize)
+	}
+	for k := range c.extraEnv {
+		if k == "" || strings.ContainsAny(k, "=\x00") || strings.HasPrefix(k, "LITHOPS_") {
+			return fmt.Errorf("lithops: WithExtraEnv: variable %q: names must be non-empty, without '=' and not LITHOPS_*", k)
+		}
 	}
 	return nil
 }

@@ -38,6 +38,12 @@ type ObjectChunk struct {
 	Count int
 	// Object is the position of the object among all partitioned objects.
 	Object int
+	// Newline is the record delimiter Open aligns the chunk on (ObjNewline);
+	// "" means "\n".
+	Newline string
+	// Exact marks a chunk read as its exact byte range, without alignment
+	// (ObjNewline("")).
+	Exact bool
 }
 
 // Name returns a printable name of the chunk's object.
@@ -55,6 +61,7 @@ type partitionConfig struct {
 	chunkSize   int64
 	chunkNumber int
 	httpClient  *http.Client
+	newline     *string
 }
 
 // ChunkSize cuts every object into chunks of about n bytes: ceil(size/n)
@@ -64,6 +71,16 @@ func ChunkSize(n int64) PartitionOption { return func(p *partitionConfig) { p.ch
 // ChunkNumber cuts every object into exactly n chunks (Lithops'
 // obj_chunk_number).
 func ChunkNumber(n int) PartitionOption { return func(p *partitionConfig) { p.chunkNumber = n } }
+
+// ObjNewline sets the record delimiter that chunks align on, Lithops'
+// obj_newline (default "\n"): a chunk other than the first starts after the
+// first delimiter at or after its offset and ends with the first delimiter
+// at or after its end, so no record is split. The delimiter is one byte
+// (e.g. ";" or "\x00"). ObjNewline("") reads each chunk as its exact byte
+// range, for binary data (Lithops' obj_newline=None).
+func ObjNewline(delim string) PartitionOption {
+	return func(p *partitionConfig) { p.newline = &delim }
+}
 
 // WithHTTPClient sets the client Partition uses to learn the size of URL
 // inputs (default http.DefaultClient). ObjectChunk.Open, which runs in the
@@ -104,6 +121,15 @@ func partition(ctx context.Context, st *storage.Storage, uris []string, opts ...
 		return nil, errors.New("lithops: partition: give ChunkSize or ChunkNumber, not both")
 	case len(uris) == 0:
 		return nil, errors.New("lithops: partition: no locations given")
+	case pc.newline != nil && len(*pc.newline) > 1:
+		return nil, fmt.Errorf("lithops: partition: ObjNewline(%q): the delimiter must be one byte (or \"\" for exact byte ranges)", *pc.newline)
+	}
+	newline, exact := "", false
+	if pc.newline != nil {
+		newline, exact = *pc.newline, *pc.newline == ""
+		if newline == "\n" {
+			newline = ""
+		}
 	}
 	var objs []object
 	for _, u := range uris {
@@ -137,6 +163,7 @@ func partition(ctx context.Context, st *storage.Storage, uris []string, opts ...
 			chunks = append(chunks, ObjectChunk{
 				Backend: o.backend, Bucket: o.bucket, Key: o.key, URL: o.url,
 				Offset: off, Size: end - off, ObjectSize: o.size, Index: j, Count: n, Object: i,
+				Newline: newline, Exact: exact,
 			})
 		}
 	}
@@ -209,8 +236,9 @@ func headURL(ctx context.Context, hc *http.Client, u string) ([]object, error) {
 // exactly one chunk: a chunk other than the first starts after the first
 // newline at or after its offset, and every chunk ends with the first
 // newline at or after its end (or at the end of the object). Lines keep
-// their "\n" (and a "\r" before it). The reader streams: memory stays
-// bounded by a buffer, whatever the chunk size.
+// their "\n" (and a "\r" before it). With ObjNewline the delimiter is
+// another byte, or none (exact byte ranges). The reader streams: memory
+// stays bounded by a buffer, whatever the chunk size.
 func (c ObjectChunk) Open(ctx context.Context) (io.ReadCloser, error) {
 	return c.OpenFrom(ctx, StorageFrom(ctx))
 }
@@ -235,7 +263,23 @@ func (c ObjectChunk) OpenFrom(ctx context.Context, st *storage.Storage) (io.Read
 		}
 		src = func(off, n int64) (io.ReadCloser, error) { return st.GetRange(ctx, c.Bucket, c.Key, off, n) }
 	}
-	return newChunkReader(src, c.Offset, c.Offset+c.Size, c.ObjectSize)
+	delim := byte('\n')
+	switch {
+	case len(c.Newline) > 1:
+		return nil, fmt.Errorf("lithops: chunk %d of %s: record delimiter %q is not one byte", c.Index, c.Name(), c.Newline)
+	case len(c.Newline) == 1:
+		delim = c.Newline[0]
+	}
+	r, err := newChunkReader(src, c.Offset, c.Offset+c.Size, c.ObjectSize)
+	if err != nil {
+		return nil, err
+	}
+	cr := r.(*chunkReader)
+	cr.delim = delim
+	if c.Exact {
+		cr.exact, cr.skipping = true, false
+	}
+	return cr, nil
 }
 
 // rangeSource opens n bytes at off (n < 0: to the end).
@@ -255,10 +299,12 @@ type chunkReader struct {
 	fetched  int64 // object position up to which rc was requested
 	skipping bool  // dropping the line that the previous chunk finishes
 	done     bool
+	delim    byte // record delimiter
+	exact    bool // no alignment: the chunk is its byte range
 }
 
 func newChunkReader(src rangeSource, start, end, size int64) (io.ReadCloser, error) {
-	r := &chunkReader{src: src, pos: start, end: end, size: size}
+	r := &chunkReader{src: src, pos: start, end: end, size: size, delim: '\n'}
 	if start > 0 {
 		// The line that holds byte start belongs to the previous chunk,
 		// which ends at the first newline at or after its end (our start).
@@ -331,7 +377,7 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 		buf, _ := r.br.Peek(r.br.Buffered())
 		switch {
 		case r.skipping:
-			if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			if i := bytes.IndexByte(buf, r.delim); i >= 0 {
 				r.br.Discard(i + 1)
 				r.pos += int64(i + 1)
 				r.skipping = false
@@ -353,9 +399,11 @@ func (r *chunkReader) Read(p []byte) (int, error) {
 			r.br.Discard(n)
 			r.pos += int64(n)
 			return n, nil
+		case r.exact:
+			r.done = true
 		default:
 			// Past the nominal end: up to and including the first newline.
-			if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			if i := bytes.IndexByte(buf, r.delim); i >= 0 {
 				buf = buf[:i+1]
 				r.done = true
 			}

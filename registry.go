@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -90,7 +91,7 @@ func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) *
 		}
 		b, err := c.Marshal(envelope[Out]{out})
 		if err != nil {
-			return nil, fmt.Errorf("encode result of %s: %w", name, err)
+			return nil, worker.DecodeError(fmt.Errorf("encode result of %s: %w", name, codecHint(err)))
 		}
 		return b, nil
 	}
@@ -117,6 +118,15 @@ func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) *
 	}
 	registry[name] = wf
 	return f
+}
+
+// codecHint adds the fix to gob's failure to carry a value in an interface
+// (any) whose concrete type the program did not register.
+func codecHint(err error) error {
+	if err == nil || !strings.Contains(err.Error(), "not registered for interface") {
+		return err
+	}
+	return fmt.Errorf("%w (a value in an interface-typed (any) field needs its concrete type registered: call gob.Register(T{}) at package level, so that the client and its workers both register it, or use the JSON codec: lithops.WithCodec(lithops.JSONCodec))", err)
 }
 
 // typeName names a type with its full package path, so that two types of

@@ -26,6 +26,7 @@ type PipeResponse struct {
 // time, writing one response per request to out. It returns when in is
 // closed (the client went away) or ctx ends.
 func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) error {
+	w.ownProcess = true // one call at a time: a job's extra_env can be set
 	dec := json.NewDecoder(bufio.NewReaderSize(in, 64<<10))
 	bw := bufio.NewWriter(out)
 	enc := json.NewEncoder(bw)

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -59,6 +60,11 @@ type Worker struct {
 	mu   sync.Mutex
 	jobs map[string]*protocol.Job
 	warm bool
+
+	// ownProcess is set when the worker runs one call at a time in a
+	// process of its own (ServePipe), so that a job's ExtraEnv can be set
+	// in the process environment while its call runs.
+	ownProcess bool
 }
 
 // New returns a worker over the registered functions.
@@ -266,6 +272,13 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 		}
 	}
 
+	if len(job.ExtraEnv) > 0 {
+		if !w.ownProcess {
+			return fmt.Errorf("job %s sets extra_env, which needs a worker process of its own per call", job.Key())
+		}
+		restore := setEnv(job.ExtraEnv)
+		defer restore()
+	}
 	fctx := WithCall(ctx, w.Storage, call.ID)
 	if t := job.Timeout; t > 0 {
 		var cancel context.CancelFunc
@@ -449,5 +462,29 @@ func (w *Worker) writeLogs(ctx context.Context, inv *protocol.Invocation, call p
 	key := protocol.LogKey(inv.ExecutorID, inv.JobID, call.ID, call.Attempt)
 	if err := w.Storage.PutBytes(ctx, inv.Bucket, key, b.Bytes()); err != nil {
 		w.Logger.Warn("cannot store call output", "key", key, "err", err)
+	}
+}
+
+// setEnv sets env in the process environment and returns the function that
+// puts back what was there.
+func setEnv(env map[string]string) (restore func()) {
+	type prev struct {
+		v  string
+		ok bool
+	}
+	old := make(map[string]prev, len(env))
+	for k, v := range env {
+		pv, ok := os.LookupEnv(k)
+		old[k] = prev{pv, ok}
+		os.Setenv(k, v)
+	}
+	return func() {
+		for k, p := range old {
+			if p.ok {
+				os.Setenv(k, p.v)
+			} else {
+				os.Unsetenv(k)
+			}
+		}
 	}
 }
