@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/lithops-go/lithops/compute"
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -79,6 +80,14 @@ func (b *Backend) run(ctx context.Context, job *protocol.Job, inv protocol.Invoc
 		}
 		if !protocol.Final(st, job.Retries) && !st.Unrecorded {
 			c.Attempt = st.Attempt + 1
+			t := time.NewTimer(protocol.RetryDelay(st.Attempt)) // the one retry policy
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			case <-b.ctx.Done():
+				t.Stop()
+			}
 			continue
 		}
 		if b.notify != nil {
