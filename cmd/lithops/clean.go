@@ -78,7 +78,7 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 			}
 			if cfg.Lithops.Backend != "azure_functions" {
 				if all {
-					m, err := st.DeletePrefix(ctx, st.Bucket(), protocol.RuntimesPrefix)
+					m, err := cleanRuntimeRecords(ctx, st)
 					if err != nil {
 						return err
 					}
@@ -108,7 +108,7 @@ func newCleanCmd(g *globalFlags) *cobra.Command {
 			}
 			q, err := deleteLithopsQueues(cmd, svc)
 			errs = append(errs, err)
-			m, err := st.DeletePrefix(ctx, st.Bucket(), protocol.RuntimesPrefix)
+			m, err := cleanRuntimeRecords(ctx, st)
 			errs = append(errs, err)
 			fmt.Fprintf(cmd.OutOrStdout(), "deleted %d queue(s) and %d runtime object(s)\n", q, m)
 			return errors.Join(errs...)
@@ -155,46 +155,107 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 	if executor != "" {
 		prefix = protocol.ExecutorPrefix(executor)
 	}
-	if olderThan <= 0 {
-		infos, err := st.List(ctx, st.Bucket(), prefix)
-		if err != nil {
-			return 0, 0, err
-		}
-		jobs := 0
-		for _, o := range infos {
-			if strings.HasSuffix(o.Key, "/job.json") {
-				jobs++
-			}
-		}
-		n, err := st.DeletePrefix(ctx, st.Bucket(), prefix)
-		return n, jobs, err
-	}
 	infos, err := st.List(ctx, st.Bucket(), prefix)
 	if err != nil {
 		return 0, 0, err
 	}
-	cutoff := time.Now().Add(-olderThan)
-	n, jobs := 0, 0
+	// Only keys of lithops-go's layout (protocol.ParseKey) are ours: Python
+	// Lithops keeps its records in the same bucket under the same
+	// lithops.jobs/ prefix (<exec>-<job>/<call>/status.json, aggdata.pickle,
+	// *.func.pickle, tmp/…), and they are left alone.
+	type jobID struct{ e, j string }
+	byJob := map[jobID][]string{}
+	var manifests []jobID
 	for _, o := range infos {
-		if !strings.HasSuffix(o.Key, "/job.json") {
+		k, ok := protocol.ParseKey(o.Key)
+		if !ok || executor != "" && k.Executor != executor {
 			continue
 		}
-		raw, err := st.GetBytes(ctx, st.Bucket(), o.Key)
-		if err != nil {
-			continue
+		id := jobID{k.Executor, k.Job}
+		byJob[id] = append(byJob[id], o.Key)
+		if k.Kind == protocol.KindManifest {
+			manifests = append(manifests, id)
 		}
-		var j protocol.Job
-		if json.Unmarshal(raw, &j) != nil || j.Created.After(cutoff) {
-			continue
+	}
+	var cutoff time.Time
+	if olderThan > 0 {
+		cutoff = time.Now().Add(-olderThan)
+	}
+	n, jobs := 0, 0
+	del := func(keys []string) error {
+		for len(keys) > 0 {
+			b := keys[:min(len(keys), 256)]
+			keys = keys[len(b):]
+			if err := st.Delete(ctx, st.Bucket(), b...); err != nil {
+				return err
+			}
+			n += len(b)
 		}
-		m, err := st.DeletePrefix(ctx, st.Bucket(), strings.TrimSuffix(o.Key, "job.json"))
-		if err != nil {
+		return nil
+	}
+	for _, id := range manifests {
+		if olderThan > 0 {
+			raw, err := st.GetBytes(ctx, st.Bucket(), protocol.JobKey(id.e, id.j))
+			if err != nil {
+				continue
+			}
+			var j protocol.Job
+			if json.Unmarshal(raw, &j) != nil || j.Created.After(cutoff) {
+				continue
+			}
+		}
+		if err := del(byJob[id]); err != nil {
 			return n, jobs, err
 		}
-		n += m
+		delete(byJob, id)
 		jobs++
 	}
+	if olderThan <= 0 {
+		// Records of ours without a manifest (a job cut short) go too.
+		for _, keys := range byJob {
+			if err := del(keys); err != nil {
+				return n, jobs, err
+			}
+		}
+	}
 	return n, jobs, nil
+}
+
+// ownRuntimeKey reports whether key, under lithops.runtimes/, is one
+// lithops-go writes: an uploaded program (bin/<sha256>) or a runtime's
+// metadata (<backend>/<runtime>.meta.json). Python Lithops' metadata
+// (<backend>/<version>/<runtime>.meta.json) is not.
+func ownRuntimeKey(key string) bool {
+	rest, ok := strings.CutPrefix(key, protocol.RuntimesPrefix)
+	if !ok {
+		return false
+	}
+	if sha, ok := strings.CutPrefix(rest, "bin/"); ok {
+		return len(sha) == 64 && strings.Trim(sha, "0123456789abcdef") == "" && key == protocol.ProgramKey(sha)
+	}
+	backend, name, ok := strings.Cut(rest, "/")
+	if !ok || strings.Contains(name, "/") || !strings.HasSuffix(name, ".meta.json") {
+		return false
+	}
+	return key == protocol.RuntimeMetaKey(backend, strings.TrimSuffix(name, ".meta.json"))
+}
+
+// cleanRuntimeRecords deletes lithops-go's objects under lithops.runtimes/.
+func cleanRuntimeRecords(ctx context.Context, st *storage.Storage) (int, error) {
+	infos, err := st.List(ctx, st.Bucket(), protocol.RuntimesPrefix)
+	if err != nil {
+		return 0, err
+	}
+	var keys []string
+	for _, o := range infos {
+		if ownRuntimeKey(o.Key) {
+			keys = append(keys, o.Key)
+		}
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	return len(keys), st.Delete(ctx, st.Bucket(), keys...)
 }
 
 // cleanPrograms deletes uploaded programs that no job manifest names.

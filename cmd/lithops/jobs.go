@@ -18,8 +18,9 @@ import (
 // executor only with lithops.data_cleaner: false (or while it runs).
 func newJobsCmd(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "jobs",
-		Short: "List jobs recorded in storage, show their per-call stats, plot them",
+		Use:     "jobs",
+		Aliases: []string{"job"}, // Lithops' `lithops job list`
+		Short:   "List jobs recorded in storage, show their per-call stats, plot them",
 	}
 	cmd.PersistentFlags().StringVarP(&g.backend, "backend", "b", "", "compute backend (selects its default storage)")
 	cmd.PersistentFlags().StringVarP(&g.storage, "storage", "s", "", "storage backend")
@@ -106,18 +107,23 @@ func newJobsCmd(g *globalFlags) *cobra.Command {
 	}
 	plot.Flags().StringVarP(&dir, "out", "o", ".", "directory for the plot files")
 	rerun := &cobra.Command{
-		Use:   "rerun <executor>/<job>",
+		Use:   "rerun <job-key>",
 		Short: "Run again the calls of a job that failed or never finished, and wait for them",
 		Long: "Attaches to the executor's records in storage and re-invokes the calls without a successful\n" +
 			"final status. On azure_functions the runtime runs the job's own program (by hash); on\n" +
 			"localhost use the Attach/Rerun API from the program itself.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			exec, job, ok := strings.Cut(args[0], "/")
-			if !ok || exec == "" || job == "" || strings.Contains(job, "/") {
-				return fmt.Errorf("jobs rerun: want <executor>/<job>, got %q", args[0])
-			}
 			ctx := cmd.Context()
+			st, err := open(ctx)
+			if err != nil {
+				return err
+			}
+			exec, job, err := jobstats.Resolve(ctx, st, st.Bucket(), args[0])
+			st.Close()
+			if err != nil {
+				return fmt.Errorf("jobs rerun: %w", err)
+			}
 			e, err := lithops.Attach(ctx, exec, g.options()...)
 			if err != nil {
 				return err

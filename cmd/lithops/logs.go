@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/internal/jobstats"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
 	"github.com/spf13/cobra"
@@ -27,49 +28,83 @@ type logRef struct {
 func newLogsCmd(g *globalFlags) *cobra.Command {
 	var backend, storageName string
 	var follow bool
-	cmd := &cobra.Command{
-		Use:   "logs <executor>/<job>[/<call>]",
-		Short: "Print the captured stdout and stderr of a job's calls (--follow while it runs)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			parts := strings.Split(args[0], "/")
-			if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
-				return fmt.Errorf("logs: want <executor>/<job>[/<call>], got %q", args[0])
+	openStorage := func(ctx context.Context) (*storage.Storage, error) {
+		opts := g.options()
+		if backend != "" {
+			opts = append(opts, lithops.WithBackend(backend))
+		}
+		if storageName != "" {
+			opts = append(opts, lithops.WithStorage(storageName))
+		}
+		return lithops.OpenStorage(ctx, opts...)
+	}
+	get := func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		st, err := openStorage(ctx)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		exec, job, call, err := parseLogsKey(ctx, st, args[0])
+		if err != nil {
+			return err
+		}
+		printed := map[string]bool{}
+		for {
+			n, done, err := printLogs(ctx, cmd.OutOrStdout(), st, exec, job, call, printed)
+			if err != nil {
+				return err
 			}
-			exec, job := parts[0], parts[1]
-			call := ""
-			if len(parts) == 3 {
-				n, err := strconv.Atoi(parts[2])
-				if err != nil || n < 0 {
-					return fmt.Errorf("logs: call %q is not a call number", parts[2])
+			if !follow || done {
+				if !follow && n == 0 && len(printed) == 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "no output recorded for %s\n", args[0])
 				}
-				call = protocol.CallID(n)
+				return nil
 			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+		}
+	}
+	cmd := &cobra.Command{
+		Use:   "logs <job-key>[/<call>]",
+		Short: "Print the captured stdout and stderr of a job's calls (--follow while it runs)",
+		Long: "A job key is <executor>/<job>, Lithops' <executor>-<job> (e.g. 7c0b10-0-M001), or a bare\n" +
+			"<job> when a single executor has a job of that id. `lithops logs get <job-key>` and\n" +
+			"`lithops logs poll` are Lithops' spellings.",
+		Args: cobra.ExactArgs(1),
+		RunE: get,
+	}
+	cmd.PersistentFlags().StringVarP(&backend, "backend", "b", "", "compute backend (selects its default storage)")
+	cmd.PersistentFlags().StringVarP(&storageName, "storage", "s", "", "storage backend")
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the job has finished")
+	getCmd := &cobra.Command{
+		Use:   "get <job-key>[/<call>]",
+		Short: "Print the captured output of a job's calls (Lithops' logs get)",
+		Args:  cobra.ExactArgs(1),
+		RunE:  get,
+	}
+	getCmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the job has finished")
+	poll := &cobra.Command{
+		Use:   "poll",
+		Short: "Print the output of every job's calls as it is recorded, until interrupted (Lithops' logs poll)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			opts := g.options()
-			if backend != "" {
-				opts = append(opts, lithops.WithBackend(backend))
-			}
-			if storageName != "" {
-				opts = append(opts, lithops.WithStorage(storageName))
-			}
-			st, err := lithops.OpenStorage(ctx, opts...)
+			st, err := openStorage(ctx)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
 			printed := map[string]bool{}
+			first := true
 			for {
-				n, done, err := printLogs(ctx, cmd.OutOrStdout(), st, exec, job, call, printed)
-				if err != nil {
+				if err := pollLogs(ctx, cmd.OutOrStdout(), st, printed, first); err != nil {
 					return err
 				}
-				if !follow || done {
-					if !follow && n == 0 && len(printed) == 0 {
-						fmt.Fprintf(cmd.ErrOrStderr(), "no output recorded for %s\n", args[0])
-					}
-					return nil
-				}
+				first = false
 				select {
 				case <-ctx.Done():
 					return nil
@@ -78,10 +113,61 @@ func newLogsCmd(g *globalFlags) *cobra.Command {
 			}
 		},
 	}
-	cmd.Flags().StringVarP(&backend, "backend", "b", "", "compute backend (selects its default storage)")
-	cmd.Flags().StringVarP(&storageName, "storage", "s", "", "storage backend")
-	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until the job has finished")
+	cmd.AddCommand(getCmd, poll)
 	return cmd
+}
+
+// parseLogsKey reads <job-key>[/<call>]: the job key in any form
+// jobstats.Resolve takes, the call as a number.
+func parseLogsKey(ctx context.Context, st *storage.Storage, arg string) (exec, job, call string, err error) {
+	key := arg
+	if i := strings.LastIndexByte(arg, '/'); i >= 0 {
+		if n, aerr := strconv.Atoi(arg[i+1:]); aerr == nil {
+			if n < 0 {
+				return "", "", "", fmt.Errorf("logs: call %q is not a call number", arg[i+1:])
+			}
+			key, call = arg[:i], protocol.CallID(n)
+		}
+	}
+	if strings.Count(key, "/") > 1 {
+		return "", "", "", fmt.Errorf("logs: want <executor>/<job>[/<call>], got %q", arg)
+	}
+	exec, job, err = jobstats.Resolve(ctx, st, st.Bucket(), key)
+	if err != nil {
+		return "", "", "", fmt.Errorf("logs: %w", err)
+	}
+	return exec, job, call, nil
+}
+
+// pollLogs prints the call outputs of every job not printed yet; the
+// first pass only marks what is there already, as Lithops' logs poll
+// prints what is produced from now on.
+func pollLogs(ctx context.Context, w io.Writer, st *storage.Storage, printed map[string]bool, first bool) error {
+	infos, err := st.List(ctx, st.Bucket(), protocol.JobsPrefix)
+	if err != nil {
+		return err
+	}
+	for _, o := range infos {
+		k, ok := protocol.ParseKey(o.Key)
+		if !ok || k.Kind != protocol.KindLogs || printed[o.Key] {
+			continue
+		}
+		printed[o.Key] = true
+		if first {
+			continue
+		}
+		rc, err := st.Get(ctx, st.Bucket(), o.Key)
+		if err != nil {
+			continue // cleaned meanwhile
+		}
+		zr, err := gzip.NewReader(rc)
+		if err == nil {
+			fmt.Fprintf(w, "=== %s/%s call %s attempt %d ===\n", k.Executor, k.Job, k.Call, k.Attempt)
+			io.Copy(w, zr)
+		}
+		rc.Close()
+	}
+	return nil
 }
 
 // printLogs prints the outputs not printed yet and reports whether every

@@ -160,8 +160,8 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 				return deployRuntime(cmd, cfg, args[0])
 			},
 		}
-		c.Flags().IntVar(&rf.memory, "memory", 0, "instance memory in MB (512, 2048, 4096)")
-		c.Flags().IntVar(&rf.timeout, "timeout", 0, "function timeout in seconds")
+		c.Flags().IntVarP(&rf.memory, "memory", "m", 0, "instance memory in MB (512, 2048, 4096)")
+		c.Flags().IntVarP(&rf.timeout, "timeout", "t", 0, "function timeout in seconds")
 		return c
 	}
 
@@ -224,6 +224,16 @@ func addRuntimeManagement(cmd *cobra.Command, g *globalFlags) {
 		},
 	}
 	del.Flags().IntVarP(&rf.memory, "memory", "m", 0, "instance memory in MB of the deployment to delete")
+	// Lithops' -v/--version selects the Lithops version of the runtime;
+	// lithops-go keeps one runtime per name, so only its own version fits.
+	var delVersion string
+	del.Flags().StringVarP(&delVersion, "version", "v", "", "lithops version of the runtime to delete (only this lithops' own: "+lithops.Version+")")
+	del.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if delVersion != "" && delVersion != lithops.Version {
+			return fmt.Errorf("runtime delete: no runtime of lithops version %s: this lithops (%s) manages only its own runtimes", delVersion, lithops.Version)
+		}
+		return nil
+	}
 	cmd.AddCommand(buildCmd, deployCmd("deploy", "Deploy (or redeploy) a runtime"), deployCmd("update", "Redeploy a runtime in place"), list, del)
 }
 

@@ -130,11 +130,16 @@ func validID(s string) bool {
 }
 
 // Resolve turns a job key into executor and job ids: "<executor>/<job>"
-// as is, or a bare "<job>" when exactly one executor in bucket has a job of
-// that id.
+// or Lithops' "<executor>-<job>" as is, or a bare "<job>" when exactly one
+// executor in bucket has a job of that id.
 func Resolve(ctx context.Context, st *storage.Storage, bucket, key string) (executor, job string, err error) {
 	if strings.Contains(key, "/") {
 		return SplitKey(key)
+	}
+	if i := strings.LastIndexByte(key, '-'); i > 0 && i < len(key)-1 {
+		// Lithops' job key <executor>-<job> (e.g. 7c0b10-0-M001): job ids
+		// never hold a '-', executor ids always do.
+		return SplitKey(key[:i] + "/" + key[i+1:])
 	}
 	if !validID(key) {
 		return "", "", fmt.Errorf("job key %q is not <executor>/<job> (e.g. 1a2b3c-0/M001)", key)
@@ -145,9 +150,8 @@ func Resolve(ctx context.Context, st *storage.Storage, bucket, key string) (exec
 	}
 	var found []string
 	for _, o := range infos {
-		rest, ok := strings.CutSuffix(strings.TrimPrefix(o.Key, protocol.JobsPrefix), "/"+key+"/job.json")
-		if ok && validID(rest) {
-			found = append(found, rest)
+		if k, ok := protocol.ParseKey(o.Key); ok && k.Kind == protocol.KindManifest && k.Job == key && validID(k.Executor) {
+			found = append(found, k.Executor)
 		}
 	}
 	switch len(found) {
@@ -368,12 +372,13 @@ func ListAll(ctx context.Context, st *storage.Storage, bucket string) ([]Summary
 	byJob := map[jobKey][]string{}
 	var order []jobKey
 	for _, o := range infos {
-		rest := strings.TrimPrefix(o.Key, protocol.JobsPrefix)
-		parts := strings.SplitN(rest, "/", 3)
-		if len(parts) < 3 || !validID(parts[0]) || !validID(parts[1]) {
+		// Only lithops-go's keys: Python Lithops' records share the
+		// prefix (<exec>-<job>/<call>/status.json, tmp/…) and never parse.
+		pk, ok := protocol.ParseKey(o.Key)
+		if !ok || !validID(pk.Executor) || !validID(pk.Job) {
 			continue
 		}
-		k := jobKey{parts[0], parts[1]}
+		k := jobKey{pk.Executor, pk.Job}
 		if _, ok := byJob[k]; !ok {
 			order = append(order, k)
 		}
