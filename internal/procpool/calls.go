@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -26,7 +27,9 @@ type call struct {
 // out-of-memory attempt (Options.EscalateOOM). Each call's running status,
 // and its final or handed-back one, reach Options.Notify; a status the
 // worker could not write is written here first. It returns once the calls
-// are queued.
+// are accepted: a window of a few tasks per worker is queued, and each call
+// that ends queues the next, so a million-call invocation holds a task for
+// only a handful of them at a time.
 func (p *Pool) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
 	if p.opts.Storage == nil {
 		return errors.New("procpool: Invoke needs Options.Storage")
@@ -36,13 +39,50 @@ func (p *Pool) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invoc
 	if mem == 0 {
 		mem = p.opts.MemoryMB
 	}
-	tasks := make([]*Task, len(inv.Calls))
-	for i, c := range inv.Calls {
-		one := inv
-		one.Calls = []protocol.Call{c}
-		tasks[i] = p.task(&call{ctx: ctx, inv: one, timeout: timeout, memoryMB: mem, retries: job.Retries, escalate: job.EscalateMemory})
+	f := &feeder{p: p, inv: inv, calls: inv.Calls, mk: func(one protocol.Invocation) *call {
+		return &call{ctx: ctx, inv: one, timeout: timeout, memoryMB: mem, retries: job.Retries, escalate: job.EscalateMemory}
+	}}
+	return f.feed(max(4*p.opts.Size, 16))
+}
+
+// feeder queues the calls of one Invoke as earlier ones end.
+type feeder struct {
+	p   *Pool
+	inv protocol.Invocation
+	mk  func(protocol.Invocation) *call
+
+	mu    sync.Mutex
+	calls []protocol.Call // not queued yet
+}
+
+// feed queues up to n more calls.
+func (f *feeder) feed(n int) error {
+	f.mu.Lock()
+	n = min(n, len(f.calls))
+	next := f.calls[:n]
+	f.calls = f.calls[n:]
+	if len(f.calls) == 0 {
+		f.calls = nil // the invocation's calls can go
 	}
-	return p.Submit(tasks...)
+	f.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	tasks := make([]*Task, n)
+	for i, c := range next {
+		one := f.inv
+		one.Calls = []protocol.Call{c}
+		t := f.p.task(f.mk(one))
+		done := t.Done
+		t.Done = func(r Result) {
+			done(r)
+			// The pool closed: what is not queued is abandoned with the
+			// rest, as Close abandons queued tasks.
+			_ = f.feed(1)
+		}
+		tasks[i] = t
+	}
+	return f.p.Submit(tasks...)
 }
 
 func (p *Pool) task(c *call) *Task {

@@ -159,3 +159,50 @@ func TestInvokeNeedsStorage(t *testing.T) {
 		t.Fatal("Invoke without storage accepted")
 	}
 }
+
+// TestInvokeFeedsAWindow: a big invocation queues a few tasks per worker,
+// not one per call, and every call still ends exactly once.
+func TestInvokeFeedsAWindow(t *testing.T) {
+	e := newTestEnv(t)
+	const calls = 300
+	var mu sync.Mutex
+	ended := map[string]int{}
+	allEnded := make(chan struct{})
+	opts := e.options(1)
+	opts.Notify = func(st *protocol.Status) {
+		if st.State == protocol.StateRunning {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		ended[st.CallID]++
+		if len(ended) == calls {
+			close(allEnded)
+		}
+	}
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	job, inv := e.job("pid", "", calls, nil)
+	if err := p.Invoke(context.Background(), job, inv); err != nil {
+		t.Fatal(err)
+	}
+	if q := p.Stats().Queued; q > 16 {
+		t.Errorf("%d tasks queued for %d calls on one worker; want a window of at most 16", q, calls)
+	}
+	select {
+	case <-allEnded:
+	case <-time.After(60 * time.Second):
+		mu.Lock()
+		t.Fatalf("%d of %d calls ended within 60 s", len(ended), calls)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range ended {
+		if n != 1 {
+			t.Errorf("call %s ended %d times", id, n)
+		}
+	}
+}
