@@ -2,7 +2,6 @@ package lithops
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
@@ -37,27 +36,13 @@ func Attach(ctx context.Context, executorID string, opts ...Option) (*Executor, 
 	}
 	var jobs []*jobState
 	for _, o := range infos {
-		if !strings.HasSuffix(o.Key, "/job.json") {
+		if k, ok := protocol.ParseKey(o.Key); !ok || k.Kind != protocol.KindManifest || k.Executor != executorID {
 			continue
 		}
-		raw, err := e.st.GetBytes(ctx, e.bucket, o.Key)
+		js, err := e.readJob(ctx, o.Key)
 		if err != nil {
 			e.Close()
 			return nil, fmt.Errorf("lithops: attach %s: %w", executorID, err)
-		}
-		job := new(protocol.Job)
-		if err := json.Unmarshal(raw, job); err != nil {
-			e.Close()
-			return nil, fmt.Errorf("lithops: attach %s: manifest %s: %w", executorID, o.Key, err)
-		}
-		if err := job.Validate(); err != nil {
-			e.Close()
-			return nil, fmt.Errorf("lithops: attach %s: manifest %s: %w", executorID, o.Key, err)
-		}
-		js := &jobState{e: e, job: job, calls: make([]*callState, job.Calls)}
-		js.remaining.Store(int64(job.Calls))
-		for i := range js.calls {
-			js.calls[i] = newCallState(js, i, protocol.CallID(i), job.Created)
 		}
 		jobs = append(jobs, js)
 	}
@@ -68,8 +53,7 @@ func Attach(ctx context.Context, executorID string, opts ...Option) (*Executor, 
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].job.Created.Before(jobs[j].job.Created) })
 	e.mu.Lock()
 	for _, js := range jobs {
-		e.jobs[js.job.JobID] = js
-		e.order = append(e.order, js)
+		e.addJob(js)
 		if n, err := strconv.Atoi(js.job.JobID[1:]); err == nil && n >= e.nextJob {
 			e.nextJob = n + 1
 		}
@@ -84,11 +68,9 @@ func Attach(ctx context.Context, executorID string, opts ...Option) (*Executor, 
 // JobFutures returns typed futures of the calls of job jobID, in call order.
 // T must be the job's result type.
 func JobFutures[T any](e *Executor, jobID string) (*Futures[T], error) {
-	e.mu.Lock()
-	js := e.jobs[jobID]
-	e.mu.Unlock()
-	if js == nil {
-		return nil, fmt.Errorf("lithops: executor %s has no job %q", e.id, jobID)
+	js, err := e.job(context.Background(), jobID)
+	if err != nil {
+		return nil, err
 	}
 	want := "(" + typeName(reflect.TypeFor[T]()) + ", error)"
 	if !strings.HasSuffix(js.job.Signature, want) {
@@ -107,11 +89,9 @@ func JobFutures[T any](e *Executor, jobID string) (*Futures[T], error) {
 // twice; the first final status wins). Futures obtained before Rerun keep
 // their fetched results; take new ones with JobFutures.
 func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
-	e.mu.Lock()
-	js := e.jobs[jobID]
-	e.mu.Unlock()
-	if js == nil {
-		return 0, fmt.Errorf("lithops: executor %s has no job %q", e.id, jobID)
+	js, err := e.job(ctx, jobID)
+	if err != nil {
+		return 0, err
 	}
 	if err := e.canRerun(js.job); err != nil {
 		return 0, err
@@ -163,6 +143,9 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 	if len(inv.Calls) == 0 {
 		return 0, nil
 	}
+	e.mu.Lock()
+	e.hold(js) // running again
+	e.mu.Unlock()
 	js.renew()
 	if err := e.backend.Invoke(ctx, js.job, inv); err != nil {
 		// Calls that were pending (never finished) end too: nothing runs them.
@@ -198,11 +181,9 @@ func (e *Executor) canRerun(job *protocol.Job) error {
 // Awaitable returns the calls of job jobID for Wait, whatever their result
 // type.
 func (e *Executor) Awaitable(jobID string) (Awaitable, error) {
-	e.mu.Lock()
-	js := e.jobs[jobID]
-	e.mu.Unlock()
-	if js == nil {
-		return nil, fmt.Errorf("lithops: executor %s has no job %q", e.id, jobID)
+	js, err := e.job(context.Background(), jobID)
+	if err != nil {
+		return nil, err
 	}
 	return group{callList(js.calls)}, nil
 }

@@ -53,8 +53,8 @@ type Executor struct {
 
 	mu      sync.Mutex
 	nextJob int
-	jobs    map[string]*jobState // by job id
-	order   []*jobState          // in submission order
+	jobs    map[string]*jobRef // by job id
+	order   []*jobRef          // in submission order
 	closed  bool
 
 	stopPoll chan struct{}
@@ -100,7 +100,7 @@ func newExecutor(ctx context.Context, id string, attached bool, opts []Option) (
 		cfg:      cfg,
 		codec:    o.codec,
 		log:      o.logger,
-		jobs:     map[string]*jobState{},
+		jobs:     map[string]*jobRef{},
 		stopPoll: make(chan struct{}),
 		pollDone: make(chan struct{}),
 	}
@@ -185,9 +185,10 @@ func (e *Executor) Close() error {
 	}
 	e.closed = true
 	e.endLife()
-	jobs := make([]*jobState, 0, len(e.jobs))
-	for _, j := range e.jobs {
-		jobs = append(jobs, j)
+	jobs := e.running()
+	ids := make([]string, 0, len(e.jobs))
+	for id := range e.jobs {
+		ids = append(ids, id)
 	}
 	e.mu.Unlock()
 	close(e.stopPoll)
@@ -207,9 +208,9 @@ func (e *Executor) Close() error {
 		prefixes := []string{protocol.ExecutorPrefix(e.id)}
 		if e.attached {
 			prefixes = prefixes[:0]
-			for _, j := range jobs {
-				if e.created[j.job.JobID] {
-					prefixes = append(prefixes, protocol.JobPrefix(e.id, j.job.JobID))
+			for _, id := range ids {
+				if e.created[id] {
+					prefixes = append(prefixes, protocol.JobPrefix(e.id, id))
 				}
 			}
 		}
@@ -241,36 +242,40 @@ type JobInfo struct {
 // Naming a job with calls not finished, or a map job whose reducers have
 // not finished, is an error; without names such jobs are skipped.
 func (e *Executor) Clean(ctx context.Context, jobIDs ...string) error {
-	busy := func(j *jobState) bool { return j.remaining.Load() > 0 || j.pins.Load() > 0 }
+	// A job the executor holds strongly is running or pinned (see jobRef).
+	busy := func(r *jobRef) bool {
+		j := r.strong
+		return j != nil && (j.remaining.Load() > 0 || j.pins.Load() > 0)
+	}
 	e.mu.Lock()
-	var todo []*jobState
+	var todo []*jobRef
 	if len(jobIDs) == 0 {
-		for _, j := range e.order {
-			if !busy(j) {
-				todo = append(todo, j)
+		for _, r := range e.order {
+			if !busy(r) {
+				todo = append(todo, r)
 			}
 		}
 	}
 	for _, id := range jobIDs {
-		j := e.jobs[id]
+		r := e.jobs[id]
 		switch {
-		case j == nil:
+		case r == nil:
 			e.mu.Unlock()
 			return fmt.Errorf("lithops: clean: executor %s has no job %q", e.id, id)
-		case busy(j):
+		case busy(r):
 			e.mu.Unlock()
 			return fmt.Errorf("lithops: clean: job %s/%s is not finished (calls running, or reducers waiting for its results)", e.id, id)
 		}
-		todo = append(todo, j)
+		todo = append(todo, r)
 	}
 	e.mu.Unlock()
-	for _, j := range todo {
-		if _, err := e.st.DeletePrefix(ctx, e.bucket, protocol.JobPrefix(e.id, j.job.JobID)); err != nil {
-			return fmt.Errorf("lithops: clean %s/%s: %w", e.id, j.job.JobID, err)
+	for _, r := range todo {
+		if _, err := e.st.DeletePrefix(ctx, e.bucket, protocol.JobPrefix(e.id, r.id)); err != nil {
+			return fmt.Errorf("lithops: clean %s/%s: %w", e.id, r.id, err)
 		}
 		e.mu.Lock()
-		delete(e.jobs, j.job.JobID)
-		e.order = slices.DeleteFunc(e.order, func(o *jobState) bool { return o == j })
+		delete(e.jobs, r.id)
+		e.order = slices.DeleteFunc(e.order, func(o *jobRef) bool { return o == r })
 		e.mu.Unlock()
 	}
 	return nil
@@ -279,12 +284,17 @@ func (e *Executor) Clean(ctx context.Context, jobIDs ...string) error {
 // Jobs returns the executor's jobs in submission order.
 func (e *Executor) Jobs() []JobInfo {
 	e.mu.Lock()
-	order := append([]*jobState(nil), e.order...)
+	out := make([]JobInfo, len(e.order))
+	live := make([]*jobState, len(e.order))
+	for i, r := range e.order {
+		out[i], live[i] = r.info, r.strong
+	}
 	e.mu.Unlock()
-	out := make([]JobInfo, len(order))
-	for i, j := range order {
-		p := progressOf(j.calls)
-		out[i] = JobInfo{ID: j.job.JobID, Function: j.job.Function, Calls: len(j.calls), Done: p.Done, Failed: p.Failed, Created: j.job.Created}
+	for i, j := range live {
+		if j != nil {
+			p := progressOf(j.calls)
+			out[i] = JobInfo{ID: j.job.JobID, Function: j.job.Function, Calls: len(j.calls), Done: p.Done, Failed: p.Failed, Created: j.job.Created}
+		}
 	}
 	return out
 }

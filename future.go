@@ -209,7 +209,7 @@ func CallAsync[In, Out any](ctx context.Context, e *Executor, f *Function[In, Ou
 	for _, o := range opts {
 		o(&co)
 	}
-	js, err := e.submit(ctx, 'A', -1, f.name, f.sig, [][]byte{b}, co)
+	js, err := e.submit(ctx, 'A', -1, f.name, f.sig, encoded(b), co)
 	if err != nil {
 		return nil, err
 	}
@@ -234,14 +234,20 @@ func mapJob[In, Out any](ctx context.Context, e *Executor, f *Function[In, Out],
 	if f == nil {
 		return nil, fmt.Errorf("lithops: Map of a nil function")
 	}
-	enc := make([][]byte, len(inputs))
+	// Encoded once, end to end in one buffer: the calls' inline inputs and
+	// the uploaded inputs object are views of it, not copies.
+	var enc encodedInputs
+	enc.each = make([][]byte, 0, len(inputs))
+	sizes := make([]int, len(inputs))
 	for i, in := range inputs {
 		b, err := encodeInput(e, in)
 		if err != nil {
 			return nil, fmt.Errorf("input %d: %w", i, err)
 		}
-		enc[i] = b
+		enc.appendInput(b)
+		sizes[i] = len(b)
 	}
+	enc.views(sizes)
 	var co callOptions
 	for _, o := range opts {
 		o(&co)

@@ -4,7 +4,6 @@
 package lithops
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,8 +44,9 @@ type jobState struct {
 	lastPush, lastPoll atomic.Int64
 }
 
-// submit creates a job of len(inputs) calls of fn and invokes it.
-func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, sig string, inputs [][]byte, co callOptions) (*jobState, error) {
+// submit creates a job of one call per input of fn and invokes it.
+func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, sig string, enc encodedInputs, co callOptions) (*jobState, error) {
+	inputs := enc.each
 	if fn == "" {
 		return nil, errors.New("lithops: the function has no name: a zero-value lithops.Function is not registered; create functions with lithops.Func at package level")
 	}
@@ -127,7 +127,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if err != nil {
 		return nil, err
 	}
-	blob := bytes.Join(inputs, nil)
+	blob := enc.blob
 	inputsErr := make(chan error, 1)
 	go func() { inputsErr <- e.st.PutBytes(ctx, e.bucket, protocol.InputsKey(e.id, jobID), blob) }()
 	merr := e.st.PutBytes(ctx, e.bucket, protocol.JobKey(e.id, jobID), manifest)
@@ -157,9 +157,8 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		e.mu.Unlock()
 		return nil, ErrClosed
 	}
-	e.jobs[jobID] = js
+	e.addJob(js)
 	e.created[jobID] = true
-	e.order = append(e.order, js)
 	e.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() {
 		js.lifeMu.Lock()
@@ -199,6 +198,7 @@ func (j *jobState) stop() {
 		j.endLife()
 	}
 	j.lifeMu.Unlock()
+	j.e.release(j)
 }
 
 // context is the context of attempts the executor starts for the job.
@@ -243,4 +243,38 @@ func (j *jobState) invokeAgain(c *callState, job *protocol.Job, inv protocol.Inv
 		err = ErrClosed
 	}
 	c.finish(nil, fmt.Errorf("lithops: %s %s/%s call %s: %w", what, j.e.id, job.JobID, c.id, err))
+}
+
+// encodedInputs are a job's encoded inputs, held once: blob has them end
+// to end (the inputs object) and each is a view of it (inline inputs).
+type encodedInputs struct {
+	blob []byte
+	each [][]byte
+}
+
+// appendInput adds one encoded input.
+func (in *encodedInputs) appendInput(b []byte) {
+	in.blob = append(in.blob, b...)
+	in.each = append(in.each, nil) // set by views, once blob stops moving
+}
+
+// views points each input into blob; call it after the last appendInput.
+func (in *encodedInputs) views(sizes []int) {
+	off := 0
+	for i, n := range sizes {
+		in.each[i] = in.blob[off : off+n : off+n]
+		off += n
+	}
+}
+
+// encoded holds inputs made one by one (a call, the reducers' gathers).
+func encoded(each ...[]byte) encodedInputs {
+	var in encodedInputs
+	sizes := make([]int, len(each))
+	for i, b := range each {
+		in.appendInput(b)
+		sizes[i] = len(b)
+	}
+	in.views(sizes)
+	return in
 }

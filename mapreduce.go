@@ -107,7 +107,11 @@ func gatherInput(calls []*callState) ([]byte, error) {
 // reduceStage waits for the map job, then submits one reduce job with a call
 // per group of map calls, and completes outers[i] with reduce call i.
 func reduceStage(ctx context.Context, e *Executor, num int, mapJob *jobState, groups [][]int, fn, sig string, outers []*callState, opts []CallOption) {
-	defer mapJob.pins.Add(-1) // once the reducers have finished (or failed)
+	defer func() { // once the reducers have finished (or failed)
+		if mapJob.pins.Add(-1) == 0 {
+			e.release(mapJob)
+		}
+	}()
 	fail := func(err error) {
 		for _, o := range outers {
 			o.finish(nil, err)
@@ -138,7 +142,7 @@ func reduceStage(ctx context.Context, e *Executor, num int, mapJob *jobState, gr
 		o(&co)
 	}
 	co.gather = true
-	rjs, err := e.submit(ctx, 'R', num, fn, sig, inputs, co)
+	rjs, err := e.submit(ctx, 'R', num, fn, sig, encoded(inputs...), co)
 	if err != nil {
 		fail(err)
 		return

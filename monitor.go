@@ -19,7 +19,7 @@ import (
 // notify receives statuses pushed by the backend.
 func (e *Executor) notify(st *protocol.Status) {
 	e.mu.Lock()
-	js := e.jobs[st.JobID]
+	js, _ := e.lookup(st.JobID)
 	e.mu.Unlock()
 	if js == nil || st.ExecutorID != e.id {
 		return
@@ -64,7 +64,7 @@ func (e *Executor) poll() {
 		}
 		e.mu.Lock()
 		var pending []*jobState
-		for _, j := range e.jobs {
+		for _, j := range e.running() {
 			if j.remaining.Load() > 0 && e.pollDue(j, interval) {
 				pending = append(pending, j)
 			}
