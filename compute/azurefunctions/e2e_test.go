@@ -395,6 +395,9 @@ var hog = lithops.Func("af_hog", func(ctx context.Context, _ int) (int, error) {
 // TestMemoryTierEscalation: an attempt that runs out of memory on the 512 MB
 // deployment is retried on the next instance size, 2048 MB.
 func TestMemoryTierEscalation(t *testing.T) {
+	if raceEnabled {
+		t.Skip("calibrated on memory tiers and timeouts that the race detector distorts; runs without -race")
+	}
 	requireAzurite(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

@@ -1,0 +1,5 @@
+//go:build !race
+
+package azurefunctions_test
+
+const raceEnabled = false
