@@ -35,8 +35,9 @@ echo "== go vet"
 go vet ./...
 echo "== go test"
 go test -count=1 -timeout 20m "$@" ./...
-# The race detector on the packages whose concurrency is their own (worker
-# processes, leases, drivers); the root and Azure packages run without it
-# (their race runs take minutes and hang on the emulator's pace).
+# The race detector on every package with concurrency of its own: the
+# executor (root), the compute backends, the process pool, the runtime host,
+# the worker and the storage drivers. Tests calibrated on memory limits or
+# timeouts skip under -race (its runtime distorts both); they ran above.
 echo "== go test -race"
-go test -race -count=1 -timeout 10m "$@" ./compute/localhost ./internal/host ./internal/worker ./storage/...
+go test -race -count=1 -timeout 20m "$@" . ./compute/... ./internal/procpool ./internal/host ./internal/worker ./storage/...
