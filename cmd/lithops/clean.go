@@ -266,15 +266,20 @@ func cleanPrograms(ctx context.Context, st *storage.Storage) (int, error) {
 		return 0, err
 	}
 	for _, o := range infos {
-		if !strings.HasSuffix(o.Key, "/job.json") {
+		if k, ok := protocol.ParseKey(o.Key); !ok || k.Kind != protocol.KindManifest {
 			continue
 		}
 		raw, err := st.GetBytes(ctx, st.Bucket(), o.Key)
 		if err != nil {
 			return 0, err
 		}
+		// A manifest that cannot be read may name a program in use: then
+		// no program is deleted, rather than one a job still needs.
 		var j protocol.Job
-		if json.Unmarshal(raw, &j) == nil && j.Program != "" {
+		if err := json.Unmarshal(raw, &j); err != nil {
+			return 0, fmt.Errorf("manifest %s is unreadable (%v): not deleting any program, one may be in use", o.Key, err)
+		}
+		if j.Program != "" {
 			used[j.Program] = true
 		}
 	}

@@ -89,3 +89,32 @@ func TestJobsRerun(t *testing.T) {
 		t.Fatal("jobs rerun nonsense: no error")
 	}
 }
+
+// An unreadable manifest may name a program in use: cleaning programs then
+// deletes none and says why.
+func TestCleanProgramsKeepsAllOnUnreadableManifest(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	prog := protocol.ProgramKey("0123abcd")
+	for key, data := range map[string]string{
+		prog: "program bytes",
+		protocol.JobKey("0011223344556677-0", "M000"): "{not json",
+	} {
+		if err := st.PutBytes(ctx, st.Bucket(), key, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := cleanPrograms(ctx, st)
+	if err == nil || n != 0 || !strings.Contains(err.Error(), "M000/job.json") {
+		t.Fatalf("cleanPrograms = %d, %v; want 0 and an error naming the manifest", n, err)
+	}
+	if _, err := st.Head(ctx, st.Bucket(), prog); err != nil {
+		t.Fatalf("the program was deleted: %v", err)
+	}
+}
