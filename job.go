@@ -99,7 +99,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	job := &protocol.Job{
 		Lease:   lease,
 		Version: protocol.Version, ExecutorID: e.id, JobID: jobID,
-		Function: fn, Signature: sig, Registry: reg, Retries: retries, EscalateMemory: co.escalate, Gather: co.gather,
+		Function: fn, Signature: sig, Registry: reg, Retries: retries, EscalateMemory: co.escalate, Gather: co.gather, Chain: co.chain,
 		Codec: e.codec.Name(), Calls: len(inputs), Timeout: timeout, Memory: co.memory,
 		Bucket: e.bucket, Inputs: make([]protocol.Range, len(inputs)), Created: time.Now(),
 		ExtraEnv: co.extraEnv, Chunksize: co.chunksize,
@@ -118,7 +118,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	}
 	// A reducer's gather input is references the framework made, not data
 	// the user can move to storage.
-	if limit := *e.cfg.Lithops.DataLimit; limit > 0 && float64(total) > limit*(1<<20) && !co.gather {
+	if limit := *e.cfg.Lithops.DataLimit; limit > 0 && float64(total) > limit*(1<<20) && !co.gather && !co.chain {
 		return nil, fmt.Errorf("lithops: job %s/%s: inputs total %.1f MiB, over lithops.data_limit of %v MiB; pass large data through storage", e.id, jobID, float64(total)/(1<<20), limit)
 	}
 	// One PUT for all inputs and one for the manifest, in parallel: workers
@@ -175,6 +175,9 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if len(inputs) == 0 {
 		js.stop()
 		return js, nil
+	}
+	if co.hold {
+		return js, nil // the caller invokes each call when its input is ready
 	}
 	if err := e.backend.Invoke(ctx, job, inv); err != nil {
 		js.stop()

@@ -20,6 +20,7 @@ type options struct {
 	cfg        *config.Config
 	configFile string
 	backend    string
+	region     string
 	storage    string
 	runtime    string
 	maxWorkers int
@@ -49,6 +50,10 @@ func WithConfigFile(path string) Option { return func(o *options) { o.configFile
 // program links in, e.g. "azure_functions" with
 // import _ "github.com/lithops-go/lithops/azure" (see compute.Register).
 func WithBackend(name string) Option { return func(o *options) { o.backend = name } }
+
+// WithRegion sets the compute backend's region, as Lithops' -r/--region
+// does (azure_functions.region); localhost has no region and ignores it.
+func WithRegion(region string) Option { return func(o *options) { o.region = region } }
 
 // WithStorage selects the storage backend: "localhost", or one that the
 // program links in, e.g. "azure_storage" (see storage.Register).
@@ -107,7 +112,7 @@ func resolve(opts []Option) (*options, error) {
 	cfg := o.cfg
 	cfg.Override(config.Overrides{
 		Backend: o.backend, Storage: o.storage, Runtime: o.runtime,
-		MaxWorkers: o.maxWorkers, RuntimeMemory: o.memory,
+		MaxWorkers: o.maxWorkers, RuntimeMemory: o.memory, Region: o.region,
 	})
 	if o.timeout != 0 {
 		cfg.Lithops.ExecutionTimeout = o.timeout.Seconds()
@@ -158,6 +163,8 @@ type callOptions struct {
 	retries   *int
 	escalate  bool
 	gather    bool // inputs are protocol.Gather (reduce jobs)
+	chain     bool // inputs are protocol.Gather of one earlier status (chained maps)
+	hold      bool // submit writes the job but invokes no call (the caller invokes each)
 	extraEnv  map[string]string
 	chunksize int
 }

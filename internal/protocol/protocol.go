@@ -285,7 +285,13 @@ type Job struct {
 	// Gather marks a reduce job: each call's input is a Gather, the map
 	// results the worker reads itself and hands to the function as one
 	// slice, so map outputs never travel through the client.
-	Gather  bool      `json:"gather,omitempty"`
+	Gather bool `json:"gather,omitempty"`
+	// Chain marks a chained map job (lithops.MapFutures): each call's input
+	// is a Gather of one part, naming an earlier call's final status
+	// (ResultRef.Status); the worker follows it and hands the result it
+	// names to the function as its input, so the earlier results never
+	// travel through the client.
+	Chain   bool      `json:"chain,omitempty"`
 	Bucket  string    `json:"bucket"`
 	Inputs  []Range   `json:"inputs"`
 	Created time.Time `json:"created"`
@@ -311,6 +317,11 @@ type ResultRef struct {
 	HasInline bool   `json:"has_inline,omitempty"` // Inline is the result (it may be empty)
 	Key       string `json:"key,omitempty"`
 	Size      int64  `json:"size,omitempty"` // bytes at Key
+	// Status is the key (in the job's bucket) of an earlier call's final
+	// status record: the worker reads it and takes the result it names,
+	// inline or by key. Used when the reference is made before the earlier
+	// call has finished (chained maps).
+	Status string `json:"status,omitempty"`
 }
 
 // ParseGather decodes and checks a gathering call's input.
@@ -321,6 +332,12 @@ func ParseGather(raw []byte) (*Gather, error) {
 	}
 	for i, p := range g.Parts {
 		switch {
+		case p.Status != "" && (p.HasInline || p.Key != ""):
+			return nil, fmt.Errorf("gather input part %d names a status and a result", i)
+		case p.Status != "":
+			if k, ok := ParseKey(p.Status); !ok || k.Kind != KindStatus {
+				return nil, fmt.Errorf("gather input part %d names %q, not a status record", i, p.Status)
+			}
 		case p.HasInline && p.Key != "":
 			return nil, fmt.Errorf("gather input part %d has both an inline result and a key", i)
 		case !p.HasInline && p.Key == "":

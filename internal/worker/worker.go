@@ -259,6 +259,17 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 	}
 
 	run := fn.Call
+	if job.Chain {
+		// A chained map: the input is an earlier call's result, read here.
+		parts, err := w.gather(ctx, inv.Bucket, input)
+		if err != nil {
+			return fmt.Errorf("read the input of chained call %s: %w", call.ID, err)
+		}
+		if len(parts) != 1 {
+			return fmt.Errorf("chained call %s names %d earlier results, want 1", call.ID, len(parts))
+		}
+		input = parts[0]
+	}
 	if job.Gather {
 		if fn.CallParts == nil {
 			return fmt.Errorf("job %s gathers earlier results but function %s does not take a slice", job.Key(), job.Function)
@@ -356,6 +367,17 @@ func (w *Worker) gather(ctx context.Context, bucket string, input []byte) ([][]b
 			continue
 		}
 		eg.Go(func() error {
+			if p.Status != "" {
+				ref, err := w.followStatus(ctx, bucket, p.Status)
+				if err != nil {
+					return fmt.Errorf("part %d: %w", i, err)
+				}
+				if ref.HasInline {
+					parts[i] = ref.Inline
+					return nil
+				}
+				p = ref
+			}
 			b, err := w.Storage.GetBytes(ctx, bucket, p.Key)
 			switch {
 			case err != nil:
@@ -371,6 +393,30 @@ func (w *Worker) gather(ctx context.Context, bucket string, input []byte) ([][]b
 		return nil, err
 	}
 	return parts, nil
+}
+
+// followStatus reads an earlier call's final status at key and returns a
+// reference to the result it names: the one result of that call that
+// counts, whatever duplicate executions wrote.
+func (w *Worker) followStatus(ctx context.Context, bucket, key string) (protocol.ResultRef, error) {
+	raw, err := w.Storage.GetBytes(ctx, bucket, key)
+	if err != nil {
+		return protocol.ResultRef{}, fmt.Errorf("read the earlier call's status: %w", err)
+	}
+	var st protocol.Status
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return protocol.ResultRef{}, fmt.Errorf("status %s is not valid JSON: %w", key, err)
+	}
+	if err := st.Validate(); err != nil {
+		return protocol.ResultRef{}, fmt.Errorf("status %s: %w", key, err)
+	}
+	switch {
+	case st.State != protocol.StateSuccess:
+		return protocol.ResultRef{}, fmt.Errorf("the earlier call %s/%s/%s did not succeed (%s)", st.ExecutorID, st.JobID, st.CallID, st.State)
+	case st.HasResult:
+		return protocol.ResultRef{Inline: st.Result, HasInline: true}, nil
+	}
+	return protocol.ResultRef{Key: st.ResultKey, Size: st.ResultSize}, nil
 }
 
 // decodeError marks an input that the codec could not decode: a framework
