@@ -7,6 +7,7 @@
 //	lithops.jobs/<e>/<j>/inputs                    all call inputs, concatenated; call i reads Job.Inputs[i]
 //	lithops.jobs/<e>/<j>/status/<call>.json        Status of the finished call (JSON)
 //	lithops.jobs/<e>/<j>/result/<call>-<a>-<t>     the encoded result, when too big to inline in the status
+//	lithops.jobs/<e>/<j>/shuffle/<call>-<t>        a shuffle call's sorted segments or output (MapShuffle)
 //	lithops.runtimes/bin/<sha256>                  user program (gzip)
 //	lithops.runtimes/<backend>/<runtime>.meta.json runtime metadata
 //
@@ -97,6 +98,7 @@ type KeyKind int
 //	lithops.jobs/<executor>/<job>/lease/<call>               KindLease    (renewed while the call waits and runs)
 //	lithops.jobs/<executor>/<job>/logs/<call>-<n>.gz         KindLogs     (attempt n's output)
 //	lithops.jobs/<executor>/<job>/result/<call>-<n>-<token>  KindResult   (one execution's result)
+//	lithops.jobs/<executor>/<job>/shuffle/<call>-<token>     KindShuffle  (one execution's shuffle segments or output)
 //
 // Call ids are digits (CallID); Python Lithops' keys under the same
 // prefix (lithops.jobs/<executor>-<job>/<call>/status.json, …) never parse.
@@ -109,6 +111,7 @@ const (
 	KindLease
 	KindLogs
 	KindResult
+	KindShuffle
 )
 
 // Key is a parsed job key.
@@ -182,6 +185,11 @@ func ParseKey(key string) (k Key, ok bool) {
 		k.Call = call
 		k.Attempt, ok = num(a)
 		ok = ok && found && found2 && t != ""
+	case "shuffle":
+		k.Kind = KindShuffle
+		call, t, found := strings.Cut(name, "-")
+		k.Call = call
+		ok = found && t != ""
 	default:
 		return Key{}, false
 	}
@@ -242,6 +250,14 @@ func RecordKey(st *Status, retries int) string {
 // and retried attempts can never overwrite the result a status points to.
 func ResultKey(executorID, jobID, callID string, attempt int, token string) string {
 	return fmt.Sprintf("%sresult/%s-%d-%s", JobPrefix(executorID, jobID), callID, attempt, token)
+}
+
+// ShuffleKey is the key of an object one execution of a shuffle call
+// writes (lithops.MapShuffle): a mapper's sorted segments, or a reducer's
+// output: "shuffle/<call>-<token>". Each execution writes its own, and the
+// call's final status names the one that counts, as with ResultKey.
+func ShuffleKey(executorID, jobID, callID, token string) string {
+	return fmt.Sprintf("%sshuffle/%s-%s", JobPrefix(executorID, jobID), callID, token)
 }
 
 // ProgramKey is the key of an uploaded user program.

@@ -127,6 +127,7 @@ func TestParseKey(t *testing.T) {
 		{LeaseKey(e, j, c), Key{Kind: KindLease, Executor: e, Job: j, Call: c}},
 		{LogKey(e, j, c, 2), Key{Kind: KindLogs, Executor: e, Job: j, Call: c, Attempt: 2}},
 		{ResultKey(e, j, c, 1, "ab12"), Key{Kind: KindResult, Executor: e, Job: j, Call: c, Attempt: 1}},
+		{ShuffleKey(e, j, c, "9f3a"), Key{Kind: KindShuffle, Executor: e, Job: j, Call: c}},
 	}
 	for _, g := range good {
 		got, ok := ParseKey(g.key)
@@ -138,7 +139,8 @@ func TestParseKey(t *testing.T) {
 		"lithops.jobs/e/j/attempt/00001-x.json", "lithops.jobs/e/j/attempt/00001--1.json", "lithops.jobs/e/j/attempt/00001-01.json",
 		"lithops.jobs/e/j/attempt/00001.json", "lithops.jobs/e/j/logs/00001-1", "lithops.jobs/e/j/result/00001-1",
 		"lithops.jobs/e/j/result/00001-1-", "lithops.jobs/e/j/status/00001", "lithops.jobs/e/j/status/x.json",
-		"lithops.jobs/e/j/status/.json", "lithops.jobs/e/j/lease/", "lithops.jobs/e/j/status/d/00001.json",
+		"lithops.jobs/e/j/status/.json", "lithops.jobs/e/j/lease/",
+		"lithops.jobs/e/j/shuffle/00001", "lithops.jobs/e/j/shuffle/00001-", "lithops.jobs/e/j/shuffle/x-ab", "lithops.jobs/e/j/status/d/00001.json",
 		"lithops.runtimes/bin/abc", "lithops.jobs//j/status/00001.json",
 		// Python Lithops' keys under the same prefix.
 		"lithops.jobs/7c0b10-0-M001/00000/status.json", "lithops.jobs/7c0b10-0-M001/00000/output.pickle",
