@@ -1,0 +1,177 @@
+package shuffle
+
+import (
+	"bufio"
+	"cmp"
+	"io"
+	"os"
+	"slices"
+)
+
+// Sorter is a mapper's buffer: pairs go into one of Parts partitions; when
+// the buffer holds more than Limit bytes (as SizeOf estimates them) it sorts
+// each partition and spills them as one sorted run to a file under Dir.
+// WriteSegments merges the runs and what is in memory into the final segments.
+// A Sorter is not safe for concurrent use.
+type Sorter[K cmp.Ordered, V any] struct {
+	Parts     int
+	Partition func(K) int
+	Limit     int64  // bytes of buffered pairs before a spill; <= 0: never spill
+	Dir       string // for runs; "": os.TempDir()
+	Codec     string
+	// Combine, if set, folds the values of one key into one value, when
+	// a run is spilled and when the segments are written.
+	Combine func(k K, vs func(yield func(V) bool)) (V, error)
+	// SizeOf estimates the memory a pair holds.
+	SizeOf func(K, V) int64
+
+	buf  [][]Pair[K, V]
+	size int64
+	runs []run
+}
+
+type run struct {
+	f    *os.File
+	offs []int64
+}
+
+// Add buffers one pair, spilling first if the buffer is full.
+func (s *Sorter[K, V]) Add(k K, v V) error {
+	if s.buf == nil {
+		s.buf = make([][]Pair[K, V], s.Parts)
+	}
+	p := 0
+	if s.Parts > 1 {
+		p = s.Partition(k)
+	}
+	s.buf[p] = append(s.buf[p], Pair[K, V]{k, v})
+	s.size += s.SizeOf(k, v)
+	if s.Limit > 0 && s.size > s.Limit {
+		return s.spill()
+	}
+	return nil
+}
+
+// Spills returns how many runs went to disk.
+func (s *Sorter[K, V]) Spills() int { return len(s.runs) }
+
+func (s *Sorter[K, V]) sortBuf() {
+	for _, ps := range s.buf {
+		slices.SortStableFunc(ps, func(a, b Pair[K, V]) int { return cmp.Compare(a.K, b.K) })
+	}
+}
+
+func (s *Sorter[K, V]) spill() error {
+	s.sortBuf()
+	f, err := os.CreateTemp(s.Dir, "lithops-shuffle-run-*")
+	if err != nil {
+		return err
+	}
+	os.Remove(f.Name()) // the open file lives on; nothing to clean if the process dies
+	cw := &countWriter{w: bufio.NewWriterSize(f, 256<<10)}
+	offs := make([]int64, 0, s.Parts+1)
+	for p, ps := range s.buf {
+		offs = append(offs, cw.n)
+		if err := s.writeSegment(cw, Slice(ps)); err != nil {
+			f.Close()
+			return err
+		}
+		s.buf[p] = ps[:0:0]
+	}
+	offs = append(offs, cw.n)
+	if err := cw.w.(*bufio.Writer).Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	s.runs = append(s.runs, run{f, offs})
+	s.size = 0
+	return nil
+}
+
+// writeSegment writes src to w as one segment, combined if Combine is set.
+func (s *Sorter[K, V]) writeSegment(w io.Writer, src Source[K, V]) error {
+	sw, err := NewWriter[K, V](s.Codec, w)
+	if err != nil {
+		return err
+	}
+	m, ok := src.(*Merger[K, V])
+	if s.Combine != nil {
+		if !ok {
+			m = NewMerger([]Source[K, V]{src})
+		}
+		return Groups(m, func(k K, vs func(func(V) bool)) error {
+			v, err := s.Combine(k, vs)
+			if err != nil {
+				return err
+			}
+			return sw.Write(k, v)
+		})
+	}
+	for {
+		k, v, err := src.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := sw.Write(k, v); err != nil {
+			return err
+		}
+	}
+}
+
+// WriteSegments writes the Parts sorted segments to w, merging the spilled runs
+// with the buffer, and returns the Parts+1 segment offsets.
+func (s *Sorter[K, V]) WriteSegments(w io.Writer) ([]int64, error) {
+	if s.buf == nil {
+		s.buf = make([][]Pair[K, V], s.Parts)
+	}
+	s.sortBuf()
+	cw := &countWriter{w: w}
+	offs := make([]int64, 0, s.Parts+1)
+	for p := range s.Parts {
+		offs = append(offs, cw.n)
+		srcs := make([]Source[K, V], 0, len(s.runs)+1)
+		for _, r := range s.runs {
+			sr := io.NewSectionReader(r.f, r.offs[p], r.offs[p+1]-r.offs[p])
+			rd, err := NewReader[K, V](s.Codec, bufio.NewReaderSize(sr, 64<<10))
+			if err != nil {
+				return nil, err
+			}
+			srcs = append(srcs, rd)
+		}
+		srcs = append(srcs, Slice(s.buf[p])) // the newest pairs last: emit order holds among equal keys
+		var src Source[K, V] = srcs[0]
+		if len(srcs) > 1 {
+			src = NewMerger(srcs)
+		}
+		if err := s.writeSegment(cw, src); err != nil {
+			return nil, err
+		}
+		s.buf[p] = nil
+	}
+	offs = append(offs, cw.n)
+	return offs, nil
+}
+
+// Close removes the runs.
+func (s *Sorter[K, V]) Close() error {
+	for _, r := range s.runs {
+		r.f.Close()
+	}
+	s.runs = nil
+	s.buf = nil
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
