@@ -6,6 +6,9 @@ package config
 type Overrides struct {
 	Backend, Storage, Runtime string
 	MaxWorkers, RuntimeMemory int
+	// Region is the compute backend's region (Lithops' -r/--region); a
+	// backend without regions (localhost) has none to set.
+	Region string
 }
 
 // Override applies o to c. Runtime, MaxWorkers and RuntimeMemory land in
@@ -36,6 +39,9 @@ func (c *Config) Override(o Overrides) {
 		} else {
 			c.Localhost.WorkerProcesses = o.MaxWorkers
 		}
+	}
+	if o.Region != "" && azure {
+		c.AzureFunctions.Region = o.Region
 	}
 	if o.RuntimeMemory != 0 {
 		if azure {

@@ -34,6 +34,7 @@ type globalFlags struct {
 	config  string
 	backend string
 	storage string
+	region  string
 	debug   bool
 }
 
@@ -47,6 +48,9 @@ func (g *globalFlags) options() []lithops.Option {
 	}
 	if g.storage != "" {
 		opts = append(opts, lithops.WithStorage(g.storage))
+	}
+	if g.region != "" {
+		opts = append(opts, lithops.WithRegion(g.region))
 	}
 	if g.debug {
 		opts = append(opts, lithops.WithLogger(debugLogger()))
@@ -67,6 +71,7 @@ func newRootCmd() *cobra.Command {
 	root.SetVersionTemplate(versionLine() + "\n")
 	root.PersistentFlags().StringVarP(&g.config, "config", "c", "", "path to the config file")
 	root.PersistentFlags().BoolVarP(&g.debug, "debug", "d", false, "debug logging")
+	root.PersistentFlags().StringVarP(&g.region, "region", "r", "", "compute backend region (azure_functions.region)")
 	root.AddCommand(newHelloCmd(g), newVersionCmd(), newConfigCmd(g), newStorageCmd(g), newRuntimeCmd(g), newCleanCmd(g), newJobsCmd(g), newTestCmd(g), newDoctorCmd(g), newLogsCmd(g))
 	refuseUnknownSubcommands(root)
 	return root

@@ -90,6 +90,7 @@ func (g *globalFlags) loadConfig(rf *runtimeFlags) (*config.Config, error) {
 	if rf.timeout != 0 {
 		cfg.AzureFunctions.RuntimeTimeout = rf.timeout
 	}
+	cfg.Override(config.Overrides{Region: g.region})
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

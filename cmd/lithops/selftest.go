@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/storage"
 	"github.com/spf13/cobra"
 )
@@ -52,18 +53,19 @@ var (
 // selfCheck is one check of `lithops test`: it returns a detail for the
 // PASS line, or an error for the FAIL line.
 type selfCheck struct {
-	name string
-	doc  string
-	run  func(ctx context.Context, e *lithops.Executor) (string, error)
+	name  string
+	group string // Lithops' test module it stands for (-g)
+	doc   string
+	run   func(ctx context.Context, e *lithops.Executor) (string, error)
 }
 
 func selfChecks() []selfCheck {
 	return []selfCheck{
-		{"call", "CallAsync of one function, its result", checkCall},
-		{"map", "Map over 20 inputs, results in input order", checkMap},
-		{"map_reduce", "MapReduce: 20 map calls and one reducer", checkMapReduce},
-		{"storage", "storage round trip: client put, function get and put, client get and delete", checkStorage},
-		{"error", "a function's error comes back as a *CallError matching ErrUser", checkError},
+		{"call", "call_async", "CallAsync of one function, its result", checkCall},
+		{"map", "map", "Map over 20 inputs, results in input order", checkMap},
+		{"map_reduce", "map_reduce", "MapReduce: 20 map calls and one reducer", checkMapReduce},
+		{"storage", "storage", "storage round trip: client put, function get and put, client get and delete", checkStorage},
+		{"error", "call_async", "a function's error comes back as a *CallError matching ErrUser", checkError},
 	}
 }
 
@@ -242,7 +244,10 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func newTestCmd(g *globalFlags) *cobra.Command {
 	var (
 		names     []string
+		groups    []string
 		exitFirst bool
+		failFast  bool
+		keep      bool
 		timeout   time.Duration
 	)
 	cmd := &cobra.Command{
@@ -255,11 +260,26 @@ func newTestCmd(g *globalFlags) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			checks := selfChecks()
-			if slices.Contains(names, "help") {
+			if slices.Contains(names, "help") || slices.Contains(groups, "help") {
 				for _, c := range checks {
-					fmt.Fprintf(cmd.OutOrStdout(), "%-12s %s\n", c.name, c.doc)
+					fmt.Fprintf(cmd.OutOrStdout(), "%-12s %-12s %s\n", c.name, c.group, c.doc)
 				}
 				return nil
+			}
+			if len(groups) > 0 {
+				var picked []selfCheck
+				for _, gr := range groups {
+					n := len(picked)
+					for _, c := range checks {
+						if c.group == gr && !slices.ContainsFunc(picked, func(p selfCheck) bool { return p.name == c.name }) {
+							picked = append(picked, c)
+						}
+					}
+					if len(picked) == n {
+						return fmt.Errorf("unknown test group %q (lithops test -g help lists them)", gr)
+					}
+				}
+				checks = picked
 			}
 			if len(names) > 0 {
 				var picked []selfCheck
@@ -275,6 +295,15 @@ func newTestCmd(g *globalFlags) *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			opts := g.options()
+			if keep {
+				cfg, err := config.Load(g.config)
+				if err != nil {
+					return err
+				}
+				off := false
+				cfg.Lithops.DataCleaner = &off
+				opts = append(opts, lithops.WithConfig(cfg))
+			}
 			if g.debug {
 				opts = append(opts, lithops.WithLogger(debugLogger()))
 			}
@@ -290,13 +319,19 @@ func newTestCmd(g *globalFlags) *cobra.Command {
 			cfg := e.Config()
 			fmt.Fprintf(cmd.OutOrStdout(), "lithops-go %s self-test: backend %s, storage %s://%s, executor %s\n",
 				lithops.Version, cfg.Lithops.Backend, e.Storage().Backend(), e.Storage().Bucket(), e.ID())
-			return runSelfTest(ctx, cmd.OutOrStdout(), e, checks, exitFirst)
+			if keep {
+				fmt.Fprintf(cmd.OutOrStdout(), "keeping the test's job records under %s://%s/lithops.jobs/%s/\n", e.Storage().Backend(), e.Storage().Bucket(), e.ID())
+			}
+			return runSelfTest(ctx, cmd.OutOrStdout(), e, checks, exitFirst || failFast)
 		},
 	}
 	cmd.Flags().StringVarP(&g.backend, "backend", "b", "", "compute backend")
 	cmd.Flags().StringVarP(&g.storage, "storage", "s", "", "storage backend")
 	cmd.Flags().StringSliceVarP(&names, "test", "t", nil, "run only these checks (comma-separated; help lists them)")
 	cmd.Flags().BoolVarP(&exitFirst, "exitfirst", "x", false, "stop at the first failed check")
+	cmd.Flags().BoolVarP(&failFast, "fail_fast", "f", false, "stop at the first failed check (Lithops' spelling of -x)")
+	cmd.Flags().StringSliceVarP(&groups, "groups", "g", nil, "run the checks of these groups (comma-separated; help lists them)")
+	cmd.Flags().BoolVarP(&keep, "keep_datasets", "k", false, "keep the test's job records in storage after the run")
 	cmd.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "time limit for the whole suite")
 	return cmd
 }

@@ -61,7 +61,11 @@ func TestSelfTestCommand(t *testing.T) {
 		notWant string
 	}{
 		{"subset", []string{"-t", "map,error"}, "", []string{`^PASS  map `, `^PASS  error `, `^2 passed, 0 failed$`}, "PASS  call"},
-		{"help", []string{"-t", "help"}, "", []string{`^call +CallAsync of one function`, `^storage +storage round trip`}, "passed"},
+		{"help", []string{"-t", "help"}, "", []string{`^call +call_async +CallAsync of one function`, `^storage +storage +storage round trip`}, "passed"},
+		{"groups, Lithops' -g", []string{"-g", "call_async"}, "", []string{`^PASS  call `, `^PASS  error `, `^2 passed, 0 failed$`}, "PASS  map"},
+		{"unknown group", []string{"-g", "nosuch"}, `unknown test group "nosuch"`, nil, ""},
+		{"fail_fast and keep_datasets, Lithops' -f -k", []string{"-f", "-k", "-t", "call"}, "", []string{`^keeping the test's job records under localhost://storage/lithops\.jobs/\S+/$`, `^1 passed, 0 failed$`}, ""},
+		{"region, Lithops' -r (localhost has none)", []string{"-r", "westeurope", "-t", "call"}, "", []string{`^1 passed, 0 failed$`}, ""},
 		{"unknown", []string{"-t", "nosuch"}, `unknown test "nosuch"`, nil, ""},
 		{"no executor", []string{"-b", "nosuch"}, "cannot create an executor", []string{`^FAIL  executor +\S+ +.*unknown compute backend "nosuch"`, `^0 passed, 1 failed$`}, ""},
 	}
@@ -80,8 +84,8 @@ func TestSelfTestCommand(t *testing.T) {
 }
 
 func TestRunSelfTestFailures(t *testing.T) {
-	ok := selfCheck{"fine", "", func(context.Context, *lithops.Executor) (string, error) { return "all good", nil }}
-	bad := selfCheck{"broken", "", func(context.Context, *lithops.Executor) (string, error) {
+	ok := selfCheck{name: "fine", run: func(context.Context, *lithops.Executor) (string, error) { return "all good", nil }}
+	bad := selfCheck{name: "broken", run: func(context.Context, *lithops.Executor) (string, error) {
 		return "", errors.New("it broke\n  on two lines")
 	}}
 	tests := []struct {
@@ -325,4 +329,23 @@ func TestDoctorNamesMissingBlobRole(t *testing.T) {
 		t.Fatalf("doctor passed:\n%s", buf.String())
 	}
 	matchLines(t, buf.String(), `^FAIL  storage +\S+  .*assign it Storage Blob Data Contributor on the storage account\)$`)
+}
+
+// lithops test -k keeps the run's job records; without it they go.
+func TestSelfTestKeepDatasets(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		root := t.TempDir()
+		cfg := writeConfig(t, "localhost:\n  storage_root: "+root+"\n")
+		args := []string{"test", "-c", cfg, "-t", "call"}
+		if keep {
+			args = append(args, "-k")
+		}
+		if out, err := run(t, args...); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		entries, _ := os.ReadDir(filepath.Join(root, "storage", "lithops.jobs"))
+		if kept := len(entries) > 0; kept != keep {
+			t.Errorf("-k %v: job records kept = %v", keep, kept)
+		}
+	}
 }
