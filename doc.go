@@ -70,7 +70,10 @@
 // remain. On localhost the backend sees a worker die.
 //
 // Retries and escalation. WithRetries(n) gives a call n+1 attempts; the
-// backend or runtime host retries where the call runs. An attempt that ran
+// backend or runtime host retries where the call runs. Whoever starts the
+// next attempt waits protocol.RetryDelay first (100 ms doubling to 5 s,
+// jittered): one retry policy for the process pool, inprocess and the
+// executor's own retries. An attempt that ran
 // out of memory with WithMemoryEscalation is handed back to the client,
 // which runs the next attempt with more memory (twice the limit locally,
 // the next Flex instance size on Azure); a hand-back delivered twice starts
@@ -86,6 +89,15 @@
 // per-executor completion queue on Azure); the executor also lists the
 // job's records, often while pushes stop and rarely while they flow, as the
 // safety net. A record that cannot be read ends its call with ErrCorrupt.
+//
+// What the client keeps. While a job has calls running the executor holds
+// its state; once the job has finished it holds only a summary (Jobs) and
+// the state lives as long as the user's futures of it, so a client that
+// runs many maps keeps the memory of the ones it still uses. JobFutures,
+// Rerun and Awaitable read a released job back from storage. Inputs are
+// encoded once; localhost queues a window of a few calls per worker, not
+// the whole job. Wait follows the changes of its own calls, never a scan of
+// all of them.
 //
 // Who deletes what. An executor deletes the records of the jobs it created,
 // when it closes (lithops.data_cleaner, on by default) or on Clean: a new
