@@ -1,0 +1,193 @@
+package lithops_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+// shuffleDoc is a mapper input: text, and a marker key whose absence makes
+// the first execution fail after emitting (a mapper that dies mid-way and
+// is retried), leaving behind a decoy object where a duplicate execution
+// would have written its segments.
+type shuffleDoc struct {
+	Text   string
+	FailAt string
+}
+
+var errFirstAttempt = errors.New("first attempt fails")
+
+var wcMapper = lithops.MapperFunc("test_wc_map", func(ctx context.Context, d shuffleDoc, emit func(string, int)) error {
+	for _, w := range strings.Fields(d.Text) {
+		emit(w, 1)
+	}
+	if d.FailAt != "" {
+		st := lithops.StorageFrom(ctx)
+		if _, err := st.Head(ctx, st.Bucket(), d.FailAt); err != nil {
+			if err := st.PutBytes(ctx, st.Bucket(), d.FailAt, nil); err != nil {
+				return err
+			}
+			return errFirstAttempt
+		}
+	}
+	return nil
+}, lithops.WithCombiner(func(ctx context.Context, w string, vs iter.Seq[int]) (int, error) {
+	n := 0
+	for v := range vs {
+		n += v
+	}
+	return n, nil
+}))
+
+var wcReducer = lithops.ReducerFunc("test_wc_reduce", func(ctx context.Context, w string, vs iter.Seq[int]) (int, error) {
+	n := 0
+	for v := range vs {
+		n += v
+	}
+	return n, nil
+})
+
+// shuffleTexts makes n documents over a skewed vocabulary ("the" is a
+// third of all words) and their true counts.
+func shuffleTexts(n int) ([]shuffleDoc, map[string]int) {
+	r := rand.New(rand.NewPCG(3, 5))
+	want := map[string]int{}
+	docs := make([]shuffleDoc, n)
+	for i := range docs {
+		var b strings.Builder
+		for range 400 {
+			w := "the"
+			if r.IntN(3) > 0 {
+				w = fmt.Sprintf("w%03d", r.IntN(300))
+			}
+			want[w]++
+			b.WriteString(w)
+			b.WriteByte(' ')
+		}
+		docs[i].Text = b.String()
+	}
+	return docs, want
+}
+
+func TestMapShuffle(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t)
+	tests := []struct {
+		name     string
+		reducers int
+		sorted   bool
+		memory   int64
+		retry    bool
+	}{
+		{"one reducer", 1, false, 0, false},
+		{"hash, 3 reducers", 3, false, 0, false},
+		{"sorted, 4 reducers", 4, true, 0, false},
+		{"spills", 3, false, 4 << 10, false},
+		{"retried mapper", 2, true, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			docs, want := shuffleTexts(6)
+			opts := []lithops.ShuffleOption{lithops.Reducers(tt.reducers)}
+			if tt.sorted {
+				opts = append(opts, lithops.SortedOutput())
+			}
+			if tt.memory > 0 {
+				opts = append(opts, lithops.ShuffleMemory(tt.memory))
+			}
+			if tt.retry {
+				docs[1].FailAt = fmt.Sprintf("shuffle-marker-%s", strings.ReplaceAll(t.Name(), "/", "-"))
+				opts = append(opts, lithops.ShuffleCallOptions(lithops.WithRetries(1)))
+			}
+			sh, err := lithops.MapShuffle(ctx, e, wcMapper, docs, wcReducer, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			var keys []string
+			for k, n := range sh.All(ctx) {
+				got[k] = n
+				keys = append(keys, k)
+			}
+			if err := sh.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.IsSorted(keys) || len(keys) != len(got) {
+				t.Errorf("All is not in strictly increasing key order: %d keys, %d distinct", len(keys), len(got))
+			}
+			if !maps.Equal(got, want) {
+				t.Errorf("counts differ: got %d keys (the=%d), want %d keys (the=%d)", len(got), got["the"], len(want), want["the"])
+			}
+			outs, err := sh.Outputs(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(outs) != tt.reducers {
+				t.Errorf("%d outputs, want %d", len(outs), tt.reducers)
+			}
+			stats, _ := sh.Stats(ctx)
+			if (stats.Spills > 0) != (tt.memory > 0) {
+				t.Errorf("%d spills with a buffer of %d bytes", stats.Spills, tt.memory)
+			}
+			// One segment object per mapper call, named by its final status.
+			objs, err := e.Storage().List(ctx, e.Storage().Bucket(), protocol.JobPrefix(e.ID(), stats.MapJob)+"shuffle/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(objs) != len(docs) {
+				t.Errorf("%d segment objects for %d mappers", len(objs), len(docs))
+			}
+			if tt.sorted {
+				// Range partitioning: each output's keys lie below the next's.
+				if stats.Bounds == 0 {
+					t.Error("sorted output without range bounds")
+				}
+			}
+		})
+	}
+}
+
+var failingReducer = lithops.ReducerFunc("test_wc_reduce_fail", func(ctx context.Context, w string, vs iter.Seq[int]) (int, error) {
+	if w == "the" {
+		return 0, errFirstAttempt
+	}
+	return 0, nil
+})
+
+func TestMapShuffleErrors(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t)
+	docs, _ := shuffleTexts(2)
+	sh, err := lithops.MapShuffle(ctx, e, wcMapper, docs, failingReducer, lithops.Reducers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sh.Wait(ctx)
+	var ce *lithops.CallError
+	if !errors.Is(err, lithops.ErrUser) || !errors.As(err, &ce) || ce.Function != "test_wc_reduce_fail" {
+		t.Errorf("reducer failure: %v", err)
+	}
+	for range sh.All(ctx) {
+		t.Fatal("All yields after a failure")
+	}
+	if sh.Err() == nil {
+		t.Error("Err is nil after a failed shuffle")
+	}
+	docs[0].FailAt = "shuffle-marker-errors"
+	sh, err = lithops.MapShuffle(ctx, e, wcMapper, docs, wcReducer, lithops.Reducers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Wait(ctx); !errors.Is(err, lithops.ErrUser) || !strings.Contains(err.Error(), "map stage") {
+		t.Errorf("mapper failure: %v", err)
+	}
+}
