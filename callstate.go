@@ -32,7 +32,8 @@ type callState struct {
 	running    *protocol.Status
 	status     *protocol.Status
 	err        error
-	done       chan struct{}
+	finished   bool          // the outcome is set
+	done       chan struct{} // closed when finished; made only for a waiter (a million calls need no million channels)
 	// watchers hear of every change of the call (Wait, reducer proxies):
 	// a change costs its own call's watchers, never a scan of other calls.
 	watchers []*watcher
@@ -78,32 +79,39 @@ func (c *callState) changed() {
 		w.fn(c)
 	}
 }
+
 func newCallState(j *jobState, index int, id string, submitted time.Time) *callState {
-	return &callState{job: j, index: index, id: id, submitted: submitted, done: make(chan struct{})}
+	return &callState{job: j, index: index, id: id, submitted: submitted}
 }
+
 func (c *callState) doneChan() chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.finished {
+			close(c.done)
+		}
+	}
 	return c.done
 }
+
 func (c *callState) isDone() bool {
-	select {
-	case <-c.doneChan():
-		return true
-	default:
-		return false
-	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.finished
 }
 
 // reset makes a finished call pending again (Rerun).
 func (c *callState) reset(submitted time.Time) {
 	c.mu.Lock()
 	c.status, c.err, c.running = nil, nil, nil
-	c.done = make(chan struct{})
+	c.finished, c.done = false, nil
 	c.submitted = submitted
 	c.mu.Unlock()
 	c.changed()
 }
+
 func (c *callState) setRunning(st *protocol.Status) {
 	c.mu.Lock()
 	if c.status == nil && c.err == nil {
@@ -126,7 +134,10 @@ func (c *callState) finish(st *protocol.Status, err error) bool {
 		// one is garbage now (a fifth of a finished call's memory).
 		c.running = nil
 	}
-	close(c.done)
+	c.finished = true
+	if c.done != nil {
+		close(c.done)
+	}
 	j := c.job
 	c.mu.Unlock()
 	if j != nil && c.index >= 0 && c.index < len(j.calls) && j.calls[c.index] == c && j.remaining.Add(-1) == 0 {
@@ -135,6 +146,7 @@ func (c *callState) finish(st *protocol.Status, err error) bool {
 	c.changed()
 	return true
 }
+
 func (c *callState) state() State {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -148,6 +160,7 @@ func (c *callState) state() State {
 	}
 	return StateInvoked
 }
+
 func (c *callState) wait(ctx context.Context) error {
 	done := c.doneChan()
 	select {
@@ -192,7 +205,9 @@ func (c *callState) outcome(ctx context.Context) ([]byte, *jobState, error) {
 type fetchError struct{ err error }
 
 func (e *fetchError) Error() string { return e.err.Error() }
+
 func (e *fetchError) Unwrap() error { return e.err }
+
 func (j *jobState) callError(st *protocol.Status) *CallError {
 	r := st.Error
 	return &CallError{

@@ -136,6 +136,7 @@ func (e *Executor) pollDue(j *jobState, interval time.Duration) bool {
 	}
 	return sincePoll >= slow
 }
+
 func (e *Executor) pollJob(j *jobState) {
 	j.pollMu.Lock()
 	defer j.pollMu.Unlock()

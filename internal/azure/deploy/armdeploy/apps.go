@@ -194,6 +194,7 @@ func appFromSite(site *armappservice.Site) App {
 	}
 	return a
 }
+
 func isFunctionApp(site *armappservice.Site) bool {
 	return site.Kind == nil || strings.Contains(strings.ToLower(*site.Kind), "functionapp")
 }
@@ -210,7 +211,9 @@ func tag(tags map[string]*string, key string) string {
 	}
 	return ""
 }
+
 func isLithops(tags map[string]*string) bool { return tag(tags, TagType) == TagTypeRuntime }
+
 func isNotFound(err error) bool {
 	var re *azcore.ResponseError
 	return errors.As(err, &re) && re.StatusCode == http.StatusNotFound

@@ -80,6 +80,7 @@ func (d *Deployer) mergeSettings(app string, cur map[string]*string, want map[st
 	maps.Copy(out, want)
 	return out
 }
+
 func ptrMap(m map[string]string) map[string]*string {
 	out := make(map[string]*string, len(m))
 	for k, v := range m {
@@ -87,6 +88,7 @@ func ptrMap(m map[string]string) map[string]*string {
 	}
 	return out
 }
+
 func deref(p *string) string {
 	if p == nil {
 		return ""
