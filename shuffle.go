@@ -375,11 +375,13 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 			}
 		}
 	}()
-	eg, gctx := errgroup.WithContext(ctx)
+	// Not errgroup.WithContext: its context ends with Wait, and the
+	// readers stream under the context they were opened with.
+	var eg errgroup.Group
 	eg.SetLimit(shuffleReads)
 	for i, src := range t.Sources {
 		eg.Go(func() error {
-			rc, err := st.GetRange(gctx, t.Bucket, src.Key, src.Off, src.Len)
+			rc, err := st.GetRange(ctx, t.Bucket, src.Key, src.Off, src.Len)
 			if err != nil {
 				return fmt.Errorf("read segment of %s: %w", src.Key, err)
 			}
