@@ -1,0 +1,430 @@
+// Command shuffle benchmarks MapShuffle on localhost, each beside its
+// reference in the same run:
+//
+//   - sort: records in the gensort ASCII shape (10-byte key, 90-byte
+//     payload ending in "\n"; 100 bytes a record), generated
+//     deterministically, range-partitioned (SortedOutput) over -reducers,
+//     validated like valsort (order, record count, checksum); beside GNU
+//     sort (LC_ALL=C sort -S 50% --parallel=2) on the same bytes.
+//   - word count: bench/wordcount's 64 MiB (same generator) with 8
+//     reducers, beside the single-reducer MapReduce; the counts must agree.
+//
+//	go run ./bench/shuffle                 # 256 MiB sort
+//	go run ./bench/shuffle -size 1073741824 # 1 GiB
+//
+// Record generator, record i = 0..n-1: x = i*0x9E3779B97F4A7C15 + 1, three
+// rounds of x ^= x>>31; x *= 0xBF58476D1CE4E5B9 (splitmix); key byte j =
+// ' '+1 + ((x >> (6*j)) % 94) for j < 10; payload: the record number in 16
+// hex digits, 73 bytes 'A'+(i+j)%26, "\n".
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"hash/crc32"
+	"iter"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/config"
+)
+
+const recSize = 100
+
+// record writes record i into b (recSize bytes).
+func record(b []byte, i uint64) {
+	x := i*0x9E3779B97F4A7C15 + 1
+	for range 3 {
+		x ^= x >> 31
+		x *= 0xBF58476D1CE4E5B9
+	}
+	for j := range 10 {
+		b[j] = byte(' ' + 1 + (x>>(6*j))%94)
+	}
+	const hex = "0123456789ABCDEF"
+	for j := range 16 {
+		b[10+j] = hex[(i>>(4*(15-j)))&15]
+	}
+	for j := 26; j < recSize-1; j++ {
+		b[j] = byte('A' + (i+uint64(j))%26)
+	}
+	b[recSize-1] = '\n'
+}
+
+// sortMapper emits each record of a chunk: key, payload.
+var sortMapper = lithops.MapperFunc("bench_sort_map", func(ctx context.Context, c lithops.ObjectChunk, emit func(string, string)) error {
+	rc, err := c.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	buf.Grow(int(c.Size) + recSize)
+	if _, err := buf.ReadFrom(rc); err != nil {
+		return err
+	}
+	data := buf.Bytes()
+	for len(data) >= recSize {
+		emit(string(data[:10]), string(data[10:recSize]))
+		data = data[recSize:]
+	}
+	if len(data) > 0 {
+		return fmt.Errorf("chunk %s@%d: %d bytes left over", c.Key, c.Offset, len(data))
+	}
+	return nil
+})
+
+// sortReducer outputs the payloads of one key (one, but for a repeated key).
+var sortReducer = lithops.ReducerFunc("bench_sort_reduce", func(ctx context.Context, k string, vs iter.Seq[string]) ([]string, error) {
+	var out []string
+	for v := range vs {
+		out = append(out, v)
+	}
+	return out, nil
+})
+
+// generate writes n records as objects of at most chunk bytes into
+// storage, and the same bytes into file; it returns the record count and
+// the checksum (sum of the records' CRC-32C, as valsort).
+func generate(ctx context.Context, e *lithops.Executor, prefix, file string, size, chunk int64) (int64, uint64, error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	fw := bufio.NewWriterSize(f, 1<<20)
+	st := e.Storage()
+	n := size / recSize
+	perObj := chunk / recSize
+	var sum uint64
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	obj := make([]byte, 0, perObj*recSize)
+	for i, part := int64(0), 0; i < n; part++ {
+		obj = obj[:0]
+		for j := int64(0); j < perObj && i < n; j, i = j+1, i+1 {
+			obj = obj[:len(obj)+recSize]
+			r := obj[len(obj)-recSize:]
+			record(r, uint64(i))
+			sum += uint64(crc32.Checksum(r, tab))
+		}
+		if err := st.PutBytes(ctx, st.Bucket(), fmt.Sprintf("%spart-%04d", prefix, part), obj); err != nil {
+			return 0, 0, err
+		}
+		fw.Write(obj)
+	}
+	return n, sum, fw.Flush()
+}
+
+// validate checks a sorted stream of records: order, count, checksum.
+type validator struct {
+	n    int64
+	sum  uint64
+	prev []byte
+	bad  int64
+	tab  *crc32.Table
+}
+
+func (v *validator) add(rec []byte) {
+	if v.tab == nil {
+		v.tab = crc32.MakeTable(crc32.Castagnoli)
+	}
+	if v.n > 0 && bytes.Compare(rec[:10], v.prev) < 0 {
+		v.bad++
+	}
+	v.prev = append(v.prev[:0], rec[:10]...)
+	v.n++
+	v.sum += uint64(crc32.Checksum(rec, v.tab))
+}
+
+func (v *validator) check(n int64, sum uint64) error {
+	switch {
+	case v.bad > 0:
+		return fmt.Errorf("%d records out of order", v.bad)
+	case v.n != n:
+		return fmt.Errorf("%d records, want %d", v.n, n)
+	case v.sum != sum:
+		return fmt.Errorf("checksum %x, want %x", v.sum, sum)
+	}
+	return nil
+}
+
+func benchSort(ctx context.Context, e *lithops.Executor, dir string, size, chunk int64, reducers int) error {
+	prefix := "bench/shuffle/sort/"
+	st := e.Storage()
+	defer st.DeletePrefix(context.WithoutCancel(ctx), st.Bucket(), prefix)
+	in := filepath.Join(dir, "sort-input")
+	t0 := time.Now()
+	n, sum, err := generate(ctx, e, prefix, in, size, chunk)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("sort: %d records, %.0f MiB in %d-MiB objects (generated in %v)\n", n, float64(n*recSize)/(1<<20), chunk>>20, time.Since(t0).Round(time.Millisecond))
+
+	// GNU sort on the same bytes.
+	out := filepath.Join(dir, "sort-output")
+	t0 = time.Now()
+	cmd := exec.CommandContext(ctx, "sort", "-S", "50%", "--parallel=2", "-o", out, in)
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("GNU sort: %w", err)
+	}
+	gnu := time.Since(t0)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		return err
+	}
+	var gv validator
+	for len(b) >= recSize {
+		gv.add(b[:recSize])
+		b = b[recSize:]
+	}
+	if err := gv.check(n, sum); err != nil {
+		return fmt.Errorf("GNU sort output: %w", err)
+	}
+	os.Remove(out)
+	os.Remove(in)
+
+	// MapShuffle, range-partitioned.
+	t0 = time.Now()
+	chunks, err := e.Partition(ctx, []string{"localhost://" + st.Bucket() + "/" + prefix})
+	if err != nil {
+		return err
+	}
+	sh, err := lithops.MapShuffle(ctx, e, sortMapper, chunks, sortReducer, lithops.Reducers(reducers), lithops.SortedOutput())
+	if err != nil {
+		return err
+	}
+	if err := sh.Wait(ctx); err != nil {
+		return err
+	}
+	wall := time.Since(t0)
+	stats, _ := sh.Stats(ctx)
+	t0 = time.Now()
+	var v validator
+	rec := make([]byte, recSize)
+	for k, payloads := range sh.All(ctx) {
+		for _, p := range payloads {
+			rec = append(append(rec[:0], k...), p...)
+			v.add(rec)
+		}
+	}
+	if err := sh.Err(); err != nil {
+		return err
+	}
+	if err := v.check(n, sum); err != nil {
+		return fmt.Errorf("MapShuffle output: %w", err)
+	}
+	read := time.Since(t0)
+	fmt.Printf("  GNU sort (LC_ALL=C sort -S 50%% --parallel=2): %v, valid\n", gnu.Round(time.Millisecond))
+	fmt.Printf("  MapShuffle (%d mappers, %d reducers, sorted): %v (%.2f× GNU sort), valid; %d pairs, %d spills, %.0f MiB of segments; reading the outputs back and validating: %v\n",
+		len(chunks), reducers, wall.Round(time.Millisecond), wall.Seconds()/gnu.Seconds(), stats.Pairs, stats.Spills, float64(stats.SegmentBytes)/(1<<20), read.Round(time.Millisecond))
+	return nil
+}
+
+// Word count: bench/wordcount's generator and data.
+
+const (
+	wcObjects  = 16
+	wcMaxBytes = 4 << 20
+)
+
+func wcGenerate(i int) []byte {
+	x := uint64(i + 1)
+	buf := make([]byte, 0, wcMaxBytes)
+	line := make([]byte, 0, 128)
+	for {
+		line = line[:0]
+		for w := 0; w < 12; w++ {
+			x = x*6364136223846793005 + 1442695040888963407
+			if w > 0 {
+				line = append(line, ' ')
+			}
+			line = append(line, 'w')
+			line = strconv.AppendUint(line, ((x>>33)%1000)*((x>>43)%1000)/1000, 10)
+		}
+		line = append(line, '\n')
+		if len(buf)+len(line) > wcMaxBytes {
+			return buf
+		}
+		buf = append(buf, line...)
+	}
+}
+
+func readChunk(ctx context.Context, c lithops.ObjectChunk) ([]byte, error) {
+	rc, err := c.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	buf.Grow(int(c.Size) + 64<<10)
+	_, err = buf.ReadFrom(rc)
+	return buf.Bytes(), err
+}
+
+func count(data []byte, add func(w []byte)) {
+	start := 0
+	for i, b := range data {
+		if b == ' ' || b == '\n' {
+			if i > start {
+				add(data[start:i])
+			}
+			start = i + 1
+		}
+	}
+	if start < len(data) {
+		add(data[start:])
+	}
+}
+
+var wcMap = lithops.Func("bench_shuffle_wc_map", func(ctx context.Context, c lithops.ObjectChunk) (map[string]int, error) {
+	data, err := readChunk(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	counts := make(map[string]int, 1024)
+	count(data, func(w []byte) { counts[string(w)]++ })
+	return counts, nil
+})
+
+var wcReduce = lithops.Func("bench_shuffle_wc_reduce", func(ctx context.Context, parts []map[string]int) (map[string]int, error) {
+	total := make(map[string]int, 1024)
+	for _, p := range parts {
+		for w, n := range p {
+			total[w] += n
+		}
+	}
+	return total, nil
+})
+
+// wcShuffleMap emits each word of a chunk once with its count in the
+// chunk (the mapper counts in a map first: a combiner in the mapper).
+var wcShuffleMap = lithops.MapperFunc("bench_shuffle_wc_emit", func(ctx context.Context, c lithops.ObjectChunk, emit func(string, int)) error {
+	data, err := readChunk(ctx, c)
+	if err != nil {
+		return err
+	}
+	counts := make(map[string]int, 1024)
+	count(data, func(w []byte) { counts[string(w)]++ })
+	for w, n := range counts {
+		emit(w, n)
+	}
+	return nil
+})
+
+var wcShuffleReduce = lithops.ReducerFunc("bench_shuffle_wc_sum", func(ctx context.Context, w string, ns iter.Seq[int]) (int, error) {
+	t := 0
+	for n := range ns {
+		t += n
+	}
+	return t, nil
+})
+
+func benchWordCount(ctx context.Context, e *lithops.Executor, reducers, runs int) error {
+	st := e.Storage()
+	prefix := "bench/shuffle/wc/"
+	defer st.DeletePrefix(context.WithoutCancel(ctx), st.Bucket(), prefix)
+	var size int64
+	for i := range wcObjects {
+		data := wcGenerate(i)
+		size += int64(len(data))
+		if err := st.PutBytes(ctx, st.Bucket(), fmt.Sprintf("%spart-%02d.txt", prefix, i), data); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("word count: %d objects, %.1f MiB\n", wcObjects, float64(size)/(1<<20))
+	var bestMR, bestSh time.Duration
+	for r := 0; r <= runs; r++ { // run 0 warms the workers up
+		chunks, err := e.Partition(ctx, []string{"localhost://" + st.Bucket() + "/" + prefix}, lithops.ChunkSize(4<<20))
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		fut, err := lithops.MapReduce(ctx, e, wcMap, chunks, wcReduce)
+		if err != nil {
+			return err
+		}
+		ref, err := fut.Result(ctx)
+		if err != nil {
+			return err
+		}
+		mr := time.Since(t0)
+		t0 = time.Now()
+		sh, err := lithops.MapShuffle(ctx, e, wcShuffleMap, chunks, wcShuffleReduce, lithops.Reducers(reducers))
+		if err != nil {
+			return err
+		}
+		if err := sh.Wait(ctx); err != nil {
+			return err
+		}
+		shw := time.Since(t0)
+		got := 0
+		for w, n := range sh.All(ctx) {
+			if ref[w] != n {
+				return fmt.Errorf("%q: %d with the shuffle, %d with MapReduce", w, n, ref[w])
+			}
+			got++
+		}
+		if err := sh.Err(); err != nil {
+			return err
+		}
+		if got != len(ref) {
+			return fmt.Errorf("%d words with the shuffle, %d with MapReduce", got, len(ref))
+		}
+		if r == 0 {
+			continue
+		}
+		if bestMR == 0 || mr < bestMR {
+			bestMR = mr
+		}
+		if bestSh == 0 || shw < bestSh {
+			bestSh = shw
+		}
+		fmt.Printf("  run %d: MapReduce (1 reducer) %v, MapShuffle (%d reducers) %v; %d distinct words, same counts\n", r, mr.Round(time.Millisecond), reducers, shw.Round(time.Millisecond), got)
+	}
+	fmt.Printf("  best: MapReduce %v, MapShuffle %v\n", bestMR.Round(time.Millisecond), bestSh.Round(time.Millisecond))
+	return nil
+}
+
+func main() {
+	size := flag.Int64("size", 256<<20, "bytes of records to sort (a multiple of 100 is used)")
+	chunk := flag.Int64("chunk", 32<<20, "bytes of each input object (one mapper each)")
+	reducers := flag.Int("reducers", 8, "reducers of the sort and of the word count")
+	runs := flag.Int("runs", 2, "timed word-count runs")
+	doSort := flag.Bool("sort", true, "run the sort")
+	doWC := flag.Bool("wc", true, "run the word count")
+	flag.Parse()
+	lithops.Main(func(ctx context.Context) error {
+		dir, err := os.MkdirTemp("", "lithops-bench-shuffle-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		cfg := config.Default()
+		cfg.Localhost.StorageRoot = filepath.Join(dir, "storage")
+		e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+		if err != nil {
+			return err
+		}
+		defer e.Close()
+		if *doWC {
+			if err := benchWordCount(ctx, e, *reducers, *runs); err != nil {
+				return fmt.Errorf("word count: %w", err)
+			}
+		}
+		if *doSort {
+			if err := benchSort(ctx, e, dir, *size, *chunk, *reducers); err != nil {
+				return fmt.Errorf("sort: %w", err)
+			}
+		}
+		return nil
+	})
+}
