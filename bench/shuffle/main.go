@@ -6,12 +6,12 @@
 //     deterministically, range-partitioned (SortedOutput) over -reducers,
 //     validated like valsort (order, record count, checksum); beside GNU
 //     sort (LC_ALL=C sort -S 50% --parallel=2) on the same bytes.
-//
 //   - word count: bench/wordcount's 64 MiB (same generator) with 8
 //     reducers, beside the single-reducer MapReduce; the counts must agree.
 //
-//     go run ./bench/shuffle                 # 256 MiB sort
-//     go run ./bench/shuffle -size 1073741824 # 1 GiB
+// Run it with the defaults (a 256 MiB sort) or with -size 1073741824 (1 GiB):
+//
+//	go run ./bench/shuffle
 //
 // Record generator, record i = 0..n-1: x = i*0x9E3779B97F4A7C15 + 1, three
 // rounds of x ^= x>>31; x *= 0xBF58476D1CE4E5B9 (splitmix); key byte j =
