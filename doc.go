@@ -105,4 +105,47 @@
 // submitted through it. No error path deletes a record. Programs uploaded by
 // hash stay until `lithops clean`. Executor ids carry 64 random bits and a
 // new executor never takes an id that has records in storage.
+//
+// # Pipelines and the shuffle
+//
+// Chained maps (MapFutures, Then). The calls of a chained job are written
+// to storage with the job, each naming the final status record of its
+// input call; the client invokes a call when that input call has finished
+// (all the calls ready at once in one invocation), and the worker reads
+// the status and the result it names (inline in the status, or its
+// object). Results of the earlier job never travel through the client; a
+// retry of a chained call reads the same status, so it sees the same
+// input. A chained call whose input call failed is not run: it fails with
+// an *UpstreamError wrapping the earlier error. The earlier job's records
+// stay (pinned) until the chained calls have finished.
+//
+// MapShuffle. Invariants of its data path:
+//   - Partitioning is a pure function of the key: FNV-1a of a string key,
+//     a mix of the bytes of any other cmp.Ordered key (hash partitioning,
+//     the same in every mapper), or the position among R-1 bounds drawn
+//     from a sample of the keys (SortedOutput: reducer i's keys all lie
+//     below reducer i+1's). Keys are compared decoded, with cmp.Compare;
+//     the encoding (the executor's codec, one stream per segment) need not
+//     preserve order.
+//   - A mapper writes exactly one object per execution, at
+//     protocol.ShuffleKey (a token of its own), holding its R segments, each
+//     sorted by key (equal keys keep their emit order), and an index; its
+//     result is that key and the R+1 segment offsets. A mapper buffers at
+//     most a quarter of its memory limit (runtime_memory, or ShuffleMemory)
+//     before it spills a sorted run to local disk; the final object is the
+//     merge of its runs.
+//   - Reducers start when every mapper has finished, and read only the
+//     objects that the mappers' final statuses name, each with a range read
+//     of their partition's segment (in parallel, read ahead), merged k-way:
+//     a retried or duplicated mapper never doubles its pairs, and a
+//     reducer's memory is its read-ahead, whatever its partition's size;
+//     the values of one key stream through the reducer's iterator.
+//   - A reducer writes one output object per execution, also at
+//     ShuffleKey; the reduce call's final status names the one that counts,
+//     and Shuffle.Outputs and Shuffle.All read only those. A lost or failed
+//     reducer is retried like any call (WithRetries through
+//     ShuffleCallOptions); a failed mapper or reducer fails the shuffle
+//     with its *CallError.
+//   - Segment and output objects are records of their jobs: the executor
+//     deletes them with the jobs' other records (Close, Clean).
 package lithops
