@@ -77,10 +77,8 @@ func (d *Driver) Put(ctx context.Context, bucket, key string, r io.Reader, opts 
 	if err != nil {
 		return err
 	}
-	if opts.IfNotExist {
-		if ok, err := d.putNew(ctxReader{ctx, r}, key, p); ok {
-			return err
-		}
+	if ok, err := d.putNew(ctxReader{ctx, r}, key, p, !opts.IfNotExist); ok {
+		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Join(d.root, ".tmp"), "put-*")
 	if err != nil {

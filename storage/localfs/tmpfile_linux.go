@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,7 +21,12 @@ import (
 // temp name). This is the status record every call writes. ok is false
 // where the file system or kernel cannot do it; the caller then takes the
 // portable path.
-func (d *Driver) putNew(ctx ctxReader, key, p string) (ok bool, err error) {
+//
+// With replace (a plain Put) a key that exists is replaced: the complete
+// file is linked under a temporary name and renamed over it, as the
+// portable path does; a new key, the common case (manifests, inputs), still
+// costs one link.
+func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, err error) {
 	if !haveProcFD() {
 		return false, nil
 	}
@@ -48,6 +54,8 @@ func (d *Driver) putNew(ctx ctxReader, key, p string) (ok bool, err error) {
 		switch {
 		case err == nil:
 			return true, nil
+		case errors.Is(err, unix.EEXIST) && replace:
+			return true, d.replaceWith(proc, key, p)
 		case errors.Is(err, unix.EEXIST):
 			return true, driver.ErrExists
 		case errors.Is(err, unix.ENOENT) && attempt < 100:
@@ -62,3 +70,31 @@ var haveProcFD = sync.OnceValue(func() bool {
 	_, err := os.Stat("/proc/self/fd")
 	return err == nil
 })
+
+// replaceWith puts the file behind proc at p, which exists, through a
+// temporary name and a rename. Once named, the file is moved as the
+// portable path moves it (place), directory races included: an unnamed file
+// that was linked once cannot be linked again.
+func (d *Driver) replaceWith(proc, key, p string) error {
+	for range 100 {
+		tmp := filepath.Join(d.root, ".tmp", fmt.Sprintf("put-%d", rand.Uint64()))
+		err := unix.Linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, tmp, unix.AT_SYMLINK_FOLLOW)
+		if errors.Is(err, unix.EEXIST) {
+			continue // a name another Put drew
+		}
+		if err != nil {
+			return &fs.PathError{Op: "link", Path: tmp, Err: err}
+		}
+		for attempt := 1; ; attempt++ {
+			err = d.place(key, tmp, p, false)
+			if err == nil || !errors.Is(err, errDirVanished) || attempt == 100 {
+				break
+			}
+		}
+		if err != nil {
+			os.Remove(tmp)
+		}
+		return err
+	}
+	return fmt.Errorf("localfs: no free temporary name in %s", filepath.Join(d.root, ".tmp"))
+}

@@ -3,4 +3,6 @@
 package localfs
 
 // putNew is Linux's O_TMPFILE path; elsewhere Put takes the portable one.
-func (d *Driver) putNew(ctx ctxReader, key, p string) (ok bool, err error) { return false, nil }
+func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, err error) {
+	return false, nil
+}
