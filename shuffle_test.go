@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"maps"
 	"math/rand/v2"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/shuffle"
 )
 
 // shuffleDoc is a mapper input: text, and a marker key whose absence makes
@@ -150,6 +152,31 @@ func TestMapShuffle(t *testing.T) {
 				// Range partitioning: each output's keys lie below the next's.
 				if stats.Bounds == 0 {
 					t.Error("sorted output without range bounds")
+				}
+				var last string
+				for i, key := range outs {
+					rc, err := e.Storage().Get(ctx, e.Storage().Bucket(), key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rd, err := shuffle.NewReader[string, int]("gob", rc)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for j := 0; ; j++ {
+						k, _, err := rd.Next()
+						if err == io.EOF {
+							break
+						}
+						if err != nil {
+							t.Fatal(err)
+						}
+						if i > 0 && j == 0 && k <= last {
+							t.Errorf("output %d starts at %q, not above output %d's last key %q", i, k, i-1, last)
+						}
+						last = k
+					}
+					rc.Close()
 				}
 			}
 		})
