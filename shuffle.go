@@ -647,6 +647,10 @@ func (e *Executor) reserveJob() int {
 	return n
 }
 
+// testHookShuffleMapped, set by tests, runs when a shuffle's mappers have
+// finished, before its reducers start.
+var testHookShuffleMapped func(mapJob *jobState)
+
 // shuffleRun is the client side of one shuffle, typed by all its types.
 func shuffleRun[In any, K cmp.Ordered, V, Out any](ctx context.Context, s *Shuffle[K, Out], mapper *Mapper[In, K, V], inputs []In, reducer *Reducer[K, V, Out], o shuffleOptions) error {
 	e := s.e
@@ -702,6 +706,9 @@ func shuffleRun[In any, K cmp.Ordered, V, Out any](ctx context.Context, s *Shuff
 			return fmt.Errorf("lithops: map stage of shuffle %s/%s: call %s indexes %d segments, want %d", e.id, mjs.job.JobID, c.id, len(v.Offsets)-1, o.reducers)
 		}
 		segs[i] = v
+	}
+	if testHookShuffleMapped != nil {
+		testHookShuffleMapped(mjs)
 	}
 	stats := ShuffleStats{MapJob: mjs.job.JobID, Bounds: len(bounds)}
 	for _, sg := range segs {

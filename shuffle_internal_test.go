@@ -1,0 +1,89 @@
+package lithops
+
+import (
+	"context"
+	"iter"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+var (
+	dupMapper = MapperFunc("test_dup_map", func(ctx context.Context, n int, emit func(int, int)) error {
+		for i := range n {
+			emit(i%10, 1)
+		}
+		return nil
+	})
+	dupReducer = ReducerFunc("test_dup_reduce", func(ctx context.Context, k int, vs iter.Seq[int]) (int, error) {
+		t := 0
+		for v := range vs {
+			t += v
+		}
+		return t, nil
+	})
+)
+
+// TestShuffleDuplicateMapper delivers a mapper call a second time after it
+// finished, as an at-least-once queue may: the duplicate execution writes
+// segments of its own, and the reducers, which read only what the final
+// status names, count every pair once.
+func TestShuffleDuplicateMapper(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	e, err := NewExecutor(ctx, WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	duplicated := 0
+	testHookShuffleMapped = func(mjs *jobState) {
+		defer func() { testHookShuffleMapped = nil }()
+		inv := protocol.Invocation{Version: protocol.Version, Bucket: mjs.job.Bucket, ExecutorID: e.id, JobID: mjs.job.JobID,
+			Calls: []protocol.Call{{ID: protocol.CallID(0), Index: 0}}}
+		if err := e.backend.Invoke(ctx, mjs.job, inv); err != nil {
+			t.Errorf("duplicate delivery: %v", err)
+			return
+		}
+		// Wait for the duplicate's segment object (a condition, polled).
+		prefix := protocol.JobPrefix(e.id, mjs.job.JobID) + "shuffle/" + protocol.CallID(0) + "-"
+		for ctx.Err() == nil {
+			objs, err := e.st.List(ctx, e.bucket, prefix)
+			if err == nil && len(objs) == 2 {
+				duplicated = len(objs)
+				return
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	defer func() { testHookShuffleMapped = nil }()
+	sh, err := MapShuffle(ctx, e, dupMapper, []int{1000, 500, 300}, dupReducer, Reducers(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range sh.All(ctx) {
+		total += n
+	}
+	if err := sh.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if duplicated != 2 {
+		t.Fatalf("the duplicate execution wrote no segment object of its own (%d objects)", duplicated)
+	}
+	if total != 1800 {
+		t.Errorf("reducers counted %d pairs, want 1800 (a duplicate's pairs were read: %v)", total, total > 1800)
+	}
+	stats, _ := sh.Stats(ctx)
+	if !strings.HasPrefix(stats.MapJob, "M") {
+		t.Errorf("map job %q", stats.MapJob)
+	}
+}
