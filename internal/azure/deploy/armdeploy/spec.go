@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -285,6 +286,11 @@ func checkContainerURL(raw string) error {
 		return invalid("deployment container URL %q: %v", raw, err)
 	}
 	container := strings.Trim(u.Path, "/")
+	if net.ParseIP(u.Hostname()) != nil {
+		// Path-style addressing (an emulator such as Azurite on an IP
+		// address): the path is <account>/<container>.
+		_, container, _ = strings.Cut(container, "/")
+	}
 	if u.Scheme != "https" || u.Host == "" || container == "" || strings.Contains(container, "/") || u.RawQuery != "" || u.User != nil {
 		return invalid("deployment container URL %q: want https://<account>.blob.core.windows.net/<container> without query or credentials", raw)
 	}
