@@ -168,8 +168,20 @@ func doctorAzure(ctx context.Context, r *reporter, env doctorEnv, cfg *config.Co
 		r.line("PASS", "credentials", 0, "azure_storage.connection_string set")
 	case as.StorageAccountName != "" && (as.StorageAccountKey != "" || as.SASToken != ""):
 		r.line("PASS", "credentials", 0, "azure_storage account "+as.StorageAccountName+" with a key or SAS token")
-	case as.StorageAccountName != "":
-		r.line("PASS", "credentials", 0, "azure_storage account "+as.StorageAccountName+" through Entra ID (default credential chain); function apps need a key or connection string to be deployed")
+	case as.StorageAccountKey == "" && as.SASToken == "" && (as.StorageAccountName != "" || as.Endpoint != "" && as.QueueEndpoint != ""):
+		// No key: the client signs in with Entra ID and runtimes deploy
+		// keyless, so say which identity needs which roles.
+		who, how := as.StorageAccountName, "default credential chain"
+		if who == "" {
+			who = as.Endpoint
+		}
+		if strings.EqualFold(as.Credential, "managedidentity") {
+			how = "managed identity " + cmpOr(as.ClientID, "(system-assigned)")
+		}
+		r.line("PASS", "credentials", 0, "azure_storage account "+who+" through Entra ID ("+how+"), no key: runtimes deploy keyless "+
+			"(a managed identity with Storage Blob Data Owner and Storage Queue Data Contributor on the account); the signed-in identity needs the same data roles")
+	case as.Endpoint != "" && as.StorageAccountKey == "" && as.SASToken == "":
+		r.line("FAIL", "credentials", 0, "azure_storage.endpoint without a key needs azure_storage.queue_endpoint too (or storage_account_name)")
 	default:
 		r.line("FAIL", "credentials", 0, "azure_storage needs storage_account_name (with storage_account_key, sas_token or Entra ID) or connection_string")
 	}
