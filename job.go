@@ -122,14 +122,22 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		return nil, fmt.Errorf("lithops: job %s/%s: inputs total %.1f MiB, over lithops.data_limit of %v MiB; pass large data through storage", e.id, jobID, float64(total)/(1<<20), limit)
 	}
 	// One PUT for all inputs and one for the manifest, in parallel: workers
-	// start only after Invoke, when both are in place.
+	// start only after Invoke, when both are in place. Inputs small enough
+	// travel in the manifest instead: one object per job fewer.
+	blob := enc.blob
+	if total <= protocol.InlineLimit {
+		job.InputsInline, job.InlineInputs = true, blob
+	}
 	manifest, err := json.Marshal(job)
 	if err != nil {
 		return nil, err
 	}
-	blob := enc.blob
 	inputsErr := make(chan error, 1)
-	go func() { inputsErr <- e.st.PutBytes(ctx, e.bucket, protocol.InputsKey(e.id, jobID), blob) }()
+	if job.InputsInline {
+		inputsErr <- nil
+	} else {
+		go func() { inputsErr <- e.st.PutBytes(ctx, e.bucket, protocol.InputsKey(e.id, jobID), blob) }()
+	}
 	merr := e.st.PutBytes(ctx, e.bucket, protocol.JobKey(e.id, jobID), manifest)
 	if err := <-inputsErr; err != nil {
 		return nil, fmt.Errorf("lithops: upload inputs of %s/%s: %w", e.id, jobID, err)

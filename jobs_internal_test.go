@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
 )
 
 var double = Func("double_for_jobs_test", func(ctx context.Context, x int) (int, error) { return 2 * x, nil })
@@ -69,5 +70,65 @@ func TestFinishedJobsAreReleased(t *testing.T) {
 	}
 	if _, err := JobFutures[int](e, id); err == nil {
 		t.Fatal("a cleaned job is still known")
+	}
+}
+
+// A job whose inputs total at most protocol.InlineLimit carries them in its
+// manifest: no inputs object is written, and a call invoked without its
+// input (a retry, a rerun) reads it from the manifest.
+func TestSmallInputsTravelInTheManifest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	e, err := NewExecutor(ctx, WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for _, tc := range []struct {
+		name   string
+		inputs []int
+		inline bool
+	}{
+		{"small", []int{1, 2, 3}, true},
+		{"over the inline limit", make([]int, 2000), false},
+	} {
+		fs, err := Map(ctx, e, double, tc.inputs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fs.Results(ctx); err != nil {
+			t.Fatal(err)
+		}
+		id := fs.At(0).JobID()
+		_, err = e.st.Head(ctx, e.bucket, protocol.InputsKey(e.id, id))
+		if hasObject := err == nil; hasObject == tc.inline {
+			t.Errorf("%s: inputs object written = %v", tc.name, hasObject)
+		}
+		// Rerun every call without its inline input: the worker reads it
+		// from the manifest or the inputs object.
+		js, _ := e.job(ctx, id)
+		inv := protocol.Invocation{Version: protocol.Version, Bucket: e.bucket, ExecutorID: e.id, JobID: id}
+		for i := range js.calls {
+			js.calls[i].reset(time.Now())
+			js.remaining.Add(1)
+			inv.Calls = append(inv.Calls, protocol.Call{ID: protocol.CallID(i), Index: i})
+			e.st.Delete(ctx, e.bucket, protocol.StatusKey(e.id, id, protocol.CallID(i)))
+		}
+		e.mu.Lock()
+		e.hold(js)
+		e.mu.Unlock()
+		if err := e.backend.Invoke(ctx, js.job, inv); err != nil {
+			t.Fatal(err)
+		}
+		again := &Futures[int]{list: make([]*Future[int], len(js.calls))}
+		for i, c := range js.calls {
+			again.list[i] = &Future[int]{c: c}
+		}
+		got, err := again.Results(ctx)
+		if err != nil || len(got) != len(tc.inputs) || got[len(got)-1] != 2*tc.inputs[len(tc.inputs)-1] {
+			t.Fatalf("%s: calls without their inline input: %v", tc.name, err)
+		}
 	}
 }

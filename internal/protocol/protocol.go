@@ -318,6 +318,12 @@ type Job struct {
 	// Chunksize is how many calls one invocation carries on backends that
 	// group calls (Lithops' chunksize); 0: the config's lithops.chunksize.
 	Chunksize int `json:"chunksize,omitempty"`
+	// InputsInline: the inputs are InlineInputs, in the manifest, and there
+	// is no inputs object (a job whose inputs total at most InlineLimit, such
+	// as a CallAsync: one object fewer to write per job). Inputs ranges
+	// index InlineInputs then.
+	InputsInline bool   `json:"inputs_inline,omitempty"`
+	InlineInputs []byte `json:"inline_inputs,omitempty"`
 }
 
 // Gather is the input of a call of a gathering job (Job.Gather): results of
@@ -386,6 +392,9 @@ func (j *Job) Validate() error {
 			return fmt.Errorf("job manifest input range %d (offset %d, size %d) is out of order or negative", i, r.Offset, r.Size)
 		}
 		end = r.Offset + r.Size
+	}
+	if j.InputsInline && end > int64(len(j.InlineInputs)) {
+		return fmt.Errorf("job manifest input ranges end at byte %d of %d inline input bytes", end, len(j.InlineInputs))
 	}
 	return nil
 }

@@ -240,7 +240,10 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 		return fmt.Errorf("call %s has index %d but job %s has %d calls", call.ID, call.Index, job.Key(), job.Calls)
 	}
 	input := call.Input
-	if !call.HasInput {
+	if !call.HasInput && job.InputsInline {
+		r := job.Inputs[call.Index] // within InlineInputs: Validate checked
+		input = job.InlineInputs[r.Offset : r.Offset+r.Size : r.Offset+r.Size]
+	} else if !call.HasInput {
 		r := job.Inputs[call.Index]
 		rc, err := w.Storage.GetRange(ctx, inv.Bucket, protocol.InputsKey(inv.ExecutorID, inv.JobID), r.Offset, r.Size)
 		if err != nil {
