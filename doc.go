@@ -137,9 +137,11 @@
 //   - Reducers start when every mapper has finished, and read only the
 //     objects that the mappers' final statuses name, each with a range read
 //     of their partition's segment (in parallel, read ahead), merged k-way:
-//     a retried or duplicated mapper never doubles its pairs, and a
-//     reducer's memory is its read-ahead, whatever its partition's size;
-//     the values of one key stream through the reducer's iterator.
+//     a retried or duplicated mapper never doubles its pairs. A reducer
+//     never holds its partition: its memory is the read-ahead of at most 64
+//     segments at once (past that it merges them 64 at a time into sorted
+//     runs on local disk, then merges the runs), and the values of one key
+//     stream through the reducer's iterator.
 //   - A reducer writes one output object per execution, also at
 //     ShuffleKey; the reduce call's final status names the one that counts,
 //     and Shuffle.Outputs and Shuffle.All read only those. A lost or failed

@@ -16,6 +16,7 @@ import (
 	"iter"
 	"math"
 	mrand "math/rand/v2"
+	"os"
 	"runtime/debug"
 	"sync"
 	"unsafe"
@@ -103,6 +104,7 @@ type shuffleReduceTask[K cmp.Ordered, V, Out any] struct {
 	Executor  string
 	Job       string
 	Limit     int64
+	FanIn     int // segments merged at once; 0: shuffleFanIn
 
 	_ [0]V
 	_ [0]Out
@@ -113,6 +115,7 @@ type shuffleOutput struct {
 	Key  string
 	Keys int64
 	Size int64
+	Runs int // sorted runs merged on local disk first
 }
 
 // MapperFunc registers a shuffle mapper under name, for MapShuffle: fn
@@ -354,6 +357,45 @@ func (a *readAhead) Close() error {
 // shuffleReads is how many segments a reducer opens at once.
 const shuffleReads = 16
 
+// shuffleFanIn is how many segments a reducer merges at once; past it, it
+// merges them into sorted runs on local disk first.
+const shuffleFanIn = 64
+
+// spillRun writes the pairs of m to a temporary file (removed at once: it
+// lives while open) and returns a source reading them back, and the file.
+func spillRun[K cmp.Ordered, V any](codec string, m *shuffle.Merger[K, V]) (shuffle.Source[K, V], io.Closer, error) {
+	f, err := os.CreateTemp("", "lithops-shuffle-merge-*")
+	if err != nil {
+		return nil, nil, err
+	}
+	os.Remove(f.Name())
+	bw := bufio.NewWriterSize(f, 256<<10)
+	sw, err := shuffle.NewWriter[K, V](codec, bw)
+	if err != nil {
+		return nil, f, err
+	}
+	for {
+		k, v, err := m.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, f, err
+		}
+		if err := sw.Write(k, v); err != nil {
+			return nil, f, err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, f, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, f, err
+	}
+	rd, err := shuffle.NewReader[K, V](codec, bufio.NewReaderSize(f, 256<<10))
+	return rd, f, err
+}
+
 // reduceCall runs on a worker: range reads of this partition's segment of
 // every mapper, in parallel, merged; the user's reducer once per key; the
 // output, in key order, into one object of this execution's own.
@@ -363,40 +405,83 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 	if st == nil {
 		return out, errors.New("lithops: a shuffle reducer runs only as a MapShuffle call")
 	}
-	// Read-ahead per segment: the memory limit shared by all of them, 32
-	// KiB to 1 MiB a chunk, two chunks deep.
-	chunk := int(min(max(bufferLimit(t.Limit)/int64(2*max(len(t.Sources), 1)), 32<<10), 1<<20))
-	srcs := make([]shuffle.Source[K, V], len(t.Sources))
-	readers := make([]io.Closer, len(t.Sources))
+	fanIn := t.FanIn
+	if fanIn <= 0 {
+		fanIn = shuffleFanIn
+	}
+	// Read-ahead per open segment: the memory limit shared by at most
+	// fanIn of them, 32 KiB to 1 MiB a chunk, two chunks deep.
+	chunk := int(min(max(bufferLimit(t.Limit)/int64(2*max(min(len(t.Sources), fanIn), 1)), 32<<10), 1<<20))
+	var closers []io.Closer
 	defer func() {
-		for _, c := range readers {
-			if c != nil {
-				c.Close()
-			}
+		for _, c := range closers {
+			c.Close()
 		}
 	}()
-	// Not errgroup.WithContext: its context ends with Wait, and the
-	// readers stream under the context they were opened with.
-	var eg errgroup.Group
-	eg.SetLimit(shuffleReads)
-	for i, src := range t.Sources {
-		eg.Go(func() error {
-			rc, err := st.GetRange(ctx, t.Bucket, src.Key, src.Off, src.Len)
-			if err != nil {
-				return fmt.Errorf("read segment of %s: %w", src.Key, err)
+	// open starts range reads of refs, in parallel.
+	open := func(refs []shuffleRef) ([]shuffle.Source[K, V], []io.Closer, error) {
+		srcs := make([]shuffle.Source[K, V], len(refs))
+		readers := make([]io.Closer, len(refs))
+		// Not errgroup.WithContext: its context ends with Wait, and the
+		// readers stream under the context they were opened with.
+		var eg errgroup.Group
+		eg.SetLimit(shuffleReads)
+		for i, src := range refs {
+			eg.Go(func() error {
+				rc, err := st.GetRange(ctx, t.Bucket, src.Key, src.Off, src.Len)
+				if err != nil {
+					return fmt.Errorf("read segment of %s: %w", src.Key, err)
+				}
+				ra := newReadAhead(rc, chunk, 2)
+				readers[i] = ra
+				rd, err := shuffle.NewReader[K, V](t.Codec, bufio.NewReaderSize(ra, 32<<10))
+				if err != nil {
+					return err
+				}
+				srcs[i] = rd
+				return nil
+			})
+		}
+		err := eg.Wait()
+		opened := readers[:0]
+		for _, r := range readers {
+			if r != nil {
+				opened = append(opened, r)
 			}
-			ra := newReadAhead(rc, chunk, 2)
-			readers[i] = ra
-			rd, err := shuffle.NewReader[K, V](t.Codec, bufio.NewReaderSize(ra, 32<<10))
-			if err != nil {
-				return err
-			}
-			srcs[i] = rd
-			return nil
-		})
+		}
+		return srcs, opened, err
 	}
-	if err := eg.Wait(); err != nil {
-		return out, fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err)
+	var srcs []shuffle.Source[K, V]
+	if len(t.Sources) <= fanIn {
+		var readers []io.Closer
+		var err error
+		srcs, readers, err = open(t.Sources)
+		closers = append(closers, readers...)
+		if err != nil {
+			return out, fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err)
+		}
+	} else {
+		// More segments than the memory holds read-aheads for: merge them
+		// fanIn at a time into sorted runs on local disk, then merge the runs.
+		for i := 0; i < len(t.Sources); i += fanIn {
+			batch, readers, err := open(t.Sources[i:min(i+fanIn, len(t.Sources))])
+			if err == nil {
+				var run shuffle.Source[K, V]
+				var f io.Closer
+				run, f, err = spillRun(t.Codec, shuffle.NewMerger(batch))
+				if f != nil {
+					closers = append(closers, f) // the run stays open until the end
+				}
+				srcs = append(srcs, run)
+			}
+			for _, r := range readers { // the batch is merged
+				r.Close()
+			}
+			if err != nil {
+				return out, fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err)
+			}
+			out.Runs++
+		}
 	}
 	merger := shuffle.NewMerger(srcs)
 	out.Key = protocol.ShuffleKey(t.Executor, t.Job, CallIDFrom(ctx), token())
@@ -447,6 +532,7 @@ type shuffleOptions struct {
 	sorted   bool
 	sample   int
 	memory   int64
+	fanIn    int
 	call     []CallOption
 }
 
@@ -493,6 +579,7 @@ type ShuffleStats struct {
 	Spills            int   // sorted runs the mappers spilled to disk
 	SegmentBytes      int64 // bytes of the mappers' segment objects
 	Keys              int64 // keys the reducers saw
+	ReduceRuns        int   // sorted runs reducers merged on local disk (more segments than they merge at once)
 	Bounds            int   // range bounds (sorted output); 0: hash
 }
 
@@ -720,7 +807,7 @@ func shuffleRun[In any, K cmp.Ordered, V, Out any](ctx context.Context, s *Shuff
 	rtasks := make([]shuffleReduceTask[K, V, Out], o.reducers)
 	for r := range rtasks {
 		t := shuffleReduceTask[K, V, Out]{Partition: r, Codec: s.codec, Bucket: e.bucket, Executor: e.id,
-			Job: fmt.Sprintf("M%03d", rnum), Limit: o.memory}
+			Job: fmt.Sprintf("M%03d", rnum), Limit: o.memory, FanIn: o.fanIn}
 		for _, sg := range segs {
 			if n := sg.Offsets[r+1] - sg.Offsets[r]; n > 0 {
 				t.Sources = append(t.Sources, shuffleRef{Key: sg.Key, Off: sg.Offsets[r], Len: n})
@@ -742,6 +829,7 @@ func shuffleRun[In any, K cmp.Ordered, V, Out any](ctx context.Context, s *Shuff
 		}
 		outs[i] = v
 		stats.Keys += v.Keys
+		stats.ReduceRuns += v.Runs
 	}
 	s.mu.Lock()
 	s.outputs, s.stats = outs, stats

@@ -87,3 +87,56 @@ func TestShuffleDuplicateMapper(t *testing.T) {
 		t.Errorf("map job %q", stats.MapJob)
 	}
 }
+
+// withFanIn sets how many segments a reducer merges at once.
+func withFanIn(n int) ShuffleOption { return func(o *shuffleOptions) { o.fanIn = n } }
+
+// TestShuffleReducerRuns: a reducer with more segments than it merges at
+// once merges them into sorted runs on local disk first; the output is the
+// same.
+func TestShuffleReducerRuns(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	e, err := NewExecutor(ctx, WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	tests := []struct {
+		name  string
+		fanIn int
+		runs  bool
+	}{
+		{"one merge", 0, false},
+		{"runs of two", 2, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sh, err := MapShuffle(ctx, e, dupMapper, []int{1000, 500, 300, 200, 100}, dupReducer, Reducers(2), withFanIn(tt.fanIn))
+			if err != nil {
+				t.Fatal(err)
+			}
+			total, keys, prev := 0, 0, -1
+			for k, n := range sh.All(ctx) {
+				if k <= prev {
+					t.Fatalf("key %d after %d", k, prev)
+				}
+				prev = k
+				total += n
+				keys++
+			}
+			if err := sh.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if total != 2100 || keys != 10 {
+				t.Errorf("%d pairs in %d keys, want 2100 in 10", total, keys)
+			}
+			stats, _ := sh.Stats(ctx)
+			if (stats.ReduceRuns > 0) != tt.runs {
+				t.Errorf("%d runs, want runs %v", stats.ReduceRuns, tt.runs)
+			}
+		})
+	}
+}
