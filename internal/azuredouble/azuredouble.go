@@ -8,14 +8,23 @@
 //     read, list, delete, app settings, host keys;
 //   - the SCM (Kudu) OneDeploy endpoint: POST /api/publish takes the app
 //     package, GET /api/deployments/<id> reports it (status 4 when done);
+//   - Resource Manager for user-assigned managed identities and role
+//     assignments (the armmsi and armauthorization fake servers), which a
+//     keyless deploy creates;
 //   - the App Service managed-identity token endpoint (IDENTITY_ENDPOINT
-//     and IDENTITY_HEADER), which azidentity's default credential chain
-//     uses; it records the audience of every token it hands out.
+//     and IDENTITY_HEADER), which azidentity's managed identity credential
+//     speaks; it hands out JWT-shaped tokens (AccessToken) that Azurite's
+//     --oauth basic mode accepts, for the identity of the client_id asked,
+//     and records every request.
 //
 // A published package runs at once, as the platform would run it: the zip
 // is unpacked, host.json and the function's binding are read, and a
 // Functions-host double (internal/hostdouble) starts the package's handler
-// with the site's app settings, polling the queue its binding names.
+// with the site's app settings, polling the queue its binding names. An
+// app with identity-based storage settings (AzureWebJobsStorage__*, no
+// connection string) runs only when the site has that identity assigned;
+// the double then polls with the identity's tokens, and the app's
+// processes get IDENTITY_ENDPOINT and IDENTITY_HEADER, as on Azure.
 // A redeploy replaces the running app; deleting the site stops it.
 //
 // Clients trust the server's certificate through the file CertFile names
@@ -44,9 +53,12 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/appservice/armappservice/v5/fake"
+	authfake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2/fake"
+	msifake "github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi/fake"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/hostdouble"
@@ -67,6 +79,15 @@ type Options struct {
 	Lease time.Duration
 	// Env is added to every handler's environment (e.g. LITHOPS_HOST_CACHE).
 	Env []string
+	// StorageClient carries the double's own storage requests (the
+	// Functions host polling an app's trigger queue), e.g. a client that
+	// trusts a test storage service's certificate; nil means the SDK's.
+	StorageClient *http.Client
+}
+
+// TokenRequest is a request to the managed-identity endpoint.
+type TokenRequest struct {
+	Resource, ClientID string
 }
 
 // Platform is a running double. Close stops it and every app.
@@ -74,6 +95,8 @@ type Platform struct {
 	opts Options
 	srv  *httptest.Server
 	arm  *fake.ServerFactoryTransport
+	msi  *msifake.ServerFactoryTransport
+	auth *authfake.ServerFactoryTransport
 	dir  string
 
 	mu       sync.Mutex
@@ -82,9 +105,12 @@ type Platform struct {
 	settings map[string]map[string]string
 	apps     map[string]*runningApp      // by site name
 	scm      map[string]*httptest.Server // each site's SCM (Kudu) endpoint
-	tokens   []string                    // audiences (resource) of issued tokens
-	deploys  map[string]string           // deployment id -> site name
-	errs     []error
+	tokens   []TokenRequest              // issued tokens
+	// identities by lower-case resource id; assignments by scope|name.
+	identities  map[string]Identity
+	assignments map[string]RoleAssignment
+	deploys     map[string]string // deployment id -> site name
+	errs        []error
 }
 
 type runningApp struct {
@@ -110,8 +136,10 @@ func Start(o Options) (*Platform, error) {
 	p := &Platform{opts: o, dir: dir,
 		plans: map[string]armappservice.Plan{}, sites: map[string]armappservice.Site{},
 		settings: map[string]map[string]string{}, apps: map[string]*runningApp{}, deploys: map[string]string{},
-		scm: map[string]*httptest.Server{}}
+		scm: map[string]*httptest.Server{}, identities: map[string]Identity{}, assignments: map[string]RoleAssignment{}}
 	p.arm = fake.NewServerFactoryTransport(p.server())
+	p.msi = msifake.NewServerFactoryTransport(p.msiServer())
+	p.auth = authfake.NewServerFactoryTransport(p.authServer())
 	p.srv = httptest.NewTLSServer(http.HandlerFunc(p.serveHTTP))
 	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.srv.Certificate().Raw})
 	if err := os.WriteFile(p.CertFile(), cert, 0o644); err != nil {
@@ -141,6 +169,17 @@ func (p *Platform) ClientEnv() []string {
 
 // TokenAudiences returns the resources tokens were issued for, in order.
 func (p *Platform) TokenAudiences() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]string, len(p.tokens))
+	for i, t := range p.tokens {
+		out[i] = t.Resource
+	}
+	return out
+}
+
+// TokenRequests returns the managed-identity endpoint's requests, in order.
+func (p *Platform) TokenRequests() []TokenRequest {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Clone(p.tokens)
@@ -222,7 +261,7 @@ func (p *Platform) serveARM(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":{"code":"AuthenticationFailed","message":"no bearer token"}}`, http.StatusUnauthorized)
 		return
 	}
-	api := apiName(r.Method, r.URL.Path)
+	api, tr := p.apiName(r.Method, r.URL.Path)
 	if api == "" {
 		http.Error(w, `{"error":{"code":"NotImplemented","message":"azuredouble: no such Resource Manager operation"}}`, http.StatusNotImplemented)
 		return
@@ -235,7 +274,7 @@ func (p *Platform) serveARM(w http.ResponseWriter, r *http.Request) {
 	req.URL.Scheme, req.URL.Host = "https", r.Host
 	req.Body = io.NopCloser(bytes.NewReader(body))
 	req.ContentLength = int64(len(body))
-	resp, err := p.arm.Do(req)
+	resp, err := tr.Do(req)
 	var re *azcore.ResponseError
 	if errors.As(err, &re) && re.RawResponse != nil {
 		// The fakes report error answers as errors that carry them.
@@ -254,9 +293,39 @@ func (p *Platform) serveARM(w http.ResponseWriter, r *http.Request) {
 }
 
 // apiName names the SDK operation of a Resource Manager request (the fake
-// servers dispatch on it): the App Service operations lithops uses.
-func apiName(method, p string) string {
-	parts := strings.Split(strings.Trim(strings.ToLower(p), "/"), "/")
+// servers dispatch on it) and the fake server that serves it: the App
+// Service, managed identity and role assignment operations lithops uses.
+func (p *Platform) apiName(method, path string) (string, policy.Transporter) {
+	lower := strings.ToLower(path)
+	// <scope>/providers/microsoft.authorization/roleassignments/<name>
+	if _, name, ok := strings.Cut(lower, "/providers/microsoft.authorization/roleassignments/"); ok && name != "" && !strings.Contains(name, "/") {
+		switch method {
+		case http.MethodGet:
+			return "RoleAssignmentsClient.Get", p.auth
+		case http.MethodPut:
+			return "RoleAssignmentsClient.Create", p.auth
+		}
+		return "", nil
+	}
+	parts := strings.Split(strings.Trim(lower, "/"), "/")
+	// subscriptions/<s>/resourcegroups/<rg>/providers/microsoft.managedidentity/userassignedidentities/<name>
+	if len(parts) == 8 && parts[5] == "microsoft.managedidentity" && parts[6] == "userassignedidentities" {
+		switch method {
+		case http.MethodGet:
+			return "UserAssignedIdentitiesClient.Get", p.msi
+		case http.MethodPut:
+			return "UserAssignedIdentitiesClient.CreateOrUpdate", p.msi
+		}
+		return "", nil
+	}
+	if api := webAPIName(method, parts); api != "" {
+		return api, p.arm
+	}
+	return "", nil
+}
+
+// webAPIName names the App Service operation of a request's path parts.
+func webAPIName(method string, parts []string) string {
 	// subscriptions/<s>/resourcegroups/<rg>/providers/microsoft.web/<kind>[/<name>[/...]]
 	if len(parts) < 7 || parts[0] != "subscriptions" || parts[2] != "resourcegroups" || parts[4] != "providers" || parts[5] != "microsoft.web" {
 		return ""
@@ -300,13 +369,25 @@ func (p *Platform) serveToken(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no resource", http.StatusBadRequest)
 		return
 	}
+	clientID := r.URL.Query().Get("client_id")
 	p.mu.Lock()
-	p.tokens = append(p.tokens, res)
+	p.tokens = append(p.tokens, TokenRequest{Resource: res, ClientID: clientID})
+	principal := guidOf("system-assigned")
+	if clientID != "" {
+		id, ok := p.identityByClientID(clientID)
+		if !ok {
+			p.mu.Unlock()
+			// As App Service answers for an identity not assigned to the app.
+			http.Error(w, `{"statusCode":400,"message":"Unable to load the proper Managed Identity."}`, http.StatusBadRequest)
+			return
+		}
+		principal = id.PrincipalID
+	}
 	p.mu.Unlock()
 	exp := time.Now().Add(time.Hour).Unix()
 	json.NewEncoder(w).Encode(map[string]any{
-		"access_token": "fake-token-for-" + res, "expires_on": strconv.FormatInt(exp, 10),
-		"resource": res, "token_type": "Bearer",
+		"access_token": AccessToken(res, principal, clientID), "expires_on": strconv.FormatInt(exp, 10),
+		"resource": res, "token_type": "Bearer", "client_id": clientID,
 	})
 }
 
@@ -409,6 +490,7 @@ type hostJSON struct {
 func (p *Platform) run(site string, pkg []byte) error {
 	p.mu.Lock()
 	settings := maps.Clone(p.settings[p.siteKey(site)])
+	siteRes := p.sites[p.siteKey(site)]
 	old := p.apps[site]
 	delete(p.apps, site)
 	p.mu.Unlock()
@@ -454,19 +536,20 @@ func (p *Platform) run(site string, pkg []byte) error {
 	if strings.HasPrefix(queue, "%") && strings.HasSuffix(queue, "%") {
 		queue = settings[strings.Trim(queue, "%")]
 	}
-	conn := settings[b.Connection]
-	if queue == "" || conn == "" {
-		return fmt.Errorf("binding queue %q / connection %q not resolved from the app settings", b.QueueName, b.Connection)
+	if queue == "" {
+		return fmt.Errorf("binding queue %q not resolved from the app settings", b.QueueName)
 	}
-	svc, err := azqueue.NewServiceClientFromConnectionString(conn, nil)
+	svc, err := p.queueService(siteRes, settings, b.Connection)
 	if err != nil {
-		return fmt.Errorf("connection %s: %w", b.Connection, err)
+		return err
 	}
 	exe := filepath.Join(dir, hj.CustomHandler.Description.DefaultExecutablePath)
 	if _, err := os.Stat(exe); err != nil {
 		return fmt.Errorf("defaultExecutablePath: %w", err)
 	}
 	env := slices.Clone(p.opts.Env)
+	// The platform's token endpoint, which every app's processes see.
+	env = append(env, appsettings.IdentityEndpoint+"="+p.IdentityEndpoint(), appsettings.IdentityHeader+"="+IdentityHeader)
 	for k, v := range settings {
 		env = append(env, k+"="+v)
 	}
@@ -496,6 +579,76 @@ func (p *Platform) run(site string, pkg []byte) error {
 	p.apps[site] = &runningApp{double: d, dir: dir}
 	p.mu.Unlock()
 	return nil
+}
+
+// queueService opens the queue service of a binding's connection as the
+// Functions host does: the connection string setting conn, or else its
+// identity-based settings (conn__queueServiceUri or conn__accountName,
+// conn__credential managedidentity, conn__clientId), with the tokens of
+// that identity, which must be assigned to the site.
+func (p *Platform) queueService(site armappservice.Site, settings map[string]string, conn string) (*azqueue.ServiceClient, error) {
+	opts := &azqueue.ClientOptions{}
+	if p.opts.StorageClient != nil {
+		opts.Transport = p.opts.StorageClient
+	}
+	if cs := settings[conn]; cs != "" {
+		svc, err := azqueue.NewServiceClientFromConnectionString(cs, opts)
+		if err != nil {
+			return nil, fmt.Errorf("connection %s: %w", conn, err)
+		}
+		return svc, nil
+	}
+	get := func(name string) string {
+		for k, v := range settings {
+			if strings.EqualFold(k, conn+"__"+name) || strings.EqualFold(k, conn+":"+name) {
+				return v
+			}
+		}
+		return ""
+	}
+	uri := get("queueServiceUri")
+	if acct := get("accountName"); uri == "" && acct != "" {
+		uri = "https://" + acct + ".queue.core.windows.net/"
+	}
+	if uri == "" {
+		return nil, fmt.Errorf("connection %s: neither %s nor its identity-based settings (%s__queueServiceUri or __accountName) are set", conn, conn, conn)
+	}
+	if c := get("credential"); !strings.EqualFold(c, "managedidentity") {
+		return nil, fmt.Errorf("connection %s: %s__credential is %q, want managedidentity", conn, conn, c)
+	}
+	clientID := get("clientId")
+	if clientID == "" {
+		return nil, fmt.Errorf("connection %s: %s__clientId is not set (the double has no system-assigned identities)", conn, conn)
+	}
+	p.mu.Lock()
+	id, ok := p.identityByClientID(clientID)
+	p.mu.Unlock()
+	assigned := false
+	if site.Identity != nil {
+		for rid := range site.Identity.UserAssignedIdentities {
+			assigned = assigned || strings.EqualFold(rid, id.ResourceID)
+		}
+	}
+	if !ok || !assigned {
+		return nil, fmt.Errorf("connection %s: the identity of client id %s is not assigned to the site", conn, clientID)
+	}
+	svc, err := azqueue.NewServiceClient(uri, identityCredential{id}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: %w", conn, err)
+	}
+	return svc, nil
+}
+
+// identityCredential is a managed identity's tokens as the platform itself
+// uses them.
+type identityCredential struct{ id Identity }
+
+func (c identityCredential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if len(o.Scopes) != 1 {
+		return azcore.AccessToken{}, errors.New("azuredouble: want one scope")
+	}
+	return azcore.AccessToken{Token: AccessToken(strings.TrimSuffix(o.Scopes[0], "/.default"), c.id.PrincipalID, c.id.ClientID),
+		ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 // parseSpan parses a host.json time span, hh:mm:ss.
