@@ -5,7 +5,9 @@
 #
 # Azurite (pinned in package.json) is installed with npm and started on
 # 127.0.0.1 when npm is available; the script stops it again if it started it.
-# Without Node/npm the Azure tests skip with a one-line reason.
+# Without Node/npm the Azure tests skip with a one-line reason. Some tests
+# (e2e TestKeylessAzure: HTTPS and --oauth basic) start an Azurite of their
+# own from node_modules on free ports and stop it; they need the npm ci above.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
