@@ -83,21 +83,28 @@ func shuffleTexts(n int) ([]shuffleDoc, map[string]int) {
 func TestMapShuffle(t *testing.T) {
 	ctx := ctxT(t)
 	e := newExecutor(t)
+	ej := newExecutor(t, lithops.WithCodec(lithops.JSONCodec))
 	tests := []struct {
 		name     string
 		reducers int
 		sorted   bool
 		memory   int64
 		retry    bool
+		json     bool
 	}{
-		{"one reducer", 1, false, 0, false},
-		{"hash, 3 reducers", 3, false, 0, false},
-		{"sorted, 4 reducers", 4, true, 0, false},
-		{"spills", 3, false, 4 << 10, false},
-		{"retried mapper", 2, true, 0, true},
+		{"one reducer", 1, false, 0, false, false},
+		{"hash, 3 reducers", 3, false, 0, false, false},
+		{"sorted, 4 reducers", 4, true, 0, false, false},
+		{"spills", 3, false, 4 << 10, false, false},
+		{"retried mapper", 2, true, 0, true, false},
+		{"json codec, sorted, spills", 3, true, 4 << 10, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			e, codec := e, "gob"
+			if tt.json {
+				e, codec = ej, "json"
+			}
 			docs, want := shuffleTexts(6)
 			opts := []lithops.ShuffleOption{lithops.Reducers(tt.reducers)}
 			if tt.sorted {
@@ -159,7 +166,7 @@ func TestMapShuffle(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					rd, err := shuffle.NewReader[string, int]("gob", rc)
+					rd, err := shuffle.NewReader[string, int](codec, rc)
 					if err != nil {
 						t.Fatal(err)
 					}
