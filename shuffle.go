@@ -23,6 +23,7 @@ import (
 
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/shuffle"
+	"github.com/lithops-go/lithops/internal/worker"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -213,7 +214,7 @@ func (m *Mapper[In, K, V]) mapCall(ctx context.Context, t shuffleMapTask[In, K])
 		return out, err
 	}
 	if addErr != nil {
-		return out, fmt.Errorf("lithops: shuffle buffer: %w", addErr)
+		return out, worker.HandlerError(fmt.Errorf("lithops: shuffle buffer: %w", addErr))
 	}
 	out.Key = protocol.ShuffleKey(t.Executor, t.Job, CallIDFrom(ctx), token())
 	var offs []int64
@@ -226,7 +227,7 @@ func (m *Mapper[In, K, V]) mapCall(ctx context.Context, t shuffleMapTask[In, K])
 		return err
 	})
 	if err != nil {
-		return out, fmt.Errorf("lithops: write shuffle segments: %w", err)
+		return out, worker.HandlerError(fmt.Errorf("lithops: write shuffle segments: %w", err))
 	}
 	out.Offsets, out.Spills = offs, s.Spills()
 	return out, nil
@@ -458,7 +459,7 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 		srcs, readers, err = open(t.Sources)
 		closers = append(closers, readers...)
 		if err != nil {
-			return out, fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err)
+			return out, worker.HandlerError(fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err))
 		}
 	} else {
 		// More segments than the memory holds read-aheads for: merge them
@@ -478,7 +479,7 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 				r.Close()
 			}
 			if err != nil {
-				return out, fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err)
+				return out, worker.HandlerError(fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err))
 			}
 			out.Runs++
 		}
@@ -508,7 +509,7 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 		return out, userErr // the user's error, as the function returned it
 	}
 	if err != nil {
-		return out, fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err)
+		return out, worker.HandlerError(fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err))
 	}
 	return out, nil
 }

@@ -58,6 +58,9 @@ func runFuncs(out *os.File) map[string]*Func {
 		"decode": {Call: func(context.Context, protocol.Codec, []byte) ([]byte, error) {
 			return nil, DecodeError(errors.New("bad gob"))
 		}},
+		"framework": {Call: func(context.Context, protocol.Codec, []byte) ([]byte, error) {
+			return nil, fmt.Errorf("shuffle: %w", HandlerError(errors.New("segment unreadable")))
+		}},
 		"ids": {Call: func(ctx context.Context, _ protocol.Codec, _ []byte) ([]byte, error) {
 			if StorageFrom(ctx) == nil {
 				return nil, errors.New("no storage in ctx")
@@ -115,6 +118,7 @@ func TestRun(t *testing.T) {
 		}},
 		{name: "timeout the function honoured", fn: "wait", timeout: 0.05, wantState: protocol.StateError, wantKind: protocol.KindTimeout, wantMsg: "exceeded its timeout of 50ms"},
 		{name: "input not decodable", fn: "decode", wantState: protocol.StateError, wantKind: protocol.KindHandler, wantMsg: "decode input"},
+		{name: "framework code failed", fn: "framework", wantState: protocol.StateError, wantKind: protocol.KindHandler, wantMsg: "shuffle: segment unreadable"},
 		{name: "registry differs", fn: "echo", edit: func(j *protocol.Job) { j.Registry["other"] = "func()" },
 			wantState: protocol.StateError, wantKind: protocol.KindMismatch, wantMsg: "differs from the client's"},
 		{name: "function unknown", fn: "echo", edit: func(j *protocol.Job) { j.Function = "nope" },

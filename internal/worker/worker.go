@@ -321,10 +321,11 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 		return nil
 	case userErr != nil:
 		var de *decodeError
+		var he *handlerError
 		kind := protocol.KindUser
 		msg := userErr.Error()
 		switch {
-		case errors.As(userErr, &de):
+		case errors.As(userErr, &de), errors.As(userErr, &he):
 			kind = protocol.KindHandler
 		case errors.Is(userErr, context.DeadlineExceeded) && errors.Is(fctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil:
 			// The function honoured its ctx, which ended at the call's
@@ -432,6 +433,17 @@ func (e *decodeError) Unwrap() error { return e.err }
 // DecodeError wraps a codec failure on the input so it is classified as a
 // handler error rather than a user error.
 func DecodeError(err error) error { return &decodeError{err} }
+
+// handlerError marks a failure of the framework's own code that runs
+// inside a registered function (a shuffle's storage reads and writes).
+type handlerError struct{ err error }
+
+func (e *handlerError) Error() string { return e.err.Error() }
+func (e *handlerError) Unwrap() error { return e.err }
+
+// HandlerError wraps a failure of framework code inside a function, so
+// that it is classified as a handler error rather than a user error.
+func HandlerError(err error) error { return &handlerError{err} }
 
 func invoke(ctx context.Context, call func(context.Context, protocol.Codec, []byte) ([]byte, error), codec protocol.Codec, input []byte) (out []byte, err error, panicked bool, stack string) {
 	defer func() {
