@@ -8,6 +8,9 @@
 //     sort (LC_ALL=C sort -S 50% --parallel=2) on the same bytes.
 //   - word count: bench/wordcount's 64 MiB (same generator) with 8
 //     reducers, beside the single-reducer MapReduce; the counts must agree.
+//   - group-by: 64 MiB of "key,value" CSV, half of the lines on one key,
+//     count and sum per key with a combiner and 8 reducers, checked against
+//     the same parsing in this process.
 //
 // Run it with the defaults (a 256 MiB sort) or with -size 1073741824 (1 GiB):
 //
@@ -395,6 +398,137 @@ func benchWordCount(ctx context.Context, e *lithops.Executor, reducers, runs int
 	return nil
 }
 
+// Group-by: a CSV of "key,value" lines, half of them on one key.
+
+// agg is a key's count and sum (of integer values: exact in any order).
+type agg struct {
+	N, Sum int64
+}
+
+func groupCSV(i int, size int) []byte {
+	r := uint64(i)*0x9E3779B97F4A7C15 + 7
+	buf := make([]byte, 0, size+32)
+	for len(buf) < size {
+		r ^= r >> 31
+		r *= 0xBF58476D1CE4E5B9
+		k := (r >> 20) % 10000
+		if r&1 == 0 {
+			k = 0 // the skewed key: half of the lines
+		}
+		buf = append(buf, 'k')
+		buf = strconv.AppendUint(buf, k, 10)
+		buf = append(buf, ',')
+		buf = strconv.AppendUint(buf, (r>>40)%1000, 10)
+		buf = append(buf, '\n')
+	}
+	return buf
+}
+
+func parseCSV(data []byte, add func(key []byte, v int64)) error {
+	for len(data) > 0 {
+		nl := bytes.IndexByte(data, '\n')
+		if nl < 0 {
+			nl = len(data)
+		}
+		line := data[:nl]
+		data = data[min(nl+1, len(data)):]
+		c := bytes.IndexByte(line, ',')
+		if c < 0 {
+			return fmt.Errorf("line %q has no comma", line)
+		}
+		v, err := strconv.ParseInt(string(line[c+1:]), 10, 64)
+		if err != nil {
+			return err
+		}
+		add(line[:c], v)
+	}
+	return nil
+}
+
+func foldAgg(ctx context.Context, k string, as iter.Seq[agg]) (agg, error) {
+	var t agg
+	for a := range as {
+		t.N += a.N
+		t.Sum += a.Sum
+	}
+	return t, nil
+}
+
+var groupMap = lithops.MapperFunc("bench_shuffle_groupby_map", func(ctx context.Context, c lithops.ObjectChunk, emit func(string, agg)) error {
+	data, err := readChunk(ctx, c)
+	if err != nil {
+		return err
+	}
+	return parseCSV(data, func(k []byte, v int64) { emit(string(k), agg{1, v}) })
+}, lithops.WithCombiner(foldAgg))
+
+var groupReduce = lithops.ReducerFunc("bench_shuffle_groupby_reduce", foldAgg)
+
+func benchGroupBy(ctx context.Context, e *lithops.Executor, reducers int) error {
+	st := e.Storage()
+	prefix := "bench/shuffle/groupby/"
+	defer st.DeletePrefix(context.WithoutCancel(ctx), st.Bucket(), prefix)
+	const objs, objSize = 8, 8 << 20
+	var keys []string
+	for i := range objs {
+		k := fmt.Sprintf("%spart-%02d.csv", prefix, i)
+		if err := st.PutBytes(ctx, st.Bucket(), k, groupCSV(i, objSize)); err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	}
+	// Reference: the same parsing in this process, one goroutine.
+	t0 := time.Now()
+	ref := map[string]agg{}
+	for _, k := range keys {
+		data, err := st.GetBytes(ctx, st.Bucket(), k)
+		if err != nil {
+			return err
+		}
+		err = parseCSV(data, func(k []byte, v int64) {
+			a := ref[string(k)]
+			a.N++
+			a.Sum += v
+			ref[string(k)] = a
+		})
+		if err != nil {
+			return err
+		}
+	}
+	refWall := time.Since(t0)
+	t0 = time.Now()
+	chunks, err := e.Partition(ctx, []string{"localhost://" + st.Bucket() + "/" + prefix}, lithops.ChunkSize(4<<20))
+	if err != nil {
+		return err
+	}
+	sh, err := lithops.MapShuffle(ctx, e, groupMap, chunks, groupReduce, lithops.Reducers(reducers))
+	if err != nil {
+		return err
+	}
+	n := 0
+	for k, a := range sh.All(ctx) {
+		if ref[k] != a {
+			return fmt.Errorf("key %s: %+v with the shuffle, %+v in process", k, a, ref[k])
+		}
+		n++
+	}
+	if err := sh.Err(); err != nil {
+		return err
+	}
+	if n != len(ref) {
+		return fmt.Errorf("%d keys with the shuffle, %d in process", n, len(ref))
+	}
+	wall := time.Since(t0)
+	fmt.Printf("group-by: %d MiB of CSV, %d keys (k0 holds %d of %d lines)\n", objs*objSize>>20, n, ref["k0"].N, func() (t int64) {
+		for _, a := range ref {
+			t += a.N
+		}
+		return
+	}())
+	fmt.Printf("  MapShuffle (%d mappers, combiner, %d reducers) %v, read back and checked; in-process reference (1 goroutine) %v\n", len(chunks), reducers, wall.Round(time.Millisecond), refWall.Round(time.Millisecond))
+	return nil
+}
+
 func main() {
 	size := flag.Int64("size", 256<<20, "bytes of records to sort (a multiple of 100 is used)")
 	chunk := flag.Int64("chunk", 32<<20, "bytes of each input object (one mapper each)")
@@ -402,6 +536,7 @@ func main() {
 	runs := flag.Int("runs", 2, "timed word-count runs")
 	doSort := flag.Bool("sort", true, "run the sort")
 	doWC := flag.Bool("wc", true, "run the word count")
+	doGroup := flag.Bool("groupby", true, "run the group-by")
 	flag.Parse()
 	lithops.Main(func(ctx context.Context) error {
 		dir, err := os.MkdirTemp("", "lithops-bench-shuffle-")
@@ -419,6 +554,11 @@ func main() {
 		if *doWC {
 			if err := benchWordCount(ctx, e, *reducers, *runs); err != nil {
 				return fmt.Errorf("word count: %w", err)
+			}
+		}
+		if *doGroup {
+			if err := benchGroupBy(ctx, e, *reducers); err != nil {
+				return fmt.Errorf("group-by: %w", err)
 			}
 		}
 		if *doSort {

@@ -28,7 +28,18 @@ type Sorter[K cmp.Ordered, V any] struct {
 	buf  [][]Pair[K, V]
 	size int64
 	runs []run
+	// comb holds the values of each key not yet folded, when Combine is
+	// set: a key's values are folded every combineEvery values, so a key
+	// seen a million times costs one value, not a million pairs to sort.
+	comb map[K][]V
 }
+
+// combineEvery is how many values of one key the buffer holds before it
+// folds them into one with Combine.
+const combineEvery = 16
+
+// mapEntry is the estimated overhead of a key in the combining map.
+const mapEntry = 48
 
 type run struct {
 	f    *os.File
@@ -39,6 +50,9 @@ type run struct {
 func (s *Sorter[K, V]) Add(k K, v V) error {
 	if s.buf == nil {
 		s.buf = make([][]Pair[K, V], s.Parts)
+	}
+	if s.Combine != nil {
+		return s.addCombining(k, v)
 	}
 	p := 0
 	if s.Parts > 1 {
@@ -52,6 +66,62 @@ func (s *Sorter[K, V]) Add(k K, v V) error {
 	return nil
 }
 
+func (s *Sorter[K, V]) addCombining(k K, v V) error {
+	if s.comb == nil {
+		s.comb = make(map[K][]V)
+	}
+	vs, seen := s.comb[k]
+	if !seen {
+		s.size += mapEntry
+		vs = make([]V, 0, combineEvery)
+	}
+	vs = append(vs, v)
+	s.size += s.SizeOf(k, v)
+	if len(vs) == combineEvery {
+		folded, err := s.fold(k, vs)
+		if err != nil {
+			return err
+		}
+		vs = append(vs[:0], folded)
+	}
+	s.comb[k] = vs
+	if s.Limit > 0 && s.size > s.Limit {
+		return s.spill()
+	}
+	return nil
+}
+
+// fold combines vs into one value and accounts for the memory it frees.
+func (s *Sorter[K, V]) fold(k K, vs []V) (V, error) {
+	for _, v := range vs {
+		s.size -= s.SizeOf(k, v)
+	}
+	folded, err := s.Combine(k, slices.Values(vs))
+	clear(vs)
+	s.size += s.SizeOf(k, folded)
+	return folded, err
+}
+
+// drainComb moves the combining map's keys, folded, into the partitions.
+func (s *Sorter[K, V]) drainComb() error {
+	for k, vs := range s.comb {
+		v := vs[0]
+		if len(vs) > 1 {
+			var err error
+			if v, err = s.fold(k, vs); err != nil {
+				return err
+			}
+		}
+		p := 0
+		if s.Parts > 1 {
+			p = s.Partition(k)
+		}
+		s.buf[p] = append(s.buf[p], Pair[K, V]{k, v})
+	}
+	s.comb = nil
+	return nil
+}
+
 // Spills returns how many runs went to disk.
 func (s *Sorter[K, V]) Spills() int { return len(s.runs) }
 
@@ -62,6 +132,9 @@ func (s *Sorter[K, V]) sortBuf() {
 }
 
 func (s *Sorter[K, V]) spill() error {
+	if err := s.drainComb(); err != nil {
+		return err
+	}
 	s.sortBuf()
 	f, err := os.CreateTemp(s.Dir, "lithops-shuffle-run-*")
 	if err != nil {
@@ -126,6 +199,9 @@ func (s *Sorter[K, V]) writeSegment(w io.Writer, src Source[K, V]) error {
 func (s *Sorter[K, V]) WriteSegments(w io.Writer) ([]int64, error) {
 	if s.buf == nil {
 		s.buf = make([][]Pair[K, V], s.Parts)
+	}
+	if err := s.drainComb(); err != nil {
+		return nil, err
 	}
 	s.sortBuf()
 	cw := &countWriter{w: w}
