@@ -48,9 +48,11 @@ type mapperOptions[K cmp.Ordered, V any] struct {
 }
 
 // WithCombiner folds the values of one key into one value on the mapper,
-// before they go to storage (word count's partial sums): when the mapper
-// spills a run and when it writes its segments. A combiner must be
-// associative, and its result is what the reducer sees as a value.
+// before they go to storage (word count's partial sums): as they are
+// emitted (every 16 values of a key), and when the mapper spills a run and
+// writes its segments. A combiner must be associative and commutative (it
+// may see a key's values in any grouping), and its result is what the
+// reducer sees as a value.
 func WithCombiner[K cmp.Ordered, V any](fn func(ctx context.Context, k K, vs iter.Seq[V]) (V, error)) MapperOption[K, V] {
 	return func(o *mapperOptions[K, V]) { o.combine = fn }
 }
