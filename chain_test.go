@@ -275,3 +275,31 @@ func TestMapFuturesPerCall(t *testing.T) {
 		t.Fatalf("second chained call: %v, %v; want 40", v, err)
 	}
 }
+
+// TestMapFuturesAzureStorage chains maps with Azure Blob storage
+// (Azurite): the chained workers read stored results through the earlier
+// calls' statuses in blob storage.
+func TestMapFuturesAzureStorage(t *testing.T) {
+	cfg := azuriteConfig(t)
+	ctx := ctxT(t)
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	f1, err := lithops.Map(ctx, e, chainBlock, []chainIn{{N: 1, Size: 20 << 10}, {N: 13, Size: 1}, {N: 2, Size: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, err := lithops.MapFutures(ctx, e, chainSum, f1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f2.Results(ctx)
+	if !errors.Is(err, lithops.ErrUpstream) || !errors.Is(err, errBadBlock) {
+		t.Errorf("error %v, want the upstream failure of call 1", err)
+	}
+	if got[0] != 20<<10 || got[2] != 20 {
+		t.Errorf("results %v, want [20480 _ 20]", got)
+	}
+}

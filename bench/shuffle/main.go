@@ -85,11 +85,12 @@ var sortMapper = lithops.MapperFunc("bench_sort_map", func(ctx context.Context, 
 	return nil
 })
 
-// sortReducer outputs the payloads of one key (one, but for a repeated key).
-var sortReducer = lithops.ReducerFunc("bench_sort_reduce", func(ctx context.Context, k string, vs iter.Seq[string]) ([]string, error) {
-	var out []string
+// sortReducer outputs the payloads of one key end to end (one payload but
+// for a repeated key): string keys and values travel raw.
+var sortReducer = lithops.ReducerFunc("bench_sort_reduce", func(ctx context.Context, k string, vs iter.Seq[string]) (string, error) {
+	var out string
 	for v := range vs {
-		out = append(out, v)
+		out += v
 	}
 	return out, nil
 })
@@ -215,8 +216,8 @@ func benchSort(ctx context.Context, e *lithops.Executor, dir string, size, chunk
 	var v validator
 	rec := make([]byte, recSize)
 	for k, payloads := range sh.All(ctx) {
-		for _, p := range payloads {
-			rec = append(append(rec[:0], k...), p...)
+		for p := payloads; len(p) >= recSize-10; p = p[recSize-10:] {
+			rec = append(append(rec[:0], k...), p[:recSize-10]...)
 			v.add(rec)
 		}
 	}

@@ -6,7 +6,8 @@
 //
 // Format. A segment is one stream of the codec (gob: one gob stream, so
 // type information is sent once per segment; json: newline-separated JSON
-// values) of Pair values in key order; pairs of equal keys keep the order
+// values) of Pair values in key order, or, when the keys are strings and
+// the values strings or byte slices (Raw), length-prefixed raw bytes; pairs of equal keys keep the order
 // in which the mapper emitted them. A mapper's object is its R segments end
 // to end, followed by a footer: the JSON of the R+1 segment offsets and,
 // in the last 8 bytes, the footer's length (big endian). The mapper's
@@ -40,23 +41,61 @@ type Pair[K cmp.Ordered, V any] struct {
 
 // Writer writes pairs to one segment.
 type Writer[K cmp.Ordered, V any] struct {
-	enc interface{ Encode(any) error }
+	enc     interface{ Encode(any) error }
+	raw     io.Writer // raw framing (Raw)
+	scratch []byte
+}
+
+// Raw reports whether pairs of K and V are framed raw, whatever the codec:
+// when the key is a string and the value a string or a byte slice (of any
+// named types), a pair is uvarint(len(key)), key, uvarint(len(value)),
+// value. No reflection, no type information: a sort's records cost their
+// bytes and two lengths.
+func Raw[K cmp.Ordered, V any]() bool {
+	return reflect.TypeFor[K]().Kind() == reflect.String && rawValue[V]()
+}
+
+func rawValue[V any]() bool {
+	t := reflect.TypeFor[V]()
+	return t.Kind() == reflect.String || t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8
 }
 
 // NewWriter starts a segment on w in the named codec ("gob" or "json").
 func NewWriter[K cmp.Ordered, V any](codec string, w io.Writer) (*Writer[K, V], error) {
 	switch codec {
-	case "", "gob":
-		return &Writer[K, V]{enc: gob.NewEncoder(w)}, nil
-	case "json":
+	case "", "gob", "json":
+	default:
+		return nil, fmt.Errorf("shuffle: unknown codec %q", codec)
+	}
+	switch {
+	case Raw[K, V]():
+		return &Writer[K, V]{raw: w}, nil
+	case codec == "json":
 		return &Writer[K, V]{enc: json.NewEncoder(w)}, nil
 	}
-	return nil, fmt.Errorf("shuffle: unknown codec %q", codec)
+	return &Writer[K, V]{enc: gob.NewEncoder(w)}, nil
 }
 
 // Write appends one pair.
 func (w *Writer[K, V]) Write(k K, v V) error {
-	return w.enc.Encode(&Pair[K, V]{K: k, V: v})
+	if w.raw == nil {
+		return w.enc.Encode(&Pair[K, V]{K: k, V: v})
+	}
+	ks := *(*string)(unsafe.Pointer(&k))
+	var vb []byte
+	if reflect.TypeFor[V]().Kind() == reflect.String {
+		vs := *(*string)(unsafe.Pointer(&v))
+		vb = unsafe.Slice(unsafe.StringData(vs), len(vs))
+	} else {
+		vb = *(*[]byte)(unsafe.Pointer(&v))
+	}
+	b := binary.AppendUvarint(w.scratch[:0], uint64(len(ks)))
+	b = append(b, ks...)
+	b = binary.AppendUvarint(b, uint64(len(vb)))
+	b = append(b, vb...)
+	w.scratch = b
+	_, err := w.raw.Write(b)
+	return err
 }
 
 // Source is a stream of pairs in key order; Next returns io.EOF at its end.
@@ -67,24 +106,75 @@ type Source[K cmp.Ordered, V any] interface {
 // Reader reads the pairs of one segment.
 type Reader[K cmp.Ordered, V any] struct {
 	dec interface{ Decode(any) error }
+	raw *bufio.Reader // raw framing (Raw)
+	buf []byte
 }
 
 // NewReader reads a segment written by a Writer of the same codec.
 func NewReader[K cmp.Ordered, V any](codec string, r io.Reader) (*Reader[K, V], error) {
+	switch codec {
+	case "", "gob", "json":
+	default:
+		return nil, fmt.Errorf("shuffle: unknown codec %q", codec)
+	}
+	if Raw[K, V]() {
+		br, ok := r.(*bufio.Reader)
+		if !ok {
+			br = bufio.NewReaderSize(r, 64<<10)
+		}
+		return &Reader[K, V]{raw: br}, nil
+	}
 	if _, ok := r.(io.ByteReader); !ok {
 		r = bufio.NewReaderSize(r, 64<<10)
 	}
-	switch codec {
-	case "", "gob":
-		return &Reader[K, V]{dec: gob.NewDecoder(r)}, nil
-	case "json":
+	if codec == "json" {
 		return &Reader[K, V]{dec: json.NewDecoder(r)}, nil
 	}
-	return nil, fmt.Errorf("shuffle: unknown codec %q", codec)
+	return &Reader[K, V]{dec: gob.NewDecoder(r)}, nil
+}
+
+// rawField reads one length-prefixed field.
+func (r *Reader[K, V]) rawField(first bool) ([]byte, error) {
+	n, err := binary.ReadUvarint(r.raw)
+	if err != nil {
+		if err == io.EOF && first {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("shuffle: segment cut short: %w", io.ErrUnexpectedEOF)
+	}
+	if n > 1<<31 {
+		return nil, fmt.Errorf("shuffle: corrupt segment: a field of %d bytes", n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r.raw, b); err != nil {
+		return nil, fmt.Errorf("shuffle: segment cut short: %w", io.ErrUnexpectedEOF)
+	}
+	return b, nil
 }
 
 // Next returns the next pair, or io.EOF.
 func (r *Reader[K, V]) Next() (K, V, error) {
+	if r.raw != nil {
+		var k K
+		var v V
+		kb, err := r.rawField(true)
+		if err != nil {
+			return k, v, err
+		}
+		vb, err := r.rawField(false)
+		if err != nil {
+			return k, v, err
+		}
+		ks := unsafe.String(unsafe.SliceData(kb), len(kb)) // kb is this key's own
+		k = *(*K)(unsafe.Pointer(&ks))
+		if reflect.TypeFor[V]().Kind() == reflect.String {
+			vs := unsafe.String(unsafe.SliceData(vb), len(vb))
+			v = *(*V)(unsafe.Pointer(&vs))
+		} else {
+			v = *(*V)(unsafe.Pointer(&vb))
+		}
+		return k, v, nil
+	}
 	var p Pair[K, V] // fresh: gob leaves absent (zero) fields alone
 	err := r.dec.Decode(&p)
 	if errors.Is(err, io.ErrUnexpectedEOF) {

@@ -145,3 +145,48 @@ func TestBoundsAndHash(t *testing.T) {
 		t.Error("string hash")
 	}
 }
+
+// TestRawFraming: string keys with string or byte-slice values are framed
+// raw, empty values included, and a cut segment is an error, not an end.
+func TestRawFraming(t *testing.T) {
+	type name string
+	if !Raw[string, []byte]() || !Raw[name, string]() || Raw[string, int]() || Raw[int, string]() {
+		t.Fatal("Raw picks the wrong types")
+	}
+	pairs := []Pair[name, []byte]{{"", nil}, {"a", []byte("x")}, {"b", bytes.Repeat([]byte("y"), 300)}}
+	var b bytes.Buffer
+	w, err := NewWriter[name, []byte]("gob", &b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pairs {
+		if err := w.Write(p.K, p.V); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, cut := range []int{b.Len(), b.Len() - 1} {
+		r, err := NewReader[name, []byte]("json", bytes.NewReader(b.Bytes()[:cut])) // raw, whatever the codec
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []Pair[name, []byte]
+		for {
+			k, v, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				got = append(got, Pair[name, []byte]{"error", nil})
+				break
+			}
+			got = append(got, Pair[name, []byte]{k, v})
+		}
+		want := fmt.Sprint(pairs)
+		if cut < b.Len() {
+			want = fmt.Sprint(append(pairs[:2:2], Pair[name, []byte]{"error", nil}))
+		}
+		if fmt.Sprint(got) != want {
+			t.Errorf("cut at %d: got %v, want %v", cut, got, want)
+		}
+	}
+}
