@@ -125,8 +125,9 @@
 //     the same in every mapper), or the position among R-1 bounds drawn
 //     from a sample of the keys (SortedOutput: reducer i's keys all lie
 //     below reducer i+1's). Keys are compared decoded, with cmp.Compare;
-//     the encoding (the executor's codec, one stream per segment) need not
-//     preserve order.
+//     the encoding (the executor's codec, one stream per segment; raw
+//     length-prefixed bytes when keys are strings and values strings or
+//     byte slices) need not preserve order.
 //   - A mapper writes exactly one object per execution, at
 //     protocol.ShuffleKey (a token of its own), holding its R segments, each
 //     sorted by key (equal keys keep their emit order), and an index; its
