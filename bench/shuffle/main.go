@@ -29,6 +29,7 @@ import (
 	"flag"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"iter"
 	"os"
 	"os/exec"
@@ -182,15 +183,20 @@ func benchSort(ctx context.Context, e *lithops.Executor, dir string, size, chunk
 		return fmt.Errorf("GNU sort: %w", err)
 	}
 	gnu := time.Since(t0)
-	b, err := os.ReadFile(out)
+	of, err := os.Open(out)
 	if err != nil {
 		return err
 	}
 	var gv validator
-	for len(b) >= recSize {
-		gv.add(b[:recSize])
-		b = b[recSize:]
+	br := bufio.NewReaderSize(of, 1<<20)
+	rec := make([]byte, recSize)
+	for {
+		if _, err := io.ReadFull(br, rec); err != nil {
+			break
+		}
+		gv.add(rec)
 	}
+	of.Close()
 	if err := gv.check(n, sum); err != nil {
 		return fmt.Errorf("GNU sort output: %w", err)
 	}
@@ -214,7 +220,6 @@ func benchSort(ctx context.Context, e *lithops.Executor, dir string, size, chunk
 	stats, _ := sh.Stats(ctx)
 	t0 = time.Now()
 	var v validator
-	rec := make([]byte, recSize)
 	for k, payloads := range sh.All(ctx) {
 		for p := payloads; len(p) >= recSize-10; p = p[recSize-10:] {
 			rec = append(append(rec[:0], k...), p[:recSize-10]...)
