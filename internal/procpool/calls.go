@@ -39,11 +39,22 @@ func (p *Pool) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invoc
 	if mem == 0 {
 		mem = p.opts.MemoryMB
 	}
+	// The pool alone decides whether the calls carry their manifest: a
+	// small job's does, so that a worker need not read it from storage.
+	inv.Job = nil
+	if job.Calls <= inlineManifestCalls {
+		inv.Job = job
+	}
 	f := &feeder{p: p, inv: inv, calls: inv.Calls, mk: func(one protocol.Invocation) *call {
 		return &call{ctx: ctx, inv: one, timeout: timeout, memoryMB: mem, retries: job.Retries, escalate: job.EscalateMemory}
 	}}
 	return f.feed(max(4*p.opts.Size, 16))
 }
+
+// inlineManifestCalls is the largest job whose manifest travels with its
+// calls; a bigger one's manifest (its input ranges grow with the calls) is
+// read once per worker from storage and cached.
+const inlineManifestCalls = 64
 
 // feeder queues the calls of one Invoke as earlier ones end.
 type feeder struct {

@@ -206,3 +206,60 @@ func TestInvokeFeedsAWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestInvokeCarriesSmallManifests: a small job's calls carry its manifest
+// (the worker does not read it from storage); a big job's workers read it.
+func TestInvokeCarriesSmallManifests(t *testing.T) {
+	e := newTestEnv(t)
+	tests := []struct {
+		name     string
+		calls    int
+		wantFail bool // the manifest is gone from storage
+	}{
+		{"small job: manifest carried", 3, false},
+		{"big job: manifest read from storage", inlineManifestCalls + 1, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var mu sync.Mutex
+			ended := map[string]protocol.Status{}
+			all := make(chan struct{})
+			opts := e.options(1)
+			opts.Notify = func(st *protocol.Status) {
+				if st.State == protocol.StateRunning {
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				ended[st.CallID] = *st
+				if len(ended) == tc.calls {
+					close(all)
+				}
+			}
+			p, err := New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			job, inv := e.job("pid", "", tc.calls, nil)
+			if err := e.st.Delete(context.Background(), "b", protocol.JobKey(job.ExecutorID, job.JobID)); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Invoke(context.Background(), job, inv); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-all:
+			case <-time.After(60 * time.Second):
+				t.Fatal("calls did not end within 60 s")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for id, st := range ended {
+				if failed := st.State == protocol.StateError; failed != tc.wantFail {
+					t.Fatalf("call %s: state %s (%+v), want failed = %v", id, st.State, st.Error, tc.wantFail)
+				}
+			}
+		})
+	}
+}

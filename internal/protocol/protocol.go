@@ -469,6 +469,10 @@ type Invocation struct {
 	Program     string    `json:"program,omitempty"`
 	Deadline    time.Time `json:"deadline,omitzero"`
 	Calls       []Call    `json:"calls"`
+	// Job is the job's manifest itself, which the process pool hands its
+	// workers with the calls of a small job so that they need not read it
+	// from storage (where it is all the same). Only the pool sets it.
+	Job *Job `json:"job,omitempty"`
 }
 
 // Validate checks an invocation received from the outside.
@@ -499,6 +503,14 @@ func (inv *Invocation) Validate() error {
 			return fmt.Errorf("invocation names call %s twice", c.ID)
 		}
 		seen[c.ID] = true
+	}
+	if inv.Job != nil {
+		if err := inv.Job.Validate(); err != nil {
+			return fmt.Errorf("invocation's manifest: %w", err)
+		}
+		if inv.Job.ExecutorID != inv.ExecutorID || inv.Job.JobID != inv.JobID {
+			return fmt.Errorf("invocation of %s/%s carries the manifest of %s/%s", inv.ExecutorID, inv.JobID, inv.Job.ExecutorID, inv.Job.JobID)
+		}
 	}
 	return nil
 }

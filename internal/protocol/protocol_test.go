@@ -173,3 +173,28 @@ func TestRetryDelay(t *testing.T) {
 		}
 	}
 }
+
+// An invocation may carry its own job's manifest, valid, and no other.
+func TestInvocationCarriedManifest(t *testing.T) {
+	job := &Job{Version: Version, ExecutorID: "e", JobID: "A000", Function: "f", Calls: 1, Inputs: []Range{{0, 0}}}
+	other := *job
+	other.JobID = "A001"
+	bad := *job
+	bad.Calls = 2
+	tests := []struct {
+		name string
+		job  *Job
+		want string
+	}{
+		{"its own", job, ""},
+		{"another job's", &other, "carries the manifest of e/A001"},
+		{"invalid", &bad, "invocation's manifest"},
+	}
+	for _, tc := range tests {
+		inv := Invocation{Version: Version, Bucket: "b", ExecutorID: "e", JobID: "A000", Calls: []Call{{ID: "00000"}}, Job: tc.job}
+		err := inv.Validate()
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}

@@ -105,6 +105,16 @@ func CallIDFrom(ctx context.Context) string {
 	return id
 }
 
+// manifest is the job of inv: the one it carries (Invocation.Job, from
+// the process pool; validated with the invocation), else the one in
+// storage.
+func (w *Worker) manifest(ctx context.Context, inv *protocol.Invocation) (*protocol.Job, error) {
+	if inv.Job != nil && inv.Job.ExecutorID == inv.ExecutorID && inv.Job.JobID == inv.JobID {
+		return inv.Job, nil
+	}
+	return w.Job(ctx, inv.Bucket, inv.ExecutorID, inv.JobID)
+}
+
 // Job reads (and caches) a job manifest.
 func (w *Worker) Job(ctx context.Context, bucket, executorID, jobID string) (*protocol.Job, error) {
 	key := protocol.JobKey(executorID, jobID)
@@ -172,7 +182,7 @@ func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protoco
 		st.State = protocol.StateError
 		st.Error = &protocol.ErrorRecord{Kind: kind, Type: fmt.Sprintf("%T", err), Message: err.Error()}
 	}
-	job, jerr := w.Job(ctx, inv.Bucket, inv.ExecutorID, inv.JobID)
+	job, jerr := w.manifest(ctx, inv)
 	var te *transientError
 	if errors.As(jerr, &te) {
 		// Storage trouble, not the call's: whoever delivered the call
@@ -220,7 +230,7 @@ func (e *mismatchError) Error() string { return e.msg }
 
 // run fills st; an error return is a framework failure around the call.
 func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protocol.Call, st *protocol.Status) error {
-	job, err := w.Job(ctx, inv.Bucket, inv.ExecutorID, inv.JobID)
+	job, err := w.manifest(ctx, inv)
 	if err != nil {
 		return err
 	}
