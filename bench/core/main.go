@@ -84,7 +84,7 @@ func main() {
 			lat[i] = d
 		}
 		slices.Sort(lat)
-		fmt.Printf("warm CallAsync→Result   median %v  p90 %v  (n=%d; target ≤ 5ms; Lithops localhost 310–410 ms)\n",
+		fmt.Printf("warm CallAsync→Result   median %v  p90 %v  (n=%d; target ≤ 0.3 ms; Lithops localhost 310–410 ms)\n",
 			lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*9/10].Round(10*time.Microsecond), len(lat))
 
 		// Map of a no-op: best of three, beside the file-system floor of
