@@ -3,6 +3,8 @@ package lithops
 import (
 	"context"
 	"iter"
+	"math"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -136,6 +138,31 @@ func TestShuffleReducerRuns(t *testing.T) {
 			stats, _ := sh.Stats(ctx)
 			if (stats.ReduceRuns > 0) != tt.runs {
 				t.Errorf("%d runs, want runs %v", stats.ReduceRuns, tt.runs)
+			}
+		})
+	}
+}
+
+// TestShuffleBufferLimit: a mapper buffers a quarter of the worker's
+// memory limit (which backends set from runtime_memory), or what the job
+// asks, or 128 MiB without a limit.
+func TestShuffleBufferLimit(t *testing.T) {
+	old := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(old)
+	tests := []struct {
+		name      string
+		memLimit  int64
+		job, want int64
+	}{
+		{"runtime_memory 2048 MiB", 2048 << 20, 0, 512 << 20},
+		{"the job's", 2048 << 20, 1 << 20, 1 << 20},
+		{"no limit", math.MaxInt64, 0, 128 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			debug.SetMemoryLimit(tt.memLimit)
+			if got := bufferLimit(tt.job); got != tt.want {
+				t.Errorf("bufferLimit(%d) = %d, want %d", tt.job, got, tt.want)
 			}
 		})
 	}
