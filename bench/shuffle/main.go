@@ -38,7 +38,9 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops"
+	_ "github.com/lithops-go/lithops/azure"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/runtimetest"
 )
 
 const recSize = 100
@@ -205,7 +207,7 @@ func benchSort(ctx context.Context, e *lithops.Executor, dir string, size, chunk
 
 	// MapShuffle, range-partitioned.
 	t0 = time.Now()
-	chunks, err := e.Partition(ctx, []string{"localhost://" + st.Bucket() + "/" + prefix})
+	chunks, err := e.Partition(ctx, []string{st.Backend() + "://" + st.Bucket() + "/" + prefix})
 	if err != nil {
 		return err
 	}
@@ -353,7 +355,7 @@ func benchWordCount(ctx context.Context, e *lithops.Executor, reducers, runs int
 	fmt.Printf("word count: %d objects, %.1f MiB\n", wcObjects, float64(size)/(1<<20))
 	var bestMR, bestSh time.Duration
 	for r := 0; r <= runs; r++ { // run 0 warms the workers up
-		chunks, err := e.Partition(ctx, []string{"localhost://" + st.Bucket() + "/" + prefix}, lithops.ChunkSize(4<<20))
+		chunks, err := e.Partition(ctx, []string{st.Backend() + "://" + st.Bucket() + "/" + prefix}, lithops.ChunkSize(4<<20))
 		if err != nil {
 			return err
 		}
@@ -503,7 +505,7 @@ func benchGroupBy(ctx context.Context, e *lithops.Executor, reducers int) error 
 	}
 	refWall := time.Since(t0)
 	t0 = time.Now()
-	chunks, err := e.Partition(ctx, []string{"localhost://" + st.Bucket() + "/" + prefix}, lithops.ChunkSize(4<<20))
+	chunks, err := e.Partition(ctx, []string{st.Backend() + "://" + st.Bucket() + "/" + prefix}, lithops.ChunkSize(4<<20))
 	if err != nil {
 		return err
 	}
@@ -543,6 +545,8 @@ func main() {
 	doSort := flag.Bool("sort", true, "run the sort")
 	doWC := flag.Bool("wc", true, "run the word count")
 	doGroup := flag.Bool("groupby", true, "run the group-by")
+	onAzure := flag.Bool("azure", false, "run on Azure Functions and Blob storage: Azurite (scripts/azurite.sh start) and the Functions-host double")
+	instances := flag.Int("instances", 4, "host double instances (-azure)")
 	flag.Parse()
 	lithops.Main(func(ctx context.Context) error {
 		dir, err := os.MkdirTemp("", "lithops-bench-shuffle-")
@@ -552,6 +556,18 @@ func main() {
 		defer os.RemoveAll(dir)
 		cfg := config.Default()
 		cfg.Localhost.StorageRoot = filepath.Join(dir, "storage")
+		if *onAzure {
+			// The same program as the runtime's handler, on the
+			// Functions-host double, over Azurite.
+			cfg = runtimetest.Config("bench-shuffle")
+			cfg.AzureFunctions.MaxWorkers = *instances
+			env, err := runtimetest.Start(ctx, cfg, runtimetest.Options{Instances: *instances, Workers: 2})
+			if err != nil {
+				return err
+			}
+			defer env.Close()
+			fmt.Printf("on azure_functions (%d host-double instances, 2 workers each) and azure_storage (Azurite)\n", *instances)
+		}
 		e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg))
 		if err != nil {
 			return err
