@@ -379,7 +379,7 @@ func (b *Backend) defaultTier() *tier {
 }
 
 // Invoke implements compute.Backend: it uploads the user program once, then
-// enqueues the calls, chunksize calls per message, in parallel.
+// enqueues the calls, chunkSize calls per message, in parallel.
 func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
 	// A job runs the program its manifest names: a rerun from another
 	// process (or the CLI) must not substitute its own.
@@ -392,8 +392,16 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 	}
 	inv.Program = sha
 	inv.ResultQueue = b.results
-	// chunksize calls per invocation.
-	chunk := max(b.cfg.Lithops.Chunksize, 1)
+	var t *tier
+	if b.endpoint != "" {
+		t = b.defaultTier() // the HTTPS trigger runs at the configured size only
+	} else {
+		var err error
+		if t, err = b.tier(ctx, job.Memory); err != nil {
+			return err
+		}
+	}
+	chunk := max(b.chunkSize(job, t.meta, len(inv.Calls)), 1)
 	parts := make([]protocol.Invocation, 0, (len(inv.Calls)+chunk-1)/chunk)
 	for i := 0; i < len(inv.Calls); i += chunk {
 		part := inv
@@ -411,10 +419,6 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 			return err
 		}
 		msgs = append(msgs, m...)
-	}
-	t, err := b.tier(ctx, job.Memory)
-	if err != nil {
-		return err
 	}
 	q := b.svc.NewQueueClient(t.names.Queue)
 	return parallel(ctx, max(b.cfg.AzureFunctions.InvokePoolThreads, 1), len(msgs), func(ctx context.Context, i int) error {
@@ -476,6 +480,13 @@ func parallel(parent context.Context, limit, n int, fn func(context.Context, int
 	return parent.Err() // the caller's, not the group's (Wait cancels it)
 }
 
+// completionHidden is how long a completion message read by consume stays
+// invisible: Azure's longest visibility timeout (7 days). The message is
+// not deleted (see the package doc, Completion): it is hidden for longer
+// than it lives (its time to live is the default 7 days, counted from
+// earlier) or than the queue does (Close deletes it).
+const completionHidden = 7 * 24 * 60 * 60
+
 // consume reads the completion queue and notifies the executor. Storage
 // polling covers anything lost here.
 func (b *Backend) consume() {
@@ -497,7 +508,7 @@ func (b *Backend) consume() {
 		default:
 		}
 		ctx, cancel := context.WithTimeout(life, 30*time.Second)
-		resp, err := q.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: to.Ptr(int32(32)), VisibilityTimeout: to.Ptr(int32(60))})
+		resp, err := q.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: to.Ptr(int32(32)), VisibilityTimeout: to.Ptr(int32(completionHidden))})
 		cancel()
 		if err != nil || len(resp.Messages) == 0 {
 			if err != nil {
@@ -513,19 +524,35 @@ func (b *Backend) consume() {
 		}
 		idle = 50 * time.Millisecond
 		for _, m := range resp.Messages {
-			if m.MessageText != nil && b.opts.Notify != nil {
-				var st protocol.Status
-				if json.Unmarshal([]byte(*m.MessageText), &st) == nil && st.Validate() == nil {
-					b.opts.Notify(&st)
-				}
+			if m.MessageText == nil || b.opts.Notify == nil {
+				continue
 			}
-			if m.MessageID != nil && m.PopReceipt != nil {
-				dctx, cancel := context.WithTimeout(life, 10*time.Second)
-				q.DeleteMessage(dctx, *m.MessageID, *m.PopReceipt, nil)
-				cancel()
+			for _, st := range decodeCompletion(*m.MessageText) {
+				b.opts.Notify(st)
 			}
 		}
 	}
+}
+
+// decodeCompletion reads a completion message: the JSON array of final
+// statuses the runtime host pushes (host.Pusher), or one status. Statuses
+// that do not validate are dropped; polling finds their calls.
+func decodeCompletion(text string) []*protocol.Status {
+	var sts []*protocol.Status
+	if json.Unmarshal([]byte(text), &sts) != nil {
+		var st protocol.Status
+		if json.Unmarshal([]byte(text), &st) != nil {
+			return nil
+		}
+		sts = []*protocol.Status{&st}
+	}
+	valid := sts[:0]
+	for _, st := range sts {
+		if st != nil && st.Validate() == nil {
+			valid = append(valid, st)
+		}
+	}
+	return valid
 }
 
 // Close implements compute.Backend: it stops consuming and deletes the

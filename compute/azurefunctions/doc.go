@@ -21,9 +21,15 @@
 // # Invariants
 //
 // At-least-once delivery. Invoke uploads the user program once by hash,
-// then enqueues invocation messages (chunksize calls each, base64 JSON, at
-// most 64 KiB: inline inputs are dropped and calls split to fit) on the
-// trigger queue of the runtime deployment at the call's memory size. The
+// then enqueues invocation messages (base64 JSON, at most 64 KiB: inline
+// inputs are dropped and calls split to fit) on the trigger queue of the
+// runtime deployment at the call's memory size. A message carries the
+// job's chunksize calls (WithChunkSize), else lithops.chunksize, else
+// AutoChunk's choice: at least the runtime's worker_processes (an
+// instance takes one message at a time and runs its calls on its
+// workers), more rounds of them only while the map has more than a few
+// messages per instance (azure_functions.max_workers) and only as many as
+// fit, each at the call timeout, below the function timeout. The
 // Functions host delivers each message until the handler answers 2xx: a
 // message may be delivered, and a call run, more than once. Over the HTTPS
 // trigger, invocations are posted instead, retried on 429 and 5xx; a post
@@ -32,9 +38,12 @@
 // Exactly one result per call. Every status record, the runtime host's
 // and the backend's alike, is written create-if-absent: the first final
 // status of a call is the one everyone reads, whatever a duplicate delivery
-// does later. The runtime host answers 2xx only when every call of the
-// invocation has a status in storage, else 5xx so that the message comes
-// back.
+// does later. So the runtime host reads no status before running a
+// message's first delivery: a duplicate message runs its calls again and
+// their writes keep the first outcome. On a redelivery (dequeue count
+// above 1) it reports the calls already recorded instead of running them.
+// The runtime host answers 2xx only when every call of the invocation has
+// a status in storage, else 5xx so that the message comes back.
 //
 // Leases. The runtime host writes a lease for every call of an invocation
 // when it arrives and renews it while the call waits and runs (Leases
@@ -59,13 +68,25 @@
 // consumes it).
 //
 // Completion. The runtime host pushes final statuses to the executor's
-// completion queue; the backend consumes it and notifies the executor.
-// Storage polling by the executor stays the safety net.
+// completion queue, a JSON array per message: the statuses of an
+// invocation's calls that end within host.PushDelay of each other, the
+// rest when its last call ends. The backend consumes the queue and
+// notifies the executor. It does not delete what it reads (a request per
+// message saved): it reads each message with the longest visibility
+// timeout, 7 days, which outlasts the message's time to live, so the
+// message never shows again while the queue exists, and Close deletes the
+// queue with whatever is in it. That is safe under at-least-once
+// semantics because a completion message is only a hint: a status
+// notified twice (a message read again) changes nothing, the first final
+// status of a call being the one that counts, and a status never notified
+// (a push that failed, a message lost with a client that stopped) is
+// found by the executor's storage poll, the safety net, which lists the
+// job often while pushes stop and rarely while they flow.
 //
 // Who deletes what. The Functions host deletes a trigger message once the
 // handler answered 2xx, and moves it to the poison queue after the last
 // failed delivery. The backend creates the executor's completion queue in
-// New, deletes the messages it reads there, and deletes the queue in Close;
+// New and deletes it, with its messages, in Close;
 // from a poison queue it deletes only its own executor's messages, after
 // their calls are recorded, leaving other executors' to their watchers.
 // The runtime host deletes the lease of an attempt it hands back. Job

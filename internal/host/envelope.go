@@ -58,6 +58,7 @@ type invocationRequest struct {
 	Data     map[string]json.RawMessage `json:"Data"`
 	Metadata map[string]json.RawMessage `json:"Metadata"`
 }
+
 type invocationResponse struct {
 	Outputs     map[string]any `json:"Outputs"`
 	Logs        []string       `json:"Logs"`
@@ -69,6 +70,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.WriteHeader(code)
 	json.NewEncoder(w).Encode(v)
 }
+
 func (h *Host) serveInvocation(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
@@ -105,7 +107,9 @@ func (h *Host) serveInvocation(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	settled := map[string]*protocol.Status{}
-	logs, err := h.run(r.Context(), inv, settled)
+	// A first delivery needs no duplicate check (see run); a count the
+	// platform did not send (0) is taken as a redelivery.
+	logs, err := h.run(r.Context(), inv, settled, dequeueCount(req.Metadata) != 1)
 	if n := dequeueCount(req.Metadata); err != nil && h.opts.MaxDeliveries > 0 && n >= h.opts.MaxDeliveries {
 		// The platform will not deliver it again (it goes to the poison
 		// queue): fail its calls for good rather than leave them pending.
@@ -214,7 +218,7 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, raw json
 		}
 	}
 	settled := map[string]*protocol.Status{}
-	_, err = h.run(ctx, inv, settled)
+	_, err = h.run(ctx, inv, settled, true)
 	if err != nil {
 		why := "the runtime could not run this call: " + err.Error()
 		if ctx.Err() != nil {
@@ -234,6 +238,7 @@ func (h *Host) serveHTTPTrigger(w http.ResponseWriter, r *http.Request, raw json
 	}
 	writeJSON(w, http.StatusOK, httpOut(200, "settled"))
 }
+
 func httpOut(code int, body string) invocationResponse {
 	return invocationResponse{Outputs: map[string]any{"res": map[string]any{
 		"statusCode": fmt.Sprint(code), "body": body, "headers": map[string]string{"Content-Type": "application/json"},

@@ -19,8 +19,14 @@
 //     (Options.HandOff) before it is answered.
 //   - A call handed back to the client (out of memory, a bigger instance
 //     size exists) is reported as soon as it ends, its lease deleted first.
-//   - A call whose status already exists (a duplicate delivery) is not run
-//     again; its stored status is reported.
+//   - On a redelivery (dequeue count above 1, an HTTP post, Run), a call
+//     whose status already exists is not run again; its stored status is
+//     reported. A first delivery runs every call without reading their
+//     statuses first: the create-if-absent status write keeps the first
+//     outcome of a call a duplicate message runs twice.
+//   - Final statuses are pushed to the executor's completion queue in
+//     batches: one message (a JSON array) for the calls that end within
+//     PushDelay of each other, sent before the invocation is answered.
 //   - No credential is read from an invocation; the host uses its own
 //     settings (environment) for storage and queues.
 //   - The host keeps the worker processes (an internal/procpool pool) of at
@@ -50,7 +56,8 @@ import (
 const FunctionName = "lithops_handler"
 
 // Pusher sends a message to a named queue: how final statuses reach the
-// client's per-executor completion queue.
+// client's per-executor completion queue, a JSON array of them per message
+// (see PushDelay).
 type Pusher interface {
 	Push(ctx context.Context, queue string, msg []byte) error
 }
@@ -205,16 +212,25 @@ func (h *Host) meta() protocol.RuntimeMeta {
 }
 
 // Run executes an invocation and returns log lines. A nil error means every
-// call of it has a status in storage.
+// call of it has a status in storage. Calls already recorded are not run
+// again.
 func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, error) {
-	return h.run(ctx, inv, map[string]*protocol.Status{})
+	return h.run(ctx, inv, map[string]*protocol.Status{}, true)
 }
 
 // run is Run; it adds to settled the calls that have a final record or
 // were handed back to the client (nil), which giveUp must leave alone, and
 // those whose status could not be written (the status), which giveUp
 // writes rather than lose their outcome.
-func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[string]*protocol.Status) ([]string, error) {
+//
+// With check, calls whose final status exists are reported and not run
+// again: a redelivery, after a delivery that ran some of them. Without it
+// (a message's first delivery) every call runs: a duplicate message
+// (the client's send retried, or a retry racing a slow attempt) may then
+// run a call twice, which at-least-once delivery allows anyway, and the
+// status write, create-if-absent, keeps the first outcome and reports it;
+// skipping the check saves a read per call on every delivery.
+func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[string]*protocol.Status, check bool) ([]string, error) {
 	st := h.opts.Storage
 	if inv.Op == protocol.OpMetadata {
 		meta, _ := json.Marshal(h.meta())
@@ -228,10 +244,16 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 		return nil, err
 	}
 	job = h.capTimeout(job)
+	pushes := h.newPushBatch(ctx, inv)
+	defer pushes.close()
 	// Duplicate deliveries: calls already recorded are reported, not rerun.
 	var todo []protocol.Call
 	var done []*protocol.Status
 	for _, c := range inv.Calls {
+		if !check {
+			todo = append(todo, c)
+			continue
+		}
 		key := protocol.StatusKey(inv.ExecutorID, inv.JobID, c.ID)
 		raw, err := st.GetBytes(ctx, inv.Bucket, key)
 		if err == nil {
@@ -251,7 +273,7 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	}
 	for _, s := range done {
 		settled[s.CallID] = nil
-		h.push(ctx, inv, s)
+		pushes.add(s)
 	}
 	if len(todo) == 0 {
 		return logs, nil
@@ -271,7 +293,7 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	if err != nil {
 		// Without the program no call can run: record that, answer 2xx.
 		for _, c := range todo {
-			if rerr := h.record(ctx, inv, protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "program", err.Error())); rerr != nil {
+			if rerr := h.record(ctx, inv, protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "program", err.Error()), pushes); rerr != nil {
 				return logs, rerr
 			}
 		}
@@ -340,7 +362,7 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 					h.opts.Logger.Debug("delete lease", "call", s.CallID, "err", err)
 				}
 			}
-			h.push(ctx, inv, s)
+			pushes.add(s)
 		}
 	}
 	if unrecorded > 0 {
@@ -409,6 +431,8 @@ func (h *Host) deliver(s *protocol.Status) {
 // not settled by this delivery: it runs when nothing will deliver inv
 // again. A call handed back to the client is left to its next attempt.
 func (h *Host) giveUp(ctx context.Context, inv *protocol.Invocation, settled map[string]*protocol.Status, why string) error {
+	pushes := h.newPushBatch(ctx, inv)
+	defer pushes.close()
 	for _, c := range inv.Calls {
 		if s, ok := settled[c.ID]; ok {
 			if s == nil {
@@ -418,12 +442,12 @@ func (h *Host) giveUp(ctx context.Context, inv *protocol.Invocation, settled map
 			// is the call's final status, not a failure of ours.
 			rec := *s
 			rec.Unrecorded = false
-			if err := h.record(ctx, inv, &rec); err != nil {
+			if err := h.record(ctx, inv, &rec, pushes); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := h.record(ctx, inv, protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "delivery", why)); err != nil {
+		if err := h.record(ctx, inv, protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "delivery", why), pushes); err != nil {
 			return err
 		}
 	}
@@ -432,26 +456,14 @@ func (h *Host) giveUp(ctx context.Context, inv *protocol.Invocation, settled map
 
 // record writes a final status the worker could not, create-if-absent like
 // every status: one that another delivery wrote first stays, and is the
-// one reported.
-func (h *Host) record(ctx context.Context, inv *protocol.Invocation, s *protocol.Status) error {
+// one reported, through pushes.
+func (h *Host) record(ctx context.Context, inv *protocol.Invocation, s *protocol.Status, pushes *pushBatch) error {
 	rec, err := worker.Record(ctx, h.opts.Storage, inv.Bucket, protocol.StatusKey(s.ExecutorID, s.JobID, s.CallID), s)
 	if err != nil {
 		return fmt.Errorf("record call %s: %w", s.CallID, err)
 	}
-	h.push(ctx, inv, rec)
+	pushes.add(rec)
 	return nil
-}
-
-// push reports a final status to the executor's queue; storage stays the
-// source of truth, so a failed push is only logged.
-func (h *Host) push(ctx context.Context, inv *protocol.Invocation, s *protocol.Status) {
-	if inv.ResultQueue == "" || h.opts.Pusher == nil {
-		return
-	}
-	msg, _ := json.Marshal(s)
-	if err := h.opts.Pusher.Push(ctx, inv.ResultQueue, msg); err != nil {
-		h.opts.Logger.Debug("push status", "queue", inv.ResultQueue, "err", err)
-	}
 }
 
 func (h *Host) job(ctx context.Context, inv *protocol.Invocation) (*protocol.Job, error) {
