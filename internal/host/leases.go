@@ -56,14 +56,20 @@ func (h *Host) heartbeat(ctx context.Context, inv *protocol.Invocation, job *pro
 			h.opts.Logger.Debug("lease renewal failed", "key", lt.key, "err", err)
 		}
 	}
-	// The arrival leases are written together, before the first call
-	// starts: until a call has one, a dead instance hides it.
-	var first errgroup.Group
-	first.SetLimit(16)
-	for _, lt := range targets {
-		first.Go(func() error { beat(lt); return nil })
+	// The leases are written together, 16 at a time: a message of many
+	// calls waiting for workers renews them all each round, and one by one
+	// a round on a slow store could outlast the lease itself.
+	beatAll := func() {
+		var g errgroup.Group
+		g.SetLimit(16)
+		for _, lt := range targets {
+			g.Go(func() error { beat(lt); return nil })
+		}
+		g.Wait()
 	}
-	first.Wait()
+	// The arrival leases are written before the first call starts: until a
+	// call has one, a dead instance hides it.
+	beatAll()
 	go func() {
 		t := time.NewTicker(max(interval, 100*time.Millisecond))
 		defer t.Stop()
@@ -75,9 +81,7 @@ func (h *Host) heartbeat(ctx context.Context, inv *protocol.Invocation, job *pro
 				return
 			case <-t.C:
 			}
-			for _, lt := range targets {
-				beat(lt)
-			}
+			beatAll()
 		}
 	}()
 	return func() {
