@@ -331,8 +331,10 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 		return logs, fmt.Errorf("start calls: %w", err)
 	}
 	// The pool kills a call at its timeout, so every call ends; the bound
-	// only guards against a host bug.
-	limit := time.Duration(job.Retries+1)*(time.Duration(job.Timeout*float64(time.Second))+10*time.Second) + 2*time.Minute
+	// only guards against a host bug. A message of more calls than workers
+	// runs them in rounds, each as long as a call may take.
+	rounds := time.Duration((len(todo) + h.opts.Workers - 1) / h.opts.Workers)
+	limit := rounds*time.Duration(job.Retries+1)*(time.Duration(job.Timeout*float64(time.Second))+10*time.Second) + 2*time.Minute
 	if job.Timeout <= 0 {
 		limit = 24 * time.Hour
 	}
