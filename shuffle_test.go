@@ -8,6 +8,7 @@ import (
 	"iter"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -223,5 +224,55 @@ func TestMapShuffleErrors(t *testing.T) {
 	}
 	if err := sh.Wait(ctx); !errors.Is(err, lithops.ErrUser) || !strings.Contains(err.Error(), "map stage") {
 		t.Errorf("mapper failure: %v", err)
+	}
+}
+
+// crashOnceReducer kills its own worker process the first time it reduces
+// "the" (a marker object says it did): a reducer lost mid-way.
+var crashOnceReducer = lithops.ReducerFunc("test_wc_reduce_crash_once", func(ctx context.Context, w string, vs iter.Seq[int]) (int, error) {
+	if w == "the" {
+		st := lithops.StorageFrom(ctx)
+		marker := "shuffle-reducer-crashed-once"
+		if _, err := st.Head(ctx, st.Bucket(), marker); err != nil {
+			if err := st.PutBytes(ctx, st.Bucket(), marker, nil); err != nil {
+				return 0, err
+			}
+			os.Exit(3) // the worker dies with the reducer's partial output
+		}
+	}
+	n := 0
+	for v := range vs {
+		n += v
+	}
+	return n, nil
+})
+
+// A reducer whose worker dies mid-way is run again, and its output holds
+// every key once with its exact count: only the output its final status
+// names is read.
+func TestMapShuffleLostReducerRerun(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t)
+	docs, want := shuffleTexts(4)
+	sh, err := lithops.MapShuffle(ctx, e, wcMapper, docs, crashOnceReducer,
+		lithops.Reducers(2), lithops.ShuffleCallOptions(lithops.WithRetries(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for k, n := range sh.All(ctx) {
+		if _, dup := got[k]; dup {
+			t.Errorf("key %q read twice", k)
+		}
+		got[k] = n
+	}
+	if err := sh.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("counts differ after a lost reducer: got %d keys (the=%d), want %d keys (the=%d)", len(got), got["the"], len(want), want["the"])
+	}
+	if _, err := e.Storage().Head(ctx, e.Storage().Bucket(), "shuffle-reducer-crashed-once"); err != nil {
+		t.Fatalf("the reducer never crashed: %v", err)
 	}
 }
