@@ -3,6 +3,7 @@ package lithops
 import (
 	"context"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,5 +131,52 @@ func TestSmallInputsTravelInTheManifest(t *testing.T) {
 		if err != nil || len(got) != len(tc.inputs) || got[len(got)-1] != 2*tc.inputs[len(tc.inputs)-1] {
 			t.Fatalf("%s: calls without their inline input: %v", tc.name, err)
 		}
+	}
+}
+
+// A released job whose manifest cannot be read back is an error that names
+// it; nothing is deleted and the executor still knows the job.
+func TestReleasedJobUnreadable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := config.Default()
+	cfg.Lithops.Backend, cfg.Lithops.Storage = "inprocess", "memory"
+	e, err := NewExecutor(ctx, WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	fs, err := Map(ctx, e, double, []int{1, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := fs.At(0).JobID()
+	e.mu.Lock()
+	ref := e.jobs[id]
+	e.mu.Unlock()
+	fs = nil
+	for range 20 {
+		runtime.GC()
+		if ref.weak.Value() == nil {
+			break
+		}
+	}
+	if ref.weak.Value() != nil {
+		t.Skip("the job's state was not collected; nothing to read back")
+	}
+	if err := e.st.PutBytes(ctx, e.bucket, protocol.JobKey(e.id, id), []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := JobFutures[int](e, id); err == nil || !strings.Contains(err.Error(), id) {
+		t.Fatalf("JobFutures of an unreadable released job: %v", err)
+	}
+	if _, err := e.st.Head(ctx, e.bucket, protocol.StatusKey(e.id, id, protocol.CallID(1))); err != nil {
+		t.Fatalf("a record went: %v", err)
+	}
+	if infos := e.Jobs(); len(infos) != 1 || infos[0].ID != id {
+		t.Fatalf("Jobs after the failed read-back: %+v", infos)
 	}
 }
