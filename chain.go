@@ -55,6 +55,9 @@ func MapFutures[A, B any](ctx context.Context, e *Executor, f *Function[A, B], f
 	if f == nil {
 		return nil, errors.New("lithops: MapFutures of a nil function")
 	}
+	if err := f.checkResultCodec(e.codec); err != nil {
+		return nil, err
+	}
 	if futs == nil {
 		return nil, errors.New("lithops: MapFutures of nil futures")
 	}
@@ -74,6 +77,9 @@ func MapFutures[A, B any](ctx context.Context, e *Executor, f *Function[A, B], f
 func Then[A, B any](ctx context.Context, e *Executor, fut *Future[A], f *Function[A, B], opts ...CallOption) (*Future[B], error) {
 	if f == nil {
 		return nil, errors.New("lithops: Then of a nil function")
+	}
+	if err := f.checkResultCodec(e.codec); err != nil {
+		return nil, err
 	}
 	if fut == nil {
 		return nil, errors.New("lithops: Then of a nil future")

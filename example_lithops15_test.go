@@ -101,3 +101,30 @@ func ExampleObjNewline() {
 	fmt.Println(total.Result(ctx))
 	// Output: 1000 <nil>
 }
+
+type Circle struct{ R float64 }
+type Square struct{ Side float64 }
+
+// shape returns one of two types in an any; it declares both so that the
+// default gob codec can carry them.
+var shape = lithops.Func("example_shape", func(ctx context.Context, n int) (any, error) {
+	if n%2 == 0 {
+		return Square{float64(n)}, nil
+	}
+	return Circle{float64(n)}, nil
+}, lithops.Returns(Circle{}, Square{}))
+
+func ExampleReturns() {
+	ctx := context.Background()
+	fexec, err := lithops.NewExecutor(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer fexec.Close()
+	futs, err := lithops.Map(ctx, fexec, shape, []int{1, 2})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(futs.Results(ctx))
+	// Output: [{1} {2}] <nil>
+}

@@ -201,6 +201,9 @@ func CallAsync[In, Out any](ctx context.Context, e *Executor, f *Function[In, Ou
 	if f == nil {
 		return nil, fmt.Errorf("lithops: CallAsync of a nil function")
 	}
+	if err := f.checkResultCodec(e.codec); err != nil {
+		return nil, err
+	}
 	b, err := encodeInput(e, in)
 	if err != nil {
 		return nil, err
@@ -233,6 +236,9 @@ func Map[In, Out any](ctx context.Context, e *Executor, f *Function[In, Out], in
 func mapJob[In, Out any](ctx context.Context, e *Executor, f *Function[In, Out], inputs []In, num int, opts []CallOption) (*jobState, error) {
 	if f == nil {
 		return nil, fmt.Errorf("lithops: Map of a nil function")
+	}
+	if err := f.checkResultCodec(e.codec); err != nil {
+		return nil, err
 	}
 	// Encoded once, end to end in one buffer: the calls' inline inputs and
 	// the uploaded inputs object are views of it, not copies.

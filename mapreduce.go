@@ -21,6 +21,9 @@ func MapReduce[In, Mid, Out any](ctx context.Context, e *Executor, mapFn *Functi
 	if reduceFn == nil {
 		return nil, fmt.Errorf("lithops: MapReduce with a nil reduce function")
 	}
+	if err := reduceFn.checkResultCodec(e.codec); err != nil {
+		return nil, err
+	}
 	e.mu.Lock()
 	num := e.nextJob
 	e.nextJob++
@@ -46,6 +49,9 @@ func MapReduce[In, Mid, Out any](ctx context.Context, e *Executor, mapFn *Functi
 func MapReduceByKey[Mid, Out any](ctx context.Context, e *Executor, mapFn *Function[ObjectChunk, Mid], chunks []ObjectChunk, reduceFn *Function[[]Mid, Out], opts ...CallOption) (*Futures[Out], error) {
 	if reduceFn == nil {
 		return nil, fmt.Errorf("lithops: MapReduceByKey with a nil reduce function")
+	}
+	if err := reduceFn.checkResultCodec(e.codec); err != nil {
+		return nil, err
 	}
 	var groups [][]int
 	index := map[[4]string]int{}

@@ -68,6 +68,42 @@ var anyOut = lithops.Func("lithops15_any_out", func(ctx context.Context, n int) 
 
 var anyIn = lithops.Func("lithops15_any_in", func(ctx context.Context, v any) (int, error) { return 1, nil })
 
+type shapeSquare struct{ Side int }
+
+func (s shapeSquare) String() string { return fmt.Sprint("square ", s.Side) }
+
+type shapeCircle struct{ R int }
+
+func (c shapeCircle) String() string { return fmt.Sprint("circle ", c.R) }
+
+type shapeUndeclared struct{ X int }
+
+// declaredOut returns the types it declares, except for 0.
+var declaredOut = lithops.Func("lithops15_declared_out", func(ctx context.Context, n int) (any, error) {
+	switch {
+	case n > 0:
+		return shapeSquare{n}, nil
+	case n < 0:
+		return shapeCircle{-n}, nil
+	}
+	return shapeUndeclared{}, nil
+}, lithops.Returns(shapeSquare{}, shapeCircle{}))
+
+var stringers = lithops.Func("lithops15_stringers", func(ctx context.Context, n int) ([]fmt.Stringer, error) {
+	return []fmt.Stringer{shapeSquare{n}, shapeCircle{n}}, nil
+}, lithops.Returns(shapeSquare{}, shapeCircle{}))
+
+// wrongStringers declares a type that is not a fmt.Stringer.
+var wrongStringers = lithops.Func("lithops15_wrong_stringers", func(ctx context.Context, n int) ([]fmt.Stringer, error) {
+	return nil, nil
+}, lithops.Returns(0))
+
+var nestedAnyOut = lithops.Func("lithops15_nested_any_out", func(ctx context.Context, n int) (struct{ Vals map[string]any }, error) {
+	return struct{ Vals map[string]any }{}, nil
+})
+
+var anySum = lithops.Func("lithops15_any_sum", func(ctx context.Context, xs []any) (any, error) { return len(xs), nil })
+
 // storages are the two storages the options are tested on: localhost, and
 // Azurite when it runs.
 func storages(t *testing.T) map[string]func(t *testing.T) *config.Config {
@@ -257,28 +293,82 @@ func TestMemoryEscalationAlone(t *testing.T) {
 }
 
 // TestGobInterfaceHint: an any-typed input gob cannot carry fails on the
-// client before submission, and an any-typed result fails with the fix in
-// the message.
+// client before submission, and so does a function whose result holds an
+// interface and that declares no type for it (lithops.Returns); a declared
+// type travels, an undeclared one fails on the worker with the fix.
 func TestGobInterfaceHint(t *testing.T) {
 	ctx := ctxT(t)
 	e := newExecutor(t)
-	const fix = "gob.Register"
+	nothingSubmitted := func(t *testing.T) {
+		t.Helper()
+		if infos, _ := e.Storage().List(ctx, e.Storage().Bucket(), "lithops.jobs/"+e.ID()+"/"); len(infos) != 0 {
+			t.Errorf("a job was submitted: %d objects", len(infos))
+		}
+	}
 	_, err := lithops.CallAsync(ctx, e, anyIn, any(opaque{1}))
-	if err == nil || !strings.Contains(err.Error(), fix) || !strings.Contains(err.Error(), "JSONCodec") {
+	if err == nil || !strings.Contains(err.Error(), "gob.Register") || !strings.Contains(err.Error(), "JSONCodec") {
 		t.Errorf("input: %v", err)
 	}
-	if infos, _ := e.Storage().List(ctx, e.Storage().Bucket(), "lithops.jobs/"+e.ID()+"/"); len(infos) != 0 {
-		t.Errorf("a job was submitted: %d objects", len(infos))
+	nothingSubmitted(t)
+
+	const fix = "lithops.Returns"
+	refused := map[string]func() error{
+		"CallAsync": func() error { _, err := lithops.CallAsync(ctx, e, anyOut, 1); return err },
+		"Map":       func() error { _, err := lithops.Map(ctx, e, anyOut, []int{1, 2}); return err },
+		"nested":    func() error { _, err := lithops.Map(ctx, e, nestedAnyOut, []int{1}); return err },
+		"unimplemented interface": func() error {
+			_, err := lithops.Map(ctx, e, wrongStringers, []int{1})
+			return err
+		},
+		"MapReduce reducer": func() error {
+			_, err := lithops.MapReduce(ctx, e, declaredOut, []int{1}, anySum)
+			return err
+		},
 	}
-	f, err := lithops.CallAsync(ctx, e, anyOut, 1)
+	for name, submit := range refused {
+		err := submit()
+		if err == nil || !strings.Contains(err.Error(), fix) || !strings.Contains(err.Error(), "JSONCodec") {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	nothingSubmitted(t)
+	up, err := lithops.CallAsync(ctx, e, chainDouble, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.Result(ctx)
-	if err == nil || !strings.Contains(err.Error(), fix) || errors.Is(err, lithops.ErrUser) {
-		t.Errorf("output: %v", err)
+	if _, err := lithops.Then(ctx, e, up, anyOut); err == nil || !strings.Contains(err.Error(), fix) {
+		t.Errorf("Then: %v", err)
 	}
-	// The JSON codec carries both.
+
+	// Declared types travel, through an any and through a []fmt.Stringer.
+	fs, err := lithops.Map(ctx, e, declaredOut, []int{1, -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fs.Results(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[0] != (shapeSquare{1}) || got[1] != (shapeCircle{1}) {
+		t.Errorf("declared: %#v", got)
+	}
+	sf, err := lithops.CallAsync(ctx, e, stringers, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := sf.Result(ctx); err != nil || fmt.Sprint(v) != "[square 3 circle 3]" {
+		t.Errorf("stringers: %v, %v", v, err)
+	}
+	// A type the function did not declare fails on the worker, with the fix.
+	f, err := lithops.CallAsync(ctx, e, declaredOut, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err = f.Result(ctx); err == nil || !strings.Contains(err.Error(), fix) || errors.Is(err, lithops.ErrUser) {
+		t.Errorf("undeclared type: %v", err)
+	}
+
+	// The JSON codec carries an any without a declaration.
 	ej := newExecutor(t, lithops.WithCodec(lithops.JSONCodec))
 	f, err = lithops.CallAsync(ctx, ej, anyOut, 1)
 	if err != nil {

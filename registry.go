@@ -25,9 +25,10 @@ var (
 // Function is a registered function: fn under a stable name. Create it with
 // Func at package level.
 type Function[In, Out any] struct {
-	name string
-	sig  string
-	fn   func(context.Context, In) (Out, error)
+	name    string
+	sig     string
+	fn      func(context.Context, In) (Out, error)
+	returns []reflect.Type // declared with Returns
 }
 
 // Name returns the name the function was registered under.
@@ -66,8 +67,9 @@ func decodeParts[S any](c protocol.Codec, parts [][]byte) (S, error) {
 // Func registers fn under name and returns it for CallAsync, Map and
 // MapReduce. Call it at package level (var f = lithops.Func(...)) so that the
 // client and its workers register the same functions. It panics if name is
-// empty or taken, or if Main or Init has already started.
-func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) *Function[In, Out] {
+// empty or taken, or if Main or Init has already started. Options declare
+// what an interface-typed result may hold (Returns).
+func Func[In, Out any](name string, fn func(context.Context, In) (Out, error), opts ...FuncOption) *Function[In, Out] {
 	if name == "" {
 		panic("lithops.Func: empty function name")
 	}
@@ -75,7 +77,11 @@ func Func[In, Out any](name string, fn func(context.Context, In) (Out, error)) *
 		panic(fmt.Sprintf("lithops.Func(%q): nil function", name))
 	}
 	sig := fmt.Sprintf("func(context.Context, %s) (%s, error)", typeName(reflect.TypeFor[In]()), typeName(reflect.TypeFor[Out]()))
-	f := &Function[In, Out]{name: name, sig: sig, fn: fn}
+	var fo funcOptions
+	for _, o := range opts {
+		o(&fo)
+	}
+	f := &Function[In, Out]{name: name, sig: sig, fn: fn, returns: fo.returns}
 	regMu.Lock()
 	defer regMu.Unlock()
 	if _, dup := registry[name]; dup {
@@ -126,7 +132,7 @@ func codecHint(err error) error {
 	if err == nil || !strings.Contains(err.Error(), "not registered for interface") {
 		return err
 	}
-	return fmt.Errorf("%w (a value in an interface-typed (any) field needs its concrete type registered: call gob.Register(T{}) at package level, so that the client and its workers both register it, or use the JSON codec: lithops.WithCodec(lithops.JSONCodec))", err)
+	return fmt.Errorf("%w (a value in an interface-typed (any) field needs its concrete type registered: declare it at package level, lithops.Func(name, fn, lithops.Returns(T{})) (or gob.Register(T{}) for an input), so that the client and its workers both register it, or use the JSON codec: lithops.WithCodec(lithops.JSONCodec))", err)
 }
 
 // typeName names a type with its full package path, so that two types of
