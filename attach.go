@@ -108,6 +108,11 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 		}
 		return 0, err
 	}
+	// Leases left by dead runtimes would count against the new run; a live
+	// runtime writes its lease again within Lease/3.
+	if err := e.dropLeases(ctx, js); err != nil {
+		return strand(err)
+	}
 	for i, c := range js.calls {
 		if c.isDone() && c.state() == StateSuccess {
 			continue
@@ -132,12 +137,6 @@ func (e *Executor) Rerun(ctx context.Context, jobID string) (int, error) {
 			js.remaining.Add(1)
 			reset = append(reset, c)
 		}
-		// A lease left by a dead worker would count against the new run; a
-		// live worker writes its lease again.
-		if err := e.st.Delete(ctx, js.job.Bucket, protocol.LeaseKey(e.id, jobID, c.id)); err != nil {
-			return strand(err)
-		}
-		js.forgetLease(c)
 		inv.Calls = append(inv.Calls, protocol.Call{ID: c.id, Index: i})
 	}
 	if len(inv.Calls) == 0 {

@@ -19,10 +19,12 @@ type callState struct {
 	id        string
 	submitted time.Time
 
-	// Lease tracking, under job.pollMu: the lease object's last ETag and
-	// when (client clock) it last changed.
-	leaseETag string
-	leaseSeen time.Time
+	// Lease tracking, under job.pollMu (leases.go): the lease object that
+	// vouches for the call, at which attempt, and the lowest attempt a lease
+	// must name to vouch for it (the attempt after one the client retried).
+	leaseKey        string
+	leaseAttempt    int
+	minLeaseAttempt int
 
 	mu     sync.Mutex
 	memory int // instance memory of the next attempt after an escalation (0: the job's)

@@ -36,8 +36,9 @@ type jobState struct {
 	pins atomic.Int32
 
 	// pollMu serializes pollJob (the poller, Attach, Rerun) and guards the
-	// calls' lease tracking.
+	// lease tracking: leases (by key) and the calls' lease fields.
 	pollMu sync.Mutex
+	leases map[string]*leaseObj
 
 	// lastPush (unix nanos) is when the backend last pushed a status of
 	// this job; lastPoll when the poller last listed it.

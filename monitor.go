@@ -13,7 +13,6 @@ import (
 
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/worker"
-	"github.com/lithops-go/lithops/storage"
 )
 
 // notify receives statuses pushed by the backend.
@@ -114,7 +113,7 @@ func (e *Executor) escalate(js *jobState, c *callState, st *protocol.Status) {
 		// The runtime deleted the attempt's lease before handing it back; a
 		// lease seen before belongs to the old attempt. (Here, not in the
 		// caller: the poller may hold the job's lock for a while.)
-		js.forgetLease(c)
+		js.forgetLease(c, st.Attempt+1)
 		js.invokeAgain(c, &job, inv, fmt.Sprintf("escalate to %d MB", mem))
 	}()
 }
@@ -150,7 +149,7 @@ func (e *Executor) pollJob(j *jobState) {
 		e.log.Debug("poll: list failed", "job", j.job.JobID, "err", err)
 		return
 	}
-	leases := map[int]storage.ObjectInfo{}
+	var leases []leaseInfo
 	attempts := map[int]int{}
 	for _, o := range infos {
 		k, ok := protocol.ParseKey(o.Key)
@@ -163,7 +162,7 @@ func (e *Executor) pollJob(j *jobState) {
 		}
 		switch k.Kind {
 		case protocol.KindLease:
-			leases[idx] = o
+			leases = append(leases, leaseInfo{k, o})
 			continue
 		case protocol.KindAttempt:
 			attempts[idx]++
@@ -201,33 +200,7 @@ func (e *Executor) pollJob(j *jobState) {
 		}
 		c.finish(&st, nil)
 	}
-	if j.job.Lease <= 0 {
-		return
-	}
-	// A running call whose lease stopped changing for longer than the lease
-	// lost its worker: retry it or fail it, rather than wait for its timeout.
-	now := time.Now()
-	lease := time.Duration(j.job.Lease * float64(time.Second))
-	for idx, o := range leases {
-		c := j.calls[idx]
-		if c.isDone() {
-			continue
-		}
-		if o.ETag != c.leaseETag || c.leaseSeen.IsZero() {
-			c.leaseETag, c.leaseSeen = o.ETag, now
-			continue
-		}
-		if now.Sub(c.leaseSeen) > lease {
-			e.lost(ctx, j, c, attempts[idx], now.Sub(c.leaseSeen))
-		}
-	}
-}
-
-// forgetLease drops what the poller knew of c's lease, for a new attempt.
-func (j *jobState) forgetLease(c *callState) {
-	j.pollMu.Lock()
-	c.leaseETag, c.leaseSeen = "", time.Time{}
-	j.pollMu.Unlock()
+	e.checkLeases(ctx, j, leases, attempts)
 }
 
 // lost handles a call whose worker vanished: the next attempt if retries
@@ -241,8 +214,8 @@ func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt 
 		e.log.Warn("cannot record a lost call", "job", j.job.JobID, "call", c.id, "err", err)
 		return
 	}
-	e.st.Delete(ctx, e.bucket, protocol.LeaseKey(e.id, j.job.JobID, c.id))
-	c.leaseETag, c.leaseSeen = "", time.Time{} // j.pollMu is held
+	c.leaseKey = "" // j.pollMu is held; checkLeases deletes the stale lease
+	c.minLeaseAttempt = max(c.minLeaseAttempt, attempt+1)
 	if protocol.Final(st, j.job.Retries) {
 		c.finish(rec, nil) // the worker's own final record, if it wrote one first
 		return

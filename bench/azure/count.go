@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // counter is a reverse proxy in front of Azurite's blob and queue
@@ -20,13 +21,14 @@ import (
 type counter struct {
 	mu     sync.Mutex
 	counts map[string]int
+	busy   map[string]time.Duration // request to response, by operation
 	lns    []net.Listener
 }
 
 // startCounter listens on two loopback ports forwarding to blob and queue
 // and returns the connection string that goes through them.
 func startCounter(blob, queue, account, key string) (*counter, string, error) {
-	c := &counter{counts: map[string]int{}}
+	c := &counter{counts: map[string]int{}, busy: map[string]time.Duration{}}
 	var eps [2]string
 	for i, target := range []string{blob, queue} {
 		u, err := url.Parse(target)
@@ -44,8 +46,10 @@ func startCounter(blob, queue, account, key string) (*counter, string, error) {
 		rp.ErrorLog = log.New(io.Discard, "", 0) // cancelled polls at shutdown
 		kind := [2]string{"blob", "queue"}[i]
 		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c.add(kind + " " + operation(kind, r))
+			op := kind + " " + operation(kind, r)
+			t0 := time.Now()
 			rp.ServeHTTP(w, r)
+			c.add(op, time.Since(t0))
 		}))
 		eps[i] = "http://" + ln.Addr().String() + "/" + account
 	}
@@ -90,10 +94,38 @@ func operation(kind string, r *http.Request) string {
 	return "other " + r.Method
 }
 
-func (c *counter) add(op string) {
+func (c *counter) add(op string, d time.Duration) {
 	c.mu.Lock()
 	c.counts[op]++
+	c.busy[op] += d
 	c.mu.Unlock()
+}
+
+// latencies returns the total request-to-response time by operation.
+func (c *counter) latencies() map[string]time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := make(map[string]time.Duration, len(c.busy))
+	for k, v := range c.busy {
+		m[k] = v
+	}
+	return m
+}
+
+// window renders what happened between two snapshots: requests per second
+// and the mean latency of each operation, busiest first.
+func window(counts, counts0 map[string]int, lat, lat0 map[string]time.Duration, secs float64) string {
+	d, _ := since(counts, counts0)
+	keys := make([]string, 0, len(d))
+	for k := range d {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return int((lat[b] - lat0[b]) - (lat[a] - lat0[a])) })
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.0f/s %.1fms", k, float64(d[k])/secs, float64((lat[k]-lat0[k]).Microseconds())/1000/float64(d[k])))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // snapshot returns the counts so far.

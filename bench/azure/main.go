@@ -37,6 +37,7 @@ func main() {
 	workers := flag.Int("workers", 2, "worker processes per instance (the runtime's worker_processes)")
 	timeout := flag.Duration("timeout", 15*time.Second, "the map's call timeout (WithTimeout): with the runtime timeout it bounds how many rounds of calls one message may carry")
 	modes := flag.String("chunk", "1,auto", "chunk sizes to measure, in order: a number (WithChunkSize) or auto")
+	progress := flag.Duration("progress", 0, "print calls done, requests/s and mean latency by operation at this interval (0: never)")
 	flag.Parse()
 	lithops.Main(func(ctx context.Context) error {
 		cfg := runtimetest.Config("bench")
@@ -127,7 +128,9 @@ func main() {
 				return err
 			}
 			submitted := time.Since(start)
+			stopProgress := report(cnt, fs, *progress)
 			got, err := fs.Results(ctx)
+			stopProgress()
 			if err != nil {
 				return err
 			}
@@ -151,6 +154,37 @@ func main() {
 		fmt.Printf("double: %d invocations, %d failed, %d restarts\n", s.Invocations, s.Failed, s.Restarts)
 		return nil
 	})
+}
+
+// report prints, every interval, how many calls are done and what the
+// storage served in the interval, until the returned stop is called.
+func report(c *counter, fs *lithops.Futures[int], every time.Duration) (stop func()) {
+	if every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		counts0, lat0, t0 := c.snapshot(), c.latencies(), time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			n := 0
+			for _, f := range fs.All() {
+				if f.Done() {
+					n++
+				}
+			}
+			counts, lat, now := c.snapshot(), c.latencies(), time.Now()
+			fmt.Printf("  %d/%d done; %s\n", n, fs.Len(), window(counts, counts0, lat, lat0, now.Sub(t0).Seconds()))
+			counts0, lat0, t0 = counts, lat, now
+		}
+	}()
+	return func() { close(done) }
 }
 
 // settle waits until no request has gone through the counter for a while

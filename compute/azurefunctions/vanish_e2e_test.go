@@ -39,19 +39,20 @@ func TestVanishedInstanceFoundWithinLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The instance dies once it holds the invocation (every call has its
-	// arrival lease), two calls running and four waiting for a worker.
+	// The instance dies once it holds the invocation (its lease, written on
+	// arrival, names every call), two calls running and four waiting for a
+	// worker.
 	st := ex.Storage()
 	for ctx.Err() == nil {
-		infos, _ := st.List(ctx, st.Bucket(), protocol.JobPrefix(ex.ID(), fs.At(0).JobID()))
-		leases := 0
-		for _, o := range infos {
-			if k, ok := protocol.ParseKey(o.Key); ok && k.Kind == protocol.KindLease {
-				leases++
-			}
+		infos, _ := st.List(ctx, st.Bucket(), protocol.LeasesPrefix(ex.ID(), fs.At(0).JobID()))
+		if len(infos) > 1 {
+			t.Fatalf("%d leases for one message", len(infos))
 		}
-		if leases == len(modes) {
-			break
+		if len(infos) == 1 {
+			raw, err := st.GetBytes(ctx, st.Bucket(), infos[0].Key)
+			if l, perr := protocol.ParseLease(raw); err == nil && perr == nil && len(l.Calls) == len(modes) {
+				break
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

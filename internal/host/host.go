@@ -142,7 +142,6 @@ type Host struct {
 	// Both by executor/job/call. A call may run in two deliveries on this
 	// host at once (the queue delivers at least once): each has its own.
 	waiters map[string][]*collector
-	leases  map[string][]*leaseTarget
 	jobs    map[string]*protocol.Job
 }
 
@@ -170,7 +169,7 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Host{opts: opts, programs: pc, pools: map[string]*residentPool{}, waiters: map[string][]*collector{}, leases: map[string][]*leaseTarget{}, jobs: map[string]*protocol.Job{}}, nil
+	return &Host{opts: opts, programs: pc, pools: map[string]*residentPool{}, waiters: map[string][]*collector{}, jobs: map[string]*protocol.Job{}}, nil
 }
 
 // Close stops every worker process.
@@ -231,6 +230,7 @@ func (h *Host) Run(ctx context.Context, inv *protocol.Invocation) ([]string, err
 // status write, create-if-absent, keeps the first outcome and reports it;
 // skipping the check saves a read per call on every delivery.
 func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[string]*protocol.Status, check bool) ([]string, error) {
+	allEnded := false // every call to run has ended and is recorded
 	st := h.opts.Storage
 	if inv.Op == protocol.OpMetadata {
 		meta, _ := json.Marshal(h.meta())
@@ -278,13 +278,13 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	if len(todo) == 0 {
 		return logs, nil
 	}
-	// Every call to run gets its lease on arrival, renewed while it waits
-	// for the program, for a worker and while it runs: if this instance
+	// The calls to run get their lease on arrival, renewed while they wait
+	// for the program, for a worker and while they run: if this instance
 	// dies, the client finds each of them within the lease, not when the
 	// platform redelivers the message (minutes later).
 	if job.Lease > 0 {
 		stop := h.heartbeat(ctx, inv, job, todo)
-		defer stop()
+		defer func() { stop(allEnded) }()
 	}
 	prog, releaseProg, err := h.program(ctx, inv.Program)
 	if err != nil && !errors.Is(err, errBadProgram) {
@@ -297,6 +297,7 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 				return logs, rerr
 			}
 		}
+		allEnded = true
 		return append(logs, err.Error()), nil
 	}
 	defer releaseProg()
@@ -356,20 +357,16 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 				settled[s.CallID] = s
 				continue
 			}
+			// A call handed back to the client stays in this message's
+			// lease at its attempt; its next attempt has a lease of its own.
 			settled[s.CallID] = nil
-			if job.Lease > 0 && !protocol.Final(s, job.Retries) {
-				// Handed back to the client for its next attempt: the lease
-				// goes first, so that it is not taken for the next one's.
-				if err := st.Delete(ctx, inv.Bucket, protocol.LeaseKey(inv.ExecutorID, inv.JobID, s.CallID)); err != nil {
-					h.opts.Logger.Debug("delete lease", "call", s.CallID, "err", err)
-				}
-			}
 			pushes.add(s)
 		}
 	}
 	if unrecorded > 0 {
 		return logs, fmt.Errorf("%d call(s) finished but their status could not be written", unrecorded)
 	}
+	allEnded = true
 	return append(logs, fmt.Sprintf("%d call(s) of %s/%s run", len(todo), inv.ExecutorID, inv.JobID)), nil
 }
 
@@ -413,17 +410,11 @@ func (c *collector) take() []*protocol.Status {
 func (h *Host) deliver(s *protocol.Status) {
 	k := waiterKey(s.ExecutorID, s.JobID, s.CallID)
 	if s.State == protocol.StateRunning {
-		return // leases are renewed from the calls' arrival
+		return // leases are renewed from the message's arrival
 	}
-	// The call has ended (the pool reports only final, handed-back and
-	// unrecorded statuses): no more renewals, by any delivery of it here.
 	h.mu.Lock()
 	cs := slices.Clone(h.waiters[k])
-	lts := slices.Clone(h.leases[k])
 	h.mu.Unlock()
-	for _, lt := range lts {
-		lt.end()
-	}
 	for _, c := range cs {
 		c.add(s)
 	}

@@ -75,10 +75,57 @@ func AttemptKey(executorID, jobID, callID string, attempt int) string {
 	return fmt.Sprintf("%s%d.json", AttemptsPrefix(executorID, jobID, callID), attempt)
 }
 
-// LeaseKey is the key of a running call's lease: the runtime rewrites it
-// every Lease/3 seconds while the call runs.
+// LeaseKey is the key of one call's own lease, the layout of runtimes
+// before message leases; ParseKey still reads it, and a client maps it to
+// that call.
 func LeaseKey(executorID, jobID, callID string) string {
-	return JobPrefix(executorID, jobID) + "lease/" + callID
+	return LeasesPrefix(executorID, jobID) + callID
+}
+
+// LeasesPrefix is the prefix of a job's lease objects.
+func LeasesPrefix(executorID, jobID string) string {
+	return JobPrefix(executorID, jobID) + "lease/"
+}
+
+// MessageLeaseKey is the key of the lease of one delivery of an invocation
+// message whose first call (still to run) is first: the runtime holding
+// the message writes it on arrival and rewrites it every Lease/3 seconds
+// for all the message's calls, waiting and running, until they have all
+// ended, then deletes it. Its body (Lease) names the calls and attempts it
+// vouches for. One object per message instead of per call: a message of C
+// calls costs 1/C of a write per call and per renewal. The attempt in the
+// name keeps a call's next attempt, sent alone, from rewriting the lease of
+// the message that held the earlier one.
+func MessageLeaseKey(executorID, jobID string, first Call) string {
+	return fmt.Sprintf("%s%s-%d", LeasesPrefix(executorID, jobID), first.ID, first.Attempt)
+}
+
+// Lease is the body of a message lease (MessageLeaseKey).
+type Lease struct {
+	// At is when the runtime last wrote it (its clock; clients compare
+	// ETags on their own clock, not this).
+	At    time.Time   `json:"at"`
+	Calls []LeaseCall `json:"calls"`
+}
+
+// LeaseCall is a call a message lease vouches for, at one attempt.
+type LeaseCall struct {
+	ID      string `json:"id"`
+	Attempt int    `json:"attempt"`
+}
+
+// ParseLease decodes a message lease's body and checks its call ids.
+func ParseLease(b []byte) (Lease, error) {
+	var l Lease
+	if err := json.Unmarshal(b, &l); err != nil {
+		return Lease{}, fmt.Errorf("lease: %w", err)
+	}
+	for _, c := range l.Calls {
+		if !validCall(c.ID) || c.Attempt < 0 {
+			return Lease{}, fmt.Errorf("lease: bad call %q attempt %d", c.ID, c.Attempt)
+		}
+	}
+	return l, nil
 }
 
 // LogKey is the key of a call attempt's captured stdout and stderr (gzip).
@@ -95,7 +142,8 @@ type KeyKind int
 //	lithops.jobs/<executor>/<job>/inputs                     KindInputs
 //	lithops.jobs/<executor>/<job>/status/<call>.json         KindStatus   (final record)
 //	lithops.jobs/<executor>/<job>/attempt/<call>-<n>.json    KindAttempt  (an attempt handed back or retried)
-//	lithops.jobs/<executor>/<job>/lease/<call>               KindLease    (renewed while the call waits and runs)
+//	lithops.jobs/<executor>/<job>/lease/<call>-<n>           KindLease    (a message's lease: its first call, at attempt n; renewed while its calls wait and run)
+//	lithops.jobs/<executor>/<job>/lease/<call>               KindLease    (one call's lease, runtimes before message leases)
 //	lithops.jobs/<executor>/<job>/logs/<call>-<n>.gz         KindLogs     (attempt n's output)
 //	lithops.jobs/<executor>/<job>/result/<call>-<n>-<token>  KindResult   (one execution's result)
 //	lithops.jobs/<executor>/<job>/shuffle/<call>-<token>     KindShuffle  (one execution's shuffle segments or output)
@@ -120,7 +168,9 @@ type Key struct {
 	Executor string
 	Job      string
 	Call     string // "" for KindManifest and KindInputs
-	Attempt  int    // KindAttempt, KindLogs, KindResult
+	Attempt  int    // KindAttempt, KindLogs, KindResult, and a message's KindLease
+	// Message: a message lease (MessageLeaseKey), named after its first call.
+	Message bool
 }
 
 // ParseKey parses a key of the layout above; ok is false for any other
@@ -171,7 +221,13 @@ func ParseKey(key string) (k Key, ok bool) {
 		k.Kind = KindStatus
 		k.Call, ok = strings.CutSuffix(name, ".json")
 	case "lease":
-		k.Kind, k.Call = KindLease, name
+		k.Kind = KindLease
+		if strings.Contains(name, "-") {
+			k.Message = true
+			ok = callAndAttempt("")
+		} else {
+			k.Call = name
+		}
 	case "attempt":
 		k.Kind = KindAttempt
 		ok = callAndAttempt(".json")

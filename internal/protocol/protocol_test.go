@@ -125,6 +125,7 @@ func TestParseKey(t *testing.T) {
 		{StatusKey(e, j, c), Key{Kind: KindStatus, Executor: e, Job: j, Call: c}},
 		{AttemptKey(e, j, c, 3), Key{Kind: KindAttempt, Executor: e, Job: j, Call: c, Attempt: 3}},
 		{LeaseKey(e, j, c), Key{Kind: KindLease, Executor: e, Job: j, Call: c}},
+		{MessageLeaseKey(e, j, Call{ID: c, Attempt: 2}), Key{Kind: KindLease, Executor: e, Job: j, Call: c, Attempt: 2, Message: true}},
 		{LogKey(e, j, c, 2), Key{Kind: KindLogs, Executor: e, Job: j, Call: c, Attempt: 2}},
 		{ResultKey(e, j, c, 1, "ab12"), Key{Kind: KindResult, Executor: e, Job: j, Call: c, Attempt: 1}},
 		{ShuffleKey(e, j, c, "9f3a"), Key{Kind: KindShuffle, Executor: e, Job: j, Call: c}},
@@ -140,6 +141,7 @@ func TestParseKey(t *testing.T) {
 		"lithops.jobs/e/j/attempt/00001.json", "lithops.jobs/e/j/logs/00001-1", "lithops.jobs/e/j/result/00001-1",
 		"lithops.jobs/e/j/result/00001-1-", "lithops.jobs/e/j/status/00001", "lithops.jobs/e/j/status/x.json",
 		"lithops.jobs/e/j/status/.json", "lithops.jobs/e/j/lease/",
+		"lithops.jobs/e/j/lease/00001-", "lithops.jobs/e/j/lease/00001-x", "lithops.jobs/e/j/lease/-1", "lithops.jobs/e/j/lease/00001-1-2",
 		"lithops.jobs/e/j/shuffle/00001", "lithops.jobs/e/j/shuffle/00001-", "lithops.jobs/e/j/shuffle/x-ab", "lithops.jobs/e/j/status/d/00001.json",
 		"lithops.runtimes/bin/abc", "lithops.jobs//j/status/00001.json",
 		// Python Lithops' keys under the same prefix.
@@ -195,6 +197,18 @@ func TestInvocationCarriedManifest(t *testing.T) {
 		err := inv.Validate()
 		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestParseLease(t *testing.T) {
+	l, err := ParseLease([]byte(`{"at":"2026-11-29T14:00:00Z","calls":[{"id":"00003","attempt":0},{"id":"00007","attempt":2}]}`))
+	if err != nil || len(l.Calls) != 2 || l.Calls[1] != (LeaseCall{ID: "00007", Attempt: 2}) {
+		t.Fatalf("got %+v, %v", l, err)
+	}
+	for _, bad := range []string{``, `{`, `[]`, `{"calls":[{"id":"x","attempt":0}]}`, `{"calls":[{"id":"00001","attempt":-1}]}`, `{"calls":[{"id":"","attempt":0}]}`} {
+		if _, err := ParseLease([]byte(bad)); err == nil {
+			t.Errorf("ParseLease(%q) accepted", bad)
 		}
 	}
 }

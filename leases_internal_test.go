@@ -1,0 +1,174 @@
+package lithops
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
+)
+
+// leaser is a backend whose runtime leases calls (compute.Leaser) but runs
+// nothing: the test writes the leases, and the backend records what the
+// executor invokes.
+type leaser struct {
+	mu    sync.Mutex
+	calls []protocol.Call
+}
+
+func (b *leaser) Name() string { return "leaser" }
+func (b *leaser) Close() error { return nil }
+func (b *leaser) Leases() bool { return true }
+func (b *leaser) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
+	b.mu.Lock()
+	b.calls = append(b.calls, inv.Calls...)
+	b.mu.Unlock()
+	return nil
+}
+
+// retried returns the calls invoked again (attempt > 0), by id.
+func (b *leaser) retried() map[string]int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := map[string]int{}
+	for _, c := range b.calls {
+		if c.Attempt > 0 {
+			m[c.ID] = c.Attempt
+		}
+	}
+	return m
+}
+
+// TestMessageLeases drives the poller's lease tracking by hand: one lease
+// per message vouches for all its calls; a call belongs to the lease that
+// names its newest attempt; when a lease stops changing for longer than the
+// job's lease, exactly the calls it still vouches for are lost (retried),
+// and the stale object is deleted (a garbled one too); a lease naming an
+// attempt the client has moved past, or with a body that cannot be read,
+// vouches for nothing.
+func TestMessageLeases(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	cfg.Lithops.LeaseTimeout = 1
+	cfg.Lithops.MonitoringInterval = 600 // the test polls by hand
+	e, err := NewExecutor(ctx, WithConfig(cfg), WithBackend("inprocess"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.backend.Close()
+	fake := &leaser{}
+	e.backend = fake
+	fs, err := Map(ctx, e, echoInt, []int{0, 1, 2, 3}, WithRetries(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobID := fs.At(0).JobID()
+	e.mu.Lock()
+	js, _ := e.lookup(jobID)
+	e.mu.Unlock()
+	id := protocol.CallID
+	write := func(key string, calls ...protocol.LeaseCall) {
+		t.Helper()
+		b, _ := json.Marshal(protocol.Lease{At: time.Now(), Calls: calls})
+		if err := e.st.PutBytes(ctx, e.bucket, key, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exists := func(key string) bool {
+		_, err := e.st.Head(ctx, e.bucket, key)
+		return err == nil
+	}
+	msgA := protocol.MessageLeaseKey(e.id, jobID, protocol.Call{ID: id(0)})
+	msgB := protocol.MessageLeaseKey(e.id, jobID, protocol.Call{ID: id(3)})
+	garbled := protocol.MessageLeaseKey(e.id, jobID, protocol.Call{ID: id(2), Attempt: 7})
+	a := []protocol.LeaseCall{{ID: id(0)}, {ID: id(1)}, {ID: id(2)}}
+	write(msgA, a...)
+	write(msgB, protocol.LeaseCall{ID: id(3)})
+	if err := e.st.PutBytes(ctx, e.bucket, garbled, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	e.pollJob(js)
+	for i, want := range []string{msgA, msgA, msgA, msgB} {
+		if got := js.calls[i].leaseKey; got != want {
+			t.Fatalf("call %d has lease %q, want %q", i, got, want)
+		}
+	}
+
+	// A keeps changing, B does not: call 3 alone is lost.
+	for range 3 {
+		time.Sleep(450 * time.Millisecond)
+		write(msgA, a...)
+		e.pollJob(js)
+	}
+	waitRetried(t, fake, map[string]int{id(3): 1})
+	if exists(msgB) {
+		t.Error("the stale lease of call 3's message was not deleted")
+	}
+	if !exists(msgA) {
+		t.Error("a live lease was deleted")
+	}
+	// A lease naming call 3's lost attempt (a late write of the dead
+	// runtime) does not vouch for the retry.
+	write(protocol.MessageLeaseKey(e.id, jobID, protocol.Call{ID: id(3)}), protocol.LeaseCall{ID: id(3)})
+	e.pollJob(js)
+	if got := js.calls[3].leaseKey; got != "" {
+		t.Fatalf("call 3's retry is vouched for by %q, a lease of its lost attempt", got)
+	}
+
+	// Call 1 moves to a lease of a newer attempt (C); then A stops: calls 0
+	// and 2 are lost, call 1 is not.
+	msgC := protocol.MessageLeaseKey(e.id, jobID, protocol.Call{ID: id(1), Attempt: 1})
+	write(msgC, protocol.LeaseCall{ID: id(1), Attempt: 1})
+	e.pollJob(js)
+	if got := js.calls[1].leaseKey; got != msgC {
+		t.Fatalf("call 1 has lease %q, want the newer attempt's %q", got, msgC)
+	}
+	for range 3 {
+		time.Sleep(450 * time.Millisecond)
+		write(msgC, protocol.LeaseCall{ID: id(1), Attempt: 1})
+		e.pollJob(js)
+	}
+	waitRetried(t, fake, map[string]int{id(0): 1, id(2): 1, id(3): 1})
+	if exists(msgA) || !exists(msgC) {
+		t.Errorf("after A went stale: A exists %v, C exists %v; want only C", exists(msgA), exists(msgC))
+	}
+	// The lost attempts are recorded, each once.
+	for _, i := range []int{0, 2, 3} {
+		if !exists(protocol.AttemptKey(e.id, jobID, id(i), 0)) {
+			t.Errorf("call %d's lost attempt 0 is not recorded", i)
+		}
+	}
+	if exists(protocol.AttemptKey(e.id, jobID, id(1), 0)) {
+		t.Error("call 1, vouched for by a newer lease, was declared lost")
+	}
+}
+
+// waitRetried waits until the backend has seen exactly want retried.
+func waitRetried(t *testing.T, b *leaser, want map[string]int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := b.retried()
+		if len(got) == len(want) {
+			keys := make([]string, 0, len(got))
+			for k, v := range got {
+				if want[k] == v {
+					keys = append(keys, k)
+				}
+			}
+			if len(keys) == len(want) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retried %v, want %v", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
