@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -102,7 +103,8 @@ type Backend struct {
 	stop       chan struct{}
 	consumed   chan struct{}
 	poisonDone chan struct{}
-	stalled    sync.Map // queue names warned about as not consumed
+	stalled    sync.Map     // queue names warned about as not consumed
+	heard      atomic.Int64 // unix nanos of the last completion message: runtimes are consuming
 	closed     sync.Once
 }
 
@@ -523,6 +525,7 @@ func (b *Backend) consume() {
 			continue
 		}
 		idle = 50 * time.Millisecond
+		b.heard.Store(time.Now().UnixNano())
 		for _, m := range resp.Messages {
 			if m.MessageText == nil || b.opts.Notify == nil {
 				continue

@@ -632,7 +632,8 @@ func mustBase64Decode(t *testing.T, s string) []byte {
 
 // TestStalledQueueWarns: when nothing consumes the runtime's queue (the
 // function app is stopped), the client says so, once, instead of waiting
-// silently.
+// silently; while completions come back (a backlog behind busy instances)
+// it does not.
 func TestStalledQueueWarns(t *testing.T) {
 	requireAzurite(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -664,6 +665,17 @@ func TestStalledQueueWarns(t *testing.T) {
 		t.Fatal(err)
 	}
 	const want = "was never delivered: is the runtime's function app running?"
+	// Completions keep arriving for 3 s (StalledAfter is 1 s): a backlog.
+	results := svc.NewQueueClient(naming.ResultQueue("stall-0"))
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if _, err := results.EnqueueMessage(ctx, "[]", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(logs.String(), want) {
+		t.Fatalf("warned of a stall while completions came back:\n%s", logs.String())
+	}
+	// Then nothing comes back: a stall.
 	for !strings.Contains(logs.String(), want) {
 		if ctx.Err() != nil {
 			t.Fatalf("no warning about the stalled queue; logs:\n%s", logs.String())

@@ -50,9 +50,14 @@ func (b *Backend) watchPoison(every time.Duration) {
 
 // checkConsumed warns, once per stall, when the oldest message of a
 // runtime's queue has waited Options.StalledAfter without a single
-// delivery: the function app is stopped, deleted or failing to start, and
-// the calls wait.
+// delivery while no completion came back either: the function app is
+// stopped, deleted or failing to start, and the calls wait. A backlog
+// behind busy instances is not a stall: their completions keep coming.
 func (b *Backend) checkConsumed(ctx context.Context, queue string) {
+	if time.Since(time.Unix(0, b.heard.Load())) < b.opts.StalledAfter {
+		b.stalled.Delete(queue)
+		return
+	}
 	resp, err := b.svc.NewQueueClient(queue).PeekMessages(ctx, &azqueue.PeekMessagesOptions{NumberOfMessages: to.Ptr(int32(1))})
 	if err != nil || len(resp.Messages) == 0 {
 		b.stalled.Delete(queue)
