@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -60,8 +61,20 @@ func main() {
 	warmN := flag.Int("warm", 300, "sequential calls for the warm latency")
 	coldN := flag.Int("cold", 10, "runs of examples/hello for the cold start")
 	mapN := flag.Int("map", 1000, "inputs of the no-op map")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the client (warm calls and maps) to this file")
 	flag.Parse()
 	lithops.Main(func(ctx context.Context) error {
+		if *cpuProfile != "" {
+			f, err := os.Create(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		fmt.Printf("lithops-go %s, %s/%s, %d CPUs, %s\n\n", lithops.Version, runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), time.Now().Format("2006-01-02"))
 		fexec, err := lithops.NewExecutor(ctx)
 		if err != nil {
