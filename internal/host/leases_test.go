@@ -2,11 +2,7 @@ package host
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,14 +14,7 @@ import (
 // slowProgram answers each call with an error response after 300 ms; it
 // returns its path and hash.
 func slowProgram(t *testing.T) (string, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "slow")
-	script := []byte("#!/bin/sh\nwhile read -r line <&3; do sleep 0.3; printf '{\"error\":\"no\"}\\n' >&4; done\n")
-	if err := os.WriteFile(path, script, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(script)
-	return path, hex.EncodeToString(sum[:])
+	return shProgram(t, "slow", `while read -r line <&3; do sleep 0.3; printf '{"error":"no"}\n' >&4; done`)
 }
 
 // leaseJob stores the manifest of job e/j with n calls and a lease.

@@ -19,9 +19,15 @@ import (
 // stuckProgram writes a "user program" that never answers a call, compiled
 // into the host as a custom runtime's is, and returns its path and hash.
 func stuckProgram(t *testing.T) (string, string) {
+	return shProgram(t, "stuck", "exec sleep 120")
+}
+
+// shProgram writes a shell script with body as a worker program and
+// returns its path and hash.
+func shProgram(t *testing.T, name, body string) (string, string) {
 	t.Helper()
-	prog := []byte("#!/bin/sh\nexec sleep 120\n")
-	path := filepath.Join(t.TempDir(), "stuck")
+	prog := []byte("#!/bin/sh\n" + body + "\n")
+	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, prog, 0o755); err != nil {
 		t.Fatal(err)
 	}
