@@ -62,12 +62,14 @@
 // status that wins. A hand-back record (attempt/<call>-<n>.json) is not written once
 // a final status exists, so a call's records agree.
 //
-// Leases. On Azure the runtime host writes a lease for every call of an
-// invocation when it arrives and renews it every lease_timeout/3 seconds
-// while the call waits for the program and a worker and while it runs. The
-// client declares a call whose lease stopped changing for lease_timeout
-// lost (ErrLost, recorded create-if-absent) and runs it again if retries
-// remain. On localhost the backend sees a worker die.
+// Leases. On Azure the runtime host writes one lease for the calls of an
+// invocation message when it arrives, naming them and their attempts, and
+// renews it every lease_timeout/3 seconds while they wait for the program
+// and a worker and while they run; it deletes the lease once they have all
+// ended. The client maps each call to the lease naming its newest attempt
+// and declares the calls of a lease that stopped changing for
+// lease_timeout lost (ErrLost, recorded create-if-absent), running them
+// again if retries remain. On localhost the backend sees a worker die.
 //
 // Retries and escalation. WithRetries(n) gives a call n+1 attempts; the
 // backend or runtime host retries where the call runs. Whoever starts the

@@ -45,17 +45,20 @@
 // The runtime host answers 2xx only when every call of the invocation has
 // a status in storage, else 5xx so that the message comes back.
 //
-// Leases. The runtime host writes a lease for every call of an invocation
-// when it arrives and renews it while the call waits and runs (Leases
-// reports true); the executor declares a call whose lease stopped changing
-// for lithops.lease_timeout lost. So a vanished instance is found within
-// the lease, not after the queue's redelivery.
+// Leases. The runtime host writes one lease per invocation message it
+// holds (its key names the first call and attempt, its body every call and
+// attempt) when the message arrives, renews it while the calls wait and
+// run, and deletes it when they have all ended (Leases reports true); the
+// executor declares the calls of a lease that stopped changing for
+// lithops.lease_timeout lost. So a vanished instance is found within the
+// lease, not after the queue's redelivery, for one write per message and
+// round rather than one per call.
 //
 // Hand-back. The runtime host does not retry a call on its instance: a
 // failed attempt with retries left, and an out-of-memory attempt to run
 // again on the next Flex instance size (NextMemory), is recorded as an
-// attempt record (attempt-<n>.json), its lease deleted first so that it is
-// not taken for the next attempt's, and reported. The client starts the
+// attempt record (attempt-<n>.json) and reported; the next attempt has a
+// lease of its own (the attempt is in the lease's key and body). The client starts the
 // next attempt, on the deployment of the memory size it asks for; a
 // hand-back delivered twice starts one attempt.
 //
@@ -89,7 +92,9 @@
 // New and deletes it, with its messages, in Close;
 // from a poison queue it deletes only its own executor's messages, after
 // their calls are recorded, leaving other executors' to their watchers.
-// The runtime host deletes the lease of an attempt it hands back. Job
+// The runtime host deletes a message's lease when its calls have ended;
+// the executor deletes a lease that went stale, and Rerun the job's
+// leases. Job
 // records (statuses, attempts, leases, results) are the executor's to
 // delete. Runtimes (app, plan, trigger and poison queues, package
 // container, metadata) are deleted only by `lithops runtime delete` and
