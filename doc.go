@@ -104,7 +104,10 @@
 // Who deletes what. An executor deletes the records of the jobs it created,
 // when it closes (lithops.data_cleaner, on by default) or on Clean: a new
 // executor created all of its jobs, one made by Attach only those
-// submitted through it. No error path deletes a record. Programs uploaded by
+// submitted through it. No error path deletes a record. Leases are not
+// records: the runtime deletes a message's lease when its calls have ended,
+// the executor a lease that went stale (its calls lost, recorded first) and,
+// before a Rerun, the job's leases. Programs uploaded by
 // hash stay until `lithops clean`. Executor ids carry 64 random bits and a
 // new executor never takes an id that has records in storage.
 //
