@@ -3,12 +3,18 @@ package lithops
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/driver"
+	"github.com/lithops-go/lithops/storage/memory"
 )
 
 // leaser is a backend whose runtime leases calls (compute.Leaser) but runs
@@ -170,5 +176,122 @@ func waitRetried(t *testing.T, b *leaser, want map[string]int) {
 			t.Fatalf("retried %v, want %v", got, want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// leaseFaults is a storage driver that fails, while set, the operations on
+// lease objects: "get", "delete" or "list".
+type leaseFaults struct {
+	driver.Driver
+	mu   sync.Mutex
+	fail string
+}
+
+var errLeaseFault = errors.New("injected lease fault")
+
+func (d *leaseFaults) set(op string) { d.mu.Lock(); d.fail = op; d.mu.Unlock() }
+func (d *leaseFaults) failing(op, key string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fail == op && strings.Contains(key, "/lease/")
+}
+func (d *leaseFaults) GetRange(ctx context.Context, bucket, key string, off, n int64) (io.ReadCloser, error) {
+	if d.failing("get", key) {
+		return nil, errLeaseFault
+	}
+	return d.Driver.GetRange(ctx, bucket, key, off, n)
+}
+func (d *leaseFaults) Delete(ctx context.Context, bucket string, keys []string) error {
+	for _, k := range keys {
+		if d.failing("delete", k) {
+			return errLeaseFault
+		}
+	}
+	return d.Driver.Delete(ctx, bucket, keys)
+}
+func (d *leaseFaults) List(ctx context.Context, bucket, prefix string) ([]driver.ObjectInfo, error) {
+	if d.failing("list", prefix) {
+		return nil, errLeaseFault
+	}
+	return d.Driver.List(ctx, bucket, prefix)
+}
+
+// TestLeaseErrorPaths: a lease that cannot be read now is read at a later
+// poll; a stale lease that cannot be deleted loses its calls once, not at
+// every poll; a Rerun whose leases cannot be listed fails with the reason
+// and deletes no record.
+func TestLeaseErrorPaths(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	cfg.Lithops.LeaseTimeout = 1
+	cfg.Lithops.MonitoringInterval = 600 // the test polls by hand
+	e, err := NewExecutor(ctx, WithConfig(cfg), WithBackend("inprocess"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	faults := &leaseFaults{Driver: memory.New()}
+	e.st = storage.New(faults, "memory", e.bucket)
+	if err := e.st.CreateBucket(ctx, e.bucket); err != nil {
+		t.Fatal(err)
+	}
+	e.backend.Close()
+	fake := &leaser{}
+	e.backend = fake
+	fs, err := Map(ctx, e, echoInt, []int{0, 1}, WithRetries(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobID := fs.At(0).JobID()
+	e.mu.Lock()
+	js, _ := e.lookup(jobID)
+	e.mu.Unlock()
+	key := protocol.MessageLeaseKey(e.id, jobID, protocol.Call{ID: protocol.CallID(0)})
+	b, _ := json.Marshal(protocol.Lease{At: time.Now(), Calls: []protocol.LeaseCall{{ID: protocol.CallID(0)}, {ID: protocol.CallID(1)}}})
+	if err := e.st.PutBytes(ctx, e.bucket, key, b); err != nil {
+		t.Fatal(err)
+	}
+
+	faults.set("get")
+	e.pollJob(js)
+	if js.calls[0].leaseKey != "" {
+		t.Fatal("a lease whose body could not be read vouches for calls")
+	}
+	faults.set("")
+	e.pollJob(js)
+	if js.calls[0].leaseKey != key || js.calls[1].leaseKey != key {
+		t.Fatalf("after the read recovered: leases %q, %q", js.calls[0].leaseKey, js.calls[1].leaseKey)
+	}
+
+	faults.set("delete")
+	time.Sleep(1100 * time.Millisecond)
+	e.pollJob(js) // stale: both lost, the delete fails
+	waitRetried(t, fake, map[string]int{protocol.CallID(0): 1, protocol.CallID(1): 1})
+	if _, err := e.st.Head(ctx, e.bucket, key); err != nil {
+		t.Fatalf("the stale lease: %v; its delete failed, it should still be there", err)
+	}
+	e.pollJob(js) // read again: it names attempt 0, which the client moved past
+	time.Sleep(1100 * time.Millisecond)
+	e.pollJob(js)
+	fake.mu.Lock()
+	invoked := len(fake.calls)
+	fake.mu.Unlock()
+	if invoked != 4 { // attempt 0 of both calls, then attempt 1 of each, once
+		t.Fatalf("%d invocations, want 4: a stale lease whose delete failed lost its calls again", invoked)
+	}
+	faults.set("")
+
+	// Rerun: the job's calls are pending (their retries never ran here).
+	faults.set("list")
+	before, _ := e.st.List(ctx, e.bucket, protocol.JobPrefix(e.id, jobID))
+	if _, err := e.Rerun(ctx, jobID); !errors.Is(err, errLeaseFault) {
+		t.Fatalf("Rerun with leases unlistable: %v", err)
+	}
+	faults.set("")
+	after, _ := e.st.List(ctx, e.bucket, protocol.JobPrefix(e.id, jobID))
+	if len(after) != len(before) {
+		t.Errorf("a failed Rerun changed the job's records: %d objects, was %d", len(after), len(before))
 	}
 }
