@@ -218,7 +218,10 @@ func (d *Double) launch(ctx context.Context, in *instance) error {
 		appsettings.CustomHandlerWorkerID+"="+fmt.Sprintf("double-%d-%d", in.id, time.Now().UnixNano()),
 		appsettings.AppRootPath+"="+root)
 	cmd.Stdout, cmd.Stderr = d.opts.Output, d.opts.Output
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// The kernel kills the handler when the process that started it dies:
+	// a test killed mid-run (a timeout, ^C) leaves no handler behind (the
+	// handler's own workers die with it the same way).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("hostdouble: start handler: %w", err)
 	}

@@ -30,7 +30,62 @@ func TestMain(m *testing.M) {
 		serveTestHandler(mode)
 		return
 	}
+	if pidFile := os.Getenv("HOSTDOUBLE_TEST_OWNER"); pidFile != "" {
+		runOwner(pidFile)
+		return
+	}
 	os.Exit(m.Run())
+}
+
+// runOwner starts a double of one instance, writes its handler's pid to
+// pidFile and waits to be killed.
+func runOwner(pidFile string) {
+	svc, err := azqueue.NewServiceClientFromConnectionString(azuriteConn, nil)
+	if err != nil {
+		panic(err)
+	}
+	exe, _ := os.Executable()
+	d, err := Start(context.Background(), Options{Command: []string{exe}, Env: []string{"HOSTDOUBLE_TEST_HANDLER=" + pidFile + ".log"},
+		Queues: svc, Queue: "hostdouble-owner-never-polled", Function: "fn"})
+	if err != nil {
+		panic(err)
+	}
+	d.insts[0].mu.Lock()
+	pid := d.insts[0].cmd.Process.Pid
+	d.insts[0].mu.Unlock()
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		panic(err)
+	}
+	select {}
+}
+
+// TestHandlersDieWithTheirOwner: a process that started a double and is
+// killed (a test run stopped by a timeout or ^C) leaves no handler running.
+func TestHandlersDieWithTheirOwner(t *testing.T) {
+	pidFile := t.TempDir() + "/handler.pid"
+	exe, _ := os.Executable()
+	owner := exec.Command(exe)
+	owner.Env = append(os.Environ(), "HOSTDOUBLE_TEST_OWNER="+pidFile)
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Process.Kill()
+	var pid int
+	for deadline := time.Now().Add(20 * time.Second); pid == 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the owner did not start a handler")
+		}
+		raw, _ := os.ReadFile(pidFile)
+		pid, _ = strconv.Atoi(string(raw))
+	}
+	owner.Process.Kill()
+	owner.Wait()
+	for deadline := time.Now().Add(10 * time.Second); alive(pid); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("handler %d outlived the process that started it", pid)
+		}
+	}
 }
 
 // serveTestHandler answers 200 {} for messages containing "ok", 500
