@@ -45,9 +45,7 @@ func (gobCodec) Marshal(v any) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func (gobCodec) Unmarshal(data []byte, v any) error {
-	return gob.NewDecoder(bytes.NewReader(data)).Decode(v)
-}
+func (gobCodec) Unmarshal(data []byte, v any) error { return gobUnmarshal(data, v) }
 
 type jsonCodec struct{}
 

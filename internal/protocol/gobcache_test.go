@@ -1,0 +1,172 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"reflect"
+	"sync"
+	"testing"
+)
+
+type gobPoint struct {
+	X, Y int
+	Tags []string
+}
+
+type gobShape interface{ Area() int }
+
+type gobSquare struct{ Side int }
+
+func (s gobSquare) Area() int { return s.Side * s.Side }
+
+type gobCircle struct{ R int }
+
+func (c gobCircle) Area() int { return 3 * c.R * c.R }
+
+func init() {
+	gob.Register(gobSquare{})
+	gob.Register(gobCircle{})
+}
+
+type gobEnv[T any] struct{ V T }
+
+// freshDecode is what Unmarshal did before the cache.
+func freshDecode(data []byte, v any) error { return gob.NewDecoder(bytes.NewReader(data)).Decode(v) }
+
+// TestGobCachedDecodeMatchesFresh: values decoded through the cache equal
+// those a fresh decoder gives, for the same type many times and for types
+// interleaved, interface values with changing concrete types included.
+func TestGobCachedDecodeMatchesFresh(t *testing.T) {
+	values := []any{
+		gobEnv[int]{7}, gobEnv[int]{-1}, gobEnv[string]{"héllo"}, gobEnv[int]{0},
+		gobEnv[gobPoint]{gobPoint{1, 2, []string{"a"}}}, gobEnv[*gobPoint]{&gobPoint{X: 3}}, gobEnv[*gobPoint]{nil},
+		gobEnv[map[string][]float64]{map[string][]float64{"a": {1.5}}}, gobEnv[[]byte]{[]byte{0, 1, 2}},
+		gobEnv[gobShape]{gobSquare{2}}, gobEnv[gobShape]{gobCircle{3}}, gobEnv[any]{gobSquare{4}}, gobEnv[any]{42},
+		gobEnv[gobPoint]{gobPoint{X: 5}}, gobEnv[int]{1 << 40}, gobEnv[[]any]{[]any{gobCircle{1}, "s", 2.5}},
+	}
+	for round := range 3 {
+		for i, v := range values {
+			data, err := Gob.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := reflect.New(reflect.TypeOf(v))
+			want := reflect.New(reflect.TypeOf(v))
+			if err := Gob.Unmarshal(data, got.Interface()); err != nil {
+				t.Fatalf("round %d value %d (%#v): %v", round, i, v, err)
+			}
+			if err := freshDecode(data, want.Interface()); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Elem().Interface(), want.Elem().Interface()) || !reflect.DeepEqual(got.Elem().Interface(), v) {
+				t.Fatalf("round %d value %d: cached %#v, fresh %#v, sent %#v", round, i, got.Elem().Interface(), want.Elem().Interface(), v)
+			}
+		}
+	}
+}
+
+// TestGobCachedDecodeBadInput: damaged streams fail as a fresh decoder
+// fails (never a panic), and a failure leaves later values decodable.
+func TestGobCachedDecodeBadInput(t *testing.T) {
+	good, _ := Gob.Marshal(gobEnv[gobPoint]{gobPoint{X: 1, Y: 2}})
+	// Cache the definitions first.
+	var p gobEnv[gobPoint]
+	if err := Gob.Unmarshal(good, &p); err != nil {
+		t.Fatal(err)
+	}
+	split, ok := gobValueStart(good)
+	if !ok || split == 0 {
+		t.Fatalf("gobValueStart(%x) = %d, %v", good, split, ok)
+	}
+	damaged := map[string][]byte{
+		"empty":            {},
+		"truncated value":  good[:len(good)-1],
+		"definitions only": good[:split],
+		"value bytes flipped": func() []byte {
+			b := bytes.Clone(good)
+			for i := split + 2; i < len(b); i++ {
+				b[i] ^= 0xff
+			}
+			return b
+		}(),
+		"two values":   append(bytes.Clone(good), good[split:]...),
+		"garbage":      []byte("not gob at all"),
+		"huge count":   {0xf8, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+		"wrong target": nil, // below
+	}
+	for name, b := range damaged {
+		if name == "wrong target" {
+			continue
+		}
+		var got, want gobEnv[gobPoint]
+		gotErr, wantErr := Gob.Unmarshal(b, &got), freshDecode(b, &want)
+		if (gotErr == nil) != (wantErr == nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: cached %v (%+v), fresh %v (%+v)", name, gotErr, got, wantErr, want)
+		}
+	}
+	var s gobEnv[string]
+	gotErr, wantErr := Gob.Unmarshal(good, &s), freshDecode(good, &s)
+	if gotErr == nil || wantErr == nil || gotErr.Error() != wantErr.Error() {
+		t.Errorf("wrong target: cached %v, fresh %v", gotErr, wantErr)
+	}
+	p = gobEnv[gobPoint]{}
+	if err := Gob.Unmarshal(good, &p); err != nil || p.V.Y != 2 {
+		t.Fatalf("after the failures: %+v, %v", p, err)
+	}
+}
+
+// TestGobCachedDecodeConcurrent decodes many values of a few types at once
+// (run with -race).
+func TestGobCachedDecodeConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				data, _ := Gob.Marshal(gobEnv[gobPoint]{gobPoint{X: g, Y: i, Tags: []string{fmt.Sprint(i)}}})
+				var p gobEnv[gobPoint]
+				if err := Gob.Unmarshal(data, &p); err != nil || p.V.X != g || p.V.Y != i || p.V.Tags[0] != fmt.Sprint(i) {
+					t.Errorf("goroutine %d value %d: %+v, %v", g, i, p, err)
+					return
+				}
+				data, _ = Gob.Marshal(gobEnv[int]{i})
+				var n gobEnv[int]
+				if err := Gob.Unmarshal(data, &n); err != nil || n.V != i {
+					t.Errorf("goroutine %d int %d: %v, %v", g, i, n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func FuzzGobUnmarshal(f *testing.F) {
+	for _, v := range []any{gobEnv[int]{3}, gobEnv[gobPoint]{gobPoint{1, 2, []string{"x"}}}, gobEnv[any]{gobSquare{1}}} {
+		b, _ := Gob.Marshal(v)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got, want gobEnv[gobPoint]
+		gotErr, wantErr := Gob.Unmarshal(b, &got), freshDecode(b, &want)
+		if (gotErr == nil) != (wantErr == nil) || (gotErr == nil && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("cached %v (%+v), fresh %v (%+v)", gotErr, got, wantErr, want)
+		}
+	})
+}
+
+func BenchmarkGobUnmarshal(b *testing.B) {
+	data, _ := Gob.Marshal(gobEnv[int]{42})
+	b.Run("fresh", func(b *testing.B) {
+		for b.Loop() {
+			var v gobEnv[int]
+			freshDecode(data, &v)
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			var v gobEnv[int]
+			Gob.Unmarshal(data, &v)
+		}
+	})
+}
