@@ -35,6 +35,39 @@ func (b *leaser) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Inv
 	return nil
 }
 
+// leaseJob submits a no-op map of n calls with retries on an executor
+// whose backend is a leaser and whose poller the test drives by hand
+// (lease 1 s), on storage over d when d is not nil.
+func leaseJob(ctx context.Context, t *testing.T, d driver.Driver, n, retries int) (*Executor, *leaser, *jobState) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	cfg.Lithops.LeaseTimeout = 1
+	cfg.Lithops.MonitoringInterval = 600
+	e, err := NewExecutor(ctx, WithConfig(cfg), WithBackend("inprocess"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if d != nil {
+		e.st = storage.New(d, "memory", e.bucket)
+		if err := e.st.CreateBucket(ctx, e.bucket); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.backend.Close()
+	fake := &leaser{}
+	e.backend = fake
+	fs, err := Map(ctx, e, echoInt, make([]int, n), WithRetries(retries))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	js, _ := e.lookup(fs.At(0).JobID())
+	e.mu.Unlock()
+	return e, fake, js
+}
+
 // retried returns the calls invoked again (attempt > 0), by id.
 func (b *leaser) retried() map[string]int {
 	b.mu.Lock()
@@ -58,26 +91,8 @@ func (b *leaser) retried() map[string]int {
 func TestMessageLeases(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := config.Default()
-	cfg.Localhost.StorageRoot = t.TempDir()
-	cfg.Lithops.LeaseTimeout = 1
-	cfg.Lithops.MonitoringInterval = 600 // the test polls by hand
-	e, err := NewExecutor(ctx, WithConfig(cfg), WithBackend("inprocess"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	e.backend.Close()
-	fake := &leaser{}
-	e.backend = fake
-	fs, err := Map(ctx, e, echoInt, []int{0, 1, 2, 3}, WithRetries(3))
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobID := fs.At(0).JobID()
-	e.mu.Lock()
-	js, _ := e.lookup(jobID)
-	e.mu.Unlock()
+	e, fake, js := leaseJob(ctx, t, nil, 4, 3)
+	jobID := js.job.JobID
 	id := protocol.CallID
 	write := func(key string, calls ...protocol.LeaseCall) {
 		t.Helper()
@@ -223,31 +238,9 @@ func (d *leaseFaults) List(ctx context.Context, bucket, prefix string) ([]driver
 func TestLeaseErrorPaths(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cfg := config.Default()
-	cfg.Localhost.StorageRoot = t.TempDir()
-	cfg.Lithops.LeaseTimeout = 1
-	cfg.Lithops.MonitoringInterval = 600 // the test polls by hand
-	e, err := NewExecutor(ctx, WithConfig(cfg), WithBackend("inprocess"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
 	faults := &leaseFaults{Driver: memory.New()}
-	e.st = storage.New(faults, "memory", e.bucket)
-	if err := e.st.CreateBucket(ctx, e.bucket); err != nil {
-		t.Fatal(err)
-	}
-	e.backend.Close()
-	fake := &leaser{}
-	e.backend = fake
-	fs, err := Map(ctx, e, echoInt, []int{0, 1}, WithRetries(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobID := fs.At(0).JobID()
-	e.mu.Lock()
-	js, _ := e.lookup(jobID)
-	e.mu.Unlock()
+	e, fake, js := leaseJob(ctx, t, faults, 2, 1)
+	jobID := js.job.JobID
 	key := protocol.MessageLeaseKey(e.id, jobID, protocol.Call{ID: protocol.CallID(0)})
 	b, _ := json.Marshal(protocol.Lease{At: time.Now(), Calls: []protocol.LeaseCall{{ID: protocol.CallID(0)}, {ID: protocol.CallID(1)}}})
 	if err := e.st.PutBytes(ctx, e.bucket, key, b); err != nil {
