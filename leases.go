@@ -83,14 +83,21 @@ func (e *Executor) checkLeases(ctx context.Context, j *jobState, listed []leaseI
 		if silent <= lease {
 			continue
 		}
+		recorded := true
 		for _, idx := range o.calls {
 			if c := j.calls[idx]; !c.isDone() && c.leaseKey == key {
-				e.lost(ctx, j, c, attempts[idx], silent)
+				if err := e.lost(ctx, j, c, attempts[idx], silent); err != nil {
+					recorded = false
+				}
 			}
 		}
-		// Its runtime is gone: the object goes (best effort; a stale one left
-		// behind only costs a listing entry), and so does what the poller
-		// knew of it, so that a key written again is read again.
+		if !recorded {
+			continue // kept, so that the next poll tries the calls not recorded lost again
+		}
+		// Its runtime is gone and its calls are recorded lost: the object
+		// goes (best effort; a stale one left behind only costs a listing
+		// entry), and so does what the poller knew of it, so that a key
+		// written again is read again.
 		if err := e.st.Delete(ctx, e.bucket, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			e.log.Debug("delete stale lease", "key", key, "err", err)
 		}

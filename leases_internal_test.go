@@ -194,21 +194,34 @@ func waitRetried(t *testing.T, b *leaser, want map[string]int) {
 	}
 }
 
-// leaseFaults is a storage driver that fails, while set, the operations on
-// lease objects: "get", "delete" or "list".
+// leaseFaults is a storage driver that fails, while set, one operation
+// ("get", "put", "delete" or "list") on keys containing a part of the
+// layout (default: lease objects).
 type leaseFaults struct {
 	driver.Driver
 	mu   sync.Mutex
 	fail string
+	on   string
 }
 
 var errLeaseFault = errors.New("injected lease fault")
 
-func (d *leaseFaults) set(op string) { d.mu.Lock(); d.fail = op; d.mu.Unlock() }
+func (d *leaseFaults) set(op string) { d.setOn(op, "/lease/") }
+func (d *leaseFaults) setOn(op, part string) {
+	d.mu.Lock()
+	d.fail, d.on = op, part
+	d.mu.Unlock()
+}
 func (d *leaseFaults) failing(op, key string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.fail == op && strings.Contains(key, "/lease/")
+	return d.fail == op && strings.Contains(key, d.on)
+}
+func (d *leaseFaults) Put(ctx context.Context, bucket, key string, r io.Reader, opts driver.PutOptions) error {
+	if d.failing("put", key) {
+		return errLeaseFault
+	}
+	return d.Driver.Put(ctx, bucket, key, r, opts)
 }
 func (d *leaseFaults) GetRange(ctx context.Context, bucket, key string, off, n int64) (io.ReadCloser, error) {
 	if d.failing("get", key) {
@@ -232,8 +245,9 @@ func (d *leaseFaults) List(ctx context.Context, bucket, prefix string) ([]driver
 }
 
 // TestLeaseErrorPaths: a lease that cannot be read now is read at a later
-// poll; a stale lease that cannot be deleted loses its calls once, not at
-// every poll; a Rerun whose leases cannot be listed fails with the reason
+// poll; a stale lease whose calls cannot be recorded lost stays, and the
+// next poll records them; a stale lease that cannot be deleted loses its
+// calls once, not at every poll; a Rerun whose leases cannot be listed fails with the reason
 // and deletes no record.
 func TestLeaseErrorPaths(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -258,8 +272,20 @@ func TestLeaseErrorPaths(t *testing.T) {
 		t.Fatalf("after the read recovered: leases %q, %q", js.calls[0].leaseKey, js.calls[1].leaseKey)
 	}
 
-	faults.set("delete")
+	// Stale, but the lost attempts cannot be recorded: nothing is retried,
+	// the lease stays, and the next poll tries again.
+	faults.setOn("put", "/attempt/")
 	time.Sleep(1100 * time.Millisecond)
+	e.pollJob(js)
+	time.Sleep(300 * time.Millisecond)
+	if got := fake.retried(); len(got) != 0 {
+		t.Fatalf("retried %v although the lost attempts were not recorded", got)
+	}
+	if _, err := e.st.Head(ctx, e.bucket, key); err != nil {
+		t.Fatalf("the lease of calls not recorded lost was deleted: %v", err)
+	}
+
+	faults.set("delete")
 	e.pollJob(js) // stale: both lost, the delete fails
 	waitRetried(t, fake, map[string]int{protocol.CallID(0): 1, protocol.CallID(1): 1})
 	if _, err := e.st.Head(ctx, e.bucket, key); err != nil {

@@ -205,20 +205,22 @@ func (e *Executor) pollJob(j *jobState) {
 
 // lost handles a call whose worker vanished: the next attempt if retries
 // are left, else a final "lost" failure. Records are create-if-absent, so a
-// worker that was only slow and finishes after all keeps its result.
-func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt int, silent time.Duration) {
+// worker that was only slow and finishes after all keeps its result. It
+// returns the error of recording the lost attempt: nothing else happens
+// then, and the next poll tries again.
+func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt int, silent time.Duration) error {
 	st := protocol.Failed(e.id, j.job.JobID, protocol.Call{ID: c.id, Attempt: attempt}, protocol.KindLost, "lost",
 		fmt.Sprintf("the worker stopped renewing the call's lease %v ago (lease %vs): it vanished", silent.Round(time.Second), j.job.Lease))
 	rec, err := worker.Record(ctx, e.st, e.bucket, protocol.RecordKey(st, j.job.Retries), st)
 	if err != nil {
 		e.log.Warn("cannot record a lost call", "job", j.job.JobID, "call", c.id, "err", err)
-		return
+		return err
 	}
 	c.leaseKey = "" // j.pollMu is held; checkLeases deletes the stale lease
 	c.minLeaseAttempt = max(c.minLeaseAttempt, attempt+1)
 	if protocol.Final(st, j.job.Retries) {
 		c.finish(rec, nil) // the worker's own final record, if it wrote one first
-		return
+		return nil
 	}
 	e.log.Info("call lost; retrying", "job", j.job.JobID, "call", c.id, "attempt", attempt+1)
 	inv := protocol.Invocation{Version: protocol.Version, Bucket: j.job.Bucket, ExecutorID: e.id, JobID: j.job.JobID,
@@ -230,4 +232,5 @@ func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt 
 	}
 	c.mu.Unlock()
 	go j.invokeAgain(c, &job, inv, "retry lost") // not under j.pollMu
+	return nil
 }
