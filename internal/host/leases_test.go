@@ -3,8 +3,12 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/lithops-go/lithops/storage/driver"
 
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/storage"
@@ -15,6 +19,18 @@ import (
 // returns its path and hash.
 func slowProgram(t *testing.T) (string, string) {
 	return shProgram(t, "slow", `while read -r line <&3; do sleep 0.3; printf '{"error":"no"}\n' >&4; done`)
+}
+
+// noLeaseDelete is storage whose lease objects cannot be deleted.
+type noLeaseDelete struct{ driver.Driver }
+
+func (d noLeaseDelete) Delete(ctx context.Context, bucket string, keys []string) error {
+	for _, k := range keys {
+		if strings.Contains(k, "/lease/") {
+			return errors.New("injected delete failure")
+		}
+	}
+	return d.Driver.Delete(ctx, bucket, keys)
 }
 
 // leaseJob stores the manifest of job e/j with n calls and a lease.
@@ -37,11 +53,16 @@ func leaseJob(t *testing.T, st *storage.Storage, sha string, n int, lease float6
 // ended, and left (to go stale) when the delivery stops before that.
 func TestMessageLease(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		cancel bool // stop the delivery once the lease is seen
-	}{{"every call ends", false}, {"delivery stopped", true}} {
+		name       string
+		cancel     bool // stop the delivery once the lease is seen
+		failDelete bool // the lease cannot be deleted
+	}{{"every call ends", false, false}, {"delivery stopped", true, false}, {"lease delete fails", false, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := storage.New(memory.New(), "memory", "b")
+			var d driver.Driver = memory.New()
+			if tc.failDelete {
+				d = noLeaseDelete{d}
+			}
+			st := storage.New(d, "memory", "b")
 			st.CreateBucket(context.Background(), "b")
 			path, sha := slowProgram(t)
 			h, err := New(Options{Storage: st, CacheDir: t.TempDir(), Workers: 1, CompiledPath: path, CompiledSHA: sha, Logger: discard()})
@@ -103,7 +124,13 @@ func TestMessageLease(t *testing.T) {
 				return
 			}
 			if runErr != nil {
-				t.Fatal(runErr)
+				t.Fatal(runErr) // also when the lease cannot be deleted: the calls are recorded
+			}
+			if tc.failDelete {
+				if _, err := st.Head(ctx, "b", key); err != nil {
+					t.Fatalf("lease after a failed delete: %v", err)
+				}
+				return // left to go stale; the client deletes it
 			}
 			if len(etags) < 3 {
 				t.Errorf("the lease was written %d times in 1.2 s of calls, want renewals every 100 ms", len(etags))
