@@ -132,7 +132,7 @@ func codecHint(err error) error {
 	if err == nil || !strings.Contains(err.Error(), "not registered for interface") {
 		return err
 	}
-	return fmt.Errorf("%w (a value in an interface-typed (any) field needs its concrete type registered: declare it at package level, lithops.Func(name, fn, lithops.Returns(T{})) (or gob.Register(T{}) for an input), so that the client and its workers both register it, or use the JSON codec: lithops.WithCodec(lithops.JSONCodec))", err)
+	return fmt.Errorf("%w (a value in an interface-typed (any) field needs its concrete type registered: declare it at package level, lithops.Func(name, fn, lithops.Returns(T{})) for a result, gob.Register(T{}) for an input or a shuffle value, so that the client and its workers both register it, or use the JSON codec: lithops.WithCodec(lithops.JSONCodec))", err)
 }
 
 // typeName names a type with its full package path, so that two types of

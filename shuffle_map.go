@@ -115,7 +115,7 @@ func (m *Mapper[In, K, V]) mapCall(ctx context.Context, t shuffleMapTask[In, K])
 		return out, err
 	}
 	if addErr != nil {
-		return out, worker.HandlerError(fmt.Errorf("lithops: shuffle buffer: %w", addErr))
+		return out, worker.HandlerError(fmt.Errorf("lithops: shuffle buffer: %w", codecHint(addErr)))
 	}
 	out.Key = protocol.ShuffleKey(t.Executor, t.Job, CallIDFrom(ctx), token())
 	var offs []int64
@@ -128,7 +128,7 @@ func (m *Mapper[In, K, V]) mapCall(ctx context.Context, t shuffleMapTask[In, K])
 		return err
 	})
 	if err != nil {
-		return out, worker.HandlerError(fmt.Errorf("lithops: write shuffle segments: %w", err))
+		return out, worker.HandlerError(fmt.Errorf("lithops: write shuffle segments: %w", codecHint(err)))
 	}
 	out.Offsets, out.Spills = offs, s.Spills()
 	return out, nil

@@ -213,7 +213,7 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 		srcs, readers, err = open(t.Sources)
 		closers = append(closers, readers...)
 		if err != nil {
-			return out, worker.HandlerError(fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err))
+			return out, worker.HandlerError(fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, codecHint(err)))
 		}
 	} else {
 		// More segments than the memory holds read-aheads for: merge them
@@ -233,7 +233,7 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 				r.Close()
 			}
 			if err != nil {
-				return out, worker.HandlerError(fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err))
+				return out, worker.HandlerError(fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, codecHint(err)))
 			}
 			out.Runs++
 		}
@@ -263,7 +263,7 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 		return out, userErr // the user's error, as the function returned it
 	}
 	if err != nil {
-		return out, worker.HandlerError(fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, err))
+		return out, worker.HandlerError(fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, codecHint(err)))
 	}
 	return out, nil
 }

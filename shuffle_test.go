@@ -276,3 +276,42 @@ func TestMapShuffleLostReducerRerun(t *testing.T) {
 		t.Fatalf("the reducer never crashed: %v", err)
 	}
 }
+
+type unregisteredValue struct{ N int }
+
+var anyValueMapper = lithops.MapperFunc("test_any_value_map", func(ctx context.Context, n int, emit func(string, any)) error {
+	emit("k", unregisteredValue{n})
+	return nil
+})
+
+var anyValueReducer = lithops.ReducerFunc("test_any_value_reduce", func(ctx context.Context, k string, vs iter.Seq[any]) (int, error) {
+	n := 0
+	for range vs {
+		n++
+	}
+	return n, nil
+})
+
+// TestMapShuffleUnregisteredValue: a shuffle value in an interface that gob
+// cannot carry fails with the fix in the message; the JSON codec carries it.
+func TestMapShuffleUnregisteredValue(t *testing.T) {
+	ctx := ctxT(t)
+	sh, err := lithops.MapShuffle(ctx, newExecutor(t), anyValueMapper, []int{1, 2}, anyValueReducer, lithops.Reducers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.Wait(ctx); err == nil || !strings.Contains(err.Error(), "gob.Register") || !strings.Contains(err.Error(), "JSONCodec") {
+		t.Errorf("gob: %v", err)
+	}
+	sh, err = lithops.MapShuffle(ctx, newExecutor(t, lithops.WithCodec(lithops.JSONCodec)), anyValueMapper, []int{1, 2}, anyValueReducer, lithops.Reducers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, n := range sh.All(ctx) {
+		got = append(got, n)
+	}
+	if err := sh.Err(); err != nil || len(got) != 1 || got[0] != 2 {
+		t.Errorf("json: %v, %v", got, err)
+	}
+}
