@@ -24,6 +24,12 @@ var gobDecoders = struct {
 // programs that matter use a handful of types).
 const maxGobDecoders = 256
 
+// maxCachedValue is the largest stream decoded through the cache: a gob
+// decoder keeps a buffer as large as the largest message it has read, and a
+// cached one must not hold on to a big value's worth of memory. For values
+// that large, compiling a decoder is noise anyway.
+const maxCachedValue = 64 << 10
+
 type cachedDecoder struct {
 	mu  sync.Mutex
 	r   *bytes.Reader
@@ -34,7 +40,7 @@ type cachedDecoder struct {
 // type definitions followed by one value.
 func gobUnmarshal(data []byte, v any) error {
 	split, ok := gobValueStart(data)
-	if !ok {
+	if !ok || len(data) > maxCachedValue {
 		return gob.NewDecoder(bytes.NewReader(data)).Decode(v)
 	}
 	gobDecoders.Lock()
@@ -44,6 +50,7 @@ func gobUnmarshal(data []byte, v any) error {
 		cd.mu.Lock()
 		cd.r.Reset(data[split:])
 		err := cd.dec.Decode(v)
+		cd.r.Reset(nil) // the cache holds no reference to the caller's bytes
 		cd.mu.Unlock()
 		if err == nil {
 			return nil
@@ -59,7 +66,9 @@ func gobUnmarshal(data []byte, v any) error {
 	}
 	cd = &cachedDecoder{r: bytes.NewReader(data)}
 	cd.dec = gob.NewDecoder(cd.r)
-	if err := cd.dec.Decode(v); err != nil {
+	err := cd.dec.Decode(v)
+	cd.r.Reset(nil)
+	if err != nil {
 		return err
 	}
 	if split > 0 { // a value with no definitions before it needs no cache

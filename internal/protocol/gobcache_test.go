@@ -170,3 +170,21 @@ func BenchmarkGobUnmarshal(b *testing.B) {
 		}
 	})
 }
+
+// TestGobLargeValuesBypassCache: a value over maxCachedValue decodes with a
+// fresh decoder, so no cached decoder keeps a buffer of its size.
+func TestGobLargeValuesBypassCache(t *testing.T) {
+	type big struct{ B []byte }
+	data, _ := Gob.Marshal(gobEnv[big]{big{make([]byte, 2*maxCachedValue)}})
+	var v gobEnv[big]
+	if err := Gob.Unmarshal(data, &v); err != nil || len(v.V.B) != 2*maxCachedValue {
+		t.Fatalf("%d bytes, %v", len(v.V.B), err)
+	}
+	split, _ := gobValueStart(data)
+	gobDecoders.Lock()
+	_, cached := gobDecoders.m[string(data[:split])]
+	gobDecoders.Unlock()
+	if cached {
+		t.Error("a decoder that read a large value was cached")
+	}
+}
