@@ -137,13 +137,17 @@ func (c *callState) finish(st *protocol.Status, err error) bool {
 		c.running = nil
 	}
 	c.finished = true
-	if c.done != nil {
-		close(c.done)
-	}
+	done := c.done // no waiter makes one once finished is set
 	j := c.job
 	c.mu.Unlock()
+	// The job's last call stops it (and the executor lets go of it) before
+	// any waiter hears of the end: when the last Result returns, a finished
+	// job is already released.
 	if j != nil && c.index >= 0 && c.index < len(j.calls) && j.calls[c.index] == c && j.remaining.Add(-1) == 0 {
 		j.stop()
+	}
+	if done != nil {
+		close(done)
 	}
 	c.changed()
 	return true
