@@ -39,6 +39,7 @@ import (
 
 	"github.com/lithops-go/lithops"
 	_ "github.com/lithops-go/lithops/azure"
+	"github.com/lithops-go/lithops/bench/internal/wcdata"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 )
@@ -248,28 +249,6 @@ const (
 	wcMaxBytes = 4 << 20
 )
 
-func wcGenerate(i int) []byte {
-	x := uint64(i + 1)
-	buf := make([]byte, 0, wcMaxBytes)
-	line := make([]byte, 0, 128)
-	for {
-		line = line[:0]
-		for w := 0; w < 12; w++ {
-			x = x*6364136223846793005 + 1442695040888963407
-			if w > 0 {
-				line = append(line, ' ')
-			}
-			line = append(line, 'w')
-			line = strconv.AppendUint(line, ((x>>33)%1000)*((x>>43)%1000)/1000, 10)
-		}
-		line = append(line, '\n')
-		if len(buf)+len(line) > wcMaxBytes {
-			return buf
-		}
-		buf = append(buf, line...)
-	}
-}
-
 func readChunk(ctx context.Context, c lithops.ObjectChunk) ([]byte, error) {
 	rc, err := c.Open(ctx)
 	if err != nil {
@@ -346,7 +325,7 @@ func benchWordCount(ctx context.Context, e *lithops.Executor, reducers, runs int
 	defer st.DeletePrefix(context.WithoutCancel(ctx), st.Bucket(), prefix)
 	var size int64
 	for i := range wcObjects {
-		data := wcGenerate(i)
+		data := wcdata.Object(i, wcMaxBytes)
 		size += int64(len(data))
 		if err := st.PutBytes(ctx, st.Bucket(), fmt.Sprintf("%spart-%02d.txt", prefix, i), data); err != nil {
 			return err

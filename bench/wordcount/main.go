@@ -19,10 +19,10 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
-	"strconv"
 	"time"
 
 	"github.com/lithops-go/lithops"
+	"github.com/lithops-go/lithops/bench/internal/wcdata"
 	"github.com/lithops-go/lithops/storage"
 	"golang.org/x/sync/errgroup"
 )
@@ -105,29 +105,6 @@ var merge = lithops.Func("bench_wordcount_reduce", func(ctx context.Context, par
 	return total, nil
 })
 
-// generate returns object i of the benchmark dataset.
-func generate(i int) []byte {
-	x := uint64(i + 1)
-	buf := make([]byte, 0, maxBytes)
-	line := make([]byte, 0, 128)
-	for {
-		line = line[:0]
-		for w := 0; w < 12; w++ {
-			x = x*6364136223846793005 + 1442695040888963407
-			if w > 0 {
-				line = append(line, ' ')
-			}
-			line = append(line, 'w')
-			line = strconv.AppendUint(line, ((x>>33)%1000)*((x>>43)%1000)/1000, 10)
-		}
-		line = append(line, '\n')
-		if len(buf)+len(line) > maxBytes {
-			return buf
-		}
-		buf = append(buf, line...)
-	}
-}
-
 func main() {
 	runs := flag.Int("runs", 3, "timed runs (the best is reported too)")
 	flag.Parse()
@@ -142,7 +119,7 @@ func main() {
 		var size int64
 		var keys []string
 		for i := 0; i < objects; i++ {
-			data := generate(i)
+			data := wcdata.Object(i, maxBytes)
 			size += int64(len(data))
 			keys = append(keys, fmt.Sprintf("%spart-%02d.txt", prefix, i))
 			if err := st.PutBytes(ctx, st.Bucket(), keys[i], data); err != nil {
