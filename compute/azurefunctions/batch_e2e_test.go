@@ -104,11 +104,7 @@ func TestBatchedDuplicateMessage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, v := range got {
-		if v != i+7 {
-			t.Fatalf("result %d = %d, want %d", i, v, i+7)
-		}
-	}
+	wantAddSeven(t, got)
 	first := statuses(ctx, t, ex, jobID)
 	if len(first) != n {
 		t.Fatalf("%d status records, want %d", len(first), n)
@@ -210,21 +206,5 @@ func TestCompletionQueueLost(t *testing.T) {
 	if _, err := svc.DeleteQueue(ctx, naming.ResultQueue(ex.ID()), nil); err != nil {
 		t.Fatal(err)
 	}
-	in := make([]int, 40)
-	for i := range in {
-		in[i] = i
-	}
-	fs, err := lithops.Map(ctx, ex, addSeven, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := fs.Results(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range got {
-		if v != i+7 {
-			t.Fatalf("result %d = %d, want %d", i, v, i+7)
-		}
-	}
+	mapAddSeven(ctx, t, ex, 40)
 }

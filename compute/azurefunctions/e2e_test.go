@@ -161,25 +161,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("got %v, %v", v, err)
 		}
 	})
-	t.Run("map_1000", func(t *testing.T) {
-		in := make([]int, 1000)
-		for i := range in {
-			in[i] = i
-		}
-		fs, err := lithops.Map(ctx, ex, addSeven, in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := fs.Results(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, v := range got {
-			if v != i+7 {
-				t.Fatalf("result %d = %d", i, v)
-			}
-		}
-	})
+	t.Run("map_1000", func(t *testing.T) { mapAddSeven(ctx, t, ex, 1000) })
 	t.Run("map_reduce", func(t *testing.T) {
 		f, err := lithops.MapReduce(ctx, ex, addSeven, []int{1, 2, 3, 4}, sum)
 		if err != nil {
@@ -685,5 +667,33 @@ func TestStalledQueueWarns(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // more rounds: still one warning
 	if n := strings.Count(logs.String(), want); n != 1 {
 		t.Fatalf("%d warnings, want 1:\n%s", n, logs.String())
+	}
+}
+
+// mapAddSeven maps addSeven over 0..n-1 on ex and checks every result.
+func mapAddSeven(ctx context.Context, t *testing.T, ex *lithops.Executor, n int) {
+	t.Helper()
+	in := make([]int, n)
+	for i := range in {
+		in[i] = i
+	}
+	fs, err := lithops.Map(ctx, ex, addSeven, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fs.Results(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAddSeven(t, got)
+}
+
+// wantAddSeven checks that result i of an addSeven map is i+7.
+func wantAddSeven(t *testing.T, got []int) {
+	t.Helper()
+	for i, v := range got {
+		if v != i+7 {
+			t.Fatalf("result %d = %d, want %d", i, v, i+7)
+		}
 	}
 }

@@ -110,23 +110,7 @@ func TestHTTPSTrigger(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ex.Close()
-	in := make([]int, 50)
-	for i := range in {
-		in[i] = i
-	}
-	fs, err := lithops.Map(ctx, ex, addSeven, in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := fs.Results(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range got {
-		if v != i+7 {
-			t.Fatalf("result %d = %d", i, v)
-		}
-	}
+	mapAddSeven(ctx, t, ex, 50)
 	f, err := lithops.CallAsync(ctx, ex, behave, "error")
 	if err != nil {
 		t.Fatal(err)
