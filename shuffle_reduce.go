@@ -242,7 +242,7 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 	out.Key = protocol.ShuffleKey(t.Executor, t.Job, CallIDFrom(ctx), token())
 	var userErr error
 	err := putStream(ctx, st.Put, t.Bucket, out.Key, func(w io.Writer) error {
-		cw := &countingWriter{w: w}
+		cw := &shuffle.CountingWriter{W: w}
 		sw, err := shuffle.NewWriter[K, Out](t.Codec, cw)
 		if err != nil {
 			return err
@@ -256,7 +256,7 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 			out.Keys++
 			return sw.Write(k, o)
 		})
-		out.Size = cw.n
+		out.Size = cw.N
 		return err
 	})
 	if userErr != nil {
@@ -266,15 +266,4 @@ func (r *Reducer[K, V, Out]) reduceCall(ctx context.Context, t shuffleReduceTask
 		return out, worker.HandlerError(fmt.Errorf("lithops: shuffle reducer %d: %w", t.Partition, codecHint(err)))
 	}
 	return out, nil
-}
-
-type countingWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -141,18 +141,18 @@ func (s *Sorter[K, V]) spill() error {
 		return err
 	}
 	os.Remove(f.Name()) // the open file lives on; nothing to clean if the process dies
-	cw := &countWriter{w: bufio.NewWriterSize(f, 256<<10)}
+	cw := &CountingWriter{W: bufio.NewWriterSize(f, 256<<10)}
 	offs := make([]int64, 0, s.Parts+1)
 	for p, ps := range s.buf {
-		offs = append(offs, cw.n)
+		offs = append(offs, cw.N)
 		if err := s.writeSegment(cw, Slice(ps)); err != nil {
 			f.Close()
 			return err
 		}
 		s.buf[p] = ps[:0:0]
 	}
-	offs = append(offs, cw.n)
-	if err := cw.w.(*bufio.Writer).Flush(); err != nil {
+	offs = append(offs, cw.N)
+	if err := cw.W.(*bufio.Writer).Flush(); err != nil {
 		f.Close()
 		return err
 	}
@@ -204,10 +204,10 @@ func (s *Sorter[K, V]) WriteSegments(w io.Writer) ([]int64, error) {
 		return nil, err
 	}
 	s.sortBuf()
-	cw := &countWriter{w: w}
+	cw := &CountingWriter{W: w}
 	offs := make([]int64, 0, s.Parts+1)
 	for p := range s.Parts {
-		offs = append(offs, cw.n)
+		offs = append(offs, cw.N)
 		srcs := make([]Source[K, V], 0, len(s.runs)+1)
 		for _, r := range s.runs {
 			sr := io.NewSectionReader(r.f, r.offs[p], r.offs[p+1]-r.offs[p])
@@ -227,7 +227,7 @@ func (s *Sorter[K, V]) WriteSegments(w io.Writer) ([]int64, error) {
 		}
 		s.buf[p] = nil
 	}
-	offs = append(offs, cw.n)
+	offs = append(offs, cw.N)
 	return offs, nil
 }
 
@@ -241,13 +241,15 @@ func (s *Sorter[K, V]) Close() error {
 	return nil
 }
 
-type countWriter struct {
-	w io.Writer
-	n int64
+// CountingWriter counts the bytes written through it to W.
+type CountingWriter struct {
+	W io.Writer
+	N int64
 }
 
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
+// Write writes p to W and counts what was written.
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
 	return n, err
 }
