@@ -25,10 +25,12 @@ var (
 // Function is a registered function: fn under a stable name. Create it with
 // Func at package level.
 type Function[In, Out any] struct {
-	name    string
-	sig     string
-	fn      func(context.Context, In) (Out, error)
-	returns []reflect.Type // declared with Returns
+	name string
+	sig  string
+	fn   func(context.Context, In) (Out, error)
+	// undeclared is an interface in Out that no type declared with Returns
+	// implements (nil: none): gob cannot carry such a result.
+	undeclared reflect.Type
 }
 
 // Name returns the name the function was registered under.
@@ -81,7 +83,7 @@ func Func[In, Out any](name string, fn func(context.Context, In) (Out, error), o
 	for _, o := range opts {
 		o(&fo)
 	}
-	f := &Function[In, Out]{name: name, sig: sig, fn: fn, returns: fo.returns}
+	f := &Function[In, Out]{name: name, sig: sig, fn: fn, undeclared: undeclaredInterface(reflect.TypeFor[Out](), fo.returns)}
 	regMu.Lock()
 	defer regMu.Unlock()
 	if _, dup := registry[name]; dup {

@@ -41,21 +41,26 @@ func Returns(samples ...any) FuncOption {
 	}
 }
 
-// checkResultCodec says, before submission, whether codec can carry what the
-// function returns. Only gob needs to know concrete types in advance.
-func (f *Function[In, Out]) checkResultCodec(codec protocol.Codec) error {
-	if codec.Name() != GobCodec.Name() {
-		return nil
-	}
-	out := reflect.TypeFor[Out]()
+// undeclaredInterface returns the first interface in Out's type that no
+// type declared with Returns implements, or nil. Func computes it once.
+func undeclaredInterface(out reflect.Type, declared []reflect.Type) reflect.Type {
 	for _, iface := range interfacesIn(out) {
-		if !anyImplements(f.returns, iface) {
-			return fmt.Errorf("lithops: %s returns %s, which holds an interface (%s) that gob can carry only for concrete types registered in the client and its workers, and none is declared: "+
-				"declare what it returns, lithops.Func(%q, fn, lithops.Returns(T{})), or use the JSON codec: lithops.WithCodec(lithops.JSONCodec)",
-				f.name, typeName(out), iface, f.name)
+		if !anyImplements(declared, iface) {
+			return iface
 		}
 	}
 	return nil
+}
+
+// checkResultCodec says, before submission, whether codec can carry what the
+// function returns. Only gob needs to know concrete types in advance.
+func (f *Function[In, Out]) checkResultCodec(codec protocol.Codec) error {
+	if f.undeclared == nil || codec.Name() != GobCodec.Name() {
+		return nil
+	}
+	return fmt.Errorf("lithops: %s returns %s, which holds an interface (%s) that gob can carry only for concrete types registered in the client and its workers, and none is declared: "+
+		"declare what it returns, lithops.Func(%q, fn, lithops.Returns(T{})), or use the JSON codec: lithops.WithCodec(lithops.JSONCodec)",
+		f.name, typeName(reflect.TypeFor[Out]()), f.undeclared, f.name)
 }
 
 func anyImplements(ts []reflect.Type, iface reflect.Type) bool {
