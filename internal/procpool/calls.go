@@ -48,8 +48,13 @@ func (p *Pool) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invoc
 	f := &feeder{p: p, inv: inv, calls: inv.Calls, mk: func(one protocol.Invocation) *call {
 		return &call{ctx: ctx, inv: one, timeout: timeout, memoryMB: mem, retries: job.Retries, escalate: job.EscalateMemory}
 	}}
-	return f.feed(max(4*p.opts.Size, 16))
+	return f.feed(p.window())
 }
+
+// window is how many tasks of one Invoke are queued at a time: enough for
+// each worker to take batches (next), few enough that a million-call
+// invocation holds a handful.
+func (p *Pool) window() int { return max(16*p.opts.Size, 32) }
 
 // inlineManifestCalls is the largest job whose manifest travels with its
 // calls; a bigger one's manifest (its input ranges grow with the calls) is

@@ -189,8 +189,8 @@ func TestInvokeFeedsAWindow(t *testing.T) {
 	if err := p.Invoke(context.Background(), job, inv); err != nil {
 		t.Fatal(err)
 	}
-	if q := p.Stats().Queued; q > 16 {
-		t.Errorf("%d tasks queued for %d calls on one worker; want a window of at most 16", q, calls)
+	if q := p.Stats().Queued; q > p.window() {
+		t.Errorf("%d tasks queued for %d calls on one worker; want a window of at most %d", q, calls, p.window())
 	}
 	select {
 	case <-allEnded:

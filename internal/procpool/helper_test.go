@@ -82,6 +82,18 @@ var testFuncs = map[string]*worker.Func{
 		}
 		return []byte("ok"), nil
 	}},
+	// mixed does what its input says: "exit" exits with status 3, a
+	// duration sleeps that long, anything else answers the pid; a call of
+	// one job (one batch) can differ from the next.
+	"mixed": {Call: func(ctx context.Context, _ protocol.Codec, in []byte) ([]byte, error) {
+		if string(in) == "exit" {
+			os.Exit(3)
+		}
+		if d, err := time.ParseDuration(string(in)); err == nil {
+			time.Sleep(d)
+		}
+		return []byte(strconv.Itoa(os.Getpid())), nil
+	}},
 	// env answers the variable its input names.
 	"env": {Call: func(ctx context.Context, _ protocol.Codec, in []byte) ([]byte, error) {
 		return []byte(os.Getenv(string(in))), nil

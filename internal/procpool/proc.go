@@ -21,6 +21,9 @@ type proc struct {
 	req    *os.File
 	enc    *json.Encoder
 	resps  chan worker.PipeResponse
+	// batch: the worker said Hello with Batch, so it runs several calls
+	// of one request (set by the reader before the answer that follows).
+	batch  atomic.Bool
 	exited chan struct{}
 	err    error // from cmd.Wait, valid after exited is closed
 	killed atomic.Bool
@@ -47,7 +50,7 @@ func (p *Pool) spawn() (*proc, error) {
 	if p.opts.CleanEnv {
 		base = cleanEnv(base)
 	}
-	cmd.Env = append(append(base, p.opts.Env...), WorkerEnv+"=localhost", "LITHOPS_WORKER_ID="+id)
+	cmd.Env = append(append(base, p.opts.Env...), WorkerEnv+"=localhost", "LITHOPS_WORKER_ID="+id, worker.BatchEnv+"=1")
 	if p.opts.MemoryMB > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("LITHOPS_WORKER_MEMORY_MB=%d", p.opts.MemoryMB))
 	}
@@ -97,6 +100,10 @@ func (p *Pool) spawn() (*proc, error) {
 			if err := dec.Decode(&r); err != nil {
 				break
 			}
+			if r.Hello != nil {
+				w.batch.Store(r.Hello.Batch)
+				continue
+			}
 			w.resps <- r
 		}
 		respR.Close()
@@ -110,13 +117,19 @@ func (p *Pool) spawn() (*proc, error) {
 	return w, nil
 }
 
-// call sends t and waits for the answer, the timeout, cancellation, the
+// send writes a request of the calls of inv.
+func (w *proc) send(inv protocol.Invocation) error {
+	if err := w.enc.Encode(worker.PipeRequest{Invocation: inv}); err != nil {
+		return fmt.Errorf("send call: %w", err)
+	}
+	return nil
+}
+
+// await waits for the answer to t, sent to the worker and the first of its
+// request not answered yet: for the answer, the timeout, cancellation, the
 // pool's closing or the worker's death. A nil error means the worker
 // answered and is reusable.
-func (w *proc) call(t *Task, closing <-chan struct{}) (worker.PipeResponse, error) {
-	if err := w.enc.Encode(worker.PipeRequest{Invocation: t.Invocation}); err != nil {
-		return worker.PipeResponse{}, fmt.Errorf("send call: %w", err)
-	}
+func (w *proc) await(t *Task, closing <-chan struct{}) (worker.PipeResponse, error) {
 	var timer <-chan time.Time
 	if t.Timeout > 0 {
 		// The function's ctx ends at the timeout; the worker is killed only

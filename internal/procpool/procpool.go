@@ -1,8 +1,10 @@
 // Package procpool is a pool of resident worker processes: the user's own
 // program started in worker mode (environment LITHOPS_WORKER=localhost),
-// reading one call at a time from a pipe on file descriptor 3 and answering
+// reading requests from a pipe on file descriptor 3 and answering each call
 // on descriptor 4, so the program's own stdout and stderr stay free for the
-// user's prints. What a worker needs to open its storage comes on
+// user's prints. A worker that says Hello (worker.PipeHello) is sent
+// several queued calls of one invocation per request, run one after the
+// other: a few pipe round trips for a map of thousands of quick calls. What a worker needs to open its storage comes on
 // descriptor 5 (ConfigFD), never in the environment.
 //
 // The localhost compute backend (compute/localhost) and the runtime host
@@ -15,6 +17,13 @@
 //     for the next task, until idle for Options.IdleTimeout (then they
 //     exit) or Close.
 //   - Tasks start in the order they were submitted.
+//   - A request carries at most the queue's share of one worker in two
+//     (guided self-scheduling), so the last calls of a map go one by one
+//     to whichever worker is free; a call that waits in a request behind
+//     a slow one waits at most that long.
+//   - A task is charged with its worker's timeout, kill or death only while
+//     it is the first unanswered call of the worker's request; the tasks
+//     after it run again alone, on another worker.
 //   - Every accepted task's Done is called exactly once: with the worker's
 //     answer, or with why there is none (timeout: the worker is killed
 //     KillGrace after it; memory over the limit: killed at once; the worker
@@ -125,6 +134,10 @@ type Task struct {
 	// (or of Close); the worker that ran it takes no other task until
 	// Done returns.
 	Done func(Result)
+
+	// solo: put back after a worker it shared a request with died; it
+	// runs alone.
+	solo bool
 }
 
 // Result is how a task ended.
@@ -189,6 +202,7 @@ type Pool struct {
 	closing chan struct{} // closed by Close: running tasks are abandoned
 	procs   atomic.Int64
 	seq     atomic.Int64
+	sent    atomic.Int64 // requests sent to workers
 
 	mu     sync.Mutex
 	cond   *sync.Cond
@@ -287,10 +301,17 @@ func (p *Pool) isClosed() bool {
 	return p.closed
 }
 
-// next blocks for the next task. nil means the slot ends: the pool is
+// maxBatch is the most calls one request to a worker carries.
+const maxBatch = 16
+
+// next blocks for the next task and takes, when limit allows, the tasks
+// queued behind it that can share its request (batchable): guided
+// self-scheduling, a batch is at most the queue's share of one worker in
+// two, so batches shrink as the queue empties and the last calls go one by
+// one to whichever worker is free. nil means the slot ends: the pool is
 // closing, or the slot waited IdleTimeout for a task (it is then no longer
 // counted).
-func (p *Pool) next() *Task {
+func (p *Pool) next(limit int) []*Task {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var deadline time.Time
@@ -315,14 +336,57 @@ func (p *Pool) next() *Task {
 	if p.closed {
 		return nil
 	}
+	share := (len(p.queue) - p.head + 2*p.opts.Size - 1) / (2 * p.opts.Size)
+	n := min(limit, share, maxBatch)
 	t := p.queue[p.head]
+	ts := []*Task{t}
 	p.queue[p.head] = nil
 	p.head++
+	for len(ts) < n && p.head < len(p.queue) && batchable(t, p.queue[p.head]) {
+		ts = append(ts, p.queue[p.head])
+		p.queue[p.head] = nil
+		p.head++
+	}
 	if p.head == len(p.queue) {
 		p.queue, p.head = p.queue[:0], 0
 	}
 	p.idle--
-	return t
+	return ts
+}
+
+// batchable reports whether u can run in the request of t: a call of the
+// same invocation under the same limits, neither put back after a worker
+// it shared a request with died (those run alone, so that a call that
+// kills its worker is found).
+func batchable(t, u *Task) bool {
+	a, b := &t.Invocation, &u.Invocation
+	return !t.solo && !u.solo && a.Op == protocol.OpRun && b.Op == protocol.OpRun &&
+		a.Version == b.Version && a.Bucket == b.Bucket && a.ExecutorID == b.ExecutorID && a.JobID == b.JobID &&
+		a.Program == b.Program && a.ResultQueue == b.ResultQueue && a.Deadline.Equal(b.Deadline) && a.Job == b.Job &&
+		t.Timeout == u.Timeout && t.MemoryMB == u.MemoryMB
+}
+
+// requeue puts tasks back at the head of the queue, in order, to run
+// alone; a closed pool ends them.
+func (p *Pool) requeue(ts []*Task) {
+	if len(ts) == 0 {
+		return
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		for _, t := range ts {
+			t.Done(Result{Err: ErrClosed})
+		}
+		return
+	}
+	for _, t := range ts {
+		t.solo = true
+	}
+	p.queue = append(append(make([]*Task, 0, len(ts)+len(p.queue)-p.head), ts...), p.queue[p.head:]...)
+	p.head = 0
+	p.cond.Broadcast()
+	p.mu.Unlock()
 }
 
 func (p *Pool) done() {
@@ -341,53 +405,87 @@ func (p *Pool) slot() {
 		}
 	}()
 	for {
-		t := p.next()
-		if t == nil {
+		limit := 1
+		if w != nil && w.batch.Load() {
+			limit = maxBatch
+		}
+		ts := p.next(limit)
+		if ts == nil {
 			return
 		}
-		w = p.run(w, t)
+		w = p.run(w, ts)
 		p.done()
 	}
 }
 
-// run executes t on w (starting a worker if w is nil) and returns the
-// worker to use next (nil if it died or was killed).
-func (p *Pool) run(w *proc, t *Task) *proc {
-	if err := t.Ctx.Err(); err != nil {
-		t.Done(Result{Err: err})
+// run executes ts, one request, on w (starting a worker if w is nil) and
+// returns the worker to use next (nil if it died or was killed). The
+// worker runs the calls in order and answers each: a task is charged with
+// a timeout, a kill or a death while it is the first unanswered one, and
+// the tasks after it go back to the queue (a call that was in fact
+// answered, its answer still in the pipe, then finds its status recorded:
+// records are create-if-absent).
+func (p *Pool) run(w *proc, ts []*Task) *proc {
+	live := ts[:0]
+	for _, t := range ts {
+		if err := t.Ctx.Err(); err != nil {
+			t.Done(Result{Err: err})
+			continue
+		}
+		live = append(live, t)
+	}
+	ts = live
+	if len(ts) == 0 {
 		return w
 	}
 	if w == nil {
 		var err error
 		if w, err = p.spawn(); err != nil {
-			t.Done(Result{Err: &StartError{Err: err}})
+			ts[0].Done(Result{Err: &StartError{Err: err}})
+			p.requeue(ts[1:])
 			return nil
 		}
 	}
-	res := Result{WorkerID: w.id, Start: time.Now()}
-	if t.Started != nil {
-		t.Started(w.id, res.Start)
+	inv := ts[0].Invocation
+	if len(ts) > 1 {
+		inv.Calls = make([]protocol.Call, len(ts))
+		for i, t := range ts {
+			inv.Calls[i] = t.Invocation.Calls[0]
+		}
 	}
-	res.Response, res.Err = w.call(t, p.closing)
-	if res.Err == nil {
+	sendErr := w.send(inv)
+	p.sent.Add(1)
+	for i, t := range ts {
+		res := Result{WorkerID: w.id, Start: time.Now()}
+		if t.Started != nil {
+			t.Started(w.id, res.Start)
+		}
+		res.Err = sendErr
+		if sendErr == nil {
+			res.Response, res.Err = w.await(t, p.closing)
+		}
+		if res.Err == nil {
+			t.Done(res)
+			continue
+		}
+		// The worker is gone or must go.
+		w.stop()
+		var te *TimeoutError
+		var oe *OOMError
+		switch {
+		case errors.As(res.Err, &te), errors.As(res.Err, &oe):
+		case t.Ctx.Err() != nil:
+			res.Err = t.Ctx.Err()
+		case p.isClosed():
+			res.Err = ErrClosed
+		default:
+			res.Err = &ExitError{Record: w.exitRecord()}
+		}
 		t.Done(res)
-		return w
+		p.requeue(ts[i+1:])
+		return nil
 	}
-	// The worker is gone or must go.
-	w.stop()
-	var te *TimeoutError
-	var oe *OOMError
-	switch {
-	case errors.As(res.Err, &te), errors.As(res.Err, &oe):
-	case t.Ctx.Err() != nil:
-		res.Err = t.Ctx.Err()
-	case p.isClosed():
-		res.Err = ErrClosed
-	default:
-		res.Err = &ExitError{Record: w.exitRecord()}
-	}
-	t.Done(res)
-	return nil
+	return w
 }
 
 // cleanEnv keeps only the variables any program needs.

@@ -236,9 +236,11 @@ func cloneRegistry(r protocol.Registry) protocol.Registry {
 	return c
 }
 
-// TestServePipe: one response per request, in order; a request that is not
-// a valid invocation is answered with an error, not served; the end of the
-// requests ends ServePipe cleanly, and garbage ends it with an error.
+// TestServePipe: one response per call, in order, for requests of one call
+// and of several (a batch); every call of a request that is not a valid
+// invocation is answered with an error, not served; the end of the
+// requests ends ServePipe cleanly, and garbage ends it with an error. With
+// BatchEnv set, a Hello comes first.
 func TestServePipe(t *testing.T) {
 	ctx := context.Background()
 	st := storage.New(memory.New(), "memory", "b")
@@ -259,6 +261,13 @@ func TestServePipe(t *testing.T) {
 	}
 	bad := good("00009", "x")
 	bad.ExecutorID = "../e"
+	// batch: one request of several calls, answered one by one
+	batch := func(inv protocol.Invocation, more ...protocol.Invocation) protocol.Invocation {
+		for _, m := range more {
+			inv.Calls = append(inv.Calls, m.Calls...)
+		}
+		return inv
+	}
 	tests := []struct {
 		name    string
 		in      string
@@ -267,41 +276,60 @@ func TestServePipe(t *testing.T) {
 	}{
 		{"two calls", req(good("00000", "a")) + req(good("00001", "b")), []string{"a", "b"}, false},
 		{"invalid invocation", req(bad) + req(good("00002", "c")), []string{"error: path separator", "c"}, false},
+		{"batch", req(batch(good("00004", "e"), good("00005", "f"), good("00006", "g"))) + req(good("00007", "h")), []string{"e", "f", "g", "h"}, false},
+		{"invalid batch", req(batch(bad, good("00008", "i"))) + req(good("00010", "j")), []string{"error: path separator", "error: path separator", "j"}, false},
 		{"garbage", req(good("00003", "d")) + "{not json\n", []string{"d"}, true},
 		{"nothing", "", nil, false},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var out bytes.Buffer
-			done := make(chan error, 1)
-			go func() { done <- ServePipe(ctx, w, strings.NewReader(tc.in), &out) }()
-			select {
-			case err := <-done:
-				if (err != nil) != tc.wantErr {
-					t.Fatalf("ServePipe: %v, want error %v", err, tc.wantErr)
-				}
-			case <-time.After(20 * time.Second):
-				t.Fatal("ServePipe did not return at the end of its input")
+	for _, hello := range []bool{false, true} {
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("%s/hello=%v", tc.name, hello), func(t *testing.T) {
+				servePipeCase(t, w, hello, tc.in, tc.want, tc.wantErr)
+			})
+		}
+	}
+}
+
+// servePipeCase serves in and checks the answers (a result, or "error:
+// <substring>"), after a Hello when hello is set.
+func servePipeCase(t *testing.T, w *Worker, hello bool, in string, want []string, wantErr bool) {
+	if hello {
+		t.Setenv(BatchEnv, "1")
+	}
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- ServePipe(context.Background(), w, strings.NewReader(in), &out) }()
+	select {
+	case err := <-done:
+		if (err != nil) != wantErr {
+			t.Fatalf("ServePipe: %v, want error %v", err, wantErr)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("ServePipe did not return at the end of its input")
+	}
+	dec := json.NewDecoder(&out)
+	if hello {
+		var resp PipeResponse
+		if err := dec.Decode(&resp); err != nil || resp.Hello == nil || !resp.Hello.Batch || resp.Status != nil {
+			t.Fatalf("first line %+v (%v), want a Hello with Batch", resp, err)
+		}
+	}
+	for i, want := range want {
+		var resp PipeResponse
+		if err := dec.Decode(&resp); err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		if msg, isErr := strings.CutPrefix(want, "error: "); isErr {
+			if resp.Status != nil || !strings.Contains(resp.Error, msg) {
+				t.Fatalf("response %d: %+v, want an error containing %q", i, resp, msg)
 			}
-			dec := json.NewDecoder(&out)
-			for i, want := range tc.want {
-				var resp PipeResponse
-				if err := dec.Decode(&resp); err != nil {
-					t.Fatalf("response %d: %v", i, err)
-				}
-				if msg, isErr := strings.CutPrefix(want, "error: "); isErr {
-					if resp.Status != nil || !strings.Contains(resp.Error, msg) {
-						t.Fatalf("response %d: %+v, want an error containing %q", i, resp, msg)
-					}
-					continue
-				}
-				if resp.Error != "" || resp.Status == nil || string(resp.Status.Result) != want {
-					t.Fatalf("response %d: %+v (status %+v), want result %q", i, resp, resp.Status, want)
-				}
-			}
-			if dec.More() {
-				t.Fatal("more responses than requests")
-			}
-		})
+			continue
+		}
+		if resp.Error != "" || resp.Status == nil || string(resp.Status.Result) != want {
+			t.Fatalf("response %d: %+v (status %+v), want result %q", i, resp, resp.Status, want)
+		}
+	}
+	if dec.More() {
+		t.Fatal("more responses than calls")
 	}
 }
