@@ -16,11 +16,11 @@ import (
 
 // proc is one worker process.
 type proc struct {
-	id     string
-	cmd    *exec.Cmd
-	req    *os.File
-	enc    *json.Encoder
-	resps  chan worker.PipeResponse
+	id    string
+	cmd   *exec.Cmd
+	req   *os.File
+	enc   *json.Encoder
+	resps chan worker.PipeResponse
 	// batch: the worker said Hello with Batch, so it runs several calls
 	// of one request (set by the reader before the answer that follows).
 	batch  atomic.Bool
