@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -315,4 +316,127 @@ func finishedCalls(ctx context.Context, t *testing.T, st *storage.Storage, id st
 		}
 	}
 	return n
+}
+
+var quickTriple = lithops.Func("quick_triple", func(ctx context.Context, x int) (int, error) { return 3 * x, nil })
+
+// TestBatchRecordsAcrossProcesses: a localhost map of quick calls records
+// its successes in batch records; an executor that attaches reads every
+// result from them, as do the job's stats; a batch record that cannot be
+// read fails its first call with ErrCorrupt, leaves its other calls
+// pending, and Rerun runs them again.
+func TestBatchRecordsAcrossProcesses(t *testing.T) {
+	ctx := ctxT(t)
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	off := false
+	cfg.Lithops.DataCleaner = &off
+	e, err := lithops.NewExecutor(ctx, lithops.WithConfig(cfg), lithops.WithMaxWorkers(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 400
+	in := make([]int, n)
+	for i := range in {
+		in[i] = i
+	}
+	var job string
+	for range 2 { // the first map starts the workers; the second finds them warm
+		fs, err := lithops.Map(ctx, e, quickTriple, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fs.Results(ctx); err != nil {
+			t.Fatal(err)
+		}
+		job = fs.At(0).JobID()
+	}
+	id := e.ID()
+	e.Close()
+
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	objs, err := st.List(ctx, st.Bucket(), protocol.JobPrefix(id, job)+"status/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batches []string
+	for _, o := range objs {
+		if k, ok := protocol.ParseKey(o.Key); ok && k.Batch {
+			batches = append(batches, o.Key)
+		}
+	}
+	if len(batches) == 0 || len(objs) > n/2 {
+		t.Fatalf("%d status records for %d calls, %d of them batches: want mostly batches", len(objs), n, len(batches))
+	}
+
+	check := func(e *lithops.Executor, pending map[int]bool) {
+		t.Helper()
+		fs, err := lithops.JobFutures[int](e, job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if pending[i] {
+				continue
+			}
+			if v, err := fs.At(i).Result(ctx); err != nil || v != 3*i {
+				t.Fatalf("call %d: %v, %v", i, v, err)
+			}
+		}
+	}
+	a, err := lithops.Attach(ctx, id, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(a, nil)
+	sum, err := a.JobSummary(ctx, job)
+	if err != nil || sum.Done != n {
+		t.Fatalf("summary %+v, %v; want %d calls done", sum, err, n)
+	}
+	a.Close()
+
+	// Damage one batch record.
+	k, _ := protocol.ParseKey(batches[0])
+	raw, err := st.GetBytes(ctx, st.Bucket(), batches[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sts, err := protocol.ParseStatusBatch(k, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutBytes(ctx, st.Bucket(), batches[0], []byte("{garbage")); err != nil {
+		t.Fatal(err)
+	}
+	a, err = lithops.Attach(ctx, id, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	fs, _ := lithops.JobFutures[int](a, job)
+	first, _ := strconv.Atoi(sts[0].CallID)
+	if _, err := fs.At(first).Result(ctx); !errors.Is(err, lithops.ErrCorrupt) || !strings.Contains(err.Error(), batches[0]) {
+		t.Fatalf("first call of a damaged batch record: %v, want ErrCorrupt naming the record", err)
+	}
+	pending := map[int]bool{first: true}
+	for _, s := range sts[1:] {
+		i, _ := strconv.Atoi(s.CallID)
+		pending[i] = true
+		wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err := fs.At(i).Result(wctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call %d of a damaged batch record: %v, want it pending", i, err)
+		}
+	}
+	check(a, pending)
+	rerun, err := a.Rerun(ctx, job)
+	if err != nil || rerun != len(sts) {
+		t.Fatalf("rerun: %d, %v; want the %d calls of the damaged record", rerun, err, len(sts))
+	}
+	check(a, nil)
 }

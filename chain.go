@@ -233,7 +233,7 @@ func (d *chainDispatch) run() {
 				c.finish(nil, &UpstreamError{Executor: e.id, Job: js.job.JobID, Call: c.id, Function: js.job.Function, Err: err})
 				continue
 			}
-			inv.Calls = append(inv.Calls, protocol.Call{ID: c.id, Index: i, Input: d.inputs[i], HasInput: true}) // a status key: small
+			inv.Calls = append(inv.Calls, protocol.Call{ID: c.id, Index: i, Input: resolved(d.srcs[i], d.inputs[i]), HasInput: true})
 		}
 		if len(inv.Calls) == 0 {
 			continue
@@ -264,4 +264,31 @@ func sourceError(c *callState) error {
 		return withChain(j.callError(st), c)
 	}
 	return nil
+}
+
+// resolved is the input of a chained call whose source src succeeded: the
+// result src's status names, inline or by key, so that the worker need not
+// find that status (which may sit in a batch record); ref, the reference to
+// the status, when the status is not at hand. A backend that cannot carry
+// an input this big drops it, and the worker follows the manifest's ref.
+func resolved(src *callState, ref []byte) []byte {
+	src.mu.Lock()
+	st := src.status
+	src.mu.Unlock()
+	var part protocol.ResultRef
+	switch {
+	case st == nil || st.State != protocol.StateSuccess:
+		return ref
+	case st.HasResult:
+		part = protocol.ResultRef{Inline: st.Result, HasInline: true}
+	case st.ResultKey != "":
+		part = protocol.ResultRef{Key: st.ResultKey, Size: st.ResultSize}
+	default:
+		return ref
+	}
+	b, err := json.Marshal(protocol.Gather{Parts: []protocol.ResultRef{part}})
+	if err != nil {
+		return ref
+	}
+	return b
 }

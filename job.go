@@ -36,9 +36,12 @@ type jobState struct {
 	pins atomic.Int32
 
 	// pollMu serializes pollJob (the poller, Attach, Rerun) and guards the
-	// lease tracking: leases (by key) and the calls' lease fields.
-	pollMu sync.Mutex
-	leases map[string]*leaseObj
+	// lease tracking: leases (by key) and the calls' lease fields, and
+	// batchesRead: the batch records (protocol.BatchKey) whose calls have
+	// all been finished from them, not read again.
+	pollMu      sync.Mutex
+	leases      map[string]*leaseObj
+	batchesRead map[string]bool
 
 	// lastPush (unix nanos) is when the backend last pushed a status of
 	// this job; lastPoll when the poller last listed it.

@@ -150,6 +150,7 @@ func (e *Executor) pollJob(j *jobState) {
 		return
 	}
 	var leases []leaseInfo
+	var batches []batchRef
 	attempts := map[int]int{}
 	for _, o := range infos {
 		k, ok := protocol.ParseKey(o.Key)
@@ -169,6 +170,12 @@ func (e *Executor) pollJob(j *jobState) {
 			continue
 		case protocol.KindStatus:
 		default:
+			continue
+		}
+		if k.Batch {
+			// After the calls' own records: a call re-run after its batch
+			// record proved unreadable has one.
+			batches = append(batches, batchRef{k, o.Key})
 			continue
 		}
 		c := j.calls[idx]
@@ -200,7 +207,51 @@ func (e *Executor) pollJob(j *jobState) {
 		}
 		c.finish(&st, nil)
 	}
+	for _, b := range batches {
+		e.pollBatch(ctx, j, b.k, b.key)
+	}
 	e.checkLeases(ctx, j, leases, attempts)
+}
+
+// batchRef is a batch record met in a listing.
+type batchRef struct {
+	k   protocol.Key
+	key string
+}
+
+// pollBatch finishes the calls of a batch record (protocol.BatchKey) that
+// have not finished yet. A record that cannot be read ends its first call
+// with a named failure, as an unreadable status record does; the others
+// wait, as calls never recorded do, for a Rerun.
+func (e *Executor) pollBatch(ctx context.Context, j *jobState, k protocol.Key, key string) {
+	if j.batchesRead[key] {
+		return
+	}
+	first, _ := strconv.Atoi(k.Call) // a call of the job: pollJob checked
+	raw, err := e.st.GetBytes(ctx, e.bucket, key)
+	if err != nil {
+		return
+	}
+	sts, err := protocol.ParseStatusBatch(k, raw)
+	if err != nil {
+		e.log.Warn("poll: unreadable batch record", "key", key, "err", err)
+		j.calls[first].finish(nil, fmt.Errorf("%w: %s://%s/%s: %v", ErrCorrupt, e.st.Backend(), e.bucket, key, err))
+		return
+	}
+	for i := range sts {
+		idx, err := strconv.Atoi(sts[i].CallID)
+		if err != nil || idx < 0 || idx >= len(j.calls) || j.calls[idx].id != sts[i].CallID {
+			e.log.Warn("poll: batch record names a call the job does not have", "key", key, "call", sts[i].CallID)
+			continue
+		}
+		if c := j.calls[idx]; !c.isDone() {
+			c.finish(&sts[i], nil)
+		}
+	}
+	if j.batchesRead == nil {
+		j.batchesRead = map[string]bool{}
+	}
+	j.batchesRead[key] = true
 }
 
 // lost handles a call whose worker vanished: the next attempt if retries

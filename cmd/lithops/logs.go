@@ -181,7 +181,19 @@ func printLogs(ctx context.Context, w io.Writer, st *storage.Storage, exec, job,
 	finished := 0
 	for _, o := range infos {
 		k, ok := protocol.ParseKey(o.Key)
-		if !ok || k.Executor != exec || k.Job != job || (call != "" && k.Call != call) {
+		if !ok || k.Executor != exec || k.Job != job {
+			continue
+		}
+		if k.Kind == protocol.KindStatus && k.Batch {
+			// A batch record: the calls it holds have finished.
+			n, err := batchCalls(ctx, st, o.Key, k, call)
+			if err != nil {
+				return 0, false, err
+			}
+			finished += n
+			continue
+		}
+		if call != "" && k.Call != call {
 			continue
 		}
 		switch k.Kind {
@@ -230,4 +242,24 @@ func printLogs(ctx context.Context, w io.Writer, st *storage.Storage, exec, job,
 		want = j.Calls
 	}
 	return len(refs), finished >= want, nil
+}
+
+// batchCalls counts the calls the batch record at key holds (only call,
+// if set).
+func batchCalls(ctx context.Context, st *storage.Storage, key string, k protocol.Key, call string) (int, error) {
+	raw, err := st.GetBytes(ctx, st.Bucket(), key)
+	if err != nil {
+		return 0, fmt.Errorf("logs: %w", err)
+	}
+	sts, err := protocol.ParseStatusBatch(k, raw)
+	if err != nil {
+		return 0, fmt.Errorf("logs: %s: %w", key, err)
+	}
+	n := 0
+	for _, s := range sts {
+		if call == "" || s.CallID == call {
+			n++
+		}
+	}
+	return n, nil
 }

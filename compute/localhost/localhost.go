@@ -108,18 +108,19 @@ func New(opts Options) (*Backend, error) {
 		return nil, fmt.Errorf("localhost: runtime program %q: %w", opts.Program, err)
 	}
 	pool, err := procpool.New(procpool.Options{
-		Program:     opts.Program,
-		Env:         opts.Env,
-		Config:      opts.WorkerConfig,
-		CleanEnv:    opts.CleanEnv,
-		Size:        opts.Workers,
-		MemoryMB:    opts.MemoryMB,
-		IdleTimeout: opts.IdleTimeout,
-		Storage:     opts.Storage,
-		Notify:      opts.Notify,
-		EscalateOOM: opts.EscalateOOM,
-		Output:      opts.Output,
-		Logger:      opts.Logger,
+		BatchRecords: true, // this pool's workers are the only executions of their calls
+		Program:      opts.Program,
+		Env:          opts.Env,
+		Config:       opts.WorkerConfig,
+		CleanEnv:     opts.CleanEnv,
+		Size:         opts.Workers,
+		MemoryMB:     opts.MemoryMB,
+		IdleTimeout:  opts.IdleTimeout,
+		Storage:      opts.Storage,
+		Notify:       opts.Notify,
+		EscalateOOM:  opts.EscalateOOM,
+		Output:       opts.Output,
+		Logger:       opts.Logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("localhost: %w", err)

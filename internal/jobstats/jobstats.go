@@ -215,6 +215,7 @@ func load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID st
 		calls[i] = Call{ID: protocol.CallID(i), Index: i, State: StatePending}
 	}
 	var statusIdx []int
+	var batchKeys []string
 	for _, key := range keys {
 		k, ok := protocol.ParseKey(key)
 		if !ok || k.Executor != executorID || k.Job != jobID {
@@ -224,10 +225,12 @@ func load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID st
 		if err != nil || i < 0 || i >= len(calls) || calls[i].ID != k.Call {
 			continue
 		}
-		switch k.Kind {
-		case protocol.KindStatus:
+		switch {
+		case k.Kind == protocol.KindStatus && k.Batch:
+			batchKeys = append(batchKeys, key)
+		case k.Kind == protocol.KindStatus:
 			statusIdx = append(statusIdx, i)
-		case protocol.KindAttempt:
+		case k.Kind == protocol.KindAttempt:
 			if k.Attempt+1 > calls[i].Attempts {
 				calls[i].Attempts = k.Attempt + 1
 			}
@@ -253,6 +256,42 @@ func load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID st
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	// Batch records, after the calls' own records (a call's own record
+	// stands: it was re-run after its batch record proved unreadable).
+	batches := make([][]protocol.Status, len(batchKeys))
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(readers)
+	for i, key := range batchKeys {
+		g.Go(func() error {
+			raw, err := st.GetBytes(gctx, bucket, key)
+			if err != nil {
+				return fmt.Errorf("jobstats: read batch record %s://%s/%s: %w", st.Backend(), bucket, key, err)
+			}
+			k, _ := protocol.ParseKey(key)
+			sts, err := protocol.ParseStatusBatch(k, raw)
+			if err != nil {
+				first, _ := strconv.Atoi(k.Call) // a call of the job: checked above
+				if calls[first].State == StatePending {
+					calls[first].State = StateUnreadable
+					calls[first].Error = &protocol.ErrorRecord{Kind: "record", Message: "unreadable batch record " + key + ": " + err.Error()}
+				}
+				return nil
+			}
+			batches[i] = sts
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	for _, sts := range batches {
+		for _, s := range sts {
+			i, err := strconv.Atoi(s.CallID)
+			if err == nil && i >= 0 && i < len(calls) && calls[i].ID == s.CallID && calls[i].State == StatePending {
+				setFrom(&calls[i], &s)
+			}
+		}
+	}
 	return &Report{Job: job, Summary: Summarize(job, calls), Calls: calls}, nil
 }
 
@@ -274,6 +313,11 @@ func fill(c *Call, raw []byte) {
 		c.Error = &protocol.ErrorRecord{Kind: "record", Message: "unreadable status record: " + err.Error()}
 		return
 	}
+	setFrom(c, &s)
+}
+
+// setFrom sets c from its final status s.
+func setFrom(c *Call, s *protocol.Status) {
 	c.State = string(s.State)
 	c.Attempt, c.Attempts = s.Attempt, max(s.Attempt+1, 1)
 	c.Worker, c.ColdStart = s.WorkerID, s.ColdStart

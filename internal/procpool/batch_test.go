@@ -5,11 +5,13 @@ package procpool
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/worker"
 )
 
 // TestBatches: once its worker said Hello, the pool sends queued calls of
@@ -17,9 +19,16 @@ import (
 // the status recorded in storage, when a call of a batch kills its worker
 // too; and an answer does not wait for a slow call after it.
 func TestBatches(t *testing.T) {
+	for _, batchRecords := range []bool{false, true} {
+		t.Run(fmt.Sprintf("BatchRecords=%v", batchRecords), func(t *testing.T) { testBatches(t, batchRecords) })
+	}
+}
+
+func testBatches(t *testing.T, batchRecords bool) {
 	e := newTestEnv(t)
 	ends := make(chan protocol.Status, 64)
 	opts := e.options(1)
+	opts.BatchRecords = batchRecords
 	opts.Notify = func(st *protocol.Status) {
 		if st.State != protocol.StateRunning {
 			ends <- *st
@@ -58,9 +67,8 @@ func TestBatches(t *testing.T) {
 		}
 		// What was reported is what storage holds.
 		for id, st := range got {
-			raw, err := e.st.GetBytes(context.Background(), "b", protocol.StatusKey(st.ExecutorID, st.JobID, id))
-			var rec protocol.Status
-			if err != nil || json.Unmarshal(raw, &rec) != nil || rec.State != st.State || string(rec.Result) != string(st.Result) {
+			rec, err := worker.Lookup(context.Background(), e.st, "b", st.ExecutorID, st.JobID, id)
+			if err != nil || rec.State != st.State || string(rec.Result) != string(st.Result) {
 				t.Fatalf("call %s reported %s %q, storage holds %+v (%v)", id, st.State, st.Result, rec, err)
 			}
 		}
@@ -121,4 +129,64 @@ func TestBatches(t *testing.T) {
 		t.Fatal("no answer within 10 s")
 	}
 	collect(job)
+}
+
+// TestSalvage: when a worker dies before answering calls it recorded in a
+// batch, the pool takes their statuses from the batch record instead of
+// running them again, and runs the calls after them.
+func TestSalvage(t *testing.T) {
+	e := newTestEnv(t)
+	ends := make(chan protocol.Status, 64)
+	opts := e.options(1)
+	opts.BatchRecords = true
+	opts.Notify = func(st *protocol.Status) {
+		if st.State != protocol.StateRunning {
+			ends <- *st
+		}
+	}
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	warm, inv := e.job("pid", "", 1, nil)
+	if err := p.Invoke(context.Background(), warm, inv); err != nil {
+		t.Fatal(err)
+	}
+	<-ends // the worker said Hello
+	// Calls 0 and 1 as a worker that died before answering left them: in
+	// a batch record. Call 0 would kill the worker if it ran again.
+	job, inv := e.job("mixed", "", 4, nil)
+	inv.Calls[0].Input = []byte("exit")
+	var recorded []protocol.Status
+	for _, id := range []string{"00000", "00001"} {
+		recorded = append(recorded, protocol.Status{Version: protocol.Version, ExecutorID: job.ExecutorID, JobID: job.JobID, CallID: id,
+			State: protocol.StateSuccess, HasResult: true, Result: []byte("recorded " + id)})
+	}
+	raw, _ := json.Marshal(protocol.StatusBatch{Version: protocol.Version, Statuses: recorded})
+	if err := e.st.PutBytes(context.Background(), "b", protocol.BatchKey(job.ExecutorID, job.JobID, inv.Calls[0]), raw); err != nil {
+		t.Fatal(err)
+	}
+	sent := p.sent.Load()
+	if err := p.Invoke(context.Background(), job, inv); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for len(got) < 4 {
+		select {
+		case st := <-ends:
+			if st.State != protocol.StateSuccess {
+				t.Fatalf("call %s: %+v (%+v)", st.CallID, st, st.Error)
+			}
+			got[st.CallID] = string(st.Result)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("calls ended: %v", got)
+		}
+	}
+	if got["00000"] != "recorded 00000" || got["00001"] != "recorded 00001" || strings.HasPrefix(got["00002"], "recorded") {
+		t.Fatalf("results %v, want calls 0 and 1 from the batch record", got)
+	}
+	if p.sent.Load()-sent < 2 {
+		t.Fatal("the calls were not sent in a batch (the test needs one)")
+	}
 }

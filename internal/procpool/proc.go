@@ -117,9 +117,9 @@ func (p *Pool) spawn() (*proc, error) {
 	return w, nil
 }
 
-// send writes a request of the calls of inv.
-func (w *proc) send(inv protocol.Invocation) error {
-	if err := w.enc.Encode(worker.PipeRequest{Invocation: inv}); err != nil {
+// send writes a request.
+func (w *proc) send(req worker.PipeRequest) error {
+	if err := w.enc.Encode(req); err != nil {
 		return fmt.Errorf("send call: %w", err)
 	}
 	return nil

@@ -101,6 +101,12 @@ type Options struct {
 	// Storage is where Invoke records calls whose worker could not
 	// (required by Invoke only).
 	Storage *storage.Storage
+	// BatchRecords lets workers record the successes of a request of
+	// several calls in batch records (protocol.BatchKey) instead of one
+	// record each. Only a pool whose workers are the only executions of
+	// their calls may set it (localhost); a runtime host, whose message may
+	// be delivered again elsewhere, does not.
+	BatchRecords bool
 	// Notify receives Invoke's statuses as they happen (optional).
 	Notify compute.Notify
 	// EscalateOOM, when true, makes Invoke hand an out-of-memory attempt
@@ -453,7 +459,7 @@ func (p *Pool) run(w *proc, ts []*Task) *proc {
 			inv.Calls[i] = t.Invocation.Calls[0]
 		}
 	}
-	sendErr := w.send(inv)
+	sendErr := w.send(worker.PipeRequest{Invocation: inv, BatchRecords: p.opts.BatchRecords && len(ts) > 1})
 	p.sent.Add(1)
 	for i, t := range ts {
 		res := Result{WorkerID: w.id, Start: time.Now()}
@@ -472,6 +478,7 @@ func (p *Pool) run(w *proc, ts []*Task) *proc {
 		w.stop()
 		var te *TimeoutError
 		var oe *OOMError
+		var ee *ExitError
 		switch {
 		case errors.As(res.Err, &te), errors.As(res.Err, &oe):
 		case t.Ctx.Err() != nil:
@@ -481,11 +488,78 @@ func (p *Pool) run(w *proc, ts []*Task) *proc {
 		default:
 			res.Err = &ExitError{Record: w.exitRecord()}
 		}
-		t.Done(res)
-		p.requeue(ts[i+1:])
+		rest := ts[i:]
+		if len(ts) > 1 {
+			rest = p.salvage(w, rest)
+		}
+		switch {
+		case len(rest) == 0:
+		case errors.As(res.Err, &ee) && len(ts) > 1:
+			// A worker that dies loses the answers it had not written:
+			// which call killed it is not known, so none is charged and
+			// each runs again alone.
+			p.requeue(rest)
+		case rest[0] != t && te == nil && oe == nil:
+			// t was answered after all, and its end (cancelled, pool
+			// closed) is not the next one's.
+			p.requeue(rest)
+		default:
+			res.WorkerID, res.Start = w.id, time.Now()
+			rest[0].Done(res)
+			p.requeue(rest[1:])
+		}
 		return nil
 	}
 	return w
+}
+
+// salvage ends the tasks of a dead worker's request that it answered or
+// recorded: answers still in the pipe, then the batch record that may begin
+// at the first call not answered (a worker writes a batch before it
+// answers, so at most that one is unanswered). It returns the tasks left.
+func (p *Pool) salvage(w *proc, ts []*Task) []*Task {
+	answer := func(r worker.PipeResponse) {
+		ts[0].Done(Result{WorkerID: w.id, Start: time.Now(), Response: r})
+		ts = ts[1:]
+	}
+	drain := time.NewTimer(time.Second)
+	defer drain.Stop()
+	for len(ts) > 0 {
+		select {
+		case r, ok := <-w.resps:
+			if ok {
+				answer(r)
+				continue
+			}
+		case <-drain.C:
+		}
+		break
+	}
+	if len(ts) < 2 || !p.opts.BatchRecords || p.opts.Storage == nil {
+		return ts // one call's own record is found when it runs again
+	}
+	first := ts[0].Invocation
+	key := protocol.BatchKey(first.ExecutorID, first.JobID, first.Calls[0])
+	raw, err := p.opts.Storage.GetBytes(context.Background(), first.Bucket, key)
+	if err != nil {
+		if !errors.Is(err, storage.ErrNotFound) {
+			p.opts.Logger.Warn("procpool: cannot read the batch a dead worker may have recorded", "key", key, "err", err)
+		}
+		return ts
+	}
+	k, _ := protocol.ParseKey(key)
+	sts, err := protocol.ParseStatusBatch(k, raw)
+	if err != nil {
+		p.opts.Logger.Warn("procpool: unreadable batch record", "key", key, "err", err)
+		return ts
+	}
+	for i := range sts {
+		if len(ts) == 0 || ts[0].Invocation.Calls[0].ID != sts[i].CallID {
+			break
+		}
+		answer(worker.PipeResponse{Status: &sts[i]})
+	}
+	return ts
 }
 
 // cleanEnv keeps only the variables any program needs.

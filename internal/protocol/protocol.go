@@ -6,6 +6,7 @@
 //	lithops.jobs/<e>/<j>/job.json                  Job manifest (JSON)
 //	lithops.jobs/<e>/<j>/inputs                    all call inputs, concatenated; call i reads Job.Inputs[i]
 //	lithops.jobs/<e>/<j>/status/<call>.json        Status of the finished call (JSON)
+//	lithops.jobs/<e>/<j>/status/<call>-<a>.json    StatusBatch: successes of several calls, <call> first
 //	lithops.jobs/<e>/<j>/result/<call>-<a>-<t>     the encoded result, when too big to inline in the status
 //	lithops.jobs/<e>/<j>/shuffle/<call>-<t>        a shuffle call's sorted segments or output (MapShuffle)
 //	lithops.runtimes/bin/<sha256>                  user program (gzip)
@@ -67,6 +68,64 @@ func InputsKey(executorID, jobID string) string { return JobPrefix(executorID, j
 // StatusKey is the key of a call's status record.
 func StatusKey(executorID, jobID, callID string) string {
 	return JobPrefix(executorID, jobID) + "status/" + callID + ".json"
+}
+
+// BatchKey is the key of a batch record (StatusBatch) whose first call is
+// first: the final successes of several calls that one worker ran one after
+// the other, written at once, create-if-absent, instead of one record per
+// call (localhost: a map of quick calls costs a file per batch, not per
+// call).
+//
+// Invariant: a call's success is recorded once, in its own status record
+// or in one batch record, never both. Only a localhost worker writes batch
+// records, for calls of one request of its pool: one machine, where a call
+// has at most one live execution (a worker that dies takes its unwritten
+// batch with it, and the pool reads the batch that may start at the first
+// call it did not answer before running that call again). Failures are
+// always recorded per call, so that Rerun replaces them one by one.
+func BatchKey(executorID, jobID string, first Call) string {
+	return fmt.Sprintf("%sstatus/%s-%d.json", JobPrefix(executorID, jobID), first.ID, first.Attempt)
+}
+
+// StatusBatch is a batch record (BatchKey): final successes of calls of
+// one job, the first one named in the key.
+type StatusBatch struct {
+	Version  int      `json:"protocol"`
+	Statuses []Status `json:"statuses"`
+}
+
+// ParseStatusBatch decodes and checks the batch record at key k: every
+// status valid, successful, of k's job, the first of k's call and attempt,
+// no call twice.
+func ParseStatusBatch(k Key, raw []byte) ([]Status, error) {
+	var b StatusBatch
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return nil, fmt.Errorf("batch record: %w", err)
+	}
+	if b.Version != Version {
+		return nil, fmt.Errorf("batch record has protocol version %d, want %d", b.Version, Version)
+	}
+	if len(b.Statuses) == 0 {
+		return nil, fmt.Errorf("batch record holds no status")
+	}
+	seen := make(map[string]bool, len(b.Statuses))
+	for i := range b.Statuses {
+		st := &b.Statuses[i]
+		switch err := st.Validate(); {
+		case err != nil:
+			return nil, fmt.Errorf("batch record, status %d: %w", i, err)
+		case st.State != StateSuccess:
+			return nil, fmt.Errorf("batch record, status %d: call %s is %s; a batch holds successes only", i, st.CallID, st.State)
+		case st.ExecutorID != k.Executor || st.JobID != k.Job || !validCall(st.CallID):
+			return nil, fmt.Errorf("batch record, status %d: call %s/%s/%s is not of job %s/%s", i, st.ExecutorID, st.JobID, st.CallID, k.Executor, k.Job)
+		case i == 0 && (st.CallID != k.Call || st.Attempt != k.Attempt):
+			return nil, fmt.Errorf("batch record begins with call %s attempt %d, its key names call %s attempt %d", st.CallID, st.Attempt, k.Call, k.Attempt)
+		case seen[st.CallID]:
+			return nil, fmt.Errorf("batch record holds call %s twice", st.CallID)
+		}
+		seen[st.CallID] = true
+	}
+	return b.Statuses, nil
 }
 
 // AttemptKey is the key of the record of a failed attempt that is retried;
@@ -141,6 +200,7 @@ type KeyKind int
 //	lithops.jobs/<executor>/<job>/job.json                   KindManifest
 //	lithops.jobs/<executor>/<job>/inputs                     KindInputs
 //	lithops.jobs/<executor>/<job>/status/<call>.json         KindStatus   (final record)
+//	lithops.jobs/<executor>/<job>/status/<call>-<n>.json     KindStatus   (a batch record, Batch: successes of several calls, the first at attempt n)
 //	lithops.jobs/<executor>/<job>/attempt/<call>-<n>.json    KindAttempt  (an attempt handed back or retried)
 //	lithops.jobs/<executor>/<job>/lease/<call>-<n>           KindLease    (a message's lease: its first call, at attempt n; renewed while its calls wait and run)
 //	lithops.jobs/<executor>/<job>/lease/<call>               KindLease    (one call's lease, runtimes before message leases)
@@ -171,6 +231,8 @@ type Key struct {
 	Attempt  int    // KindAttempt, KindLogs, KindResult, and a message's KindLease
 	// Message: a message lease (MessageLeaseKey), named after its first call.
 	Message bool
+	// Batch: a batch record (BatchKey), named after its first call.
+	Batch bool
 }
 
 // ParseKey parses a key of the layout above; ok is false for any other
@@ -219,7 +281,12 @@ func ParseKey(key string) (k Key, ok bool) {
 	switch parts[2] {
 	case "status":
 		k.Kind = KindStatus
-		k.Call, ok = strings.CutSuffix(name, ".json")
+		if strings.Contains(name, "-") {
+			k.Batch = true
+			ok = callAndAttempt(".json")
+		} else {
+			k.Call, ok = strings.CutSuffix(name, ".json")
+		}
 	case "lease":
 		k.Kind = KindLease
 		if strings.Contains(name, "-") {

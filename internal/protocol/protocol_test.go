@@ -123,6 +123,7 @@ func TestParseKey(t *testing.T) {
 		{JobKey(e, j), Key{Kind: KindManifest, Executor: e, Job: j}},
 		{InputsKey(e, j), Key{Kind: KindInputs, Executor: e, Job: j}},
 		{StatusKey(e, j, c), Key{Kind: KindStatus, Executor: e, Job: j, Call: c}},
+		{BatchKey(e, j, Call{ID: c, Attempt: 1}), Key{Kind: KindStatus, Executor: e, Job: j, Call: c, Attempt: 1, Batch: true}},
 		{AttemptKey(e, j, c, 3), Key{Kind: KindAttempt, Executor: e, Job: j, Call: c, Attempt: 3}},
 		{LeaseKey(e, j, c), Key{Kind: KindLease, Executor: e, Job: j, Call: c}},
 		{MessageLeaseKey(e, j, Call{ID: c, Attempt: 2}), Key{Kind: KindLease, Executor: e, Job: j, Call: c, Attempt: 2, Message: true}},
@@ -140,7 +141,8 @@ func TestParseKey(t *testing.T) {
 		"lithops.jobs/e/j/attempt/00001-x.json", "lithops.jobs/e/j/attempt/00001--1.json", "lithops.jobs/e/j/attempt/00001-01.json",
 		"lithops.jobs/e/j/attempt/00001.json", "lithops.jobs/e/j/logs/00001-1", "lithops.jobs/e/j/result/00001-1",
 		"lithops.jobs/e/j/result/00001-1-", "lithops.jobs/e/j/status/00001", "lithops.jobs/e/j/status/x.json",
-		"lithops.jobs/e/j/status/.json", "lithops.jobs/e/j/lease/",
+		"lithops.jobs/e/j/status/.json", "lithops.jobs/e/j/status/00001-.json", "lithops.jobs/e/j/status/00001-x.json",
+		"lithops.jobs/e/j/status/-1.json", "lithops.jobs/e/j/status/00001-1", "lithops.jobs/e/j/lease/",
 		"lithops.jobs/e/j/lease/00001-", "lithops.jobs/e/j/lease/00001-x", "lithops.jobs/e/j/lease/-1", "lithops.jobs/e/j/lease/00001-1-2",
 		"lithops.jobs/e/j/shuffle/00001", "lithops.jobs/e/j/shuffle/00001-", "lithops.jobs/e/j/shuffle/x-ab", "lithops.jobs/e/j/status/d/00001.json",
 		"lithops.runtimes/bin/abc", "lithops.jobs//j/status/00001.json",
@@ -209,6 +211,44 @@ func TestParseLease(t *testing.T) {
 	for _, bad := range []string{``, `{`, `[]`, `{"calls":[{"id":"x","attempt":0}]}`, `{"calls":[{"id":"00001","attempt":-1}]}`, `{"calls":[{"id":"","attempt":0}]}`} {
 		if _, err := ParseLease([]byte(bad)); err == nil {
 			t.Errorf("ParseLease(%q) accepted", bad)
+		}
+	}
+}
+
+// TestParseStatusBatch: a batch record is read only when every status in
+// it is a valid success of the key's job, beginning with the key's call.
+func TestParseStatusBatch(t *testing.T) {
+	const e, j = "e1", "M000"
+	k, _ := ParseKey(BatchKey(e, j, Call{ID: "00003", Attempt: 1}))
+	ok := func(id string, attempt int) Status {
+		return Status{Version: Version, ExecutorID: e, JobID: j, CallID: id, Attempt: attempt, State: StateSuccess, HasResult: true, Result: []byte("r" + id)}
+	}
+	enc := func(sts ...Status) []byte {
+		b, _ := json.Marshal(StatusBatch{Version: Version, Statuses: sts})
+		return b
+	}
+	got, err := ParseStatusBatch(k, enc(ok("00003", 1), ok("00004", 0), ok("00009", 2)))
+	if err != nil || len(got) != 3 || got[2].CallID != "00009" || string(got[1].Result) != "r00004" {
+		t.Fatalf("ParseStatusBatch = %+v, %v", got, err)
+	}
+	failed := ok("00004", 0)
+	failed.State, failed.HasResult, failed.Error = StateError, false, &ErrorRecord{Kind: KindUser, Message: "x"}
+	other := ok("00004", 0)
+	other.JobID = "M001"
+	bad := map[string][]byte{
+		"not json":          []byte("{"),
+		"old version":       []byte(`{"protocol":1,"statuses":[]}`),
+		"empty":             enc(),
+		"a failure":         enc(ok("00003", 1), failed),
+		"another job":       enc(ok("00003", 1), other),
+		"wrong first call":  enc(ok("00004", 1)),
+		"wrong attempt":     enc(ok("00003", 0)),
+		"a call twice":      enc(ok("00003", 1), ok("00005", 0), ok("00005", 1)),
+		"an invalid status": enc(ok("00003", 1), Status{Version: Version, ExecutorID: e, JobID: j, CallID: "00007", State: StateSuccess}),
+	}
+	for name, raw := range bad {
+		if got, err := ParseStatusBatch(k, raw); err == nil {
+			t.Errorf("%s: ParseStatusBatch = %+v, want an error", name, got)
 		}
 	}
 }

@@ -18,6 +18,9 @@ import (
 // other.
 type PipeRequest struct {
 	Invocation protocol.Invocation `json:"inv"`
+	// BatchRecords lets the worker record successes of the request's
+	// calls together, in batch records (protocol.BatchKey).
+	BatchRecords bool `json:"batch_records,omitempty"`
 }
 
 // PipeResponse answers one call of a PipeRequest, in the order of its
@@ -44,22 +47,28 @@ type PipeHello struct {
 // time.
 const BatchEnv = "LITHOPS_WORKER_BATCH"
 
-// flushDelay is how long an answer may wait in the worker's buffer for the
-// answers of the calls after it: a batch of quick calls is answered in one
-// write, and a call's answer never waits on a slow call after it.
+// flushDelay is how long a call's answer may wait for the calls after it
+// in its request: their successes are then recorded together, in one batch
+// record (protocol.BatchKey), and answered in one write, and a call's
+// answer never waits on a slow call after it.
 const flushDelay = 500 * time.Microsecond
 
 // ServePipe serves requests read from in (one JSON object per line), one
-// call at a time, writing one response per call to out. It returns when in
-// is closed (the client went away) or ctx ends.
+// call at a time, writing one response per call to out, in order. It
+// returns when in is closed (the client went away) or ctx ends.
+//
+// With BatchRecords, the successes of a request of several calls are
+// recorded in batch records, each of the calls that ended within flushDelay of the first,
+// before they are answered; a failure is recorded on its own (and the
+// successes before it first), as is the success of a call that ends alone.
 func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) error {
 	w.ownProcess = true // one call at a time: a job's extra_env can be set
 	dec := json.NewDecoder(bufio.NewReaderSize(in, 64<<10))
-	o := &pipeOut{bw: bufio.NewWriter(out)}
+	o := &pipeOut{w: w, ctx: ctx, bw: bufio.NewWriter(out)}
 	o.enc = json.NewEncoder(o.bw)
 	defer o.stop()
 	if os.Getenv(BatchEnv) == "1" {
-		if err := o.send(&PipeResponse{Hello: &PipeHello{Batch: true}}, true); err != nil {
+		if err := o.answer(nil, &PipeResponse{Hello: &PipeHello{Batch: true}}, true); err != nil {
 			return err
 		}
 	}
@@ -74,21 +83,24 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 		inv := &req.Invocation
 		if err := inv.Validate(); err != nil {
 			// Every call of the request gets its answer, the error.
-			for i := range max(1, len(inv.Calls)) {
-				if err := o.send(&PipeResponse{Error: err.Error()}, i == max(1, len(inv.Calls))-1); err != nil {
+			n := max(1, len(inv.Calls))
+			for i := range n {
+				if err := o.answer(nil, &PipeResponse{Error: err.Error()}, i == n-1); err != nil {
 					return err
 				}
 			}
 			continue
 		}
 		for i, c := range inv.Calls {
-			var resp PipeResponse
-			st, err := w.Run(ctx, inv, c)
-			resp.Status = st
-			if err != nil {
-				resp.Error = err.Error()
+			x := w.execute(ctx, inv, c)
+			last := i == len(inv.Calls)-1
+			var err error
+			if req.BatchRecords && len(inv.Calls) > 1 && x.batchable() {
+				err = o.answer(inv, &PipeResponse{}, last, x)
+			} else {
+				err = o.answer(inv, nil, last, x)
 			}
-			if err := o.send(&resp, i == len(inv.Calls)-1); err != nil {
+			if err != nil {
 				return err
 			}
 		}
@@ -96,32 +108,50 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 	return ctx.Err()
 }
 
-// pipeOut writes a worker's answers: the last of a request at once, the
-// others within flushDelay.
+// pipeOut answers a worker's calls in order: successes of a request wait
+// in a window for at most flushDelay, then are recorded together and
+// answered in one write.
 type pipeOut struct {
-	mu    sync.Mutex
-	bw    *bufio.Writer
-	enc   *json.Encoder
-	timer *time.Timer
-	// pending: answers wait in bw and the timer will flush them.
-	pending bool
+	w   *Worker
+	ctx context.Context
+
+	mu      sync.Mutex
+	bw      *bufio.Writer
+	enc     *json.Encoder
+	inv     *protocol.Invocation // of the window
+	window  []executed           // successes not recorded yet
+	timer   *time.Timer
+	pending bool  // the timer will flush
 	err     error // the first failed write
 }
 
-func (o *pipeOut) send(r *PipeResponse, now bool) error {
+// answer answers one call. With a non-nil resp and no x it sends resp;
+// with a non-nil resp and x, x joins the window (a success to record with
+// others); with a nil resp, x is recorded on its own after the window.
+// now flushes at once: the request's last call.
+func (o *pipeOut) answer(inv *protocol.Invocation, resp *PipeResponse, now bool, x ...executed) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.err != nil {
-		return o.err
-	}
-	if err := o.enc.Encode(r); err != nil {
-		o.err = fmt.Errorf("worker: write response: %w", err)
-		return o.err
+	switch {
+	case resp != nil && len(x) == 0:
+		o.flushLocked()
+		o.encode(resp)
+	case resp != nil:
+		o.inv = inv
+		o.window = append(o.window, x[0])
+	default:
+		o.flushLocked()
+		st, err := o.w.record(o.ctx, inv, x[0])
+		r := PipeResponse{Status: st}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		o.encode(&r)
 	}
 	if now {
 		o.flushLocked()
-	} else if !o.pending {
-		// The oldest buffered answer sets the deadline.
+	} else if !o.pending && o.bw.Buffered()+len(o.window) > 0 {
+		// The oldest waiting answer sets the deadline.
 		o.pending = true
 		if o.timer == nil {
 			o.timer = time.AfterFunc(flushDelay, func() {
@@ -136,11 +166,40 @@ func (o *pipeOut) send(r *PipeResponse, now bool) error {
 	return o.err
 }
 
+func (o *pipeOut) encode(r *PipeResponse) {
+	if o.err == nil {
+		if err := o.enc.Encode(r); err != nil {
+			o.err = fmt.Errorf("worker: write response: %w", err)
+		}
+	}
+}
+
+// flushLocked records the window and writes every waiting answer.
 func (o *pipeOut) flushLocked() {
 	if o.pending {
 		o.timer.Stop()
 		o.pending = false
 	}
+	switch len(o.window) {
+	case 0:
+	case 1:
+		st, err := o.w.record(o.ctx, o.inv, o.window[0])
+		r := PipeResponse{Status: st}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		o.encode(&r)
+	default:
+		recs, errs := o.w.recordBatch(o.ctx, o.inv, o.window)
+		for i, st := range recs {
+			r := PipeResponse{Status: st}
+			if errs[i] != nil {
+				r.Error = errs[i].Error()
+			}
+			o.encode(&r)
+		}
+	}
+	o.window, o.inv = o.window[:0], nil
 	if o.err == nil && o.bw.Buffered() > 0 {
 		if err := o.bw.Flush(); err != nil {
 			o.err = fmt.Errorf("worker: write response: %w", err)

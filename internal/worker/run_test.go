@@ -49,7 +49,13 @@ func runFuncs(out *os.File) map[string]*Func {
 		"big": {Call: func(context.Context, protocol.Codec, []byte) ([]byte, error) {
 			return bytes.Repeat([]byte("x"), 2*protocol.InlineLimit), nil
 		}},
-		"fail":  {Call: func(context.Context, protocol.Codec, []byte) ([]byte, error) { return nil, errors.New("user says no") }},
+		"fail": {Call: func(context.Context, protocol.Codec, []byte) ([]byte, error) { return nil, errors.New("user says no") }},
+		"failon": {Call: func(_ context.Context, _ protocol.Codec, in []byte) ([]byte, error) {
+			if string(in) == "fail" {
+				return nil, errors.New("user says no")
+			}
+			return in, nil
+		}},
 		"panic": {Call: func(context.Context, protocol.Codec, []byte) ([]byte, error) { panic("boom") }},
 		"wait": {Call: func(ctx context.Context, _ protocol.Codec, _ []byte) ([]byte, error) {
 			<-ctx.Done()

@@ -164,6 +164,23 @@ func chainOf(err error) []protocol.ErrorLink {
 // Run executes one call of inv and records its status in storage. The
 // returned error is non-nil only when the outcome could not be recorded.
 func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protocol.Call) (*protocol.Status, error) {
+	return w.record(ctx, inv, w.execute(ctx, inv, call))
+}
+
+// executed is a call that ran (or could not) and awaits its record.
+type executed struct {
+	st   *protocol.Status
+	job  *protocol.Job // nil when jerr is set
+	jerr error         // the manifest could not be read
+}
+
+// batchable reports whether x can go in a batch record: a success.
+func (x executed) batchable() bool {
+	return x.jerr == nil && x.st.State == protocol.StateSuccess
+}
+
+// execute runs one call of inv and fills its status.
+func (w *Worker) execute(ctx context.Context, inv *protocol.Invocation, call protocol.Call) executed {
 	st := &protocol.Status{
 		Version:    protocol.Version,
 		ExecutorID: inv.ExecutorID,
@@ -189,7 +206,7 @@ func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protoco
 		// records it under its retry policy (or delivers it again).
 		fail(protocol.KindHandler, jerr)
 		st.End = time.Now()
-		return st, jerr
+		return executed{st: st, jerr: jerr}
 	}
 	if err := w.run(ctx, inv, call, st); err != nil {
 		var me *mismatchError
@@ -201,12 +218,24 @@ func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protoco
 	}
 	st.End = time.Now()
 	st.PeakRSS = peakRSS()
-	retries := 0
-	if jerr == nil {
-		retries = job.Retries
+	if jerr != nil {
+		job = nil
+	}
+	return executed{st: st, job: job}
+}
+
+// record writes x's status in its own record.
+func (w *Worker) record(ctx context.Context, inv *protocol.Invocation, x executed) (*protocol.Status, error) {
+	var te *transientError
+	if errors.As(x.jerr, &te) {
+		return x.st, x.jerr
+	}
+	st, retries := x.st, 0
+	if x.job != nil {
+		retries = x.job.Retries
 	}
 	rec, err := w.writeStatus(ctx, inv.Bucket, st, protocol.RecordKey(st, retries))
-	if err == nil && rec == st && jerr == nil && job.EscalateMemory && protocol.Final(st, retries) {
+	if err == nil && rec == st && x.job != nil && x.job.EscalateMemory && protocol.Final(st, retries) {
 		// A duplicate execution of this attempt may have handed it back
 		// (out of memory) first: the final status settles the attempt, so
 		// that record goes, and the call's records agree.
@@ -215,6 +244,57 @@ func (w *Worker) Run(ctx context.Context, inv *protocol.Invocation, call protoco
 		}
 	}
 	return rec, err
+}
+
+// recordBatch writes the successes xs of calls of inv (at least two) in one
+// batch record (protocol.BatchKey) and returns each call's recorded status
+// and error, as Run would. When another execution wrote that record first,
+// its statuses stand and a call it lacks gets a record of its own.
+func (w *Worker) recordBatch(ctx context.Context, inv *protocol.Invocation, xs []executed) ([]*protocol.Status, []error) {
+	recs, errs := make([]*protocol.Status, len(xs)), make([]error, len(xs))
+	b := protocol.StatusBatch{Version: protocol.Version, Statuses: make([]protocol.Status, len(xs))}
+	for i, x := range xs {
+		b.Statuses[i] = *x.st
+		recs[i] = x.st
+	}
+	first := protocol.Call{ID: xs[0].st.CallID, Attempt: xs[0].st.Attempt}
+	key := protocol.BatchKey(inv.ExecutorID, inv.JobID, first)
+	data, err := json.Marshal(b)
+	if err == nil {
+		err = w.Storage.PutIfAbsent(ctx, inv.Bucket, key, bytes.NewReader(data))
+	}
+	if errors.Is(err, storage.ErrExists) {
+		var prev []protocol.Status
+		raw, gerr := w.Storage.GetBytes(ctx, inv.Bucket, key)
+		if gerr == nil {
+			k, _ := protocol.ParseKey(key)
+			prev, gerr = protocol.ParseStatusBatch(k, raw)
+		}
+		if gerr != nil {
+			err = fmt.Errorf("read the batch record another execution wrote: %w", gerr)
+		} else {
+			w.Logger.Info("batch already recorded by another execution", "key", key)
+			byCall := make(map[string]*protocol.Status, len(prev))
+			for i := range prev {
+				byCall[prev[i].CallID] = &prev[i]
+			}
+			for i, x := range xs {
+				if p := byCall[x.st.CallID]; p != nil {
+					recs[i] = p
+				} else {
+					recs[i], errs[i] = w.record(ctx, inv, x)
+				}
+			}
+			return recs, errs
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("write batch status: %w", err)
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return recs, errs
 }
 
 // transientError is a storage failure (past the retry budget) that a later
@@ -413,16 +493,14 @@ func (w *Worker) gather(ctx context.Context, bucket string, input []byte) ([][]b
 // reference to the result it names: the one result of that call that
 // counts, whatever duplicate executions wrote.
 func (w *Worker) followStatus(ctx context.Context, bucket, key string) (protocol.ResultRef, error) {
-	raw, err := w.Storage.GetBytes(ctx, bucket, key)
+	k, ok := protocol.ParseKey(key)
+	if !ok || k.Kind != protocol.KindStatus || k.Batch {
+		return protocol.ResultRef{}, fmt.Errorf("%q is not a call's status record", key)
+	}
+	// The earlier call's success may be in a batch record.
+	st, err := Lookup(ctx, w.Storage, bucket, k.Executor, k.Job, k.Call)
 	if err != nil {
 		return protocol.ResultRef{}, fmt.Errorf("read the earlier call's status: %w", err)
-	}
-	var st protocol.Status
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return protocol.ResultRef{}, fmt.Errorf("status %s is not valid JSON: %w", key, err)
-	}
-	if err := st.Validate(); err != nil {
-		return protocol.ResultRef{}, fmt.Errorf("status %s: %w", key, err)
 	}
 	switch {
 	case st.State != protocol.StateSuccess:
@@ -558,4 +636,51 @@ func setEnv(env map[string]string) (restore func()) {
 			}
 		}
 	}
+}
+
+// Lookup returns the final status recorded for call callID of a job: its
+// own record, else the batch record that holds it (found by listing the
+// job's records; a reader that lists anyway reads batch records as it
+// meets them). It returns an error wrapping storage.ErrNotFound when the
+// call has no final record.
+func Lookup(ctx context.Context, s *storage.Storage, bucket, executorID, jobID, callID string) (*protocol.Status, error) {
+	key := protocol.StatusKey(executorID, jobID, callID)
+	raw, err := s.GetBytes(ctx, bucket, key)
+	if err == nil {
+		var st protocol.Status
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return nil, fmt.Errorf("status %s is not valid JSON: %w", key, err)
+		}
+		if err := st.Validate(); err != nil {
+			return nil, fmt.Errorf("status %s: %w", key, err)
+		}
+		return &st, nil
+	}
+	if !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	infos, lerr := s.List(ctx, bucket, protocol.JobPrefix(executorID, jobID)+"status/")
+	if lerr != nil {
+		return nil, fmt.Errorf("list the job's batch records: %w", lerr)
+	}
+	for _, o := range infos {
+		k, ok := protocol.ParseKey(o.Key)
+		if !ok || !k.Batch || k.Executor != executorID || k.Job != jobID {
+			continue
+		}
+		raw, err := s.GetBytes(ctx, bucket, o.Key)
+		if err != nil {
+			return nil, fmt.Errorf("read batch record %s: %w", o.Key, err)
+		}
+		sts, err := protocol.ParseStatusBatch(k, raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.Key, err)
+		}
+		for i := range sts {
+			if sts[i].CallID == callID {
+				return &sts[i], nil
+			}
+		}
+	}
+	return nil, err // not found
 }
