@@ -374,3 +374,41 @@ func TestListSkipsBadJob(t *testing.T) {
 		t.Fatalf("jobs %d, skipped %+v", len(jobs), skipped)
 	}
 }
+
+// TestLoadBatchRecords: calls recorded in batch records count as done; a
+// call's own record stands over a batch record; an unreadable batch record
+// makes its first call unreadable and leaves the others pending.
+func TestLoadBatchRecords(t *testing.T) {
+	ctx := context.Background()
+	st := storage.New(memory.New(), "memory", "lithops")
+	st.CreateBucket(ctx, "lithops")
+	job := &protocol.Job{Version: protocol.Version, ExecutorID: "ex-0", JobID: "M000", Function: "square", Codec: "gob",
+		Calls: 5, Bucket: "lithops", Inputs: make([]protocol.Range, 5), Created: t0}
+	raw, _ := json.Marshal(job)
+	st.PutBytes(ctx, "lithops", protocol.JobKey("ex-0", "M000"), raw)
+	b := protocol.StatusBatch{Version: protocol.Version}
+	for _, id := range []string{"00000", "00001", "00003"} {
+		b.Statuses = append(b.Statuses, *status(id, protocol.StateSuccess, 0, "w1", false, 100, 200))
+	}
+	raw, _ = json.Marshal(b)
+	st.PutBytes(ctx, "lithops", protocol.BatchKey("ex-0", "M000", protocol.Call{ID: "00000"}), raw)
+	raw, _ = json.Marshal(status("00003", protocol.StateError, 0, "w2", false, 100, 300))
+	st.PutBytes(ctx, "lithops", protocol.StatusKey("ex-0", "M000", "00003"), raw)
+	st.PutBytes(ctx, "lithops", protocol.BatchKey("ex-0", "M000", protocol.Call{ID: "00002"}), []byte("{garbage"))
+	r, err := Load(ctx, st, "lithops", "ex-0", "M000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{StateSuccess, StateSuccess, StateUnreadable, StateError, StatePending}
+	for i, w := range want {
+		if c := r.Calls[i]; c.State != w {
+			t.Errorf("call %d: %+v, want %s", i, c, w)
+		}
+	}
+	if c := r.Calls[2]; c.Error == nil || !strings.Contains(c.Error.Message, "unreadable batch record") {
+		t.Errorf("call of an unreadable batch record: %+v", c.Error)
+	}
+	if s := r.Summary; s.Done != 3 || s.Failed != 1 || s.Pending != 1 || s.Unreadable != 1 {
+		t.Errorf("summary %+v", r.Summary)
+	}
+}

@@ -4,6 +4,8 @@ package procpool
 
 import (
 	"context"
+	"errors"
+	"io"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/worker"
+	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/driver"
 )
 
 // TestBatches: once its worker said Hello, the pool sends queued calls of
@@ -133,60 +137,99 @@ func testBatches(t *testing.T, batchRecords bool) {
 
 // TestSalvage: when a worker dies before answering calls it recorded in a
 // batch, the pool takes their statuses from the batch record instead of
-// running them again, and runs the calls after them.
+// running them again, and runs the calls after them. A batch record it
+// cannot read (damaged, or storage failing) saves nothing: the calls run
+// again, alone, and the one that kills its worker is charged with it.
 func TestSalvage(t *testing.T) {
-	e := newTestEnv(t)
-	ends := make(chan protocol.Status, 64)
-	opts := e.options(1)
-	opts.BatchRecords = true
-	opts.Notify = func(st *protocol.Status) {
-		if st.State != protocol.StateRunning {
-			ends <- *st
-		}
+	tests := []struct {
+		name     string
+		damaged  bool
+		failRead bool
+		saved    bool
+	}{
+		{name: "recorded batch", saved: true},
+		{name: "damaged batch record", damaged: true},
+		{name: "storage fails", failRead: true},
 	}
-	p, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	warm, inv := e.job("pid", "", 1, nil)
-	if err := p.Invoke(context.Background(), warm, inv); err != nil {
-		t.Fatal(err)
-	}
-	<-ends // the worker said Hello
-	// Calls 0 and 1 as a worker that died before answering left them: in
-	// a batch record. Call 0 would kill the worker if it ran again.
-	job, inv := e.job("mixed", "", 4, nil)
-	inv.Calls[0].Input = []byte("exit")
-	var recorded []protocol.Status
-	for _, id := range []string{"00000", "00001"} {
-		recorded = append(recorded, protocol.Status{Version: protocol.Version, ExecutorID: job.ExecutorID, JobID: job.JobID, CallID: id,
-			State: protocol.StateSuccess, HasResult: true, Result: []byte("recorded " + id)})
-	}
-	raw, _ := json.Marshal(protocol.StatusBatch{Version: protocol.Version, Statuses: recorded})
-	if err := e.st.PutBytes(context.Background(), "b", protocol.BatchKey(job.ExecutorID, job.JobID, inv.Calls[0]), raw); err != nil {
-		t.Fatal(err)
-	}
-	sent := p.sent.Load()
-	if err := p.Invoke(context.Background(), job, inv); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for len(got) < 4 {
-		select {
-		case st := <-ends:
-			if st.State != protocol.StateSuccess {
-				t.Fatalf("call %s: %+v (%+v)", st.CallID, st, st.Error)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newTestEnv(t)
+			ends := make(chan protocol.Status, 64)
+			opts := e.options(1)
+			opts.BatchRecords = true
+			if tc.failRead {
+				opts.Storage = storage.New(&failingGets{Driver: e.st.Driver(), key: "-0.json"}, "localhost", "b")
 			}
-			got[st.CallID] = string(st.Result)
-		case <-time.After(30 * time.Second):
-			t.Fatalf("calls ended: %v", got)
-		}
+			opts.Notify = func(st *protocol.Status) {
+				if st.State != protocol.StateRunning {
+					ends <- *st
+				}
+			}
+			p, err := New(opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			warm, inv := e.job("pid", "", 1, nil)
+			if err := p.Invoke(context.Background(), warm, inv); err != nil {
+				t.Fatal(err)
+			}
+			<-ends // the worker said Hello
+			// Calls 0 and 1 as a worker that died before answering left
+			// them: in a batch record. Call 0 kills the worker if it runs.
+			job, inv := e.job("mixed", "", 4, nil)
+			inv.Calls[0].Input = []byte("exit")
+			var recorded []protocol.Status
+			for _, id := range []string{"00000", "00001"} {
+				recorded = append(recorded, protocol.Status{Version: protocol.Version, ExecutorID: job.ExecutorID, JobID: job.JobID, CallID: id,
+					State: protocol.StateSuccess, HasResult: true, Result: []byte("recorded " + id)})
+			}
+			raw, _ := json.Marshal(protocol.StatusBatch{Version: protocol.Version, Statuses: recorded})
+			if tc.damaged {
+				raw = []byte("{garbage")
+			}
+			if err := e.st.PutBytes(context.Background(), "b", protocol.BatchKey(job.ExecutorID, job.JobID, inv.Calls[0]), raw); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Invoke(context.Background(), job, inv); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]protocol.Status{}
+			for len(got) < 4 {
+				select {
+				case st := <-ends:
+					got[st.CallID] = st
+				case <-time.After(30 * time.Second):
+					t.Fatalf("calls ended: %v", got)
+				}
+			}
+			for id, st := range got {
+				switch {
+				case tc.saved && (id == "00000" || id == "00001"):
+					if string(st.Result) != "recorded "+id {
+						t.Fatalf("call %s: %+v, want the recorded result", id, st)
+					}
+				case id == "00000":
+					if st.State != protocol.StateError || st.Error.Kind != protocol.KindCrash {
+						t.Fatalf("call 00000 run again: %+v, want a crash", st)
+					}
+				case st.State != protocol.StateSuccess || strings.HasPrefix(string(st.Result), "recorded"):
+					t.Fatalf("call %s: %+v (%+v), want a fresh success", id, st, st.Error)
+				}
+			}
+		})
 	}
-	if got["00000"] != "recorded 00000" || got["00001"] != "recorded 00001" || strings.HasPrefix(got["00002"], "recorded") {
-		t.Fatalf("results %v, want calls 0 and 1 from the batch record", got)
+}
+
+// failingGets fails reads of keys containing key.
+type failingGets struct {
+	driver.Driver
+	key string
+}
+
+func (d *failingGets) GetRange(ctx context.Context, bucket, key string, off, n int64) (io.ReadCloser, error) {
+	if strings.Contains(key, d.key) {
+		return nil, errors.New("injected read failure")
 	}
-	if p.sent.Load()-sent < 2 {
-		t.Fatal("the calls were not sent in a batch (the test needs one)")
-	}
+	return d.Driver.GetRange(ctx, bucket, key, off, n)
 }
