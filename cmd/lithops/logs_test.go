@@ -6,9 +6,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
 )
 
 var shout = lithops.Func("cli_test_shout", func(ctx context.Context, n int) (int, error) {
@@ -36,7 +38,33 @@ func TestLogsCommand(t *testing.T) {
 	if _, err := fs.Results(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A map on the warm workers: its calls are recorded in batch records.
+	many := make([]int, 64)
+	big, err := lithops.Map(ctx, e, shout, many)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := big.Results(ctx); err != nil {
+		t.Fatal(err)
+	}
 	e.Close()
+	if !hasBatchRecord(t, cfgPath, e.ID(), big.At(0).JobID()) {
+		t.Fatal("the map of 64 calls left no batch record; the test needs one")
+	}
+	// --follow ends once every call has finished, the batch-recorded too.
+	followed := make(chan error, 1)
+	go func() {
+		_, err := run(t, "logs", e.ID()+"/"+big.At(0).JobID(), "-c", cfgPath, "--follow")
+		followed <- err
+	}()
+	select {
+	case err := <-followed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("logs --follow of a finished job recorded in batches did not end within 60 s")
+	}
 	job := e.ID() + "/" + fs.At(0).JobID()
 	out, err := run(t, "logs", job, "-c", cfgPath)
 	if err != nil {
@@ -58,4 +86,24 @@ func TestLogsCommand(t *testing.T) {
 			t.Errorf("logs %q: no error", bad)
 		}
 	}
+}
+
+// hasBatchRecord reports whether job has a batch record (protocol.BatchKey).
+func hasBatchRecord(t *testing.T, cfgPath, exec, job string) bool {
+	t.Helper()
+	st, err := lithops.OpenStorage(context.Background(), lithops.WithConfigFile(cfgPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	infos, err := st.List(context.Background(), st.Bucket(), protocol.JobPrefix(exec, job)+"status/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range infos {
+		if k, ok := protocol.ParseKey(o.Key); ok && k.Batch {
+			return true
+		}
+	}
+	return false
 }
