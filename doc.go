@@ -62,6 +62,20 @@
 // status that wins. A hand-back record (attempt/<call>-<n>.json) is not written once
 // a final status exists, so a call's records agree.
 //
+// Batch records. On localhost the pool sends a worker several queued calls
+// of a job in one request (at most the queue's share of one worker in two,
+// so the last calls spread over the workers), and the worker records the
+// successes of the calls that end within half a millisecond of each other
+// in one batch record (status/<first call>-<attempt>.json) before it
+// answers them: a map of quick calls costs a file per batch, not per call.
+// A success is recorded once, in its own record or in one batch record;
+// failures always get their own, which Rerun replaces. A worker that dies
+// takes its unwritten batch with it, and the pool reads the batch that may
+// begin at the first call the worker did not answer before it runs the
+// calls left again. Only localhost workers write batch records: a call has
+// at most one live execution there. Readers (the poller, Attach, job stats,
+// `lithops logs`) read a batch record's calls after the calls' own records.
+//
 // Leases. On Azure the runtime host writes one lease for the calls of an
 // invocation message when it arrives, naming them and their attempts, and
 // renews it every lease_timeout/3 seconds while they wait for the program
@@ -116,11 +130,12 @@
 // Chained maps (MapFutures, Then). The calls of a chained job are written
 // to storage with the job, each naming the final status record of its
 // input call; the client invokes a call when that input call has finished
-// (all the calls ready at once in one invocation), and the worker reads
-// the status and the result it names (inline in the status, or its
-// object). Results of the earlier job never travel through the client; a
-// retry of a chained call reads the same status, so it sees the same
-// input. A chained call whose input call failed is not run: it fails with
+// (all the calls ready at once in one invocation), handing it the result
+// that status names (inline, or its object's key) as it invokes it; a
+// worker that reads the call's input from storage follows the status (in
+// the input call's own record or a batch record) to the same result.
+// Results of the earlier job in objects never travel through the client;
+// every attempt of a chained call reads the same status's result. A chained call whose input call failed is not run: it fails with
 // an *UpstreamError wrapping the earlier error. The earlier job's records
 // stay (pinned) until the chained calls have finished.
 //
