@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -136,18 +137,32 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if err != nil {
 		return nil, err
 	}
-	inputsErr := make(chan error, 1)
-	if job.InputsInline {
-		inputsErr <- nil
-	} else {
-		go func() { inputsErr <- e.st.PutBytes(ctx, e.bucket, protocol.InputsKey(e.id, jobID), blob) }()
+	write := func() error {
+		inputsErr := make(chan error, 1)
+		if job.InputsInline {
+			inputsErr <- nil
+		} else {
+			go func() { inputsErr <- e.st.PutBytes(ctx, e.bucket, protocol.InputsKey(e.id, jobID), blob) }()
+		}
+		merr := e.st.PutBytes(ctx, e.bucket, protocol.JobKey(e.id, jobID), manifest)
+		if err := <-inputsErr; err != nil {
+			return fmt.Errorf("lithops: upload inputs of %s/%s: %w", e.id, jobID, err)
+		}
+		if merr != nil {
+			return fmt.Errorf("lithops: upload manifest of %s/%s: %w", e.id, jobID, merr)
+		}
+		return nil
 	}
-	merr := e.st.PutBytes(ctx, e.bucket, protocol.JobKey(e.id, jobID), manifest)
-	if err := <-inputsErr; err != nil {
-		return nil, fmt.Errorf("lithops: upload inputs of %s/%s: %w", e.id, jobID, err)
-	}
-	if merr != nil {
-		return nil, fmt.Errorf("lithops: upload manifest of %s/%s: %w", e.id, jobID, merr)
+	// A backend that hands the workers the manifest, and calls that carry
+	// their inputs, need nothing from storage: the records are written
+	// while the calls run (and the job fails if they cannot be).
+	var written chan error
+	if mc, ok := e.backend.(compute.ManifestCarrier); ok && mc.CarriesManifest(job) && !co.hold && len(inputs) > 0 &&
+		!slices.ContainsFunc(inputs, func(in []byte) bool { return len(in) > protocol.InlineLimit }) {
+		written = make(chan error, 1)
+		go func() { written <- write() }()
+	} else if err := write(); err != nil {
+		return nil, err
 	}
 
 	js := &jobState{e: e, job: job, calls: make([]*callState, len(inputs))}
@@ -167,6 +182,9 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	e.mu.Lock()
 	if e.closed {
 		e.mu.Unlock()
+		if written != nil {
+			<-written
+		}
 		return nil, ErrClosed
 	}
 	e.addJob(js)
@@ -191,9 +209,17 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if co.hold {
 		return js, nil // the caller invokes each call when its input is ready
 	}
-	if err := e.backend.Invoke(ctx, job, inv); err != nil {
-		js.stop()
+	err = e.backend.Invoke(ctx, job, inv)
+	if err != nil {
 		err = fmt.Errorf("lithops: invoke %s/%s: %w", e.id, jobID, err)
+	}
+	if written != nil {
+		if werr := <-written; werr != nil && err == nil {
+			err = werr // the calls may run; their records are the job's, which Close cleans
+		}
+	}
+	if err != nil {
+		js.stop()
 		for _, c := range js.calls {
 			c.finish(nil, err)
 		}

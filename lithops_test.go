@@ -860,3 +860,35 @@ func TestUnregisteredFunctionRefused(t *testing.T) {
 		t.Fatalf("records written for refused jobs: %d, %v", len(infos), err)
 	}
 }
+
+// TestManifestWrittenWhileCallRuns: on localhost a small job's manifest is
+// written while its call already runs (the worker gets it over the pipe);
+// when that write fails, CallAsync fails saying so, nothing hangs, and the
+// executor goes on.
+func TestManifestWrittenWhileCallRuns(t *testing.T) {
+	ctx := ctxT(t)
+	e := newExecutor(t)
+	f, err := lithops.CallAsync(ctx, e, callID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Result(ctx); err != nil || v != "00000" {
+		t.Fatalf("first call: %q, %v", v, err)
+	}
+	// An object where the next job's records would go.
+	st := e.Storage()
+	next := strings.TrimSuffix(protocol.JobPrefix(e.ID(), "A001"), "/")
+	if err := st.PutBytes(ctx, st.Bucket(), next, []byte("in the way")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lithops.CallAsync(ctx, e, callID, 1); err == nil || !strings.Contains(err.Error(), "upload manifest of "+e.ID()+"/A001") {
+		t.Fatalf("CallAsync whose manifest cannot be written: %v", err)
+	}
+	f, err = lithops.CallAsync(ctx, e, callID, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := f.Result(ctx); err != nil || v != "00000" {
+		t.Fatalf("the call after: %q, %v", v, err)
+	}
+}

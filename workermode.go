@@ -85,5 +85,5 @@ func captureOutput() (*worker.Capture, error) {
 	real := os.Stderr
 	os.Stdout, os.Stderr = w, w
 	log.SetOutput(w)
-	return worker.NewCapture(r, real, 1<<20, func(m []byte) error { _, err := w.Write(m); return err }), nil
+	return worker.NewCapture(r, w, real, 1<<20), nil
 }

@@ -51,6 +51,15 @@ type Leaser interface {
 	Leases() bool
 }
 
+// ManifestCarrier is implemented by backends that hand the workers of
+// some jobs their manifest with the calls instead of through storage
+// (localhost, for small jobs): for a job it carries whose calls carry their
+// inputs too, the client writes the manifest while the calls already run,
+// one storage write fewer before the first result.
+type ManifestCarrier interface {
+	CarriesManifest(job *protocol.Job) bool
+}
+
 // ProgramUploader is implemented by backends that run the user program
 // fetched from storage: Program uploads it (once) and returns its SHA-256,
 // which the job manifest records.

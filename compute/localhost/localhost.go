@@ -2,9 +2,9 @@
 // resident worker processes on this machine.
 //
 // A worker is the user's own program started in worker mode (environment
-// LITHOPS_WORKER=localhost); it reads one call at a time from a pipe on file
-// descriptor 3 and answers on descriptor 4, so the program's own stdout and
-// stderr stay free for the user's prints. At most Workers processes run;
+// LITHOPS_WORKER=localhost); it reads requests of one or several calls from
+// a pipe on file descriptor 3 and answers each call on descriptor 4, so the
+// program's own stdout and stderr stay free for the user's prints. At most Workers processes run;
 // they start on demand and stay for the next call. The processes are an
 // internal/procpool pool, which the runtime host uses too; this package is
 // the compute.Backend over it.
@@ -138,6 +138,10 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 	}
 	return nil
 }
+
+// CarriesManifest implements compute.ManifestCarrier: a small job's
+// manifest travels with its calls over the pipe.
+func (b *Backend) CarriesManifest(job *protocol.Job) bool { return b.pool.CarriesManifest(job) }
 
 // Close implements compute.Backend: it kills every worker.
 func (b *Backend) Close() error { return b.pool.Close() }

@@ -42,7 +42,7 @@ func (p *Pool) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invoc
 	// The pool alone decides whether the calls carry their manifest: a
 	// small job's does, so that a worker need not read it from storage.
 	inv.Job = nil
-	if job.Calls <= inlineManifestCalls {
+	if p.CarriesManifest(job) {
 		inv.Job = job
 	}
 	f := &feeder{p: p, inv: inv, calls: inv.Calls, mk: func(one protocol.Invocation) *call {
@@ -50,6 +50,11 @@ func (p *Pool) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invoc
 	}}
 	return f.feed(p.window())
 }
+
+// CarriesManifest reports whether Invoke hands job's manifest to the
+// workers with its calls: a small job's (its input ranges grow with the
+// calls).
+func (p *Pool) CarriesManifest(job *protocol.Job) bool { return job.Calls <= inlineManifestCalls }
 
 // window is how many tasks of one Invoke are queued at a time: enough for
 // each worker to take batches (next), few enough that a million-call

@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"io"
+	"os"
 	"sync"
 )
 
@@ -10,71 +11,40 @@ import (
 // while one call runs, and passes everything on to the original stream.
 // Begin and End bracket a call; End returns once every byte written before
 // it has been seen, so nothing leaks into the next call's output.
+//
+// The stream is a pipe this process reads. On unix End drains what the
+// pipe holds itself, under the lock the reader holds while it reads: a
+// read that finds the pipe empty, not a round trip through it. Elsewhere
+// End writes a marker into the stream and waits for the reader to see it.
 type Capture struct {
-	limit  int
-	fwd    io.Writer
-	marker []byte
-	writeM func() error // writes the marker into the captured stream
+	limit int
+	fwd   io.Writer
+	r     *os.File
+	// sync returns once every byte written to the stream before it was
+	// called has been emitted.
+	sync func()
 
 	mu        sync.Mutex
 	capturing bool
 	buf       bytes.Buffer
 	dropped   int64
-	seen      chan struct{}
 }
 
-// NewCapture reads the captured stream from r, forwards it to fwd, keeps at
-// most limit bytes per call, and uses writeMarker to flush the stream.
-func NewCapture(r io.Reader, fwd io.Writer, limit int, writeMarker func([]byte) error) *Capture {
-	c := &Capture{limit: limit, fwd: fwd, marker: []byte("\x00lithops-end-of-call\x00"), seen: make(chan struct{}, 1)}
-	c.writeM = func() error { return writeMarker(c.marker) }
-	go c.read(r)
+// NewCapture reads the captured stream from r (the read end of a pipe
+// whose write end w the program writes to), forwards it to fwd and keeps
+// at most limit bytes per call.
+func NewCapture(r, w *os.File, fwd io.Writer, limit int) *Capture {
+	c := &Capture{limit: limit, fwd: fwd, r: r}
+	c.start(w)
 	return c
 }
 
-func (c *Capture) read(r io.Reader) {
-	buf := make([]byte, 32<<10)
-	var carry []byte
-	for {
-		n, err := r.Read(buf)
-		data := append(carry, buf[:n]...)
-		carry = nil
-		for {
-			i := bytes.Index(data, c.marker)
-			if i < 0 {
-				break
-			}
-			c.emit(data[:i])
-			data = data[i+len(c.marker):]
-			select {
-			case c.seen <- struct{}{}:
-			default:
-			}
-		}
-		// Hold back a tail that may be the start of a marker.
-		hold := 0
-		for k := min(len(c.marker)-1, len(data)); k > 0; k-- {
-			if bytes.HasPrefix(c.marker, data[len(data)-k:]) {
-				hold = k
-				break
-			}
-		}
-		c.emit(data[:len(data)-hold])
-		carry = append([]byte(nil), data[len(data)-hold:]...)
-		if err != nil {
-			c.emit(carry)
-			return
-		}
-	}
-}
-
-func (c *Capture) emit(p []byte) {
+// emitLocked forwards p and keeps what fits of it; c.mu is held.
+func (c *Capture) emitLocked(p []byte) {
 	if len(p) == 0 {
 		return
 	}
 	c.fwd.Write(p)
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.capturing {
 		return
 	}
@@ -88,6 +58,7 @@ func (c *Capture) emit(p []byte) {
 
 // Begin starts capturing a call's output.
 func (c *Capture) Begin() {
+	c.sync() // what earlier calls' stray goroutines wrote is not this call's
 	c.mu.Lock()
 	c.capturing, c.dropped = true, 0
 	c.buf.Reset()
@@ -97,13 +68,7 @@ func (c *Capture) Begin() {
 // End stops capturing and returns the call's output and how many bytes
 // over the limit were dropped.
 func (c *Capture) End() ([]byte, int64) {
-	select {
-	case <-c.seen: // a stale signal
-	default:
-	}
-	if c.writeM() == nil {
-		<-c.seen
-	}
+	c.sync()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.capturing = false

@@ -167,7 +167,7 @@ func TestRun(t *testing.T) {
 			funcs := runFuncs(pw)
 			w := New("w1", st, funcs, nil)
 			if tc.capture {
-				w.Capture = NewCapture(pr, io.Discard, 1<<20, func(m []byte) error { _, err := pw.Write(m); return err })
+				w.Capture = NewCapture(pr, pw, io.Discard, 1<<20)
 			}
 			jobID := fmt.Sprintf("R%03d", i)
 			job := protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: jobID, Function: tc.fn, Signature: funcs[tc.fn].Signature,
