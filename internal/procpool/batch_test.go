@@ -28,11 +28,16 @@ func TestBatches(t *testing.T) {
 	}
 }
 
-func testBatches(t *testing.T, batchRecords bool) {
-	e := newTestEnv(t)
+// endsPool returns a pool of one worker over e's storage (or st) and the
+// channel its final statuses come on.
+func endsPool(t *testing.T, e *testEnv, batchRecords bool, st *storage.Storage) (*Pool, chan protocol.Status) {
+	t.Helper()
 	ends := make(chan protocol.Status, 64)
 	opts := e.options(1)
 	opts.BatchRecords = batchRecords
+	if st != nil {
+		opts.Storage = st
+	}
 	opts.Notify = func(st *protocol.Status) {
 		if st.State != protocol.StateRunning {
 			ends <- *st
@@ -42,7 +47,13 @@ func testBatches(t *testing.T, batchRecords bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
+	return p, ends
+}
+
+func testBatches(t *testing.T, batchRecords bool) {
+	e := newTestEnv(t)
+	p, ends := endsPool(t, e, batchRecords, nil)
 	var edit func(*protocol.Job)
 	start := func(inputs ...string) *protocol.Job {
 		t.Helper()
@@ -143,42 +154,42 @@ func testBatches(t *testing.T, batchRecords bool) {
 func TestSalvage(t *testing.T) {
 	tests := []struct {
 		name     string
+		inputs   []string // of calls 0-3; the first request carries 0 and 1
 		damaged  bool
 		failRead bool
-		saved    bool
+		// want per call: "recorded" (from the record), "crash" or "fresh"
+		want []string
 	}{
-		{name: "recorded batch", saved: true},
-		{name: "damaged batch record", damaged: true},
-		{name: "storage fails", failRead: true},
+		{name: "recorded batch", inputs: []string{"exit", "pid", "pid", "pid"},
+			want: []string{"recorded", "recorded", "fresh", "fresh"}},
+		// The worker answered call 0, then died before the answer of call
+		// 1, which the record (beginning at call 0) holds.
+		{name: "answers cut within a batch", inputs: []string{"pid", "sleep-exit", "pid", "pid"},
+			want: []string{"fresh", "recorded", "fresh", "fresh"}},
+		{name: "damaged batch record", inputs: []string{"exit", "pid", "pid", "pid"}, damaged: true,
+			want: []string{"crash", "fresh", "fresh", "fresh"}},
+		{name: "storage fails", inputs: []string{"exit", "pid", "pid", "pid"}, failRead: true,
+			want: []string{"crash", "fresh", "fresh", "fresh"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestEnv(t)
-			ends := make(chan protocol.Status, 64)
-			opts := e.options(1)
-			opts.BatchRecords = true
+			var st *storage.Storage
 			if tc.failRead {
-				opts.Storage = storage.New(&failingGets{Driver: e.st.Driver(), key: "-0.json"}, "localhost", "b")
+				st = storage.New(&failingGets{Driver: e.st.Driver(), key: "-0.json"}, "localhost", "b")
 			}
-			opts.Notify = func(st *protocol.Status) {
-				if st.State != protocol.StateRunning {
-					ends <- *st
-				}
-			}
-			p, err := New(opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
+			p, ends := endsPool(t, e, true, st)
 			warm, inv := e.job("pid", "", 1, nil)
 			if err := p.Invoke(context.Background(), warm, inv); err != nil {
 				t.Fatal(err)
 			}
 			<-ends // the worker said Hello
 			// Calls 0 and 1 as a worker that died before answering left
-			// them: in a batch record. Call 0 kills the worker if it runs.
+			// them: in a batch record beginning at call 0.
 			job, inv := e.job("mixed", "", 4, nil)
-			inv.Calls[0].Input = []byte("exit")
+			for i, in := range tc.inputs {
+				inv.Calls[i].Input = []byte(in)
+			}
 			var recorded []protocol.Status
 			for _, id := range []string{"00000", "00001"} {
 				recorded = append(recorded, protocol.Status{Version: protocol.Version, ExecutorID: job.ExecutorID, JobID: job.JobID, CallID: id,
@@ -203,17 +214,16 @@ func TestSalvage(t *testing.T) {
 					t.Fatalf("calls ended: %v", got)
 				}
 			}
-			for id, st := range got {
+			for i, want := range tc.want {
+				id := protocol.CallID(i)
+				st := got[id]
+				recorded := strings.HasPrefix(string(st.Result), "recorded")
 				switch {
-				case tc.saved && (id == "00000" || id == "00001"):
-					if string(st.Result) != "recorded "+id {
-						t.Fatalf("call %s: %+v, want the recorded result", id, st)
-					}
-				case id == "00000":
-					if st.State != protocol.StateError || st.Error.Kind != protocol.KindCrash {
-						t.Fatalf("call 00000 run again: %+v, want a crash", st)
-					}
-				case st.State != protocol.StateSuccess || strings.HasPrefix(string(st.Result), "recorded"):
+				case want == "recorded" && (!recorded || string(st.Result) != "recorded "+id):
+					t.Fatalf("call %s: %+v, want the recorded result", id, st)
+				case want == "crash" && (st.State != protocol.StateError || st.Error.Kind != protocol.KindCrash):
+					t.Fatalf("call %s: %+v, want a crash", id, st)
+				case want == "fresh" && (st.State != protocol.StateSuccess || recorded):
 					t.Fatalf("call %s: %+v (%+v), want a fresh success", id, st, st.Error)
 				}
 			}

@@ -82,11 +82,16 @@ var testFuncs = map[string]*worker.Func{
 		}
 		return []byte("ok"), nil
 	}},
-	// mixed does what its input says: "exit" exits with status 3, a
+	// mixed does what its input says: "exit" exits with status 3
+	// ("sleep-exit" 50 ms later), a
 	// duration sleeps that long, anything else answers the pid; a call of
 	// one job (one batch) can differ from the next.
 	"mixed": {Call: func(ctx context.Context, _ protocol.Codec, in []byte) ([]byte, error) {
-		if string(in) == "exit" {
+		switch string(in) {
+		case "exit":
+			os.Exit(3)
+		case "sleep-exit": // after the answers before it are out
+			time.Sleep(50 * time.Millisecond)
 			os.Exit(3)
 		}
 		if d, err := time.ParseDuration(string(in)); err == nil {

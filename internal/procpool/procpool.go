@@ -44,6 +44,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -490,7 +491,7 @@ func (p *Pool) run(w *proc, ts []*Task) *proc {
 		}
 		rest := ts[i:]
 		if len(ts) > 1 {
-			rest = p.salvage(w, rest)
+			rest = p.salvage(w, ts, i)
 		}
 		switch {
 		case len(rest) == 0:
@@ -513,11 +514,14 @@ func (p *Pool) run(w *proc, ts []*Task) *proc {
 	return w
 }
 
-// salvage ends the tasks of a dead worker's request that it answered or
-// recorded: answers still in the pipe, then the batch record that may begin
-// at the first call not answered (a worker writes a batch before it
-// answers, so at most that one is unanswered). It returns the tasks left.
-func (p *Pool) salvage(w *proc, ts []*Task) []*Task {
+// salvage ends the tasks of a dead worker's request (all; from on not
+// answered yet) that it answered or recorded: answers still in the pipe,
+// then the batch record that holds the first call not answered. A worker
+// records a batch before it answers it, so that record begins at that call
+// or, when the worker died while its answers were being written, at an
+// answered call of the request before it. It returns the tasks left.
+func (p *Pool) salvage(w *proc, all []*Task, from int) []*Task {
+	ts := all[from:]
 	answer := func(r worker.PipeResponse) {
 		ts[0].Done(Result{WorkerID: w.id, Start: time.Now(), Response: r})
 		ts = ts[1:]
@@ -535,29 +539,32 @@ func (p *Pool) salvage(w *proc, ts []*Task) []*Task {
 		}
 		break
 	}
-	if len(ts) < 2 || !p.opts.BatchRecords || p.opts.Storage == nil {
-		return ts // one call's own record is found when it runs again
+	if len(ts) == 0 || !p.opts.BatchRecords || p.opts.Storage == nil {
+		return ts // a call recorded on its own finds its record when it runs again
 	}
-	first := ts[0].Invocation
-	key := protocol.BatchKey(first.ExecutorID, first.JobID, first.Calls[0])
-	raw, err := p.opts.Storage.GetBytes(context.Background(), first.Bucket, key)
-	if err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
+	u := ts[0].Invocation.Calls[0].ID
+	for j := len(all) - len(ts); j >= 0; j-- {
+		inv := all[j].Invocation
+		key := protocol.BatchKey(inv.ExecutorID, inv.JobID, inv.Calls[0])
+		raw, err := p.opts.Storage.GetBytes(context.Background(), inv.Bucket, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
 			p.opts.Logger.Warn("procpool: cannot read the batch a dead worker may have recorded", "key", key, "err", err)
+			return ts
 		}
-		return ts
-	}
-	k, _ := protocol.ParseKey(key)
-	sts, err := protocol.ParseStatusBatch(k, raw)
-	if err != nil {
-		p.opts.Logger.Warn("procpool: unreadable batch record", "key", key, "err", err)
-		return ts
-	}
-	for i := range sts {
-		if len(ts) == 0 || ts[0].Invocation.Calls[0].ID != sts[i].CallID {
-			break
+		k, _ := protocol.ParseKey(key)
+		sts, err := protocol.ParseStatusBatch(k, raw)
+		if err != nil {
+			p.opts.Logger.Warn("procpool: unreadable batch record", "key", key, "err", err)
+			return ts
 		}
-		answer(worker.PipeResponse{Status: &sts[i]})
+		i := slices.IndexFunc(sts, func(s protocol.Status) bool { return s.CallID == u })
+		for ; i >= 0 && i < len(sts) && len(ts) > 0 && ts[0].Invocation.Calls[0].ID == sts[i].CallID; i++ {
+			answer(worker.PipeResponse{Status: &sts[i]})
+		}
+		return ts // the latest batch of the request: none after it holds u
 	}
 	return ts
 }

@@ -51,7 +51,7 @@ const BatchEnv = "LITHOPS_WORKER_BATCH"
 // in its request: their successes are then recorded together, in one batch
 // record (protocol.BatchKey), and answered in one write, and a call's
 // answer never waits on a slow call after it.
-const flushDelay = 500 * time.Microsecond
+var flushDelay = 500 * time.Microsecond // a variable for tests
 
 // ServePipe serves requests read from in (one JSON object per line), one
 // call at a time, writing one response per call to out, in order. It
