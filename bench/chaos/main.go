@@ -15,6 +15,7 @@
 //
 //	go run ./bench/chaos                 # 2,000 calls per localhost phase, 600 per Azure phase
 //	go run ./bench/chaos -local 5000 -azure 1000
+//	go run ./bench/chaos -quick -local 50000 -azure 0   # calls that do not sleep: kills hit batches
 //
 // The Azure part starts a private Azurite (npm ci installs it) that keeps
 // its data on disk, so that it can be stopped and started.
@@ -55,6 +56,15 @@ var square = lithops.Func("chaos_square", func(ctx context.Context, x int) (int,
 	return x * x, nil
 })
 
+// quickSquare does not sleep: with -quick, a worker runs many calls in one
+// request and records them in batch records, so kills land mid-batch.
+var quickSquare = lithops.Func("chaos_quick_square", func(ctx context.Context, x int) (int, error) {
+	return x * x, nil
+})
+
+// mapped is what run maps: square, or quickSquare with -quick.
+var mapped = square
+
 // tally is what a phase verified. A call that the injected kills failed on
 // every attempt (retries exhausted, ErrCrashed) is exhausted, not lost:
 // its failure is recorded and named. Lost is a call without its outcome.
@@ -70,7 +80,11 @@ func main() {
 	azure := flag.Int("azure", 600, "calls per Azure phase (0: skip)")
 	instances := flag.Int("instances", 4, "host double instances")
 	client := flag.String("client", "", "internal: run as the client that the campaign kills (config file)")
+	quick := flag.Bool("quick", false, "map a function that does not sleep in the worker-kill phases (batch requests and records)")
 	flag.Parse()
+	if *quick {
+		mapped = quickSquare
+	}
 	lithops.Main(func(ctx context.Context) error {
 		if *client != "" {
 			return doomedClient(ctx, *client, *local)
@@ -118,7 +132,7 @@ func run(ctx context.Context, e *lithops.Executor, n int, fault func(ctx context
 		in[i] = i
 	}
 	start := time.Now()
-	fs, err := lithops.Map(ctx, e, square, in, lithops.WithRetries(4))
+	fs, err := lithops.Map(ctx, e, mapped, in, lithops.WithRetries(4))
 	if err != nil {
 		return tally{}, err
 	}
