@@ -59,7 +59,7 @@ func (p *Pool) CarriesManifest(job *protocol.Job) bool { return job.Calls <= inl
 // window is how many tasks of one Invoke are queued at a time: enough for
 // each worker to take batches (next), few enough that a million-call
 // invocation holds a handful.
-func (p *Pool) window() int { return max(16*p.opts.Size, 32) }
+func (p *Pool) window() int { return max(64*p.opts.Size, 64) }
 
 // inlineManifestCalls is the largest job whose manifest travels with its
 // calls; a bigger one's manifest (its input ranges grow with the calls) is

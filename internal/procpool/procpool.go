@@ -308,8 +308,9 @@ func (p *Pool) isClosed() bool {
 	return p.closed
 }
 
-// maxBatch is the most calls one request to a worker carries.
-const maxBatch = 16
+// maxBatch is the most calls one request to a worker carries (the queue's
+// share decides below it).
+const maxBatch = 64
 
 // next blocks for the next task and takes, when limit allows, the tasks
 // queued behind it that can share its request (batchable): guided
