@@ -227,7 +227,18 @@ func (e *Executor) pollBatch(ctx context.Context, j *jobState, k protocol.Key, k
 	if j.batchesRead[key] {
 		return
 	}
+	if j.batchesRead == nil {
+		j.batchesRead = map[string]bool{}
+	}
 	first, _ := strconv.Atoi(k.Call) // a call of the job: pollJob checked
+	if c := j.calls[first]; c.isDone() && c.state() == StateSuccess {
+		// The first call's success is recorded here only, and reached this
+		// process with the batch's other answers (a worker answers a batch
+		// at once; when it dies, the pool takes them from this record), or
+		// from this record: nothing to read.
+		j.batchesRead[key] = true
+		return
+	}
 	raw, err := e.st.GetBytes(ctx, e.bucket, key)
 	if err != nil {
 		return
@@ -247,9 +258,6 @@ func (e *Executor) pollBatch(ctx context.Context, j *jobState, k protocol.Key, k
 		if c := j.calls[idx]; !c.isDone() {
 			c.finish(&sts[i], nil)
 		}
-	}
-	if j.batchesRead == nil {
-		j.batchesRead = map[string]bool{}
 	}
 	j.batchesRead[key] = true
 }
