@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -27,7 +28,7 @@ func TestBatchRecords(t *testing.T) {
 		name         string
 		inputs       []string
 		batchRecords bool
-		faulty       bool   // writes of status records fail
+		faulty       string // "put": writes of status records fail; "putlate": they land, then fail
 		before       string // the result of call 00000 in a batch record written before
 		want         []string
 		wantKeys     []string // status/ keys in storage afterwards
@@ -40,8 +41,10 @@ func TestBatchRecords(t *testing.T) {
 			want: []string{"a", "b"}, wantKeys: []string{"00000.json", "00001.json"}},
 		{name: "a batch recorded before stands", inputs: []string{"a", "b"}, batchRecords: true, before: "old",
 			want: []string{"old", "b"}, wantKeys: []string{"00000-0.json", "00001.json"}},
-		{name: "a batch that cannot be written", inputs: []string{"a", "b"}, batchRecords: true, faulty: true,
+		{name: "a batch that cannot be written", inputs: []string{"a", "b"}, batchRecords: true, faulty: "put",
 			want: []string{"unrecorded a", "unrecorded b"}},
+		{name: "a batch written, its answer lost", inputs: []string{"a", "b"}, batchRecords: true, faulty: "putlate",
+			want: []string{"a", "b"}, wantKeys: []string{"00000-0.json"}},
 	}
 	// Which calls share a batch depends on how fast they run; here every
 	// success of a request waits for the next failure or the last call.
@@ -53,8 +56,8 @@ func TestBatchRecords(t *testing.T) {
 			var d driver.Driver = memory.New()
 			clean := storage.New(d, "memory", "b")
 			clean.CreateBucket(ctx, "b")
-			if tc.faulty {
-				d = &faultyDriver{Driver: d, op: "put", key: "/status/"}
+			if tc.faulty != "" {
+				d = &faultyDriver{Driver: d, op: tc.faulty, key: "/status/"}
 			}
 			st := storage.New(d, "memory", "b")
 			funcs := runFuncs(os.Stderr)
@@ -122,5 +125,51 @@ func TestBatchRecords(t *testing.T) {
 				t.Fatalf("Lookup of a call without a record: %v, want not found", err)
 			}
 		})
+	}
+}
+
+// watchPuts calls onPut before each write.
+type watchPuts struct {
+	driver.Driver
+	onPut func(key string)
+}
+
+func (d *watchPuts) Put(ctx context.Context, bucket, key string, r io.Reader, opts driver.PutOptions) error {
+	d.onPut(key)
+	return d.Driver.Put(ctx, bucket, key, r, opts)
+}
+
+// TestAnswersBeforeBatch: every answer before a batch record is in the
+// pipe when the batch is written (a pool whose worker dies looks for the
+// batch holding the first call it has no answer for).
+func TestAnswersBeforeBatch(t *testing.T) {
+	defer func(d time.Duration) { flushDelay = d }(flushDelay)
+	flushDelay = time.Hour
+	ctx := context.Background()
+	var out bytes.Buffer
+	var linesAtBatch = -1
+	d := &watchPuts{Driver: memory.New(), onPut: func(key string) {
+		if strings.HasSuffix(key, "-0.json") {
+			linesAtBatch = bytes.Count(out.Bytes(), []byte("\n"))
+		}
+	}}
+	st := storage.New(d, "memory", "b")
+	st.CreateBucket(ctx, "b")
+	funcs := runFuncs(os.Stderr)
+	w := New("w1", st, funcs, nil)
+	job := protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: "B001", Function: "failon", Signature: funcs["failon"].Signature,
+		Registry: cloneRegistry(w.Registry), Calls: 3, Bucket: "b", Inputs: make([]protocol.Range, 3)}
+	raw, _ := json.Marshal(job)
+	st.PutBytes(ctx, "b", protocol.JobKey("e", "B001"), raw)
+	req := PipeRequest{BatchRecords: true, Invocation: protocol.Invocation{Version: protocol.Version, Bucket: "b", ExecutorID: "e", JobID: "B001"}}
+	for i, in := range []string{"fail", "b", "c"} {
+		req.Invocation.Calls = append(req.Invocation.Calls, protocol.Call{ID: protocol.CallID(i), Index: i, HasInput: true, Input: []byte(in)})
+	}
+	line, _ := json.Marshal(req)
+	if err := ServePipe(ctx, w, bytes.NewReader(append(line, '\n')), &out); err != nil {
+		t.Fatal(err)
+	}
+	if linesAtBatch != 1 {
+		t.Fatalf("%d answers were in the pipe when the batch of calls 1 and 2 was written, want the failure's 1", linesAtBatch)
 	}
 }

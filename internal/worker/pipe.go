@@ -180,6 +180,10 @@ func (o *pipeOut) flushLocked() {
 		o.timer.Stop()
 		o.pending = false
 	}
+	// Every answer before a batch is in the pipe before the batch is
+	// recorded: a pool whose worker died looks for the batch that holds
+	// the first call it did not get an answer for.
+	o.writeLocked()
 	switch len(o.window) {
 	case 0:
 	case 1:
@@ -200,6 +204,11 @@ func (o *pipeOut) flushLocked() {
 		}
 	}
 	o.window, o.inv = o.window[:0], nil
+	o.writeLocked()
+}
+
+// writeLocked writes the buffered answers to the pipe.
+func (o *pipeOut) writeLocked() {
 	if o.err == nil && o.bw.Buffered() > 0 {
 		if err := o.bw.Flush(); err != nil {
 			o.err = fmt.Errorf("worker: write response: %w", err)

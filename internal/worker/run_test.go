@@ -19,7 +19,8 @@ import (
 	"github.com/lithops-go/lithops/storage/memory"
 )
 
-// faultyDriver fails the operations fail names, on keys with the given
+// faultyDriver fails the operations op names ("get", "put", or "putlate":
+// a put that is written but answers an error), on keys with the given
 // substring.
 type faultyDriver struct {
 	driver.Driver
@@ -39,7 +40,11 @@ func (d *faultyDriver) Put(ctx context.Context, bucket, key string, r io.Reader,
 	if d.op == "put" && strings.Contains(key, d.key) {
 		return errInjected
 	}
-	return d.Driver.Put(ctx, bucket, key, r, opts)
+	err := d.Driver.Put(ctx, bucket, key, r, opts)
+	if d.op == "putlate" && err == nil && strings.Contains(key, d.key) {
+		return errInjected // written, but the answer was lost
+	}
+	return err
 }
 
 // runFuncs are the functions of TestRun; inputs are plain bytes.

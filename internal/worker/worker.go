@@ -288,6 +288,9 @@ func (w *Worker) recordBatch(ctx context.Context, inv *protocol.Invocation, xs [
 			return recs, errs
 		}
 	}
+	if err != nil && w.batchWritten(ctx, inv.Bucket, key, xs) {
+		err = nil // the write failed on the way back, not on the way in
+	}
 	if err != nil {
 		err = fmt.Errorf("write batch status: %w", err)
 		for i := range errs {
@@ -295,6 +298,27 @@ func (w *Worker) recordBatch(ctx context.Context, inv *protocol.Invocation, xs [
 		}
 	}
 	return recs, errs
+}
+
+// batchWritten reports whether the batch record at key holds xs' statuses
+// after all: a write that failed late (the answer lost) may have landed,
+// and the calls must not then get records of their own too.
+func (w *Worker) batchWritten(ctx context.Context, bucket, key string, xs []executed) bool {
+	raw, err := w.Storage.GetBytes(ctx, bucket, key)
+	if err != nil {
+		return false
+	}
+	k, _ := protocol.ParseKey(key)
+	sts, err := protocol.ParseStatusBatch(k, raw)
+	if err != nil || len(sts) != len(xs) {
+		return false
+	}
+	for i := range sts {
+		if sts[i].CallID != xs[i].st.CallID || sts[i].WorkerID != xs[i].st.WorkerID || !sts[i].Start.Equal(xs[i].st.Start) {
+			return false
+		}
+	}
+	return true
 }
 
 // transientError is a storage failure (past the retry budget) that a later
