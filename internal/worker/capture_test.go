@@ -2,10 +2,12 @@ package worker
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the capture's reader.
@@ -73,5 +75,44 @@ func TestCapture(t *testing.T) {
 	pw2.WriteString(strings.Repeat("x", 100))
 	if got, dropped := small.End(); len(got) != 10 || dropped != 90 {
 		t.Fatalf("limit 10: captured %d bytes, dropped %d; want 10 and 90", len(got), dropped)
+	}
+}
+
+// TestCaptureUnderFlood: output that never stops (a stray goroutine's)
+// does not hold End: it reads what the pipe held when it was called.
+func TestCaptureUnderFlood(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
+	c := NewCapture(pr, pw, io.Discard, 1<<20)
+	stop := make(chan struct{})
+	flooded := make(chan struct{})
+	go func() {
+		defer close(flooded)
+		line := []byte(strings.Repeat("flood ", 100) + "\n")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				pw.Write(line)
+			}
+		}
+	}()
+	defer func() { close(stop); <-flooded }()
+	for i := range 5 {
+		done := make(chan struct{})
+		go func() {
+			c.Begin()
+			c.End()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Begin/End %d did not return within 10 s while output kept coming", i)
+		}
 	}
 }
