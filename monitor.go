@@ -220,9 +220,9 @@ type batchRef struct {
 }
 
 // pollBatch finishes the calls of a batch record (protocol.BatchKey) that
-// have not finished yet. A record that cannot be read ends its first call
-// with a named failure, as an unreadable status record does; the others
-// wait, as calls never recorded do, for a Rerun.
+// have not finished yet. A record that cannot be decoded ends its first
+// call with a named failure, once, as an unreadable status record does; the
+// others wait, as calls never recorded do, for a Rerun.
 func (e *Executor) pollBatch(ctx context.Context, j *jobState, k protocol.Key, key string) {
 	if j.batchesRead[key] {
 		return
@@ -245,8 +245,10 @@ func (e *Executor) pollBatch(ctx context.Context, j *jobState, k protocol.Key, k
 	}
 	sts, err := protocol.ParseStatusBatch(k, raw)
 	if err != nil {
+		// Once: a Rerun of that call then waits for its own record.
 		e.log.Warn("poll: unreadable batch record", "key", key, "err", err)
 		j.calls[first].finish(nil, fmt.Errorf("%w: %s://%s/%s: %v", ErrCorrupt, e.st.Backend(), e.bucket, key, err))
+		j.batchesRead[key] = true
 		return
 	}
 	for i := range sts {

@@ -4,8 +4,10 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -178,7 +180,7 @@ func printLogs(ctx context.Context, w io.Writer, st *storage.Storage, exec, job,
 		return 0, false, err
 	}
 	var refs []logRef
-	finished := 0
+	finished := map[string]bool{} // calls with a final record
 	for _, o := range infos {
 		k, ok := protocol.ParseKey(o.Key)
 		if !ok || k.Executor != exec || k.Job != job {
@@ -186,11 +188,11 @@ func printLogs(ctx context.Context, w io.Writer, st *storage.Storage, exec, job,
 		}
 		if k.Kind == protocol.KindStatus && k.Batch {
 			// A batch record: the calls it holds have finished.
-			n, err := batchCalls(ctx, st, o.Key, k, call)
-			if err != nil {
-				return 0, false, err
+			for _, id := range batchCalls(ctx, st, o.Key, k) {
+				if call == "" || id == call {
+					finished[id] = true
+				}
 			}
-			finished += n
 			continue
 		}
 		if call != "" && k.Call != call {
@@ -198,7 +200,7 @@ func printLogs(ctx context.Context, w io.Writer, st *storage.Storage, exec, job,
 		}
 		switch k.Kind {
 		case protocol.KindStatus:
-			finished++
+			finished[k.Call] = true
 		case protocol.KindLogs:
 			if !printed[o.Key] {
 				refs = append(refs, logRef{key: o.Key, call: k.Call, attempt: k.Attempt})
@@ -241,25 +243,28 @@ func printLogs(ctx context.Context, w io.Writer, st *storage.Storage, exec, job,
 		}
 		want = j.Calls
 	}
-	return len(refs), finished >= want, nil
+	return len(refs), len(finished) >= want, nil
 }
 
-// batchCalls counts the calls the batch record at key holds (only call,
-// if set).
-func batchCalls(ctx context.Context, st *storage.Storage, key string, k protocol.Key, call string) (int, error) {
+// batchCalls returns the calls the batch record at key holds. A record
+// that cannot be read or decoded counts for its first call, as the
+// executor ends that call with ErrCorrupt; one deleted meanwhile, for none.
+func batchCalls(ctx context.Context, st *storage.Storage, key string, k protocol.Key) []string {
 	raw, err := st.GetBytes(ctx, st.Bucket(), key)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	var sts []protocol.Status
+	if err == nil {
+		sts, err = protocol.ParseStatusBatch(k, raw)
+	}
 	if err != nil {
-		return 0, fmt.Errorf("logs: %w", err)
+		fmt.Fprintf(os.Stderr, "lithops logs: %s: %v\n", key, err)
+		return []string{k.Call}
 	}
-	sts, err := protocol.ParseStatusBatch(k, raw)
-	if err != nil {
-		return 0, fmt.Errorf("logs: %s: %w", key, err)
+	ids := make([]string, len(sts))
+	for i, s := range sts {
+		ids[i] = s.CallID
 	}
-	n := 0
-	for _, s := range sts {
-		if call == "" || s.CallID == call {
-			n++
-		}
-	}
-	return n, nil
+	return ids
 }

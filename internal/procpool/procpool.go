@@ -21,9 +21,10 @@
 //     (guided self-scheduling), so the last calls of a map go one by one
 //     to whichever worker is free; a call that waits in a request behind
 //     a slow one waits at most that long.
-//   - A task is charged with its worker's timeout, kill or death only while
-//     it is the first unanswered call of the worker's request; the tasks
-//     after it run again alone, on another worker.
+//   - A task is charged with its worker's timeout, memory kill or death
+//     only when it ran alone; in a request of several calls none is, and
+//     the calls not answered run again alone, on another worker, where the
+//     one at fault is charged.
 //   - Every accepted task's Done is called exactly once: with the worker's
 //     answer, or with why there is none (timeout: the worker is killed
 //     KillGrace after it; memory over the limit: killed at once; the worker
@@ -428,11 +429,10 @@ func (p *Pool) slot() {
 
 // run executes ts, one request, on w (starting a worker if w is nil) and
 // returns the worker to use next (nil if it died or was killed). The
-// worker runs the calls in order and answers each: a task is charged with
-// a timeout, a kill or a death while it is the first unanswered one, and
-// the tasks after it go back to the queue (a call that was in fact
-// answered, its answer still in the pipe, then finds its status recorded:
-// records are create-if-absent).
+// worker runs the calls in order and answers each. A timeout, a memory kill
+// or a death in a request of several calls charges none of them: what the
+// worker answered or recorded is kept (salvage), the rest go back to the
+// queue to run alone.
 func (p *Pool) run(w *proc, ts []*Task) *proc {
 	live := ts[:0]
 	for _, t := range ts {
@@ -488,7 +488,8 @@ func (p *Pool) run(w *proc, ts []*Task) *proc {
 		case p.isClosed():
 			res.Err = ErrClosed
 		default:
-			res.Err = &ExitError{Record: w.exitRecord()}
+			ee = &ExitError{Record: w.exitRecord()}
+			res.Err = ee
 		}
 		rest := ts[i:]
 		if len(ts) > 1 {
@@ -496,12 +497,14 @@ func (p *Pool) run(w *proc, ts []*Task) *proc {
 		}
 		switch {
 		case len(rest) == 0:
-		case errors.As(res.Err, &ee) && len(ts) > 1:
-			// A worker that dies loses the answers it had not written:
-			// which call killed it is not known, so none is charged and
-			// each runs again alone.
+		case len(ts) > 1 && (ee != nil || te != nil || oe != nil):
+			// A worker killed or dead in a request of several calls loses
+			// the answers it had not written (a call that ended may wait
+			// in its window while the next one runs): which call overran
+			// or killed it is not known for sure, so none is charged and
+			// each runs again alone, where the one at fault is.
 			p.requeue(rest)
-		case rest[0] != t && te == nil && oe == nil:
+		case rest[0] != t:
 			// t was answered after all, and its end (cancelled, pool
 			// closed) is not the next one's.
 			p.requeue(rest)
