@@ -69,11 +69,14 @@
 // in one batch record (status/<first call>-<attempt>.json) before it
 // answers them: a map of quick calls costs a file per batch, not per call.
 // A success is recorded once, in its own record or in one batch record;
-// failures always get their own, which Rerun replaces. A worker that dies
-// takes its unwritten batch with it, and the pool reads the batch that may
-// begin at the first call the worker did not answer before it runs the
-// calls left again. Only localhost workers write batch records: a call has
-// at most one live execution there. Readers (the poller, Attach, job stats,
+// failures always get their own, which Rerun replaces. Every answer before
+// a batch is in the pipe before the batch is written. A worker that dies
+// takes its unwritten batch with it, and the pool reads the batch that
+// holds the first call the worker did not answer before it runs the calls
+// left again, alone: a timeout, a memory kill or a death in a request of
+// several calls charges none of them, the one at fault is charged when it
+// runs alone. Only localhost workers write batch records: a call has at
+// most one live execution there. Readers (the poller, Attach, job stats,
 // `lithops logs`) read a batch record's calls after the calls' own records.
 //
 // Leases. On Azure the runtime host writes one lease for the calls of an
