@@ -243,3 +243,39 @@ func (d *failingGets) GetRange(ctx context.Context, bucket, key string, off, n i
 	}
 	return d.Driver.GetRange(ctx, bucket, key, off, n)
 }
+
+// TestOldWorkerGetsOneCallAtATime: a worker that says no Hello (one built
+// before batches) is sent one call per request, and every call ends.
+func TestOldWorkerGetsOneCallAtATime(t *testing.T) {
+	e := newTestEnv(t)
+	ends := make(chan protocol.Status, 64)
+	opts := e.options(1)
+	opts.Env = []string{"TEST_OLD_WORKER=1"}
+	opts.Notify = func(st *protocol.Status) {
+		if st.State != protocol.StateRunning {
+			ends <- *st
+		}
+	}
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	job, inv := e.job("pid", "", 20, nil)
+	if err := p.Invoke(context.Background(), job, inv); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		select {
+		case st := <-ends:
+			if st.State != protocol.StateSuccess {
+				t.Fatalf("call %s: %+v", st.CallID, st)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("calls did not end within 30 s")
+		}
+	}
+	if n := p.sent.Load(); n != 20 {
+		t.Fatalf("20 calls took %d requests, want one each", n)
+	}
+}

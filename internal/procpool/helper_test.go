@@ -126,6 +126,9 @@ func serveTestWorker() error {
 	if err != nil {
 		return err
 	}
+	if os.Getenv("TEST_OLD_WORKER") == "1" {
+		os.Unsetenv(worker.BatchEnv) // a worker of before batches: no Hello
+	}
 	w := worker.New(os.Getenv("LITHOPS_WORKER_ID"), st, testFuncs, nil)
 	return worker.ServePipe(context.Background(), w, os.NewFile(3, "requests"), os.NewFile(4, "responses"))
 }
