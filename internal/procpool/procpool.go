@@ -513,6 +513,12 @@ func (p *Pool) run(w *proc, ts []*Task) *proc {
 			rest[0].Done(res)
 			p.requeue(rest[1:])
 		}
+		// Answers that still come (a process the worker started may hold
+		// the pipe open) must not block the pipe's reader for ever.
+		go func() {
+			for range w.resps {
+			}
+		}()
 		return nil
 	}
 	return w
