@@ -58,9 +58,10 @@ var flushDelay = 500 * time.Microsecond // a variable for tests
 // returns when in is closed (the client went away) or ctx ends.
 //
 // With BatchRecords, the successes of a request of several calls are
-// recorded in batch records, each of the calls that ended within flushDelay of the first,
-// before they are answered; a failure is recorded on its own (and the
-// successes before it first), as is the success of a call that ends alone.
+// recorded in batch records, each holding the calls that ended within
+// flushDelay of the first of them, before they are answered; a failure is
+// recorded on its own (the successes before it first), as is a success
+// that ends alone.
 func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) error {
 	w.ownProcess = true // one call at a time: a job's extra_env can be set
 	dec := json.NewDecoder(bufio.NewReaderSize(in, 64<<10))
