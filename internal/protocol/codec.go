@@ -1,8 +1,6 @@
 package protocol
 
 import (
-	"bytes"
-	"encoding/gob"
 	"encoding/json"
 	"fmt"
 )
@@ -37,13 +35,7 @@ type gobCodec struct{}
 
 func (gobCodec) Name() string { return "gob" }
 
-func (gobCodec) Marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	if err := gob.NewEncoder(&b).Encode(v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
-}
+func (gobCodec) Marshal(v any) ([]byte, error) { return gobMarshal(v) }
 
 func (gobCodec) Unmarshal(data []byte, v any) error { return gobUnmarshal(data, v) }
 

@@ -3,6 +3,8 @@ package protocol
 import (
 	"bytes"
 	"encoding/gob"
+	"fmt"
+	"reflect"
 	"sync"
 )
 
@@ -127,4 +129,117 @@ func gobUint(b []byte) (v uint64, width int, ok bool) {
 		v = v<<8 | uint64(c)
 	}
 	return v, 1 + n, true
+}
+
+// Encoding mirrors it: a fresh gob.Encoder sends the value's type
+// definitions, then the value; an encoder kept per type sends the
+// definitions once, after which it writes the value message alone, and the
+// definitions it sent first are put in front. For a type with no interface
+// in it the definitions depend on the type only, so the result is what a
+// fresh encoder writes, byte for byte (map entries aside, in gob's random
+// order either way). A type with an interface in it is encoded fresh: gob
+// defines the concrete types it meets there as it meets them.
+
+// gobEncoders caches an encoder per Go type (reflect.Type keys).
+var gobEncoders sync.Map
+
+// cacheable reports, once per type, whether gobMarshal may use an encoder
+// kept for t.
+var cacheable sync.Map // reflect.Type → bool
+
+type cachedEncoder struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	enc    *gob.Encoder
+	prefix []byte // the definitions sent with the first value; nil until then
+}
+
+// gobMarshal encodes v as a gob stream of its own.
+func gobMarshal(v any) ([]byte, error) {
+	t := reflect.TypeOf(v)
+	if t == nil || !gobCacheable(t) {
+		return gobFresh(v)
+	}
+	c, _ := gobEncoders.Load(t)
+	ce, _ := c.(*cachedEncoder)
+	if ce == nil {
+		ce = &cachedEncoder{}
+		ce.enc = gob.NewEncoder(&ce.buf)
+		if c, loaded := gobEncoders.LoadOrStore(t, ce); loaded {
+			ce = c.(*cachedEncoder)
+		}
+	}
+	ce.mu.Lock()
+	defer ce.mu.Unlock()
+	ce.buf.Reset()
+	err := gobEncode(ce.enc, v)
+	b := ce.buf.Bytes()
+	split, ok := gobValueStart(b)
+	if err != nil || !ok || (ce.prefix != nil && split != 0) || ce.buf.Cap() > maxCachedValue {
+		// An error, or not the one value message expected, or a buffer
+		// grown big: this encoder goes, and a fresh one answers.
+		gobEncoders.CompareAndDelete(t, ce)
+		return gobFresh(v)
+	}
+	if ce.prefix == nil {
+		ce.prefix = bytes.Clone(b[:split])
+		return bytes.Clone(b), nil
+	}
+	out := make([]byte, len(ce.prefix)+len(b))
+	copy(out, ce.prefix)
+	copy(out[len(ce.prefix):], b)
+	return out, nil
+}
+
+func gobFresh(v any) ([]byte, error) {
+	var b bytes.Buffer
+	if err := gobEncode(gob.NewEncoder(&b), v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// gobEncode is enc.Encode(v), with the panics of gob (a nil pointer, for
+// one) as errors.
+func gobEncode(enc *gob.Encoder, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return enc.Encode(v)
+}
+
+// gobCacheable reports whether t has no interface type in it.
+func gobCacheable(t reflect.Type) bool {
+	if ok, found := cacheable.Load(t); found {
+		return ok.(bool)
+	}
+	ok := !hasInterface(t, map[reflect.Type]bool{})
+	cacheable.Store(t, ok)
+	return ok
+}
+
+func hasInterface(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch t.Kind() {
+	case reflect.Interface:
+		return true
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return hasInterface(t.Elem(), seen)
+	case reflect.Map:
+		return hasInterface(t.Key(), seen) || hasInterface(t.Elem(), seen)
+	case reflect.Struct:
+		for i := range t.NumField() {
+			if hasInterface(t.Field(i).Type, seen) {
+				return true
+			}
+		}
+	case reflect.Chan, reflect.Func, reflect.UnsafePointer:
+		return true // gob refuses them: let a fresh encoder say so
+	}
+	return false
 }

@@ -5,8 +5,10 @@ import (
 	"encoding/gob"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 type gobPoint struct {
@@ -187,4 +189,117 @@ func TestGobLargeValuesBypassCache(t *testing.T) {
 	if cached {
 		t.Error("a decoder that read a large value was cached")
 	}
+}
+
+type gobTree struct {
+	Name     string
+	Children []*gobTree
+}
+
+type gobStamped struct {
+	At   time.Time // encodes itself (GobEncoder)
+	Vals [3]uint16
+}
+
+// TestGobCachedEncodeMatchesFresh: what Marshal writes through an encoder
+// kept per type is what a fresh encoder writes, byte for byte, for every
+// value of every type, interleaved; types with an interface in them and
+// values gob refuses go to a fresh encoder, errors included.
+func TestGobCachedEncodeMatchesFresh(t *testing.T) {
+	values := []any{
+		7, "héllo", gobPoint{1, 2, []string{"a"}}, &gobPoint{X: 3}, []byte{0, 1, 2}, gobPoint{},
+		gobEnv[int]{-1}, gobEnv[[]gobPoint]{[]gobPoint{{X: 1}, {Y: 2, Tags: []string{"x", "y"}}}},
+		gobTree{"root", []*gobTree{{Name: "leaf"}, {Name: "inner", Children: []*gobTree{{Name: "deep"}}}}},
+		gobStamped{At: time.Date(2026, 11, 29, 17, 0, 0, 0, time.UTC), Vals: [3]uint16{1, 2, 3}},
+		gobEnv[gobShape]{gobSquare{2}}, gobEnv[any]{42}, gobEnv[[]any]{[]any{gobCircle{1}, "s"}},
+		1 << 40, gobTree{Name: "single"}, gobEnv[int]{0},
+	}
+	for round := range 3 {
+		for i, v := range values {
+			got, err := Gob.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := gobFresh(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("round %d value %d (%#v): cached encoder wrote %x, a fresh one %x", round, i, v, got, want)
+			}
+			back := reflect.New(reflect.TypeOf(v))
+			if err := freshDecode(got, back.Interface()); err != nil || !reflect.DeepEqual(back.Elem().Interface(), v) {
+				t.Fatalf("round %d value %d: decodes to %#v (%v), want %#v", round, i, back.Elem().Interface(), err, v)
+			}
+		}
+	}
+	// Maps: entries in gob's random order, so compared decoded.
+	m := gobEnv[map[string][]int]{map[string][]int{"a": {1}, "b": {2, 3}}}
+	for range 3 {
+		data, err := Gob.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back gobEnv[map[string][]int]
+		if err := freshDecode(data, &back); err != nil || !reflect.DeepEqual(back, m) {
+			t.Fatalf("map decodes to %#v (%v)", back, err)
+		}
+	}
+	// Refused values fail as a fresh encoder fails, and the type's next
+	// value encodes.
+	var nilPoint *gobPoint
+	if _, err := Gob.Marshal(nilPoint); err == nil || !strings.Contains(err.Error(), "nil pointer") {
+		t.Fatalf("a nil pointer: %v, want an error (gob panics)", err)
+	}
+	type withChan struct{ C chan int }
+	if _, err := Gob.Marshal(withChan{}); err == nil {
+		t.Fatal("a struct of a chan encoded")
+	}
+	if got, err := Gob.Marshal(&gobPoint{X: 9}); err != nil {
+		t.Fatal(err)
+	} else if want, _ := gobFresh(&gobPoint{X: 9}); !bytes.Equal(got, want) {
+		t.Fatalf("after a refused value: %x, want %x", got, want)
+	}
+}
+
+// TestGobCachedEncodeConcurrent: values of one type encoded at once each
+// come out whole.
+func TestGobCachedEncodeConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				v := gobPoint{X: g, Y: i, Tags: []string{fmt.Sprint(g, i)}}
+				data, err := Gob.Marshal(v)
+				var back gobPoint
+				if err == nil {
+					err = Gob.Unmarshal(data, &back)
+				}
+				if err != nil || !reflect.DeepEqual(back, v) {
+					errs <- fmt.Errorf("goroutine %d value %d: %#v, %v", g, i, back, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func BenchmarkGobMarshal(b *testing.B) {
+	v := gobEnv[gobPoint]{gobPoint{1, 2, []string{"a"}}}
+	b.Run("fresh", func(b *testing.B) {
+		for b.Loop() {
+			gobFresh(v)
+		}
+	})
+	b.Run("cached", func(b *testing.B) {
+		for b.Loop() {
+			Gob.Marshal(v)
+		}
+	})
 }
