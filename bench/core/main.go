@@ -122,7 +122,7 @@ func main() {
 				slices.Sort(d)
 				return d[len(d)/2].Round(time.Microsecond)
 			}
-			fmt.Printf("  medians: CallAsync → worker starts the call %v, → function starts %v; function ends → status ready %v, → Result returns %v\n",
+			fmt.Printf("  medians: CallAsync → worker starts the call %v, → function starts %v; function ends → worker done %v, → Result returns %v (status write, answer, settle)\n",
 				med(phases[0]), med(phases[1]), med(phases[2]), med(phases[3]))
 		}
 
