@@ -28,20 +28,19 @@ func TestBatches(t *testing.T) {
 	}
 }
 
-// endsPool returns a pool of one worker over e's storage (or st) and the
-// channel its final statuses come on.
-func endsPool(t *testing.T, e *testEnv, batchRecords bool, st *storage.Storage) (*Pool, chan protocol.Status) {
+// endsPool returns a pool of one worker over e's storage, with edit's
+// changes, and the channel its final statuses come on.
+func endsPool(t *testing.T, e *testEnv, edit func(*Options)) (*Pool, chan protocol.Status) {
 	t.Helper()
 	ends := make(chan protocol.Status, 64)
 	opts := e.options(1)
-	opts.BatchRecords = batchRecords
-	if st != nil {
-		opts.Storage = st
-	}
 	opts.Notify = func(st *protocol.Status) {
 		if st.State != protocol.StateRunning {
 			ends <- *st
 		}
+	}
+	if edit != nil {
+		edit(&opts)
 	}
 	p, err := New(opts)
 	if err != nil {
@@ -53,7 +52,7 @@ func endsPool(t *testing.T, e *testEnv, batchRecords bool, st *storage.Storage) 
 
 func testBatches(t *testing.T, batchRecords bool) {
 	e := newTestEnv(t)
-	p, ends := endsPool(t, e, batchRecords, nil)
+	p, ends := endsPool(t, e, func(o *Options) { o.BatchRecords = batchRecords })
 	var edit func(*protocol.Job)
 	start := func(inputs ...string) *protocol.Job {
 		t.Helper()
@@ -174,11 +173,12 @@ func TestSalvage(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newTestEnv(t)
-			var st *storage.Storage
-			if tc.failRead {
-				st = storage.New(&failingGets{Driver: e.st.Driver(), key: "-0.json"}, "localhost", "b")
-			}
-			p, ends := endsPool(t, e, true, st)
+			p, ends := endsPool(t, e, func(o *Options) {
+				o.BatchRecords = true
+				if tc.failRead {
+					o.Storage = storage.New(&failingGets{Driver: e.st.Driver(), key: "-0.json"}, "localhost", "b")
+				}
+			})
 			warm, inv := e.job("pid", "", 1, nil)
 			if err := p.Invoke(context.Background(), warm, inv); err != nil {
 				t.Fatal(err)
@@ -248,19 +248,7 @@ func (d *failingGets) GetRange(ctx context.Context, bucket, key string, off, n i
 // before batches) is sent one call per request, and every call ends.
 func TestOldWorkerGetsOneCallAtATime(t *testing.T) {
 	e := newTestEnv(t)
-	ends := make(chan protocol.Status, 64)
-	opts := e.options(1)
-	opts.Env = []string{"TEST_OLD_WORKER=1"}
-	opts.Notify = func(st *protocol.Status) {
-		if st.State != protocol.StateRunning {
-			ends <- *st
-		}
-	}
-	p, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p, ends := endsPool(t, e, func(o *Options) { o.Env = []string{"TEST_OLD_WORKER=1"} })
 	job, inv := e.job("pid", "", 20, nil)
 	if err := p.Invoke(context.Background(), job, inv); err != nil {
 		t.Fatal(err)
