@@ -2,10 +2,11 @@
 // program started in worker mode (environment LITHOPS_WORKER=localhost),
 // reading requests from a pipe on file descriptor 3 and answering each call
 // on descriptor 4, so the program's own stdout and stderr stay free for the
-// user's prints. A worker that says Hello (worker.PipeHello) is sent
-// several queued calls of one invocation per request, run one after the
-// other: a few pipe round trips for a map of thousands of quick calls. What a worker needs to open its storage comes on
-// descriptor 5 (ConfigFD), never in the environment.
+// user's prints. What a worker needs to open its storage comes on
+// descriptor 5 (ConfigFD), never in the environment. A worker that says
+// Hello (worker.PipeHello) is sent several queued calls of one invocation
+// per request, run one after the other: a few pipe round trips for a map
+// of thousands of quick calls.
 //
 // The localhost compute backend (compute/localhost) and the runtime host
 // (internal/host) both run their calls on it: Submit runs tasks on the
