@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/lithops-go/lithops/compute"
 	"github.com/lithops-go/lithops/internal/protocol"
 )
 
@@ -209,6 +210,9 @@ func (d *chainDispatch) run() {
 	js := d.js
 	e := js.e
 	life := js.context()
+	// A backend that hands the workers their manifest over a pipe carries
+	// inputs of any size.
+	_, unbounded := e.backend.(compute.ManifestCarrier)
 	dispatched := make([]bool, len(d.srcs))
 	left := len(d.srcs)
 	for left > 0 {
@@ -233,7 +237,7 @@ func (d *chainDispatch) run() {
 				c.finish(nil, &UpstreamError{Executor: e.id, Job: js.job.JobID, Call: c.id, Function: js.job.Function, Err: err})
 				continue
 			}
-			inv.Calls = append(inv.Calls, protocol.Call{ID: c.id, Index: i, Input: resolved(d.srcs[i], d.inputs[i]), HasInput: true})
+			inv.Calls = append(inv.Calls, protocol.Call{ID: c.id, Index: i, Input: resolved(d.srcs[i], d.inputs[i], unbounded), HasInput: true})
 		}
 		if len(inv.Calls) == 0 {
 			continue
@@ -269,9 +273,11 @@ func sourceError(c *callState) error {
 // resolved is the input of a chained call whose source src succeeded: the
 // result src's status names, inline or by key, so that the worker need not
 // find that status (which may sit in a batch record); ref, the reference to
-// the status, when the status is not at hand. A backend that cannot carry
-// an input this big drops it, and the worker follows the manifest's ref.
-func resolved(src *callState, ref []byte) []byte {
+// the status, when the status is not at hand, or when the result inline
+// would make the invocation big on a backend whose messages are bounded
+// (!unbounded: Azure's queue messages; there every call has a status
+// record of its own, which the worker reads by its key).
+func resolved(src *callState, ref []byte, unbounded bool) []byte {
 	src.mu.Lock()
 	st := src.status
 	src.mu.Unlock()
@@ -287,8 +293,12 @@ func resolved(src *callState, ref []byte) []byte {
 		return ref
 	}
 	b, err := json.Marshal(protocol.Gather{Parts: []protocol.ResultRef{part}})
-	if err != nil {
+	if err != nil || (!unbounded && len(b) > resolvedLimit) {
 		return ref
 	}
 	return b
 }
+
+// resolvedLimit is the largest resolved input a chained call carries on a
+// backend whose invocation messages are bounded.
+const resolvedLimit = 1 << 10
