@@ -35,7 +35,11 @@ func TestMain(m *testing.M) {
 
 var (
 	addSeven = lithops.Func("af_add_seven", func(ctx context.Context, x int) (int, error) { return x + 7, nil })
-	sum      = lithops.Func("af_sum", func(ctx context.Context, xs []int) (int, error) {
+	// pad and length make results too big to ride along a chained call's
+	// invocation message, and small ones.
+	pad    = lithops.Func("af_pad", func(ctx context.Context, n int) (string, error) { return strings.Repeat("x", n), nil })
+	length = lithops.Func("af_len", func(ctx context.Context, s string) (int, error) { return len(s), nil })
+	sum    = lithops.Func("af_sum", func(ctx context.Context, xs []int) (int, error) {
 		n := 0
 		for _, x := range xs {
 			n += x
@@ -162,6 +166,27 @@ func TestEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("map_1000", func(t *testing.T) { mapAddSeven(ctx, t, ex, 1000) })
+	t.Run("map_futures", func(t *testing.T) {
+		// Chained calls get their input's result inline when it is small,
+		// a reference to its status when it is not (2,000 and 20,000
+		// bytes: inline in the status, and an object of its own).
+		sizes := []int{3, 2000, 20_000, 10, 2000, 20_000}
+		fs, err := lithops.Map(ctx, ex, pad, sizes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lens, err := lithops.MapFutures(ctx, ex, length, fs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := lens.Results(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(sizes) {
+			t.Fatalf("chained lengths %v, want %v", got, sizes)
+		}
+	})
 	t.Run("map_reduce", func(t *testing.T) {
 		f, err := lithops.MapReduce(ctx, ex, addSeven, []int{1, 2, 3, 4}, sum)
 		if err != nil {
