@@ -12,9 +12,9 @@ import (
 // Begin and End bracket a call; End returns once every byte written before
 // it has been seen, so nothing leaks into the next call's output.
 //
-// The stream is a pipe this process reads. On Linux End
-// reads what the pipe holds itself, under the lock the reader holds while
-// it reads a chunk: usually one read that finds the pipe empty, not a round
+// The stream is a pipe this process reads. On Linux End reads what the
+// pipe holds when it is called, under the lock the reader holds while it
+// reads a chunk: usually one ioctl that finds the pipe empty, not a round
 // trip through it. Elsewhere End writes a marker into the stream and waits
 // for the reader to see it.
 type Capture struct {

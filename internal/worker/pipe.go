@@ -69,7 +69,7 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 	o.enc = json.NewEncoder(o.bw)
 	defer o.stop()
 	if os.Getenv(BatchEnv) == "1" {
-		if err := o.answer(nil, &PipeResponse{Hello: &PipeHello{Batch: true}}, true); err != nil {
+		if err := o.send(&PipeResponse{Hello: &PipeHello{Batch: true}}, true); err != nil {
 			return err
 		}
 	}
@@ -86,7 +86,7 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 			// Every call of the request gets its answer, the error.
 			n := max(1, len(inv.Calls))
 			for i := range n {
-				if err := o.answer(nil, &PipeResponse{Error: err.Error()}, i == n-1); err != nil {
+				if err := o.send(&PipeResponse{Error: err.Error()}, i == n-1); err != nil {
 					return err
 				}
 			}
@@ -97,9 +97,9 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 			last := i == len(inv.Calls)-1
 			var err error
 			if req.BatchRecords && len(inv.Calls) > 1 && x.batchable() {
-				err = o.answer(inv, &PipeResponse{}, last, x)
+				err = o.success(inv, x, last)
 			} else {
-				err = o.answer(inv, nil, last, x)
+				err = o.alone(inv, x, last)
 			}
 			if err != nil {
 				return err
@@ -126,33 +126,40 @@ type pipeOut struct {
 	err     error // the first failed write
 }
 
-// answer answers one call. With a non-nil resp and no x it sends resp;
-// with a non-nil resp and x, x joins the window (a success to record with
-// others); with a nil resp, x is recorded on its own after the window.
-// now flushes at once: the request's last call.
-func (o *pipeOut) answer(inv *protocol.Invocation, resp *PipeResponse, now bool, x ...executed) error {
+// send answers with resp: a Hello, or the error of a call not run.
+func (o *pipeOut) send(resp *PipeResponse, now bool) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	switch {
-	case resp != nil && len(x) == 0:
-		o.flushLocked()
-		o.encode(resp)
-	case resp != nil:
-		o.inv = inv
-		o.window = append(o.window, x[0])
-	default:
-		o.flushLocked()
-		st, err := o.w.record(o.ctx, inv, x[0])
-		r := PipeResponse{Status: st}
-		if err != nil {
-			r.Error = err.Error()
-		}
-		o.encode(&r)
-	}
+	o.flushLocked()
+	o.encode(resp)
+	return o.afterLocked(now)
+}
+
+// success puts the success x of a call of inv in the window, to be recorded
+// with the successes around it.
+func (o *pipeOut) success(inv *protocol.Invocation, x executed, now bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.inv = inv
+	o.window = append(o.window, x)
+	return o.afterLocked(now)
+}
+
+// alone records x, of a call of inv, on its own, after the window.
+func (o *pipeOut) alone(inv *protocol.Invocation, x executed, now bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.flushLocked()
+	o.encode(answerOf(o.w.record(o.ctx, inv, x)))
+	return o.afterLocked(now)
+}
+
+// afterLocked flushes at once when now (the request's last call), else
+// makes sure the oldest waiting answer goes out within flushDelay.
+func (o *pipeOut) afterLocked(now bool) error {
 	if now {
 		o.flushLocked()
 	} else if !o.pending && o.bw.Buffered()+len(o.window) > 0 {
-		// The oldest waiting answer sets the deadline.
 		o.pending = true
 		if o.timer == nil {
 			o.timer = time.AfterFunc(flushDelay, func() {
@@ -165,6 +172,15 @@ func (o *pipeOut) answer(inv *protocol.Invocation, resp *PipeResponse, now bool,
 		}
 	}
 	return o.err
+}
+
+// answerOf is the answer of a call whose status is st, recorded or not (err).
+func answerOf(st *protocol.Status, err error) *PipeResponse {
+	r := &PipeResponse{Status: st}
+	if err != nil {
+		r.Error = err.Error()
+	}
+	return r
 }
 
 func (o *pipeOut) encode(r *PipeResponse) {
@@ -188,20 +204,11 @@ func (o *pipeOut) flushLocked() {
 	switch len(o.window) {
 	case 0:
 	case 1:
-		st, err := o.w.record(o.ctx, o.inv, o.window[0])
-		r := PipeResponse{Status: st}
-		if err != nil {
-			r.Error = err.Error()
-		}
-		o.encode(&r)
+		o.encode(answerOf(o.w.record(o.ctx, o.inv, o.window[0])))
 	default:
 		recs, errs := o.w.recordBatch(o.ctx, o.inv, o.window)
 		for i, st := range recs {
-			r := PipeResponse{Status: st}
-			if errs[i] != nil {
-				r.Error = errs[i].Error()
-			}
-			o.encode(&r)
+			o.encode(answerOf(st, errs[i]))
 		}
 	}
 	o.window, o.inv = o.window[:0], nil
