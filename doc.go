@@ -79,6 +79,22 @@
 // most one live execution there. Readers (the poller, Attach, job stats,
 // `lithops logs`) read a batch record's calls after the calls' own records.
 //
+// Block records. On Azure a message may be delivered twice, an instance
+// thought lost may still write, and a Rerun regroups calls, so records
+// there are grouped by a key every party derives from the call alone: a
+// job's calls form fixed blocks (Job.Block, at most 16, and each message
+// carries whole blocks), and the runtime host records the successes of a
+// block's calls in its delivery in one block record,
+// status/<block's first call>-0.json, once they have all ended or a
+// second after the first (its workers answer unrecorded: PipeRequest.Defer).
+// The block key is written once, create-if-absent: by the host with
+// successes, or by anyone about to give a call of the block a final record
+// of its own (a failure, the client's "lost", a poisoned message, a retry
+// that ran elsewhere) with a fence that lists none (worker.RecordFinal). A
+// call's final status is in the block record when that record lists it,
+// otherwise in its own record. A map of quick calls then costs one status
+// write per block instead of per call.
+//
 // Leases. On Azure the runtime host writes one lease for the calls of an
 // invocation message when it arrives, naming them and their attempts, and
 // renews it every lease_timeout/3 seconds while they wait for the program

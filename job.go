@@ -109,6 +109,9 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		Bucket: e.bucket, Inputs: make([]protocol.Range, len(inputs)), Created: time.Now(),
 		ExtraEnv: co.extraEnv, Chunksize: co.chunksize,
 	}
+	if br, ok := e.backend.(compute.BlockRecorder); ok {
+		job.Block = br.Block(job)
+	}
 	if pu, ok := e.backend.(compute.ProgramUploader); ok {
 		sha, err := pu.Program(ctx)
 		if err != nil {

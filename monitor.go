@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -231,7 +232,14 @@ func (e *Executor) pollBatch(ctx context.Context, j *jobState, k protocol.Key, k
 		j.batchesRead = map[string]bool{}
 	}
 	first, _ := strconv.Atoi(k.Call) // a call of the job: pollJob checked
-	if c := j.calls[first]; c.isDone() && c.state() == StateSuccess {
+	if b := j.job.Block; b > 0 {
+		// A block record (or fence): nothing to read once every call of
+		// the block has finished.
+		if !slices.ContainsFunc(j.calls[first:min(first+b, len(j.calls))], func(c *callState) bool { return !c.isDone() }) {
+			j.batchesRead[key] = true
+			return
+		}
+	} else if c := j.calls[first]; c.isDone() && c.state() == StateSuccess {
 		// The first call's success is recorded here only, and reached this
 		// process with the batch's other answers (a worker answers a batch
 		// at once; when it dies, the pool takes them from this record), or
@@ -272,7 +280,13 @@ func (e *Executor) pollBatch(ctx context.Context, j *jobState, k protocol.Key, k
 func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt int, silent time.Duration) error {
 	st := protocol.Failed(e.id, j.job.JobID, protocol.Call{ID: c.id, Attempt: attempt}, protocol.KindLost, "lost",
 		fmt.Sprintf("the worker stopped renewing the call's lease %v ago (lease %vs): it vanished", silent.Round(time.Second), j.job.Lease))
-	rec, err := worker.Record(ctx, e.st, e.bucket, protocol.RecordKey(st, j.job.Retries), st)
+	var rec *protocol.Status
+	var err error
+	if protocol.Final(st, j.job.Retries) {
+		rec, err = worker.RecordFinal(ctx, e.st, e.bucket, j.job.Block, st)
+	} else {
+		rec, err = worker.Record(ctx, e.st, e.bucket, protocol.RecordKey(st, j.job.Retries), st)
+	}
 	if err != nil {
 		e.log.Warn("cannot record a lost call", "job", j.job.JobID, "call", c.id, "err", err)
 		return err

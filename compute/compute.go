@@ -60,6 +60,14 @@ type ManifestCarrier interface {
 	CarriesManifest(job *protocol.Job) bool
 }
 
+// BlockRecorder is implemented by backends whose runtimes record the
+// successes of a block of a job's calls in one record
+// (protocol.Job.Block, protocol.BlockKey) instead of one record a call:
+// Block returns the block size for job, written in its manifest (0: none).
+type BlockRecorder interface {
+	Block(job *protocol.Job) int
+}
+
 // ProgramUploader is implemented by backends that run the user program
 // fetched from storage: Program uploads it (once) and returns its SHA-256,
 // which the job manifest records.

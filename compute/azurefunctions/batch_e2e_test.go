@@ -34,7 +34,9 @@ var napCount = lithops.Func("af_nap_count", func(ctx context.Context, in struct 
 	return in.I, nil
 })
 
-// statuses reads the job's status records, by key.
+// statuses reads the job's final records, by call: own records and the
+// statuses of block records (fences hold none). A call with a final status
+// in two places fails the test.
 func statuses(ctx context.Context, t *testing.T, ex *lithops.Executor, jobID string) map[string][]byte {
 	t.Helper()
 	st := ex.Storage()
@@ -43,12 +45,33 @@ func statuses(ctx context.Context, t *testing.T, ex *lithops.Executor, jobID str
 		t.Fatal(err)
 	}
 	out := map[string][]byte{}
+	add := func(call string, raw []byte, where string) {
+		if _, dup := out[call]; dup {
+			t.Fatalf("call %s has a second final status, in %s", call, where)
+		}
+		out[call] = raw
+	}
 	for _, o := range infos {
 		raw, err := st.GetBytes(ctx, st.Bucket(), o.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out[o.Key] = raw
+		k, ok := protocol.ParseKey(o.Key)
+		if !ok {
+			t.Fatalf("unexpected key %s", o.Key)
+		}
+		if !k.Batch {
+			add(k.Call, raw, o.Key)
+			continue
+		}
+		sts, err := protocol.ParseStatusBatch(k, raw)
+		if err != nil {
+			t.Fatalf("%s: %v", o.Key, err)
+		}
+		for _, s := range sts {
+			b, _ := json.Marshal(s)
+			add(s.CallID, b, o.Key)
+		}
 	}
 	return out
 }
@@ -178,18 +201,15 @@ func TestBatchedHostKilledMidBatch(t *testing.T) {
 	if s := e.double.Stats(); s.Restarts == 0 || s.Failed == 0 {
 		t.Fatalf("the killed invocation was not failed and redelivered: %+v", s)
 	}
-	for key := range recorded {
-		k, ok := protocol.ParseKey(key)
-		if !ok {
-			t.Fatalf("status key %s", key)
-		}
+	for call := range recorded {
 		var idx int
-		fmt.Sscan(k.Call, &idx)
+		fmt.Sscan(call, &idx)
 		b, _ := os.ReadFile(filepath.Join(dir, fmt.Sprint(idx)))
 		if len(b) != 1 {
-			t.Errorf("call %s was recorded before the kill but ran %d times", k.Call, len(b))
+			t.Errorf("call %s was recorded before the kill but ran %d times", call, len(b))
 		}
 	}
+	statuses(ctx, t, ex, jobID) // one final status a call
 }
 
 // TestCompletionQueueLost: no completion message reaches the client (its

@@ -57,3 +57,25 @@ func AutoChunk(n, workers, instances int, callTimeout time.Duration, runtimeTime
 	rounds = max(min(rounds, fit, max(maxAutoChunk/workers, 1)), 1)
 	return workers * rounds
 }
+
+// BlockCalls is the largest block (protocol.Job.Block) of a job on Azure:
+// the calls whose successes a runtime records in one object. A block's
+// results reach storage once all its calls in a message have ended (or
+// host.BlockDelay after the first), so larger blocks save little (one
+// write per block against one per call) and hold results longer.
+const BlockCalls = 16
+
+// Block implements compute.BlockRecorder: a job's calls go in blocks of
+// the automatic chunk size (calls per message) up to BlockCalls, and each
+// message then carries whole blocks. A job of one call, or of one call
+// per message, gets none: a block would cost as much as a record a call.
+func (b *Backend) Block(job *protocol.Job) int {
+	t := b.defaultTier()
+	if t == nil || job.Calls < 2 {
+		return 0
+	}
+	if n := min(b.chunkSize(job, t.meta, job.Calls), BlockCalls); n > 1 {
+		return n
+	}
+	return 0
+}

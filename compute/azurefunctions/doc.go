@@ -45,6 +45,14 @@
 // The runtime host answers 2xx only when every call of the invocation has
 // a status in storage, else 5xx so that the message comes back.
 //
+// Blocks. A job of several calls has blocks (Block: the automatic chunk
+// size, at most BlockCalls), each message carries whole blocks, and the
+// runtime host records the successes of a block in one object
+// (protocol.BlockKey): about one status write per block instead of per
+// call. Whoever gives a call of a block a record of its own first fences
+// the block (worker.RecordFinal), so a call's final status is in exactly
+// one place.
+//
 // Leases. The runtime host writes one lease per invocation message it
 // holds (its key names the first call and attempt, its body every call and
 // attempt) when the message arrives, renews it while the calls wait and

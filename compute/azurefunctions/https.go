@@ -36,7 +36,7 @@ func (b *Backend) postAsync(ctx context.Context, job *protocol.Job, parts []prot
 				defer cancel()
 				for _, c := range part.Calls {
 					st := protocol.Failed(part.ExecutorID, part.JobID, c, protocol.KindHandler, "invoke", "the runtime could not be invoked: "+err.Error())
-					got, rerr := worker.Record(rctx, b.st, part.Bucket, protocol.StatusKey(part.ExecutorID, part.JobID, c.ID), st)
+					got, rerr := worker.RecordFinal(rctx, b.st, part.Bucket, job.Block, st)
 					if rerr != nil {
 						b.opts.Logger.Warn("azure_functions: failed call not recorded", "call", c.ID, "err", rerr)
 						continue // the executor's poll and lease checks still see it

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/lithops-go/lithops/internal/azure/naming"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/worker"
+	"github.com/lithops-go/lithops/storage"
 )
 
 // watchPoison fails, for good, the calls of this executor whose invocation
@@ -117,10 +119,24 @@ func (b *Backend) drainPoison(ctx context.Context, queue string) error {
 
 // failPoisoned records and reports each call of inv as failed.
 func (b *Backend) failPoisoned(ctx context.Context, queue string, inv *protocol.Invocation) error {
+	// Whether the job's calls are in blocks decides where their records go.
+	block := 0
+	raw, err := b.st.GetBytes(ctx, inv.Bucket, protocol.JobKey(inv.ExecutorID, inv.JobID))
+	switch {
+	case err == nil:
+		var job protocol.Job
+		if jerr := json.Unmarshal(raw, &job); jerr != nil {
+			// No runtime could read it either, so it wrote no block record.
+			b.opts.Logger.Warn("azure_functions: unreadable manifest of a poisoned message's job", "job", inv.JobID, "err", jerr)
+		}
+		block = job.Block
+	case !errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("poisoned message of job %s: read manifest: %w", inv.JobID, err)
+	}
 	for _, c := range inv.Calls {
 		st := protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "poison",
 			fmt.Sprintf("the runtime failed this call's invocation %d times and the platform moved it to the queue %s; see the function app's logs", build.MaxDequeue, queue))
-		rec, err := worker.Record(ctx, b.st, inv.Bucket, protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID), st)
+		rec, err := worker.RecordFinal(ctx, b.st, inv.Bucket, block, st)
 		if err != nil {
 			return fmt.Errorf("record poisoned call %s: %w", c.ID, err)
 		}

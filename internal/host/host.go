@@ -24,6 +24,12 @@
 //     reported. A first delivery runs every call without reading their
 //     statuses first: the create-if-absent status write keeps the first
 //     outcome of a call a duplicate message runs twice.
+//   - The final statuses of a job with blocks (protocol.Job.Block) are
+//     recorded by the host, not its workers: a block's successes in one
+//     record once the delivery's calls of that block have ended, or
+//     BlockDelay after the first; failures one by one (worker.RecordFinal,
+//     worker.RecordBlock). A status not recorded when the delivery ends
+//     is left to giveUp, like one the worker could not write.
 //   - Final statuses are pushed to the executor's completion queue in
 //     batches: one message (a JSON array) for the calls that end within
 //     PushDelay of each other, sent before the invocation is answered.
@@ -249,9 +255,19 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	// Duplicate deliveries: calls already recorded are reported, not rerun.
 	var todo []protocol.Call
 	var done []*protocol.Status
+	var listed map[string]*protocol.Status // by call: what the block records read list
+	if check && job.Block > 0 {
+		if listed, err = h.blockRecords(ctx, inv, job.Block); err != nil {
+			return nil, err
+		}
+	}
 	for _, c := range inv.Calls {
 		if !check {
 			todo = append(todo, c)
+			continue
+		}
+		if s := listed[c.ID]; s != nil {
+			done = append(done, s)
 			continue
 		}
 		key := protocol.StatusKey(inv.ExecutorID, inv.JobID, c.ID)
@@ -341,26 +357,58 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	}
 	timer := time.NewTimer(limit)
 	defer timer.Stop()
-	var unrecorded int
-	for n := 0; n < len(todo); {
+	// A job with blocks: the pool hands its final statuses over unrecorded
+	// (Deferred), and they are recorded here, a block at a time.
+	blk := newBlocks(st, inv, job.Block, todo)
+	var unrecorded, n int
+	end := func(s *protocol.Status) {
+		n++
+		if s.Unrecorded {
+			unrecorded++
+			settled[s.CallID] = s
+			return
+		}
+		// A call handed back to the client stays in this message's
+		// lease at its attempt; its next attempt has a lease of its own.
+		settled[s.CallID] = nil
+		pushes.add(s)
+	}
+	// stopped leaves what is not recorded to giveUp.
+	stopped := func() {
+		for _, s := range blk.pending() {
+			settled[s.CallID] = s
+		}
+	}
+	for n < len(todo) {
+		var due <-chan time.Time
+		if t := blk.next(); !t.IsZero() {
+			due = time.After(time.Until(t))
+		}
 		select {
 		case <-ended.signal:
+		case <-due:
 		case <-ctx.Done():
+			stopped()
 			return logs, ctx.Err()
 		case <-timer.C:
+			stopped()
 			return logs, fmt.Errorf("%d of %d calls did not finish within %v", len(todo)-n, len(todo), limit)
 		}
+		now := time.Now()
 		for _, s := range ended.take() {
-			n++
-			if s.Unrecorded {
-				unrecorded++
-				settled[s.CallID] = s
-				continue
+			if s.Deferred {
+				if job.Block > 0 {
+					blk.add(s, now)
+					continue
+				}
+				s = blk.record(ctx, []*protocol.Status{s})[0] // not expected: only blocks defer
 			}
-			// A call handed back to the client stays in this message's
-			// lease at its attempt; its next attempt has a lease of its own.
-			settled[s.CallID] = nil
-			pushes.add(s)
+			end(s)
+		}
+		for _, g := range blk.due(now) {
+			for _, s := range blk.record(ctx, g) {
+				end(s)
+			}
 		}
 	}
 	if unrecorded > 0 {
@@ -368,6 +416,36 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	}
 	allEnded = true
 	return append(logs, fmt.Sprintf("%d call(s) of %s/%s run", len(todo), inv.ExecutorID, inv.JobID)), nil
+}
+
+// blockRecords returns the statuses that the block records of inv's calls
+// list, by call.
+func (h *Host) blockRecords(ctx context.Context, inv *protocol.Invocation, size int) (map[string]*protocol.Status, error) {
+	read := map[string]bool{}
+	listed := map[string]*protocol.Status{}
+	for _, c := range inv.Calls {
+		key, ok := protocol.BlockKey(inv.ExecutorID, inv.JobID, c.ID, size)
+		if !ok || read[key] {
+			continue
+		}
+		read[key] = true
+		raw, err := h.opts.Storage.GetBytes(ctx, inv.Bucket, key)
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("check block record %s: %w", key, err)
+		}
+		k, _ := protocol.ParseKey(key)
+		sts, err := protocol.ParseStatusBatch(k, raw)
+		if err != nil {
+			continue // damaged: its calls run again and get records of their own
+		}
+		for i := range sts {
+			listed[sts[i].CallID] = &sts[i]
+		}
+	}
+	return listed, nil
 }
 
 func waiterKey(exec, job, call string) string { return exec + "/" + job + "/" + call }
@@ -450,8 +528,21 @@ func (h *Host) giveUp(ctx context.Context, inv *protocol.Invocation, settled map
 // record writes a final status the worker could not, create-if-absent like
 // every status: one that another delivery wrote first stays, and is the
 // one reported, through pushes.
+//
+// The manifest says whether the job has blocks (worker.RecordFinal): when
+// it cannot be read nothing is written, the error says so, and the call's
+// lease, left to go stale, has the client record it. A job without a
+// manifest has no block records (writing one takes the manifest).
 func (h *Host) record(ctx context.Context, inv *protocol.Invocation, s *protocol.Status, pushes *pushBatch) error {
-	rec, err := worker.Record(ctx, h.opts.Storage, inv.Bucket, protocol.StatusKey(s.ExecutorID, s.JobID, s.CallID), s)
+	block := 0
+	job, err := h.job(ctx, inv)
+	switch {
+	case err == nil:
+		block = job.Block
+	case !errors.Is(err, storage.ErrNotFound):
+		return fmt.Errorf("record call %s: %w", s.CallID, err)
+	}
+	rec, err := worker.RecordFinal(ctx, h.opts.Storage, inv.Bucket, block, s)
 	if err != nil {
 		return fmt.Errorf("record call %s: %w", s.CallID, err)
 	}

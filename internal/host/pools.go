@@ -34,6 +34,7 @@ func (h *Host) pool(prog string) (pool *procpool.Pool, release func(), err error
 			Storage:     h.opts.Storage,
 			Notify:      h.deliver,
 			EscalateOOM: h.opts.EscalateOOM,
+			DeferBlocks: true, // run records a block's successes at once
 			Logger:      h.opts.Logger,
 		})
 		if err != nil {

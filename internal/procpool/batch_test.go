@@ -267,3 +267,58 @@ func TestOldWorkerGetsOneCallAtATime(t *testing.T) {
 		t.Fatalf("20 calls took %d requests, want one each", n)
 	}
 }
+
+// TestDeferBlocks: with DeferBlocks, the final statuses of a job with
+// blocks reach Notify unrecorded (Deferred), whether the worker answered
+// them (a success after a retry) or the pool made them (a crash); the
+// attempt that is retried is still recorded here; a job without blocks is
+// recorded as always.
+func TestDeferBlocks(t *testing.T) {
+	e := newTestEnv(t)
+	p, ends := endsPool(t, e, func(o *Options) { o.DeferBlocks = true })
+	blocks := func(j *protocol.Job) { j.Block, j.Retries = 16, 1 }
+	flaky, flakyInv := e.job("flaky", "1", 4, blocks)
+	crash, crashInv := e.job("exit", "", 1, func(j *protocol.Job) { j.Block = 16 })
+	plain, plainInv := e.job("pid", "", 2, nil)
+	for _, j := range []struct {
+		job *protocol.Job
+		inv protocol.Invocation
+	}{{flaky, flakyInv}, {crash, crashInv}, {plain, plainInv}} {
+		if err := p.Invoke(context.Background(), j.job, j.inv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]protocol.Status{}
+	for range 7 {
+		select {
+		case st := <-ends:
+			got[st.JobID+"/"+st.CallID] = st
+		case <-time.After(30 * time.Second):
+			t.Fatalf("calls did not end within 30 s; ended: %d", len(got))
+		}
+	}
+	ctx := context.Background()
+	own := func(job *protocol.Job, call string) bool {
+		_, err := e.st.GetBytes(ctx, "b", protocol.StatusKey(job.ExecutorID, job.JobID, call))
+		return err == nil
+	}
+	for i := range 4 {
+		id := protocol.CallID(i)
+		st := got[flaky.JobID+"/"+id]
+		if st.State != protocol.StateSuccess || st.Attempt != 1 || !st.Deferred || own(flaky, id) {
+			t.Fatalf("flaky call %s: %+v (own record %v), want an unrecorded success at attempt 1", id, st, own(flaky, id))
+		}
+		if _, err := e.st.GetBytes(ctx, "b", protocol.AttemptKey(flaky.ExecutorID, flaky.JobID, id, 0)); err != nil {
+			t.Fatalf("flaky call %s: the retried attempt was not recorded: %v", id, err)
+		}
+	}
+	if st := got[crash.JobID+"/00000"]; st.State != protocol.StateError || !st.Deferred || own(crash, "00000") {
+		t.Fatalf("crash: %+v, want an unrecorded failure", st)
+	}
+	for i := range 2 {
+		id := protocol.CallID(i)
+		if st := got[plain.JobID+"/"+id]; st.State != protocol.StateSuccess || st.Deferred || !own(plain, id) {
+			t.Fatalf("plain call %s: %+v, want a recorded success", id, st)
+		}
+	}
+}

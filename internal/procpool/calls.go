@@ -20,6 +20,9 @@ type call struct {
 	memoryMB int // 0: no limit
 	retries  int
 	escalate bool
+	// deferFinal: a final status is not recorded here but handed to
+	// Notify with Deferred set (Options.DeferBlocks).
+	deferFinal bool
 }
 
 // Invoke runs the calls of inv under job's policy: a call's timeout and
@@ -46,7 +49,8 @@ func (p *Pool) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invoc
 		inv.Job = job
 	}
 	f := &feeder{p: p, inv: inv, calls: inv.Calls, mk: func(one protocol.Invocation) *call {
-		return &call{ctx: ctx, inv: one, timeout: timeout, memoryMB: mem, retries: job.Retries, escalate: job.EscalateMemory}
+		return &call{ctx: ctx, inv: one, timeout: timeout, memoryMB: mem, retries: job.Retries, escalate: job.EscalateMemory,
+			deferFinal: p.opts.DeferBlocks && job.Block > 0}
 	}}
 	return f.feed(p.window())
 }
@@ -108,7 +112,7 @@ func (f *feeder) feed(n int) error {
 
 func (p *Pool) task(c *call) *Task {
 	return &Task{
-		Ctx: c.ctx, Invocation: c.inv, Timeout: c.timeout, MemoryMB: c.memoryMB,
+		Ctx: c.ctx, Invocation: c.inv, Timeout: c.timeout, MemoryMB: c.memoryMB, Defer: c.deferFinal,
 		Started: func(workerID string, at time.Time) {
 			if p.opts.Notify != nil {
 				running := c.base()
@@ -136,7 +140,7 @@ func (p *Pool) settle(c *call, r Result) {
 				resp.Status, resp.Error = nil, strings.TrimPrefix(resp.Error+"; ", "; ")+"malformed reply from worker: "+verr.Error()
 			}
 		}
-		if resp.Status != nil && resp.Error == "" {
+		if resp.Status != nil && resp.Error == "" && !resp.Deferred {
 			p.outcome(c, resp.Status)
 			return
 		}
@@ -228,9 +232,15 @@ func (p *Pool) notify(st *protocol.Status) {
 	}
 }
 
-// record writes a status the worker could not, unless one exists, and
-// reports whichever status is in storage.
+// record writes a status the worker could not (or did not: Defer), unless
+// one exists, and reports whichever status is in storage; a final status
+// of a call whose records are deferred is reported unrecorded (Deferred).
 func (p *Pool) record(c *call, st *protocol.Status) {
+	if c.deferFinal && protocol.Final(st, c.retries) {
+		st.Deferred = true
+		p.outcome(c, st)
+		return
+	}
 	ctx := context.WithoutCancel(c.ctx)
 	rec, err := worker.Record(ctx, p.opts.Storage, c.inv.Bucket, protocol.RecordKey(st, c.retries), st)
 	if err != nil {

@@ -110,6 +110,12 @@ type Options struct {
 	// their calls may set it (localhost); a runtime host, whose message may
 	// be delivered again elsewhere, does not.
 	BatchRecords bool
+	// DeferBlocks makes Invoke leave the final statuses of a job with
+	// blocks (Job.Block) unrecorded: they reach Notify with
+	// Status.Deferred set, and the receiver (a runtime host) records them,
+	// a block's successes in one record (worker.RecordBlock). Attempts
+	// that are retried are still recorded here.
+	DeferBlocks bool
 	// Notify receives Invoke's statuses as they happen (optional).
 	Notify compute.Notify
 	// EscalateOOM, when true, makes Invoke hand an out-of-memory attempt
@@ -137,6 +143,9 @@ type Task struct {
 	// MemoryMB is the call's memory limit (0: none): its worker is killed
 	// when its resident memory goes over it (Linux only).
 	MemoryMB int
+	// Defer asks the worker to answer the call's final status without
+	// recording it (worker.PipeRequest.Defer).
+	Defer bool
 	// Started, if set, is called when a worker takes the task.
 	Started func(workerID string, at time.Time)
 	// Done is called once when the task ends, on a goroutine of the pool
@@ -373,7 +382,7 @@ func batchable(t, u *Task) bool {
 	return !t.solo && !u.solo && a.Op == protocol.OpRun && b.Op == protocol.OpRun &&
 		a.Version == b.Version && a.Bucket == b.Bucket && a.ExecutorID == b.ExecutorID && a.JobID == b.JobID &&
 		a.Program == b.Program && a.ResultQueue == b.ResultQueue && a.Deadline.Equal(b.Deadline) && a.Job == b.Job &&
-		t.Timeout == u.Timeout && t.MemoryMB == u.MemoryMB
+		t.Timeout == u.Timeout && t.MemoryMB == u.MemoryMB && t.Defer == u.Defer
 }
 
 // requeue puts tasks back at the head of the queue, in order, to run
@@ -462,7 +471,7 @@ func (p *Pool) run(w *proc, ts []*Task) *proc {
 			inv.Calls[i] = t.Invocation.Calls[0]
 		}
 	}
-	sendErr := w.send(worker.PipeRequest{Invocation: inv, BatchRecords: p.opts.BatchRecords && len(ts) > 1})
+	sendErr := w.send(worker.PipeRequest{Invocation: inv, BatchRecords: p.opts.BatchRecords && len(ts) > 1, Defer: ts[0].Defer})
 	p.sent.Add(1)
 	for i, t := range ts {
 		res := Result{WorkerID: w.id, Start: time.Now()}

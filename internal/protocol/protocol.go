@@ -87,16 +87,45 @@ func BatchKey(executorID, jobID string, first Call) string {
 	return fmt.Sprintf("%sstatus/%s-%d.json", JobPrefix(executorID, jobID), first.ID, first.Attempt)
 }
 
+// BlockKey is the key of the block record of the block (Job.Block calls)
+// that holds call callID: BatchKey of the block's first call at attempt 0.
+// ok is false for a job without blocks or a call id that is not a number.
+//
+// Invariant (a job with blocks): a block record is written once,
+// create-if-absent, by whoever records first: a runtime, with the
+// successes of the block's calls it ran (StatusBatch.Block), or anyone
+// about to give one of its calls a final record of its own, with a fence
+// (StatusBatch.Fence, no status). A call's final status is in the block
+// record when that record lists it, otherwise in its own record: nobody
+// writes a call's own final record before the block record exists, nor
+// when it lists the call (worker.RecordFinal).
+func BlockKey(executorID, jobID, callID string, block int) (key string, ok bool) {
+	i, err := strconv.Atoi(callID)
+	if block <= 0 || err != nil || i < 0 || !validCall(callID) {
+		return "", false
+	}
+	return BatchKey(executorID, jobID, Call{ID: CallID(i - i%block)}), true
+}
+
 // StatusBatch is a batch record (BatchKey): final successes of calls of
-// one job, the first one named in the key.
+// one job, the first one named in the key; or a block record (BlockKey),
+// with Block set, or its fence.
 type StatusBatch struct {
-	Version  int      `json:"protocol"`
+	Version int `json:"protocol"`
+	// Block is the block size of a block record: its statuses are of
+	// calls of the block that begins at the key's call, in any order and
+	// at any attempt.
+	Block int `json:"block,omitempty"`
+	// Fence marks a block record that holds no status: it was written so
+	// that every call of the block gets a record of its own.
+	Fence    bool     `json:"fence,omitempty"`
 	Statuses []Status `json:"statuses"`
 }
 
 // ParseStatusBatch decodes and checks the batch record at key k: every
-// status valid, successful, of k's job, the first of k's call and attempt,
-// no call twice.
+// status valid, successful, of k's job, no call twice; in a batch record
+// the first is of k's call and attempt, in a block record every one is of
+// the block. A fence has no status: it returns none and no error.
 func ParseStatusBatch(k Key, raw []byte) ([]Status, error) {
 	var b StatusBatch
 	if err := json.Unmarshal(raw, &b); err != nil {
@@ -105,7 +134,17 @@ func ParseStatusBatch(k Key, raw []byte) ([]Status, error) {
 	if b.Version != Version {
 		return nil, fmt.Errorf("batch record has protocol version %d, want %d", b.Version, Version)
 	}
-	if len(b.Statuses) == 0 {
+	first, _ := strconv.Atoi(k.Call)
+	switch {
+	case b.Block < 0 || b.Block > MaxBlock:
+		return nil, fmt.Errorf("block record has block size %d, want 1 to %d", b.Block, MaxBlock)
+	case b.Block > 0 && (k.Attempt != 0 || first%b.Block != 0):
+		return nil, fmt.Errorf("block record of size %d is at call %s attempt %d, not at a block's first call and attempt 0", b.Block, k.Call, k.Attempt)
+	case b.Fence && len(b.Statuses) > 0:
+		return nil, fmt.Errorf("block fence holds %d statuses", len(b.Statuses))
+	case b.Fence:
+		return nil, nil
+	case len(b.Statuses) == 0:
 		return nil, fmt.Errorf("batch record holds no status")
 	}
 	seen := make(map[string]bool, len(b.Statuses))
@@ -118,10 +157,15 @@ func ParseStatusBatch(k Key, raw []byte) ([]Status, error) {
 			return nil, fmt.Errorf("batch record, status %d: call %s is %s; a batch holds successes only", i, st.CallID, st.State)
 		case st.ExecutorID != k.Executor || st.JobID != k.Job || !validCall(st.CallID):
 			return nil, fmt.Errorf("batch record, status %d: call %s/%s/%s is not of job %s/%s", i, st.ExecutorID, st.JobID, st.CallID, k.Executor, k.Job)
-		case i == 0 && (st.CallID != k.Call || st.Attempt != k.Attempt):
+		case b.Block == 0 && i == 0 && (st.CallID != k.Call || st.Attempt != k.Attempt):
 			return nil, fmt.Errorf("batch record begins with call %s attempt %d, its key names call %s attempt %d", st.CallID, st.Attempt, k.Call, k.Attempt)
 		case seen[st.CallID]:
 			return nil, fmt.Errorf("batch record holds call %s twice", st.CallID)
+		}
+		if b.Block > 0 {
+			if c, err := strconv.Atoi(st.CallID); err != nil || c < first || c >= first+b.Block {
+				return nil, fmt.Errorf("block record, status %d: call %s is not of the block of %d calls at call %s", i, st.CallID, b.Block, k.Call)
+			}
 		}
 		seen[st.CallID] = true
 	}
@@ -447,7 +491,16 @@ type Job struct {
 	// index InlineInputs then.
 	InputsInline bool   `json:"inputs_inline,omitempty"`
 	InlineInputs []byte `json:"inline_inputs,omitempty"`
+	// Block, when set, groups the job's calls in blocks of Block calls
+	// (call i is in the block of call i - i%Block) whose successes a
+	// runtime records together, in one block record (BlockKey); 0: every
+	// call has its own record (or, on localhost, batch records).
+	Block int `json:"block,omitempty"`
 }
+
+// MaxBlock is the largest Job.Block: a block record holds at most that
+// many statuses.
+const MaxBlock = 256
 
 // Gather is the input of a call of a gathering job (Job.Gather): results of
 // earlier calls, in the order the function receives them.
@@ -508,6 +561,8 @@ func (j *Job) Validate() error {
 		return fmt.Errorf("job manifest lacks function")
 	case j.Calls < 0 || len(j.Inputs) != j.Calls:
 		return fmt.Errorf("job manifest has %d calls but %d input ranges", j.Calls, len(j.Inputs))
+	case j.Block < 0 || j.Block > MaxBlock:
+		return fmt.Errorf("job manifest has block %d, want 0 to %d", j.Block, MaxBlock)
 	}
 	var end int64
 	for i, r := range j.Inputs {
@@ -718,6 +773,10 @@ type Status struct {
 	// Unrecorded marks, in memory only, a status that could not be written
 	// to storage.
 	Unrecorded bool `json:"-"`
+	// Deferred marks, in memory only, a final status its worker did not
+	// write because whoever ran the call records it (a runtime host, for
+	// the calls of a block: Job.Block).
+	Deferred bool `json:"-"`
 }
 
 // Failed is the record of a failed attempt that the framework, not the

@@ -252,3 +252,78 @@ func TestParseStatusBatch(t *testing.T) {
 		}
 	}
 }
+
+func TestBlockKey(t *testing.T) {
+	for _, tc := range []struct {
+		call  string
+		block int
+		want  string
+		ok    bool
+	}{
+		{"00000", 16, "lithops.jobs/e/j/status/00000-0.json", true},
+		{"00015", 16, "lithops.jobs/e/j/status/00000-0.json", true},
+		{"00016", 16, "lithops.jobs/e/j/status/00016-0.json", true},
+		{"123457", 16, "lithops.jobs/e/j/status/123456-0.json", true},
+		{"00007", 1, "lithops.jobs/e/j/status/00007-0.json", true},
+		{"00007", 0, "", false},
+		{"x", 16, "", false},
+		{"-1", 16, "", false},
+	} {
+		got, ok := BlockKey("e", "j", tc.call, tc.block)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("BlockKey(%s, %d) = %q, %v; want %q, %v", tc.call, tc.block, got, ok, tc.want, tc.ok)
+		}
+		if !ok {
+			continue
+		}
+		k, parsed := ParseKey(got)
+		if !parsed || !k.Batch || k.Kind != KindStatus || k.Attempt != 0 {
+			t.Errorf("ParseKey(%s) = %+v, %v; want a batch status key at attempt 0", got, k, parsed)
+		}
+	}
+}
+
+func TestParseBlockRecord(t *testing.T) {
+	const e, j = "e1", "M000"
+	key, _ := BlockKey(e, j, "00021", 16)
+	k, _ := ParseKey(key)
+	ok := func(id string, attempt int) Status {
+		return Status{Version: Version, ExecutorID: e, JobID: j, CallID: id, Attempt: attempt, State: StateSuccess, HasResult: true, Result: []byte("r" + id)}
+	}
+	enc := func(b StatusBatch) []byte {
+		b.Version = Version
+		raw, _ := json.Marshal(b)
+		return raw
+	}
+	// A block record need not begin at the block's first call, nor hold
+	// attempt 0.
+	got, err := ParseStatusBatch(k, enc(StatusBatch{Block: 16, Statuses: []Status{ok("00021", 0), ok("00017", 2), ok("00031", 0)}}))
+	if err != nil || len(got) != 3 || got[1].CallID != "00017" {
+		t.Fatalf("block record: %+v, %v", got, err)
+	}
+	got, err = ParseStatusBatch(k, enc(StatusBatch{Block: 16, Fence: true}))
+	if err != nil || len(got) != 0 {
+		t.Fatalf("fence: %+v, %v; want no status, no error", got, err)
+	}
+	inner, _ := ParseKey(BatchKey(e, j, Call{ID: "00017"}))
+	retried, _ := ParseKey(BatchKey(e, j, Call{ID: "00016", Attempt: 1}))
+	bad := []struct {
+		name string
+		k    Key
+		raw  []byte
+	}{
+		{"call past the block", k, enc(StatusBatch{Block: 16, Statuses: []Status{ok("00021", 0), ok("00032", 0)}})},
+		{"call before the block", k, enc(StatusBatch{Block: 16, Statuses: []Status{ok("00015", 0)}})},
+		{"fence with a status", k, enc(StatusBatch{Block: 16, Fence: true, Statuses: []Status{ok("00021", 0)}})},
+		{"empty block", k, enc(StatusBatch{Block: 16})},
+		{"negative block", k, enc(StatusBatch{Block: -1, Statuses: []Status{ok("00016", 0)}})},
+		{"huge block", k, enc(StatusBatch{Block: MaxBlock + 1, Statuses: []Status{ok("00016", 0)}})},
+		{"key not at a block's start", inner, enc(StatusBatch{Block: 16, Statuses: []Status{ok("00017", 0)}})},
+		{"key not at attempt 0", retried, enc(StatusBatch{Block: 16, Statuses: []Status{ok("00017", 0)}})},
+	}
+	for _, tc := range bad {
+		if got, err := ParseStatusBatch(tc.k, tc.raw); err == nil {
+			t.Errorf("%s: ParseStatusBatch = %+v, want an error", tc.name, got)
+		}
+	}
+}

@@ -21,6 +21,11 @@ type PipeRequest struct {
 	// BatchRecords lets the worker record successes of the request's
 	// calls together, in batch records (protocol.BatchKey).
 	BatchRecords bool `json:"batch_records,omitempty"`
+	// Defer: the worker records no final status; it answers each with
+	// Deferred set, and whoever sent the request records it (a runtime
+	// host, for the calls of a job with blocks: Job.Block). A worker that
+	// does not know Defer records as usual and answers without Deferred.
+	Defer bool `json:"defer,omitempty"`
 }
 
 // PipeResponse answers one call of a PipeRequest, in the order of its
@@ -29,6 +34,8 @@ type PipeResponse struct {
 	Status *protocol.Status `json:"status,omitempty"`
 	// Error is set when the status could not be recorded in storage.
 	Error string `json:"error,omitempty"`
+	// Deferred: the worker did not record Status (PipeRequest.Defer).
+	Deferred bool `json:"deferred,omitempty"`
 	// Hello, in a worker's first line only, says what it understands; it
 	// answers no call.
 	Hello *PipeHello `json:"hello,omitempty"`
@@ -96,9 +103,12 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 			x := w.execute(ctx, inv, c)
 			last := i == len(inv.Calls)-1
 			var err error
-			if req.BatchRecords && len(inv.Calls) > 1 && x.batchable() {
+			switch {
+			case req.Defer:
+				err = o.deferred(x, last)
+			case req.BatchRecords && len(inv.Calls) > 1 && x.batchable():
 				err = o.success(inv, x, last)
-			} else {
+			default:
 				err = o.alone(inv, x, last)
 			}
 			if err != nil {
@@ -151,6 +161,19 @@ func (o *pipeOut) alone(inv *protocol.Invocation, x executed, now bool) error {
 	defer o.mu.Unlock()
 	o.flushLocked()
 	o.encode(answerOf(o.w.record(o.ctx, inv, x)))
+	return o.afterLocked(now)
+}
+
+// deferred answers x unrecorded (PipeRequest.Defer).
+func (o *pipeOut) deferred(x executed, now bool) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.flushLocked()
+	r := &PipeResponse{Status: x.st, Deferred: true}
+	if x.jerr != nil {
+		r.Error = x.jerr.Error()
+	}
+	o.encode(r)
 	return o.afterLocked(now)
 }
 

@@ -24,6 +24,8 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -288,7 +290,7 @@ func (w *Worker) recordBatch(ctx context.Context, inv *protocol.Invocation, xs [
 			return recs, errs
 		}
 	}
-	if err != nil && w.batchWritten(ctx, inv.Bucket, key, xs) {
+	if err != nil && holds(ctx, w.Storage, inv.Bucket, key, recs) {
 		err = nil // the write failed on the way back, not on the way in
 	}
 	if err != nil {
@@ -298,27 +300,6 @@ func (w *Worker) recordBatch(ctx context.Context, inv *protocol.Invocation, xs [
 		}
 	}
 	return recs, errs
-}
-
-// batchWritten reports whether the batch record at key holds xs' statuses
-// after all: a write that failed late (the answer lost) may have landed,
-// and the calls must not then get records of their own too.
-func (w *Worker) batchWritten(ctx context.Context, bucket, key string, xs []executed) bool {
-	raw, err := w.Storage.GetBytes(ctx, bucket, key)
-	if err != nil {
-		return false
-	}
-	k, _ := protocol.ParseKey(key)
-	sts, err := protocol.ParseStatusBatch(k, raw)
-	if err != nil || len(sts) != len(xs) {
-		return false
-	}
-	for i := range sts {
-		if sts[i].CallID != xs[i].st.CallID || sts[i].WorkerID != xs[i].st.WorkerID || !sts[i].Start.Equal(xs[i].st.Start) {
-			return false
-		}
-	}
-	return true
 }
 
 // transientError is a storage failure (past the retry budget) that a later
@@ -687,18 +668,33 @@ func Lookup(ctx context.Context, s *storage.Storage, bucket, executorID, jobID, 
 	if lerr != nil {
 		return nil, fmt.Errorf("list the job's batch records: %w", lerr)
 	}
+	// A batch or block record is named after a call at or before the ones
+	// it holds: the nearest ones first (a block's record is the nearest).
+	call, _ := strconv.Atoi(callID)
+	type cand struct {
+		first int
+		key   string
+		k     protocol.Key
+	}
+	var cands []cand
 	for _, o := range infos {
 		k, ok := protocol.ParseKey(o.Key)
 		if !ok || !k.Batch || k.Executor != executorID || k.Job != jobID {
 			continue
 		}
-		raw, err := s.GetBytes(ctx, bucket, o.Key)
-		if err != nil {
-			return nil, fmt.Errorf("read batch record %s: %w", o.Key, err)
+		if first, cerr := strconv.Atoi(k.Call); cerr == nil && first <= call {
+			cands = append(cands, cand{first, o.Key, k})
 		}
-		sts, err := protocol.ParseStatusBatch(k, raw)
+	}
+	slices.SortStableFunc(cands, func(a, b cand) int { return b.first - a.first })
+	for _, c := range cands {
+		raw, err := s.GetBytes(ctx, bucket, c.key)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.Key, err)
+			return nil, fmt.Errorf("read batch record %s: %w", c.key, err)
+		}
+		sts, err := protocol.ParseStatusBatch(c.k, raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.key, err)
 		}
 		for i := range sts {
 			if sts[i].CallID == callID {

@@ -1,0 +1,219 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lithops-go/lithops/internal/procpool"
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/worker"
+	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/localfs"
+)
+
+// The test binary is also a worker program (procpool.WorkerEnv): the
+// host's pool runs it with the functions below on a localfs storage whose
+// root comes on procpool.ConfigFD.
+func TestMain(m *testing.M) {
+	if os.Getenv(procpool.WorkerEnv) == "localhost" {
+		if err := serveTestWorker(); err != nil {
+			fmt.Fprintln(os.Stderr, "test worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// testFuncs: inputs are plain strings; "fail" fails, "sleep:D" sleeps D,
+// "exit" kills the worker; anything else is echoed.
+var testFuncs = map[string]*worker.Func{
+	"f": {Name: "f", Signature: "func(string) string", Call: func(ctx context.Context, _ protocol.Codec, in []byte) ([]byte, error) {
+		s := string(in)
+		switch {
+		case s == "fail":
+			return nil, errors.New("told to fail")
+		case s == "exit":
+			os.Exit(3)
+		case strings.HasPrefix(s, "sleep:"):
+			d, _ := time.ParseDuration(strings.TrimPrefix(s, "sleep:"))
+			time.Sleep(d)
+		}
+		return in, nil
+	}},
+}
+
+func serveTestWorker() error {
+	raw, err := io.ReadAll(os.NewFile(procpool.ConfigFD, "config"))
+	if err != nil {
+		return err
+	}
+	st, err := localStorage(string(raw))
+	if err != nil {
+		return err
+	}
+	w := worker.New(os.Getenv("LITHOPS_WORKER_ID"), st, testFuncs, nil)
+	return worker.ServePipe(context.Background(), w, os.NewFile(3, "requests"), os.NewFile(4, "responses"))
+}
+
+func localStorage(root string) (*storage.Storage, error) {
+	d, err := localfs.New(root)
+	if err != nil {
+		return nil, err
+	}
+	st := storage.New(d, "localhost", "b")
+	return st, st.CreateBucket(context.Background(), "b")
+}
+
+// blockHost is a host whose program is this test binary, on a localfs
+// storage it shares with its workers.
+func blockHost(t *testing.T, workers int) (*Host, *storage.Storage) {
+	t.Helper()
+	root := t.TempDir()
+	st, err := localStorage(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Options{Storage: st, CacheDir: t.TempDir(), Workers: workers, CompiledPath: exe, CompiledSHA: "test",
+		WorkerConfig: []byte(root), Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h, st
+}
+
+// blockJob stores the manifest of a job with blocks of block calls, one
+// call per input, and returns an invocation of all its calls.
+func blockJob(t *testing.T, st *storage.Storage, block int, inputs ...string) *protocol.Invocation {
+	t.Helper()
+	n := len(inputs)
+	job := protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: "j", Function: "f", Signature: "func(string) string",
+		Registry: protocol.Registry{"f": "func(string) string"}, Calls: n, Inputs: make([]protocol.Range, n), Timeout: 30,
+		Bucket: "b", Program: "test", Block: block}
+	raw, _ := json.Marshal(job)
+	if err := st.PutBytes(context.Background(), "b", protocol.JobKey("e", "j"), raw); err != nil {
+		t.Fatal(err)
+	}
+	inv := &protocol.Invocation{Version: protocol.Version, Bucket: "b", ExecutorID: "e", JobID: "j", Program: "test"}
+	for i, in := range inputs {
+		inv.Calls = append(inv.Calls, protocol.Call{ID: protocol.CallID(i), Index: i, HasInput: true, Input: []byte(in)})
+	}
+	return inv
+}
+
+// records lists the job's status keys (under status/) and every call's
+// final status, failing the test when a call has two.
+func records(t *testing.T, st *storage.Storage) (keys []string, finals map[string]protocol.Status) {
+	t.Helper()
+	ctx := context.Background()
+	infos, err := st.List(ctx, "b", protocol.JobPrefix("e", "j")+"status/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	finals = map[string]protocol.Status{}
+	add := func(s protocol.Status, where string) {
+		if _, dup := finals[s.CallID]; dup {
+			t.Fatalf("call %s has a second final status, in %s", s.CallID, where)
+		}
+		finals[s.CallID] = s
+	}
+	for _, o := range infos {
+		keys = append(keys, strings.TrimPrefix(o.Key, protocol.JobPrefix("e", "j")+"status/"))
+		raw, err := st.GetBytes(ctx, "b", o.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := protocol.ParseKey(o.Key)
+		if !k.Batch {
+			var s protocol.Status
+			if err := json.Unmarshal(raw, &s); err != nil {
+				t.Fatal(err)
+			}
+			add(s, o.Key)
+			continue
+		}
+		sts, err := protocol.ParseStatusBatch(k, raw)
+		if err != nil {
+			t.Fatalf("%s: %v", o.Key, err)
+		}
+		for _, s := range sts {
+			add(s, o.Key)
+		}
+	}
+	return keys, finals
+}
+
+// TestHostRecordsBlocks: the host records the successes of a job with
+// blocks a block at a time (one object for each block of the delivery),
+// a failure on its own beside its block's record, a block whose slow call
+// holds it past BlockDelay without that call (which then gets its own
+// record); a redelivery reads the block records and runs nothing again.
+func TestHostRecordsBlocks(t *testing.T) {
+	tests := []struct {
+		name     string
+		block    int
+		inputs   []string
+		wantKeys string
+		wantErr  []string // calls that end failed
+	}{
+		{name: "whole blocks", block: 4, inputs: []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j"},
+			wantKeys: "00000-0.json 00004-0.json 00008-0.json"},
+		{name: "a failure", block: 4, inputs: []string{"a", "fail", "c", "d", "e"},
+			wantKeys: "00000-0.json 00001.json 00004-0.json", wantErr: []string{"00001"}},
+		{name: "a slow call", block: 4, inputs: []string{"a", "b", "sleep:2.5s", "d"},
+			wantKeys: "00000-0.json 00002.json"},
+		{name: "a worker that dies", block: 4, inputs: []string{"a", "b", "exit", "d"},
+			wantKeys: "00000-0.json 00002.json", wantErr: []string{"00002"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h, st := blockHost(t, 2)
+			inv := blockJob(t, st, tc.block, tc.inputs...)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if _, err := h.Run(ctx, inv); err != nil {
+				t.Fatal(err)
+			}
+			keys, finals := records(t, st)
+			if got := strings.Join(keys, " "); got != tc.wantKeys {
+				t.Fatalf("status records %q, want %q", got, tc.wantKeys)
+			}
+			if len(finals) != len(tc.inputs) {
+				t.Fatalf("%d calls recorded, want %d", len(finals), len(tc.inputs))
+			}
+			for i, in := range tc.inputs {
+				s := finals[protocol.CallID(i)]
+				failed := strings.Contains(strings.Join(tc.wantErr, " "), s.CallID)
+				switch {
+				case failed && s.State != protocol.StateError:
+					t.Fatalf("call %s: %+v, want a failure", s.CallID, s)
+				case !failed && (s.State != protocol.StateSuccess || string(s.Result) != in):
+					t.Fatalf("call %s: %+v, want %q", s.CallID, s, in)
+				}
+			}
+			// The same message again: every call is found recorded.
+			logs, err := h.Run(ctx, inv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("%d call(s) already recorded; not run again", len(tc.inputs)); len(logs) == 0 || logs[0] != want {
+				t.Fatalf("redelivery: %q, want %q", logs, want)
+			}
+			if again, _ := records(t, st); strings.Join(again, " ") != tc.wantKeys {
+				t.Fatalf("records after the redelivery: %q", again)
+			}
+		})
+	}
+}

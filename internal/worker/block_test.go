@@ -1,0 +1,237 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/driver"
+	"github.com/lithops-go/lithops/storage/memory"
+)
+
+const blockExec, blockJob = "e", "j"
+
+func blockSuccess(call, worker string) *protocol.Status {
+	return &protocol.Status{Version: protocol.Version, ExecutorID: blockExec, JobID: blockJob, CallID: call,
+		WorkerID: worker, State: protocol.StateSuccess, HasResult: true, Result: []byte(call + worker)}
+}
+
+func blockFailure(call, worker string) *protocol.Status {
+	st := blockSuccess(call, worker)
+	st.State, st.HasResult, st.Result = protocol.StateError, false, nil
+	st.Error = &protocol.ErrorRecord{Kind: protocol.KindUser, Message: "no"}
+	return st
+}
+
+// finals reads every final status of the job, by call, from own records
+// and block records, and fails the test when a call has two.
+func finals(t *testing.T, st *storage.Storage) map[string]*protocol.Status {
+	t.Helper()
+	ctx := context.Background()
+	infos, err := st.List(ctx, "b", protocol.JobPrefix(blockExec, blockJob)+"status/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*protocol.Status{}
+	add := func(s protocol.Status, where string) {
+		if out[s.CallID] != nil {
+			t.Fatalf("call %s has a second final status, in %s", s.CallID, where)
+		}
+		out[s.CallID] = &s
+	}
+	for _, o := range infos {
+		raw, err := st.GetBytes(ctx, "b", o.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, _ := protocol.ParseKey(o.Key)
+		if !k.Batch {
+			var s protocol.Status
+			if err := json.Unmarshal(raw, &s); err != nil {
+				t.Fatalf("%s: %v", o.Key, err)
+			}
+			add(s, o.Key)
+			continue
+		}
+		sts, err := protocol.ParseStatusBatch(k, raw)
+		if err != nil {
+			continue // a damaged record the test wrote
+		}
+		for _, s := range sts {
+			add(s, o.Key)
+		}
+	}
+	return out
+}
+
+// before writes what a block key holds before the test: "record" (calls
+// 00004 and 00005 by worker "other"), "fence", "damaged" or nothing.
+func before(t *testing.T, st *storage.Storage, what string) {
+	t.Helper()
+	key, _ := protocol.BlockKey(blockExec, blockJob, "00000", 16)
+	var raw []byte
+	switch what {
+	case "":
+		return
+	case "record":
+		raw, _ = json.Marshal(protocol.StatusBatch{Version: protocol.Version, Block: 16,
+			Statuses: []protocol.Status{*blockSuccess("00004", "other"), *blockSuccess("00005", "other")}})
+	case "fence":
+		raw, _ = json.Marshal(protocol.StatusBatch{Version: protocol.Version, Block: 16, Fence: true})
+	case "damaged":
+		raw = []byte("{")
+	}
+	if err := st.PutBytes(context.Background(), "b", key, raw); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRecordFinal: a final status of a call of a job with blocks goes in
+// the call's own record only once its block record exists (a fence is
+// written when it does not) and does not list the call; when the block
+// record cannot be read or fenced, nothing is written.
+func TestRecordFinal(t *testing.T) {
+	tests := []struct {
+		name    string
+		block   int
+		before  string
+		fault   string // faultyDriver op on the block key
+		st      *protocol.Status
+		wantErr bool
+		want    string // the recorded status's worker
+		fence   bool   // the block key holds a fence afterwards
+		own     bool   // the call has its own record afterwards
+	}{
+		{name: "no blocks", block: 0, st: blockSuccess("00004", "me"), want: "me", own: true},
+		{name: "a fresh block is fenced first", block: 16, st: blockSuccess("00004", "me"), want: "me", fence: true, own: true},
+		{name: "a failure too", block: 16, st: blockFailure("00004", "me"), want: "me", fence: true, own: true},
+		{name: "the block record lists the call", block: 16, before: "record", st: blockSuccess("00004", "me"), want: "other"},
+		{name: "the block record lists the call, a failure", block: 16, before: "record", st: blockFailure("00005", "me"), want: "other"},
+		{name: "the block record lacks the call", block: 16, before: "record", st: blockSuccess("00006", "me"), want: "me", own: true},
+		{name: "a fence", block: 16, before: "fence", st: blockSuccess("00004", "me"), want: "me", fence: true, own: true},
+		{name: "a damaged block record", block: 16, before: "damaged", st: blockSuccess("00004", "me"), want: "me", own: true},
+		{name: "the block record cannot be read", block: 16, before: "record", fault: "get", st: blockSuccess("00006", "me"), wantErr: true},
+		{name: "the fence cannot be written", block: 16, fault: "put", st: blockSuccess("00004", "me"), wantErr: true},
+		{name: "the fence written, its answer lost", block: 16, fault: "putlate", st: blockSuccess("00004", "me"), want: "me", fence: true, own: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.New()
+			mem.CreateBucket(context.Background(), "b")
+			st := storage.New(mem, "memory", "b")
+			before(t, st, tc.before)
+			bkey, _ := protocol.BlockKey(blockExec, blockJob, "00000", 16)
+			var d driver.Driver = mem
+			if tc.fault != "" {
+				d = &faultyDriver{Driver: mem, op: tc.fault, key: bkey}
+			}
+			rec, err := RecordFinal(context.Background(), storage.New(d, "memory", "b"), "b", tc.block, tc.st)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("RecordFinal: %v, want error %v", err, tc.wantErr)
+			}
+			all := finals(t, st) // at most one final status a call
+			_, ownErr := st.GetBytes(context.Background(), "b", protocol.StatusKey(blockExec, blockJob, tc.st.CallID))
+			if own := ownErr == nil; own != tc.own {
+				t.Fatalf("own record: %v, want %v", own, tc.own)
+			}
+			if tc.wantErr {
+				if all[tc.st.CallID] != nil {
+					t.Fatalf("a failed RecordFinal left a record: %+v", all[tc.st.CallID])
+				}
+				return
+			}
+			if rec.WorkerID != tc.want || all[tc.st.CallID] == nil || all[tc.st.CallID].WorkerID != tc.want {
+				t.Fatalf("recorded %+v (storage %+v), want worker %s's", rec, all[tc.st.CallID], tc.want)
+			}
+			raw, _ := st.GetBytes(context.Background(), "b", bkey)
+			var b protocol.StatusBatch
+			json.Unmarshal(raw, &b)
+			if b.Fence != tc.fence {
+				t.Fatalf("block key holds %s, want fence %v", raw, tc.fence)
+			}
+		})
+	}
+}
+
+// TestRecordBlock: a block's successes go in one record; when that record
+// exists already, the statuses it lists stand and the other calls get
+// records of their own; a write that fails leaves every call unrecorded
+// (its error), one that lands but fails on the way back counts.
+func TestRecordBlock(t *testing.T) {
+	tests := []struct {
+		name    string
+		before  string
+		fault   string
+		calls   []string
+		wantErr bool
+		want    map[string]string // call → recording worker
+		inBlock []string          // calls the block record lists afterwards
+	}{
+		{name: "a fresh block", calls: []string{"00001", "00004", "00015"},
+			want: map[string]string{"00001": "me", "00004": "me", "00015": "me"}, inBlock: []string{"00001", "00004", "00015"}},
+		{name: "another delivery's record", before: "record", calls: []string{"00004", "00006"},
+			want: map[string]string{"00004": "other", "00005": "other", "00006": "me"}, inBlock: []string{"00004", "00005"}},
+		{name: "a fence", before: "fence", calls: []string{"00004", "00006"},
+			want: map[string]string{"00004": "me", "00006": "me"}},
+		{name: "a damaged record", before: "damaged", calls: []string{"00004"}, want: map[string]string{"00004": "me"}},
+		{name: "the write fails", fault: "put", calls: []string{"00001", "00002"}, wantErr: true, want: map[string]string{}},
+		{name: "the write lands, its answer lost", fault: "putlate", calls: []string{"00001", "00002"},
+			want: map[string]string{"00001": "me", "00002": "me"}, inBlock: []string{"00001", "00002"}},
+		{name: "the existing record cannot be read", before: "record", fault: "get", calls: []string{"00006"}, wantErr: true,
+			want: map[string]string{"00004": "other", "00005": "other"}, inBlock: []string{"00004", "00005"}},
+		{name: "calls of two blocks", calls: []string{"00001", "00016"}, wantErr: true, want: map[string]string{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := memory.New()
+			mem.CreateBucket(context.Background(), "b")
+			st := storage.New(mem, "memory", "b")
+			before(t, st, tc.before)
+			bkey, _ := protocol.BlockKey(blockExec, blockJob, "00000", 16)
+			var d driver.Driver = mem
+			if tc.fault != "" {
+				d = &faultyDriver{Driver: mem, op: tc.fault, key: bkey}
+			}
+			var sts []*protocol.Status
+			for _, c := range tc.calls {
+				sts = append(sts, blockSuccess(c, "me"))
+			}
+			recs, errs := RecordBlock(context.Background(), storage.New(d, "memory", "b"), "b", 16, sts)
+			for i, c := range tc.calls {
+				if (errs[i] != nil) != tc.wantErr {
+					t.Fatalf("call %s: error %v, want error %v", c, errs[i], tc.wantErr)
+				}
+				if !tc.wantErr && recs[i].WorkerID != tc.want[c] {
+					t.Fatalf("call %s recorded by %s, want %s", c, recs[i].WorkerID, tc.want[c])
+				}
+			}
+			all := finals(t, st)
+			if len(all) != len(tc.want) {
+				t.Fatalf("%d calls recorded, want %d", len(all), len(tc.want))
+			}
+			for c, w := range tc.want {
+				if all[c] == nil || all[c].WorkerID != w {
+					t.Fatalf("call %s in storage: %+v, want worker %s's", c, all[c], w)
+				}
+			}
+			raw, err := st.GetBytes(context.Background(), "b", bkey)
+			var listed []string
+			if err == nil {
+				k, _ := protocol.ParseKey(bkey)
+				sts, _ := protocol.ParseStatusBatch(k, raw)
+				for _, s := range sts {
+					listed = append(listed, s.CallID)
+				}
+			} else if !errors.Is(err, storage.ErrNotFound) {
+				t.Fatal(err)
+			}
+			if !slices.Equal(listed, tc.inBlock) {
+				t.Fatalf("block record lists %v, want %v", listed, tc.inBlock)
+			}
+		})
+	}
+}
