@@ -78,6 +78,7 @@ func (t tally) ok() bool { return t.lost == 0 && t.duplicated == 0 && t.wrong ==
 func main() {
 	local := flag.Int("local", 2000, "calls per localhost phase")
 	azure := flag.Int("azure", 600, "calls per Azure phase (0: skip)")
+	flag.CommandLine.Lookup("local").Usage = "calls per localhost phase (0: skip)"
 	instances := flag.Int("instances", 4, "host double instances")
 	client := flag.String("client", "", "internal: run as the client that the campaign kills (config file)")
 	quick := flag.Bool("quick", false, "map a function that does not sleep in the worker-kill phases (batch requests and records)")
@@ -99,8 +100,10 @@ func main() {
 			fmt.Printf("%-38s calls %5d  verified %5d  lost %d  duplicated %d  wrong %d  %6.2fs (fault-free %5.2fs)%s\n",
 				name, t.calls, t.verified, t.lost, t.duplicated, t.wrong, t.took.Seconds(), base.Seconds(), extra)
 		}
-		if err := localPhases(ctx, *local, report); err != nil {
-			return err
+		if *local > 0 {
+			if err := localPhases(ctx, *local, report); err != nil {
+				return err
+			}
 		}
 		if *azure > 0 {
 			if err := azurePhases(ctx, *azure, *instances, report); err != nil {
