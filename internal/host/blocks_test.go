@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/worker"
 	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/driver"
 	"github.com/lithops-go/lithops/storage/localfs"
 )
 
@@ -215,5 +217,74 @@ func TestHostRecordsBlocks(t *testing.T) {
 				t.Fatalf("records after the redelivery: %q", again)
 			}
 		})
+	}
+}
+
+// failingPuts fails writes of keys containing key while on is set.
+type failingPuts struct {
+	driver.Driver
+	key string
+	on  atomic.Bool
+}
+
+func (d *failingPuts) Put(ctx context.Context, bucket, key string, r io.Reader, opts driver.PutOptions) error {
+	if d.on.Load() && strings.Contains(key, d.key) {
+		return errors.New("injected write failure")
+	}
+	return d.Driver.Put(ctx, bucket, key, r, opts)
+}
+
+// TestHostBlockNotWritten: when a block record cannot be written, the
+// delivery fails (the message comes back) with each call's outcome kept
+// as unrecorded, and on the last delivery giveUp records those outcomes,
+// results included, each in its own record behind a fence: nothing that
+// ran is lost or turned into a failure.
+func TestHostBlockNotWritten(t *testing.T) {
+	root := t.TempDir()
+	local, err := localStorage(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := localfs.New(root)
+	faulty := &failingPuts{Driver: d, key: "/status/"}
+	faulty.on.Store(true)
+	st := storage.New(faulty, "localhost", "b")
+	exe, _ := os.Executable()
+	h, err := New(Options{Storage: st, CacheDir: t.TempDir(), Workers: 2, CompiledPath: exe, CompiledSHA: "test",
+		WorkerConfig: []byte(root), Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	inputs := []string{"a", "b", "c", "d"}
+	inv := blockJob(t, local, 4, inputs...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	settled := map[string]*protocol.Status{}
+	_, err = h.run(ctx, inv, settled, false)
+	if err == nil || !strings.Contains(err.Error(), "4 call(s) finished but their status could not be written") {
+		t.Fatalf("run: %v, want the calls unrecorded", err)
+	}
+	if keys, _ := records(t, local); len(keys) != 0 {
+		t.Fatalf("records %v after a failed block write", keys)
+	}
+	for i, in := range inputs {
+		s := settled[protocol.CallID(i)]
+		if s == nil || !s.Unrecorded || s.State != protocol.StateSuccess || string(s.Result) != in {
+			t.Fatalf("call %d settled as %+v, want its unrecorded success %q", i, s, in)
+		}
+	}
+	faulty.on.Store(false)
+	if err := h.giveUp(ctx, inv, settled, "last delivery"); err != nil {
+		t.Fatal(err)
+	}
+	keys, finals := records(t, local)
+	if got := strings.Join(keys, " "); got != "00000-0.json 00000.json 00001.json 00002.json 00003.json" {
+		t.Fatalf("records %q, want a fence and a record a call", got)
+	}
+	for i, in := range inputs {
+		if s := finals[protocol.CallID(i)]; s.State != protocol.StateSuccess || string(s.Result) != in {
+			t.Fatalf("call %d recorded as %+v, want %q", i, s, in)
+		}
 	}
 }
