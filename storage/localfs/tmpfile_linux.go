@@ -1,6 +1,7 @@
 package localfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -8,7 +9,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -35,22 +38,38 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	if err != nil {
 		return false, nil
 	}
-	f := os.NewFile(uintptr(fd), "put-tmpfile")
-	defer f.Close()
-	if _, err := io.Copy(f, ctx); err != nil {
+	// The raw descriptor, not an *os.File: a regular file gains nothing from
+	// the poller, and a status record is a handful of system calls.
+	defer unix.Close(fd)
+	if err := writeAll(fd, ctx); err != nil {
 		return true, err
 	}
-	proc := fmt.Sprintf("/proc/self/fd/%d", fd)
-	// A concurrent Delete may remove the directory just made (see Put).
-	for attempt := 1; ; attempt++ {
-		dir := filepath.Dir(p)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			if (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist)) && attempt < 100 {
-				continue
+	proc := "/proc/self/fd/" + strconv.Itoa(fd)
+	link := func() error {
+		if emptyPathLink.Load() != emptyPathNo {
+			err := unix.Linkat(fd, "", unix.AT_FDCWD, p, unix.AT_EMPTY_PATH)
+			if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EPERM) {
+				emptyPathLink.Store(emptyPathYes)
+				return err
 			}
-			return true, keyConflict(key, err)
+			if emptyPathLink.Load() == emptyPathYes {
+				return err // the directory is missing
+			}
 		}
 		err := unix.Linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+		if err == nil || errors.Is(err, unix.EEXIST) {
+			// By name it links where by descriptor it could not: this
+			// process lacks CAP_DAC_READ_SEARCH, which AT_EMPTY_PATH needs.
+			emptyPathLink.Store(emptyPathNo)
+		}
+		return err
+	}
+	dir := filepath.Dir(p)
+	// Linked first, the directory made only when missing: most keys go to a
+	// directory that exists (status/ of a running job). A concurrent Delete
+	// may remove the directory just made (see Put): then it is made again.
+	for attempt := 1; ; attempt++ {
+		err := link()
 		switch {
 		case err == nil:
 			return true, nil
@@ -58,11 +77,63 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 			return true, d.replaceWith(proc, key, p)
 		case errors.Is(err, unix.EEXIST):
 			return true, driver.ErrExists
+		case errors.Is(err, unix.ENOTDIR):
+			return true, keyConflict(key, &fs.PathError{Op: "link", Path: p, Err: err})
 		case errors.Is(err, unix.ENOENT) && attempt < 100:
+			if merr := os.Mkdir(dir, 0o755); merr != nil && !errors.Is(merr, fs.ErrExist) {
+				if merr := os.MkdirAll(dir, 0o755); merr != nil && !errors.Is(merr, fs.ErrNotExist) && !errors.Is(merr, fs.ErrExist) {
+					return true, keyConflict(key, merr)
+				}
+			}
 			continue
 		}
 		return true, &fs.PathError{Op: "link", Path: p, Err: err}
 	}
+}
+
+// emptyPathLink says whether linkat(fd, "", AT_EMPTY_PATH) works for this
+// process (it needs CAP_DAC_READ_SEARCH): it links an O_TMPFILE file
+// without resolving /proc/self/fd/N, a path walk through procfs that costs
+// as much as the rest of the link. Unknown until a link tells.
+var emptyPathLink atomic.Int32
+
+const (
+	emptyPathUnknown = iota
+	emptyPathYes
+	emptyPathNo
+)
+
+// writeAll writes what ctx reads to fd: an in-memory value (bytes.Reader,
+// what every record is) without a copy buffer.
+func writeAll(fd int, ctx ctxReader) error {
+	w := fdWriter(fd)
+	if br, ok := ctx.r.(*bytes.Reader); ok {
+		if err := ctx.ctx.Err(); err != nil {
+			return err
+		}
+		_, err := br.WriteTo(w)
+		return err
+	}
+	_, err := io.Copy(w, ctx)
+	return err
+}
+
+// fdWriter writes to a raw file descriptor.
+type fdWriter int
+
+func (w fdWriter) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Write(int(w), b[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return n, &fs.PathError{Op: "write", Path: "put-tmpfile", Err: err}
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // haveProcFD: linking an O_TMPFILE file by name needs /proc/self/fd.
