@@ -120,6 +120,15 @@ func TestRun(t *testing.T) {
 			}
 		}},
 		{name: "user error", fn: "fail", wantState: protocol.StateError, wantKind: protocol.KindUser, wantMsg: "user says no"},
+		{name: "a job with blocks: the block fenced first", fn: "echo", input: "hi", edit: func(j *protocol.Job) { j.Block = 16 },
+			wantState: protocol.StateSuccess, wantResult: "hi", check: func(t *testing.T, st *storage.Storage, s *protocol.Status) {
+				key, _ := protocol.BlockKey(s.ExecutorID, s.JobID, s.CallID, 16)
+				raw, err := st.GetBytes(context.Background(), "b", key)
+				var b protocol.StatusBatch
+				if err != nil || json.Unmarshal(raw, &b) != nil || !b.Fence {
+					t.Fatalf("block key %s holds %s (%v), want a fence", key, raw, err)
+				}
+			}},
 		{name: "user error with a retry left is an attempt record", fn: "fail", retries: 1, wantState: protocol.StateError, wantKind: protocol.KindUser,
 			wantKey: func(s *protocol.Status) string { return protocol.AttemptKey(s.ExecutorID, s.JobID, s.CallID, 0) }},
 		{name: "panic", fn: "panic", wantState: protocol.StateError, wantKind: protocol.KindPanic, wantMsg: "boom", check: func(t *testing.T, _ *storage.Storage, s *protocol.Status) {

@@ -236,7 +236,15 @@ func (w *Worker) record(ctx context.Context, inv *protocol.Invocation, x execute
 	if x.job != nil {
 		retries = x.job.Retries
 	}
-	rec, err := w.writeStatus(ctx, inv.Bucket, st, protocol.RecordKey(st, retries))
+	var rec *protocol.Status
+	var err error
+	if x.job != nil && x.job.Block > 0 && protocol.Final(st, retries) {
+		// Whoever ran the call did not ask to defer its record
+		// (PipeRequest.Defer): its block decides where (protocol.BlockKey).
+		rec, err = RecordFinal(ctx, w.Storage, inv.Bucket, x.job.Block, st)
+	} else {
+		rec, err = w.writeStatus(ctx, inv.Bucket, st, protocol.RecordKey(st, retries))
+	}
 	if err == nil && rec == st && x.job != nil && x.job.EscalateMemory && protocol.Final(st, retries) {
 		// A duplicate execution of this attempt may have handed it back
 		// (out of memory) first: the final status settles the attempt, so
