@@ -275,8 +275,8 @@ func sourceError(c *callState) error {
 // find that status (which may sit in a batch record); ref, the reference to
 // the status, when the status is not at hand, or when the result inline
 // would make the invocation big on a backend whose messages are bounded
-// (!unbounded: Azure's queue messages; there every call has a status
-// record of its own, which the worker reads by its key).
+// (!unbounded: Azure's queue messages; there the worker finds the status
+// by its key, or in its block's record: worker.Lookup).
 func resolved(src *callState, ref []byte, unbounded bool) []byte {
 	src.mu.Lock()
 	st := src.status

@@ -175,13 +175,15 @@ func verify(ctx context.Context, fs *lithops.Futures[int]) tally {
 }
 
 // duplicated counts calls of a job with more than one successful record,
-// its own or in a batch record.
+// its own or in a batch or block record, or with a success in a batch or
+// block record beside a final record of their own (two final statuses).
 func duplicated(ctx context.Context, st *storage.Storage, exec, job string) (int, error) {
 	infos, err := st.List(ctx, st.Bucket(), protocol.JobPrefix(exec, job))
 	if err != nil {
 		return 0, err
 	}
 	ok := map[string]int{}
+	inBatch, ownFinal := map[string]bool{}, map[string]bool{}
 	for _, o := range infos {
 		k, isKey := protocol.ParseKey(o.Key)
 		if !isKey || (k.Kind != protocol.KindStatus && k.Kind != protocol.KindAttempt) {
@@ -198,6 +200,7 @@ func duplicated(ctx context.Context, st *storage.Storage, exec, job string) (int
 			}
 			for _, s := range sts {
 				ok[s.CallID]++
+				inBatch[s.CallID] = true
 			}
 			continue
 		}
@@ -205,10 +208,13 @@ func duplicated(ctx context.Context, st *storage.Storage, exec, job string) (int
 		if json.Unmarshal(raw, &s) == nil && s.State == protocol.StateSuccess {
 			ok[s.CallID]++
 		}
+		if k.Kind == protocol.KindStatus {
+			ownFinal[k.Call] = true
+		}
 	}
 	n := 0
-	for _, c := range ok {
-		if c > 1 {
+	for c, k := range ok {
+		if k > 1 || (inBatch[c] && ownFinal[c]) {
 			n++
 		}
 	}

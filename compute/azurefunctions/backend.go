@@ -404,11 +404,6 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 		}
 	}
 	chunk := max(b.chunkSize(job, t.meta, len(inv.Calls)), 1)
-	if job.Block > 1 && chunk > job.Block {
-		// Whole blocks a message; rounded down, as the chunk is the most
-		// rounds of calls a message may hold within the function timeout.
-		chunk = chunk / job.Block * job.Block
-	}
 	parts := make([]protocol.Invocation, 0, (len(inv.Calls)+chunk-1)/chunk)
 	for i := 0; i < len(inv.Calls); i += chunk {
 		part := inv

@@ -65,17 +65,26 @@ func AutoChunk(n, workers, instances int, callTimeout time.Duration, runtimeTime
 // write per block against one per call) and hold results longer.
 const BlockCalls = 16
 
-// Block implements compute.BlockRecorder: a job's calls go in blocks of
-// the automatic chunk size (calls per message) up to BlockCalls, and each
-// message then carries whole blocks. A job of one call, or of one call
-// per message, gets none: a block would cost as much as a record a call.
+// Block implements compute.BlockRecorder: a job's blocks are the largest
+// divisor of its chunk size (calls per message) up to BlockCalls, so that
+// each message of its first invocation carries whole blocks. A job of one
+// call, or whose chunk has no divisor above 1 in that range, gets none: a
+// block of one call costs as much as a record of its own.
 func (b *Backend) Block(job *protocol.Job) int {
 	t := b.defaultTier()
 	if t == nil || job.Calls < 2 {
 		return 0
 	}
-	if n := min(b.chunkSize(job, t.meta, job.Calls), BlockCalls); n > 1 {
-		return n
+	return BlockSize(b.chunkSize(job, t.meta, job.Calls))
+}
+
+// BlockSize is the block size for messages of chunk calls: the largest
+// divisor of chunk up to BlockCalls, or 0 when that is 1.
+func BlockSize(chunk int) int {
+	for k := min(chunk, BlockCalls); k > 1; k-- {
+		if chunk%k == 0 {
+			return k
+		}
 	}
 	return 0
 }

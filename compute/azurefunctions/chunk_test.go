@@ -78,3 +78,16 @@ func TestDecodeCompletion(t *testing.T) {
 		}
 	}
 }
+
+func TestBlockSize(t *testing.T) {
+	for _, tc := range []struct{ chunk, want int }{
+		{0, 0}, {1, 0}, {2, 2}, {16, 16}, {17, 0}, {18, 9}, {20, 10}, {32, 16}, {48, 16}, {64, 16}, {100, 10}, {128, 16},
+	} {
+		if got := BlockSize(tc.chunk); got != tc.want {
+			t.Errorf("BlockSize(%d) = %d, want %d", tc.chunk, got, tc.want)
+		}
+		if got := BlockSize(tc.chunk); got > 0 && tc.chunk%got != 0 {
+			t.Errorf("BlockSize(%d) = %d does not divide it", tc.chunk, got)
+		}
+	}
+}

@@ -45,8 +45,8 @@
 // The runtime host answers 2xx only when every call of the invocation has
 // a status in storage, else 5xx so that the message comes back.
 //
-// Blocks. A job of several calls has blocks (Block: the automatic chunk
-// size, at most BlockCalls), each message carries whole blocks, and the
+// Blocks. A job of several calls has blocks (Block: the largest divisor of
+// its chunk size up to BlockCalls), each message carries whole blocks, and the
 // runtime host records the successes of a block in one object
 // (protocol.BlockKey): about one status write per block instead of per
 // call. Whoever gives a call of a block a record of its own first fences

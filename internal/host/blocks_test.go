@@ -288,3 +288,42 @@ func TestHostBlockNotWritten(t *testing.T) {
 		}
 	}
 }
+
+// TestHostOrphanOutcome: a deferred outcome that reaches the host after
+// its delivery stopped waiting (a deadline between the worker's answer and
+// the host's next round) is recorded, in its own record behind its
+// block's fence, not lost; one of a job the host does not know is left.
+func TestHostOrphanOutcome(t *testing.T) {
+	h, st := blockHost(t, 1)
+	inv := blockJob(t, st, 4, "a", "b")
+	job, err := h.job(context.Background(), inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &protocol.Status{Version: protocol.Version, ExecutorID: job.ExecutorID, JobID: job.JobID, CallID: "00001",
+		WorkerID: "w", State: protocol.StateSuccess, HasResult: true, Result: []byte("b"), Deferred: true}
+	unknown := *s
+	unknown.JobID = "other"
+	h.deliver(&unknown)
+	h.deliver(s)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		keys, finals := records(t, st)
+		if len(finals) == 1 {
+			if got := strings.Join(keys, " "); got != "00000-0.json 00001.json" {
+				t.Fatalf("records %q, want a fence and the call's record", got)
+			}
+			if f := finals["00001"]; f.State != protocol.StateSuccess || string(f.Result) != "b" {
+				t.Fatalf("recorded %+v", f)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outcome was not recorded: records %v", keys)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if infos, _ := st.List(context.Background(), "b", protocol.JobPrefix("e", "other")); len(infos) != 0 {
+		t.Fatalf("records of an unknown job: %v", infos)
+	}
+}

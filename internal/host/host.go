@@ -374,7 +374,18 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 		pushes.add(s)
 	}
 	// stopped leaves what is not recorded to giveUp.
+	// stopped leaves what is not recorded to giveUp: the blocks' pending
+	// statuses and those that ended since the last round.
 	stopped := func() {
+		for _, s := range ended.take() {
+			if s.Deferred {
+				u := *s
+				u.Deferred, u.Unrecorded = false, true
+				settled[s.CallID] = &u
+				continue
+			}
+			end(s)
+		}
 		for _, s := range blk.pending() {
 			settled[s.CallID] = s
 		}
@@ -492,9 +503,34 @@ func (h *Host) deliver(s *protocol.Status) {
 	}
 	h.mu.Lock()
 	cs := slices.Clone(h.waiters[k])
+	var job *protocol.Job
+	if len(cs) == 0 && s.Deferred {
+		job = h.jobs[protocol.JobKey(s.ExecutorID, s.JobID)]
+	}
 	h.mu.Unlock()
 	for _, c := range cs {
 		c.add(s)
+	}
+	if len(cs) == 0 && s.Deferred {
+		// Its delivery ended before it (a deadline): nobody will record it,
+		// so it is recorded here, in its own record behind its block's
+		// fence, rather than lost; giveUp's failure, if first, stands.
+		go h.recordOrphan(job, s)
+	}
+}
+
+// recordOrphan records a deferred final status whose delivery has ended.
+func (h *Host) recordOrphan(job *protocol.Job, s *protocol.Status) {
+	if job == nil {
+		h.opts.Logger.Warn("a call's outcome arrived after its delivery ended and its job is unknown here: not recorded", "job", s.JobID, "call", s.CallID)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	u := *s
+	u.Deferred = false
+	if _, err := worker.RecordFinal(ctx, h.opts.Storage, job.Bucket, job.Block, &u); err != nil {
+		h.opts.Logger.Warn("cannot record a call's outcome that arrived after its delivery ended", "job", s.JobID, "call", s.CallID, "err", err)
 	}
 }
 

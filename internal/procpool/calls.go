@@ -23,6 +23,7 @@ type call struct {
 	// deferFinal: a final status is not recorded here but handed to
 	// Notify with Deferred set (Options.DeferBlocks).
 	deferFinal bool
+	block      int // the job's Block: where a final status goes
 }
 
 // Invoke runs the calls of inv under job's policy: a call's timeout and
@@ -50,7 +51,7 @@ func (p *Pool) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invoc
 	}
 	f := &feeder{p: p, inv: inv, calls: inv.Calls, mk: func(one protocol.Invocation) *call {
 		return &call{ctx: ctx, inv: one, timeout: timeout, memoryMB: mem, retries: job.Retries, escalate: job.EscalateMemory,
-			deferFinal: p.opts.DeferBlocks && job.Block > 0}
+			deferFinal: p.opts.DeferBlocks && job.Block > 0, block: job.Block}
 	}}
 	return f.feed(p.window())
 }
@@ -242,7 +243,13 @@ func (p *Pool) record(c *call, st *protocol.Status) {
 		return
 	}
 	ctx := context.WithoutCancel(c.ctx)
-	rec, err := worker.Record(ctx, p.opts.Storage, c.inv.Bucket, protocol.RecordKey(st, c.retries), st)
+	var rec *protocol.Status
+	var err error
+	if protocol.Final(st, c.retries) {
+		rec, err = worker.RecordFinal(ctx, p.opts.Storage, c.inv.Bucket, c.block, st)
+	} else {
+		rec, err = worker.Record(ctx, p.opts.Storage, c.inv.Bucket, protocol.RecordKey(st, c.retries), st)
+	}
 	if err != nil {
 		p.opts.Logger.Warn("procpool: cannot record call status", "job", st.JobID, "call", st.CallID, "err", err)
 		rec.Unrecorded = true

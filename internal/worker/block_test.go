@@ -235,3 +235,33 @@ func TestRecordBlock(t *testing.T) {
 		})
 	}
 }
+
+// TestLookupIn: a call of a job with blocks is found in its own record or
+// in its block's record, read directly; a call in neither is not found.
+func TestLookupIn(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New()
+	mem.CreateBucket(ctx, "b")
+	st := storage.New(mem, "memory", "b")
+	before(t, st, "record") // calls 00004 and 00005 in the block of 00000
+	own := blockSuccess("00006", "me")
+	if _, err := Record(ctx, st, "b", protocol.StatusKey(blockExec, blockJob, "00006"), own); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		call, want string // want: the recording worker, "" not found
+	}{{"00004", "other"}, {"00006", "me"}, {"00007", ""}, {"00020", ""}} {
+		got, err := LookupIn(ctx, st, "b", blockExec, blockJob, tc.call, 16)
+		switch {
+		case tc.want == "" && !errors.Is(err, storage.ErrNotFound):
+			t.Errorf("call %s: %+v, %v; want not found", tc.call, got, err)
+		case tc.want != "" && (err != nil || got.WorkerID != tc.want):
+			t.Errorf("call %s: %+v, %v; want worker %s's status", tc.call, got, err, tc.want)
+		}
+		// Lookup, which lists, agrees.
+		got2, err2 := Lookup(ctx, st, "b", blockExec, blockJob, tc.call)
+		if (err2 == nil) != (tc.want != "") || (err2 == nil && got2.WorkerID != tc.want) {
+			t.Errorf("Lookup(%s) = %+v, %v; LookupIn found %q", tc.call, got2, err2, tc.want)
+		}
+	}
+}

@@ -106,7 +106,8 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 			switch {
 			case req.Defer:
 				err = o.deferred(x, last)
-			case req.BatchRecords && len(inv.Calls) > 1 && x.batchable():
+			case req.BatchRecords && len(inv.Calls) > 1 && x.batchable() && x.job.Block == 0:
+				// (A job with blocks keeps BatchKey for its block records.)
 				err = o.success(inv, x, last)
 			default:
 				err = o.alone(inv, x, last)

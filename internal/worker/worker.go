@@ -510,8 +510,13 @@ func (w *Worker) followStatus(ctx context.Context, bucket, key string) (protocol
 	if !ok || k.Kind != protocol.KindStatus || k.Batch {
 		return protocol.ResultRef{}, fmt.Errorf("%q is not a call's status record", key)
 	}
-	// The earlier call's success may be in a batch record.
-	st, err := Lookup(ctx, w.Storage, bucket, k.Executor, k.Job, k.Call)
+	// The earlier call's success may be in a batch or block record; the
+	// manifest (cached) says whether its job has blocks.
+	block := 0
+	if job, err := w.Job(ctx, bucket, k.Executor, k.Job); err == nil {
+		block = job.Block
+	}
+	st, err := LookupIn(ctx, w.Storage, bucket, k.Executor, k.Job, k.Call, block)
 	if err != nil {
 		return protocol.ResultRef{}, fmt.Errorf("read the earlier call's status: %w", err)
 	}
@@ -657,6 +662,13 @@ func setEnv(env map[string]string) (restore func()) {
 // meets them). It returns an error wrapping storage.ErrNotFound when the
 // call has no final record.
 func Lookup(ctx context.Context, s *storage.Storage, bucket, executorID, jobID, callID string) (*protocol.Status, error) {
+	return LookupIn(ctx, s, bucket, executorID, jobID, callID, 0)
+}
+
+// LookupIn is Lookup for a job whose calls are in blocks of block calls
+// (protocol.Job.Block; 0: none, or not known): the call's block record is
+// read directly, without listing the job's records.
+func LookupIn(ctx context.Context, s *storage.Storage, bucket, executorID, jobID, callID string, block int) (*protocol.Status, error) {
 	key := protocol.StatusKey(executorID, jobID, callID)
 	raw, err := s.GetBytes(ctx, bucket, key)
 	if err == nil {
@@ -671,6 +683,19 @@ func Lookup(ctx context.Context, s *storage.Storage, bucket, executorID, jobID, 
 	}
 	if !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
+	}
+	if bkey, ok := protocol.BlockKey(executorID, jobID, callID, block); ok {
+		listed, rerr := readBlock(ctx, s, bucket, bkey)
+		switch {
+		case errors.Is(rerr, storage.ErrNotFound):
+			return nil, err // not found
+		case rerr != nil:
+			return nil, rerr
+		}
+		if i := indexOf(listed, callID); i >= 0 {
+			return &listed[i], nil
+		}
+		return nil, err // not found
 	}
 	infos, lerr := s.List(ctx, bucket, protocol.JobPrefix(executorID, jobID)+"status/")
 	if lerr != nil {

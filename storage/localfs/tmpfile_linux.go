@@ -48,13 +48,12 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	link := func() error {
 		if emptyPathLink.Load() != emptyPathNo {
 			err := unix.Linkat(fd, "", unix.AT_FDCWD, p, unix.AT_EMPTY_PATH)
-			if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EPERM) {
+			if err == nil || errors.Is(err, unix.EEXIST) {
 				emptyPathLink.Store(emptyPathYes)
 				return err
 			}
-			if emptyPathLink.Load() == emptyPathYes {
-				return err // the directory is missing
-			}
+			// ENOENT is a missing directory or a missing capability, EPERM
+			// or EINVAL a kernel or sandbox that refuses: by name says which.
 		}
 		err := unix.Linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
 		if err == nil || errors.Is(err, unix.EEXIST) {
@@ -130,6 +129,9 @@ func (w fdWriter) Write(b []byte) (int, error) {
 		}
 		if err != nil {
 			return n, &fs.PathError{Op: "write", Path: "put-tmpfile", Err: err}
+		}
+		if m <= 0 {
+			return n, io.ErrShortWrite
 		}
 		n += m
 	}
