@@ -245,9 +245,12 @@ func (p *Pool) record(c *call, st *protocol.Status) {
 	ctx := context.WithoutCancel(c.ctx)
 	var rec *protocol.Status
 	var err error
-	if protocol.Final(st, c.retries) {
+	switch {
+	case protocol.Final(st, c.retries):
 		rec, err = worker.RecordFinal(ctx, p.opts.Storage, c.inv.Bucket, c.block, st)
-	} else {
+	case c.block > 0:
+		rec, err = worker.RecordAttempt(ctx, p.opts.Storage, c.inv.Bucket, c.block, st)
+	default:
 		rec, err = worker.Record(ctx, p.opts.Storage, c.inv.Bucket, protocol.RecordKey(st, c.retries), st)
 	}
 	if err != nil {

@@ -39,6 +39,24 @@ func RecordFinal(ctx context.Context, s *storage.Storage, bucket string, block i
 	return Record(ctx, s, bucket, key, st)
 }
 
+// RecordAttempt writes st, a status that is not final (an attempt that is
+// retried, or handed back to the client), at its attempt key, as Record
+// does, unless the call already has a final status — in its own record or,
+// for a job with blocks, in its block's record — which it returns instead,
+// so that nobody retries a call that has ended.
+func RecordAttempt(ctx context.Context, s *storage.Storage, bucket string, block int, st *protocol.Status) (*protocol.Status, error) {
+	if bkey, ok := protocol.BlockKey(st.ExecutorID, st.JobID, st.CallID, block); ok {
+		listed, err := readBlock(ctx, s, bucket, bkey)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return st, err
+		}
+		if i := indexOf(listed, st.CallID); i >= 0 {
+			return &listed[i], nil
+		}
+	}
+	return Record(ctx, s, bucket, protocol.AttemptKey(st.ExecutorID, st.JobID, st.CallID, st.Attempt), st)
+}
+
 // RecordBlock writes sts, successes of calls of one block of a job whose
 // calls are in blocks of block calls, in the block's record
 // (protocol.BlockKey), create-if-absent, and returns each call's recorded

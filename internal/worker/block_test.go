@@ -265,3 +265,45 @@ func TestLookupIn(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordAttempt: an attempt that is retried is recorded at its attempt
+// key unless the call has a final status, in its block's record or its
+// own, which is returned instead; nothing is written when the block record
+// cannot be read.
+func TestRecordAttempt(t *testing.T) {
+	for _, tc := range []struct {
+		name, before, fault, call string
+		want                      string // the returned status's worker
+		wantErr, attempt          bool   // attempt: an attempt record written
+	}{
+		{name: "no final status", call: "00006", want: "me", attempt: true},
+		{name: "in the block record", before: "record", call: "00004", want: "other"},
+		{name: "not in the block record", before: "record", call: "00006", want: "me", attempt: true},
+		{name: "a fence", before: "fence", call: "00004", want: "me", attempt: true},
+		{name: "the block record unreadable", before: "record", fault: "get", call: "00006", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			mem := memory.New()
+			mem.CreateBucket(ctx, "b")
+			st := storage.New(mem, "memory", "b")
+			before(t, st, tc.before)
+			var d driver.Driver = mem
+			if tc.fault != "" {
+				bkey, _ := protocol.BlockKey(blockExec, blockJob, "00000", 16)
+				d = &faultyDriver{Driver: mem, op: tc.fault, key: bkey}
+			}
+			rec, err := RecordAttempt(ctx, storage.New(d, "memory", "b"), "b", 16, blockFailure(tc.call, "me"))
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("RecordAttempt: %v, want error %v", err, tc.wantErr)
+			}
+			if !tc.wantErr && rec.WorkerID != tc.want {
+				t.Fatalf("returned %+v, want worker %s's status", rec, tc.want)
+			}
+			_, aerr := st.GetBytes(ctx, "b", protocol.AttemptKey(blockExec, blockJob, tc.call, 0))
+			if (aerr == nil) != tc.attempt {
+				t.Fatalf("attempt record: %v, want written %v", aerr, tc.attempt)
+			}
+		})
+	}
+}

@@ -238,11 +238,14 @@ func (w *Worker) record(ctx context.Context, inv *protocol.Invocation, x execute
 	}
 	var rec *protocol.Status
 	var err error
-	if x.job != nil && x.job.Block > 0 && protocol.Final(st, retries) {
+	switch {
+	case x.job != nil && x.job.Block > 0 && protocol.Final(st, retries):
 		// Whoever ran the call did not ask to defer its record
 		// (PipeRequest.Defer): its block decides where (protocol.BlockKey).
 		rec, err = RecordFinal(ctx, w.Storage, inv.Bucket, x.job.Block, st)
-	} else {
+	case x.job != nil && x.job.Block > 0:
+		rec, err = RecordAttempt(ctx, w.Storage, inv.Bucket, x.job.Block, st)
+	default:
 		rec, err = w.writeStatus(ctx, inv.Bucket, st, protocol.RecordKey(st, retries))
 	}
 	if err == nil && rec == st && x.job != nil && x.job.EscalateMemory && protocol.Final(st, retries) {
