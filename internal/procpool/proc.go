@@ -1,6 +1,7 @@
 package procpool
 
 import (
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +17,14 @@ import (
 
 // proc is one worker process.
 type proc struct {
-	id    string
-	cmd   *exec.Cmd
-	req   *os.File
-	enc   *json.Encoder
+	id   string
+	cmd  *exec.Cmd
+	req  *os.File
+	enc  *json.Encoder
+	genc *gob.Encoder // once the worker reads gob (gob set)
+	// gob: the worker said Hello with Gob: its responses after it are gob
+	// messages, and it reads gob requests after a Switch.
+	gob   atomic.Bool
 	resps chan worker.PipeResponse
 	// batch: the worker said Hello with Batch, so it runs several calls
 	// of one request (set by the reader before the answer that follows).
@@ -50,7 +55,7 @@ func (p *Pool) spawn() (*proc, error) {
 	if p.opts.CleanEnv {
 		base = cleanEnv(base)
 	}
-	cmd.Env = append(append(base, p.opts.Env...), WorkerEnv+"=localhost", "LITHOPS_WORKER_ID="+id, worker.BatchEnv+"=1")
+	cmd.Env = append(append(base, p.opts.Env...), WorkerEnv+"=localhost", "LITHOPS_WORKER_ID="+id, worker.BatchEnv+"=1", worker.GobEnv+"=1")
 	if p.opts.MemoryMB > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("LITHOPS_WORKER_MEMORY_MB=%d", p.opts.MemoryMB))
 	}
@@ -94,7 +99,8 @@ func (p *Pool) spawn() (*proc, error) {
 	}
 	w := &proc{id: id, cmd: cmd, req: reqW, enc: json.NewEncoder(reqW), resps: make(chan worker.PipeResponse, 1), exited: make(chan struct{})}
 	go func() {
-		dec := json.NewDecoder(respR)
+		jdec := json.NewDecoder(respR)
+		var dec interface{ Decode(any) error } = jdec
 		for {
 			var r worker.PipeResponse
 			if err := dec.Decode(&r); err != nil {
@@ -102,7 +108,14 @@ func (p *Pool) spawn() (*proc, error) {
 			}
 			if r.Hello != nil {
 				w.batch.Store(r.Hello.Batch)
+				if r.Hello.Gob && !w.gob.Load() {
+					dec = gob.NewDecoder(worker.AfterJSON(jdec, respR))
+					w.gob.Store(true)
+				}
 				continue
+			}
+			if r.Status != nil {
+				r.Status.Unrecorded, r.Status.Deferred = false, false // in-memory marks, not the worker's to set
 			}
 			w.resps <- r
 		}
@@ -118,8 +131,22 @@ func (p *Pool) spawn() (*proc, error) {
 }
 
 // send writes a request.
+// Once the worker said it reads gob, the requests after a Switch are gob
+// messages: the pool's send is what the worker decodes most.
 func (w *proc) send(req worker.PipeRequest) error {
-	if err := w.enc.Encode(req); err != nil {
+	if w.genc == nil && w.gob.Load() {
+		if err := w.enc.Encode(worker.PipeRequest{Switch: "gob"}); err != nil {
+			return fmt.Errorf("send call: %w", err)
+		}
+		w.genc = gob.NewEncoder(w.req)
+	}
+	var err error
+	if w.genc != nil {
+		err = w.genc.Encode(req)
+	} else {
+		err = w.enc.Encode(req)
+	}
+	if err != nil {
 		return fmt.Errorf("send call: %w", err)
 	}
 	return nil

@@ -6,7 +6,11 @@
 // descriptor 5 (ConfigFD), never in the environment. A worker that says
 // Hello (worker.PipeHello) is sent several queued calls of one invocation
 // per request, run one after the other: a few pipe round trips for a map
-// of thousands of quick calls.
+// of thousands of quick calls. Requests and answers are JSON lines; a
+// worker whose Hello says Gob (the pool sets worker.GobEnv) answers in gob
+// after it, and reads gob requests after the pool's Switch: decoding JSON
+// answers was most of a client's CPU in a large map. Workers and pools of
+// other versions keep to what both understand.
 //
 // The localhost compute backend (compute/localhost) and the runtime host
 // (internal/host) both run their calls on it: Submit runs tasks on the

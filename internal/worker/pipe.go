@@ -3,6 +3,7 @@ package worker
 import (
 	"bufio"
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +22,10 @@ type PipeRequest struct {
 	// BatchRecords lets the worker record successes of the request's
 	// calls together, in batch records (protocol.BatchKey).
 	BatchRecords bool `json:"batch_records,omitempty"`
+	// Switch "gob", in a request of no call, says that every request after
+	// it is a gob message on the same stream (the worker said Hello with
+	// Gob first); nothing answers it.
+	Switch string `json:"switch,omitempty"`
 	// Defer: the worker records no final status; it answers each with
 	// Deferred set, and whoever sent the request records it (a runtime
 	// host, for the calls of a job with blocks: Job.Block). A worker that
@@ -46,7 +51,27 @@ type PipeHello struct {
 	// Batch: the worker runs every call of a request, in order, with one
 	// response each.
 	Batch bool `json:"batch,omitempty"`
+	// Gob: every response after this Hello is a gob message on the same
+	// stream, and the worker reads requests as gob messages once a request
+	// says Switch "gob" (its pool set GobEnv). JSON costs more than the
+	// call on a warm worker.
+	Gob bool `json:"gob,omitempty"`
 }
+
+// AfterJSON is the stream that follows the last value jdec decoded from
+// rest, a stream of JSON lines (json.Encoder's): what jdec read ahead, then
+// the rest, without the newline that ended that value.
+func AfterJSON(jdec *json.Decoder, rest io.Reader) io.Reader {
+	r := bufio.NewReader(io.MultiReader(jdec.Buffered(), rest))
+	if b, err := r.Peek(1); err == nil && b[0] == '\n' {
+		r.Discard(1)
+	}
+	return r
+}
+
+// GobEnv, set to "1" in a worker's environment with BatchEnv, tells it
+// that its pool reads gob responses after a Hello that says Gob.
+const GobEnv = "LITHOPS_WORKER_GOB"
 
 // BatchEnv, set to "1" in a worker's environment, tells it that its pool
 // reads a Hello and may send several calls in one request. A pool that
@@ -60,9 +85,11 @@ const BatchEnv = "LITHOPS_WORKER_BATCH"
 // answer never waits on a slow call after it.
 var flushDelay = 500 * time.Microsecond // a variable for tests
 
-// ServePipe serves requests read from in (one JSON object per line), one
-// call at a time, writing one response per call to out, in order. It
-// returns when in is closed (the client went away) or ctx ends.
+// ServePipe serves requests read from in (one JSON object per line, or
+// gob messages after a request that switches), one call at a time,
+// writing one response per call to out, in order (JSON lines, or gob
+// after a Hello that says Gob). It returns when in is closed (the client
+// went away) or ctx ends.
 //
 // With BatchRecords, the successes of a request of several calls are
 // recorded in batch records, each holding the calls that ended within
@@ -71,15 +98,22 @@ var flushDelay = 500 * time.Microsecond // a variable for tests
 // that ends alone.
 func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) error {
 	w.ownProcess = true // one call at a time: a job's extra_env can be set
-	dec := json.NewDecoder(bufio.NewReaderSize(in, 64<<10))
+	br := bufio.NewReaderSize(in, 64<<10)
+	jdec := json.NewDecoder(br)
+	var dec interface{ Decode(any) error } = jdec
 	o := &pipeOut{w: w, ctx: ctx, bw: bufio.NewWriter(out)}
 	o.enc = json.NewEncoder(o.bw)
 	defer o.stop()
 	if os.Getenv(BatchEnv) == "1" {
-		if err := o.send(&PipeResponse{Hello: &PipeHello{Batch: true}}, true); err != nil {
+		useGob := os.Getenv(GobEnv) == "1"
+		if err := o.send(&PipeResponse{Hello: &PipeHello{Batch: true, Gob: useGob}}, true); err != nil {
 			return err
 		}
+		if useGob {
+			o.enc = gob.NewEncoder(o.bw)
+		}
 	}
+	switched := false
 	for ctx.Err() == nil {
 		var req PipeRequest
 		if err := dec.Decode(&req); err != nil {
@@ -87,6 +121,13 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 				return nil
 			}
 			return fmt.Errorf("worker: read request: %w", err)
+		}
+		if req.Switch != "" {
+			if req.Switch != "gob" || switched || len(req.Invocation.Calls) > 0 {
+				return fmt.Errorf("worker: request switches to %q: not understood here", req.Switch)
+			}
+			dec, switched = gob.NewDecoder(AfterJSON(jdec, br)), true
+			continue
 		}
 		inv := &req.Invocation
 		if err := inv.Validate(); err != nil {
@@ -129,9 +170,9 @@ type pipeOut struct {
 
 	mu      sync.Mutex
 	bw      *bufio.Writer
-	enc     *json.Encoder
-	inv     *protocol.Invocation // of the window
-	window  []executed           // successes not recorded yet
+	enc     interface{ Encode(any) error } // JSON, or gob after a Hello that says so
+	inv     *protocol.Invocation           // of the window
+	window  []executed                     // successes not recorded yet
 	timer   *time.Timer
 	pending bool  // the timer will flush
 	err     error // the first failed write

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -351,5 +352,81 @@ func servePipeCase(t *testing.T, w *Worker, hello bool, in string, want []string
 	}
 	if dec.More() {
 		t.Fatal("more responses than calls")
+	}
+}
+
+// TestServePipeGob: with GobEnv (and BatchEnv) the worker says Hello with
+// Gob, answers in gob after it, reads JSON requests until one switches to
+// gob, and gob requests after it; a switch it does not know ends it with
+// an error.
+func TestServePipeGob(t *testing.T) {
+	ctx := context.Background()
+	st := storage.New(memory.New(), "memory", "b")
+	st.CreateBucket(ctx, "b")
+	funcs := runFuncs(os.Stderr)
+	w := New("w1", st, funcs, nil)
+	job := protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: "G000", Function: "echo", Signature: funcs["echo"].Signature,
+		Registry: w.Registry, Calls: 8, Bucket: "b", Inputs: make([]protocol.Range, 8)}
+	raw, _ := json.Marshal(job)
+	st.PutBytes(ctx, "b", protocol.JobKey("e", "G000"), raw)
+	call := func(id, in string) protocol.Invocation {
+		return protocol.Invocation{Version: protocol.Version, Bucket: "b", ExecutorID: "e", JobID: "G000",
+			Calls: []protocol.Call{{ID: id, HasInput: true, Input: []byte(in)}}}
+	}
+	t.Setenv(BatchEnv, "1")
+	t.Setenv(GobEnv, "1")
+	for _, tc := range []struct {
+		name    string
+		sw      string
+		want    []string
+		wantErr bool
+	}{
+		{name: "switched", sw: "gob", want: []string{"a", "b", "c", "d", "error: path separator"}},
+		{name: "an unknown switch", sw: "xml", want: []string{"a"}, wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var in bytes.Buffer
+			jenc := json.NewEncoder(&in)
+			jenc.Encode(PipeRequest{Invocation: call("00000", "a")})
+			jenc.Encode(PipeRequest{Switch: tc.sw})
+			genc := gob.NewEncoder(&in)
+			genc.Encode(PipeRequest{Invocation: call("00001", "b")})
+			two := call("00002", "c")
+			two.Calls = append(two.Calls, call("00003", "d").Calls...)
+			genc.Encode(PipeRequest{Invocation: two})
+			bad := call("00004", "x")
+			bad.ExecutorID = "../e"
+			genc.Encode(PipeRequest{Invocation: bad})
+			var out bytes.Buffer
+			err := ServePipe(ctx, w, &in, &out)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("ServePipe: %v, want error %v", err, tc.wantErr)
+			}
+			jdec := json.NewDecoder(&out)
+			var hello PipeResponse
+			if err := jdec.Decode(&hello); err != nil || hello.Hello == nil || !hello.Hello.Gob || !hello.Hello.Batch {
+				t.Fatalf("first line %+v (%v), want a Hello with Batch and Gob", hello, err)
+			}
+			gdec := gob.NewDecoder(AfterJSON(jdec, &out))
+			for i, want := range tc.want {
+				var resp PipeResponse
+				if err := gdec.Decode(&resp); err != nil {
+					t.Fatalf("response %d: %v", i, err)
+				}
+				if msg, isErr := strings.CutPrefix(want, "error: "); isErr {
+					if resp.Status != nil || !strings.Contains(resp.Error, msg) {
+						t.Fatalf("response %d: %+v, want an error containing %q", i, resp, msg)
+					}
+					continue
+				}
+				if resp.Status == nil || resp.Status.State != protocol.StateSuccess || string(resp.Status.Result) != want {
+					t.Fatalf("response %d: %+v, want %q", i, resp, want)
+				}
+			}
+			var extra PipeResponse
+			if err := gdec.Decode(&extra); err != io.EOF {
+				t.Fatalf("after the answers: %+v, %v; want the end", extra, err)
+			}
+		})
 	}
 }
