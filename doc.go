@@ -51,9 +51,10 @@
 //
 // Delivery. The executor writes the manifest and inputs, then hands the
 // calls to the backend: localhost queues them to resident worker processes
-// over pipes; Azure Functions enqueues invocation messages (several calls
-// each, chunksize) on the runtime's trigger queue, or posts them to its
-// HTTPS trigger. Queues deliver at least once: a call may run twice.
+// over pipes (JSON lines, or gob once a worker says it reads it); Azure
+// Functions enqueues invocation messages (several calls each, chunksize)
+// on the runtime's trigger queue, or posts them to its HTTPS trigger.
+// Queues deliver at least once: a call may run twice.
 //
 // Exactly one result. Every status record is written create-if-absent
 // (worker.Record): the first final status of a call is the only one anyone
