@@ -25,7 +25,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,8 +44,8 @@ import (
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/config"
 	"github.com/lithops-go/lithops/internal/azure/queues"
-	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/runtimetest"
+	"github.com/lithops-go/lithops/internal/worker"
 	"github.com/lithops-go/lithops/storage"
 )
 
@@ -174,51 +173,19 @@ func verify(ctx context.Context, fs *lithops.Futures[int]) tally {
 	return t
 }
 
-// duplicated counts calls of a job with more than one successful record,
-// its own or in a batch or block record, or with a success in a batch or
-// block record beside a final record of their own (two final statuses).
+// duplicated counts calls of a job with more than one final status: two
+// successes, or a success and a failure, in their own records or batch or
+// block records (worker.Finals).
 func duplicated(ctx context.Context, st *storage.Storage, exec, job string) (int, error) {
-	infos, err := st.List(ctx, st.Bucket(), protocol.JobPrefix(exec, job))
+	_, twice, err := worker.Finals(ctx, st, st.Bucket(), exec, job)
 	if err != nil {
 		return 0, err
 	}
-	ok := map[string]int{}
-	inBatch, ownFinal := map[string]bool{}, map[string]bool{}
-	for _, o := range infos {
-		k, isKey := protocol.ParseKey(o.Key)
-		if !isKey || (k.Kind != protocol.KindStatus && k.Kind != protocol.KindAttempt) {
-			continue
-		}
-		raw, err := st.GetBytes(ctx, st.Bucket(), o.Key)
-		if err != nil {
-			return 0, err
-		}
-		if k.Batch {
-			sts, err := protocol.ParseStatusBatch(k, raw)
-			if err != nil {
-				return 0, fmt.Errorf("%s: %w", o.Key, err)
-			}
-			for _, s := range sts {
-				ok[s.CallID]++
-				inBatch[s.CallID] = true
-			}
-			continue
-		}
-		var s protocol.Status
-		if json.Unmarshal(raw, &s) == nil && s.State == protocol.StateSuccess {
-			ok[s.CallID]++
-		}
-		if k.Kind == protocol.KindStatus {
-			ownFinal[k.Call] = true
-		}
+	seen := map[string]bool{}
+	for _, c := range twice {
+		seen[c] = true
 	}
-	n := 0
-	for c, k := range ok {
-		if k > 1 || (inBatch[c] && ownFinal[c]) {
-			n++
-		}
-	}
-	return n, nil
+	return len(seen), nil
 }
 
 // killWorkers kills a random worker process (a descendant of this process

@@ -15,6 +15,7 @@ import (
 	"github.com/lithops-go/lithops/internal/azure/naming"
 	"github.com/lithops-go/lithops/internal/azure/queues"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/worker"
 )
 
 // napCount notes each execution of call I in a file of its own, then
@@ -34,44 +35,22 @@ var napCount = lithops.Func("af_nap_count", func(ctx context.Context, in struct 
 	return in.I, nil
 })
 
-// statuses reads the job's final records, by call: own records and the
-// statuses of block records (fences hold none). A call with a final status
-// in two places fails the test.
+// statuses reads the job's final statuses, by call (own records and block
+// records), each as JSON; a call with a final status in two places fails
+// the test.
 func statuses(ctx context.Context, t *testing.T, ex *lithops.Executor, jobID string) map[string][]byte {
 	t.Helper()
 	st := ex.Storage()
-	infos, err := st.List(ctx, st.Bucket(), protocol.JobPrefix(ex.ID(), jobID)+"status/")
+	finals, twice, err := worker.Finals(ctx, st, st.Bucket(), ex.ID(), jobID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string][]byte{}
-	add := func(call string, raw []byte, where string) {
-		if _, dup := out[call]; dup {
-			t.Fatalf("call %s has a second final status, in %s", call, where)
-		}
-		out[call] = raw
+	if len(twice) > 0 {
+		t.Fatalf("calls %v have a second final status", twice)
 	}
-	for _, o := range infos {
-		raw, err := st.GetBytes(ctx, st.Bucket(), o.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, ok := protocol.ParseKey(o.Key)
-		if !ok {
-			t.Fatalf("unexpected key %s", o.Key)
-		}
-		if !k.Batch {
-			add(k.Call, raw, o.Key)
-			continue
-		}
-		sts, err := protocol.ParseStatusBatch(k, raw)
-		if err != nil {
-			t.Fatalf("%s: %v", o.Key, err)
-		}
-		for _, s := range sts {
-			b, _ := json.Marshal(s)
-			add(s.CallID, b, o.Key)
-		}
+	out := make(map[string][]byte, len(finals))
+	for c, s := range finals {
+		out[c], _ = json.Marshal(s)
 	}
 	return out
 }

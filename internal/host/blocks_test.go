@@ -124,35 +124,15 @@ func records(t *testing.T, st *storage.Storage) (keys []string, finals map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	finals = map[string]protocol.Status{}
-	add := func(s protocol.Status, where string) {
-		if _, dup := finals[s.CallID]; dup {
-			t.Fatalf("call %s has a second final status, in %s", s.CallID, where)
-		}
-		finals[s.CallID] = s
-	}
 	for _, o := range infos {
 		keys = append(keys, strings.TrimPrefix(o.Key, protocol.JobPrefix("e", "j")+"status/"))
-		raw, err := st.GetBytes(ctx, "b", o.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, _ := protocol.ParseKey(o.Key)
-		if !k.Batch {
-			var s protocol.Status
-			if err := json.Unmarshal(raw, &s); err != nil {
-				t.Fatal(err)
-			}
-			add(s, o.Key)
-			continue
-		}
-		sts, err := protocol.ParseStatusBatch(k, raw)
-		if err != nil {
-			t.Fatalf("%s: %v", o.Key, err)
-		}
-		for _, s := range sts {
-			add(s, o.Key)
-		}
+	}
+	finals, twice, err := worker.Finals(ctx, st, "b", "e", "j")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(twice) > 0 {
+		t.Fatalf("calls %v have a second final status", twice)
 	}
 	return keys, finals
 }

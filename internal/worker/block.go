@@ -178,3 +178,50 @@ func indexOf(sts []protocol.Status, callID string) int {
 	}
 	return -1
 }
+
+// Finals reads every final status of job from its records, its calls' own
+// and its batch or block records (fences hold none), by call. A call with
+// a final status in two places breaks the invariant of protocol.BlockKey
+// (or BatchKey): it is listed in twice, with the first status read kept.
+// A batch record that cannot be decoded is skipped, as writers skip it; an
+// own record that cannot be decoded is an error.
+func Finals(ctx context.Context, s *storage.Storage, bucket, executorID, jobID string) (finals map[string]protocol.Status, twice []string, err error) {
+	infos, err := s.List(ctx, bucket, protocol.JobPrefix(executorID, jobID)+"status/")
+	if err != nil {
+		return nil, nil, err
+	}
+	finals = map[string]protocol.Status{}
+	add := func(st protocol.Status) {
+		if _, dup := finals[st.CallID]; dup {
+			twice = append(twice, st.CallID)
+			return
+		}
+		finals[st.CallID] = st
+	}
+	for _, o := range infos {
+		k, ok := protocol.ParseKey(o.Key)
+		if !ok || k.Kind != protocol.KindStatus {
+			continue
+		}
+		raw, err := s.GetBytes(ctx, bucket, o.Key)
+		if err != nil {
+			return nil, nil, err
+		}
+		if k.Batch {
+			sts, err := protocol.ParseStatusBatch(k, raw)
+			if err != nil {
+				continue
+			}
+			for _, st := range sts {
+				add(st)
+			}
+			continue
+		}
+		var st protocol.Status
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return nil, nil, fmt.Errorf("status %s: %w", o.Key, err)
+		}
+		add(st)
+	}
+	return finals, twice, nil
+}

@@ -27,43 +27,20 @@ func blockFailure(call, worker string) *protocol.Status {
 	return st
 }
 
-// finals reads every final status of the job, by call, from own records
-// and block records, and fails the test when a call has two.
+// finals reads every final status of the job, by call, and fails the
+// test when a call has two.
 func finals(t *testing.T, st *storage.Storage) map[string]*protocol.Status {
 	t.Helper()
-	ctx := context.Background()
-	infos, err := st.List(ctx, "b", protocol.JobPrefix(blockExec, blockJob)+"status/")
+	all, twice, err := Finals(context.Background(), st, "b", blockExec, blockJob)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]*protocol.Status{}
-	add := func(s protocol.Status, where string) {
-		if out[s.CallID] != nil {
-			t.Fatalf("call %s has a second final status, in %s", s.CallID, where)
-		}
-		out[s.CallID] = &s
+	if len(twice) > 0 {
+		t.Fatalf("calls %v have a second final status", twice)
 	}
-	for _, o := range infos {
-		raw, err := st.GetBytes(ctx, "b", o.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		k, _ := protocol.ParseKey(o.Key)
-		if !k.Batch {
-			var s protocol.Status
-			if err := json.Unmarshal(raw, &s); err != nil {
-				t.Fatalf("%s: %v", o.Key, err)
-			}
-			add(s, o.Key)
-			continue
-		}
-		sts, err := protocol.ParseStatusBatch(k, raw)
-		if err != nil {
-			continue // a damaged record the test wrote
-		}
-		for _, s := range sts {
-			add(s, o.Key)
-		}
+	out := make(map[string]*protocol.Status, len(all))
+	for c, s := range all {
+		out[c] = &s
 	}
 	return out
 }
@@ -305,5 +282,37 @@ func TestRecordAttempt(t *testing.T) {
 				t.Fatalf("attempt record: %v, want written %v", aerr, tc.attempt)
 			}
 		})
+	}
+}
+
+// TestFinals: every final status of a job by call, from own and block
+// records, fences and damaged block records skipped; a call with a final
+// status in two places is named.
+func TestFinals(t *testing.T) {
+	ctx := context.Background()
+	mem := memory.New()
+	mem.CreateBucket(ctx, "b")
+	st := storage.New(mem, "memory", "b")
+	before(t, st, "record") // 00004 and 00005 in the block of 00000
+	for _, s := range []*protocol.Status{blockSuccess("00006", "me"), blockFailure("00005", "me")} {
+		if _, err := Record(ctx, st, "b", protocol.StatusKey(blockExec, blockJob, s.CallID), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fence, _ := json.Marshal(protocol.StatusBatch{Version: protocol.Version, Block: 16, Fence: true})
+	key, _ := protocol.BlockKey(blockExec, blockJob, "00016", 16)
+	st.PutBytes(ctx, "b", key, fence)
+	damaged, _ := protocol.BlockKey(blockExec, blockJob, "00032", 16)
+	st.PutBytes(ctx, "b", damaged, []byte("{"))
+	all, twice, err := Finals(ctx, st, "b", blockExec, blockJob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 || all["00004"].WorkerID != "other" || all["00006"].WorkerID != "me" || !slices.Equal(twice, []string{"00005"}) {
+		t.Fatalf("Finals = %v, twice %v; want 00004, 00005 and 00006, 00005 twice", all, twice)
+	}
+	st.PutBytes(ctx, "b", protocol.StatusKey(blockExec, blockJob, "00007"), []byte("not json"))
+	if _, _, err := Finals(ctx, st, "b", blockExec, blockJob); err == nil {
+		t.Fatal("an own record that is not JSON: no error")
 	}
 }
