@@ -45,12 +45,17 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		return true, err
 	}
 	proc := "/proc/self/fd/" + strconv.Itoa(fd)
-	link := func() error {
-		if emptyPathLink.Load() != emptyPathNo {
-			err := unix.Linkat(fd, "", unix.AT_FDCWD, p, unix.AT_EMPTY_PATH)
+	// link links the file at p, by descriptor where that works (byName:
+	// not this time).
+	link := func(byName bool) error {
+		if mode := emptyPathLink.Load(); mode != emptyPathNo && !byName {
+			err := linkByFD(fd, p)
 			if err == nil || errors.Is(err, unix.EEXIST) {
 				emptyPathLink.Store(emptyPathYes)
 				return err
+			}
+			if mode == emptyPathYes && errors.Is(err, unix.ENOENT) {
+				return err // most likely the directory: the caller makes it and says
 			}
 			// ENOENT is a missing directory or a missing capability, EPERM
 			// or EINVAL a kernel or sandbox that refuses: by name says which.
@@ -67,8 +72,9 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	// Linked first, the directory made only when missing: most keys go to a
 	// directory that exists (status/ of a running job). A concurrent Delete
 	// may remove the directory just made (see Put): then it is made again.
+	byName, sawDir := false, false
 	for attempt := 1; ; attempt++ {
-		err := link()
+		err := link(byName)
 		switch {
 		case err == nil:
 			return true, nil
@@ -79,7 +85,14 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		case errors.Is(err, unix.ENOTDIR):
 			return true, keyConflict(key, &fs.PathError{Op: "link", Path: p, Err: err})
 		case errors.Is(err, unix.ENOENT) && attempt < 100:
-			if merr := os.Mkdir(dir, 0o755); merr != nil && !errors.Is(merr, fs.ErrExist) {
+			merr := os.Mkdir(dir, 0o755)
+			if errors.Is(merr, fs.ErrExist) {
+				// The directory was there: a concurrent Put made it (the
+				// link is tried again), or, the second time, the link by
+				// descriptor is refused (a capability lost): by name tells.
+				byName = sawDir
+				sawDir = true
+			} else if merr != nil {
 				if merr := os.MkdirAll(dir, 0o755); merr != nil && !errors.Is(merr, fs.ErrNotExist) && !errors.Is(merr, fs.ErrExist) {
 					return true, keyConflict(key, merr)
 				}
@@ -88,6 +101,12 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		}
 		return true, &fs.PathError{Op: "link", Path: p, Err: err}
 	}
+}
+
+// linkByFD links the O_TMPFILE file fd at p by descriptor (a variable for
+// tests: a process that loses CAP_DAC_READ_SEARCH).
+var linkByFD = func(fd int, p string) error {
+	return unix.Linkat(fd, "", unix.AT_FDCWD, p, unix.AT_EMPTY_PATH)
 }
 
 // emptyPathLink says whether linkat(fd, "", AT_EMPTY_PATH) works for this

@@ -1,10 +1,14 @@
 package localfs
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/lithops-go/lithops/storage"
 	"github.com/lithops-go/lithops/storage/storagetest"
+	"golang.org/x/sys/unix"
 )
 
 // TestConformanceEachLink: the conformance suite with each way of linking
@@ -32,5 +36,44 @@ func TestConformanceEachLink(t *testing.T) {
 				t.Fatal("a process told to link by name linked by descriptor")
 			}
 		})
+	}
+}
+
+// TestLinkRefusedAfterItWorked: a process whose links by descriptor worked
+// and then are refused (ENOENT, as the kernel answers without
+// CAP_DAC_READ_SEARCH) still puts every object, new directories and
+// existing ones, by name, and links by name from then on.
+func TestLinkRefusedAfterItWorked(t *testing.T) {
+	if !haveProcFD() {
+		t.Skip("no /proc/self/fd: Put takes the portable path")
+	}
+	defer func(old func(int, string) error, mode int32) {
+		linkByFD = old
+		emptyPathLink.Store(mode)
+	}(linkByFD, emptyPathLink.Load())
+	linkByFD = func(int, string) error { return unix.ENOENT }
+	emptyPathLink.Store(emptyPathYes)
+	d, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := storage.New(d, "localhost", "b")
+	ctx := context.Background()
+	if err := st.CreateBucket(ctx, "b"); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"new/dir/a", "new/dir/b", "top"} {
+		if err := st.PutIfAbsent(ctx, "b", key, strings.NewReader(key)); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+		if got, err := st.GetBytes(ctx, "b", key); err != nil || string(got) != key {
+			t.Fatalf("get %s: %q, %v", key, got, err)
+		}
+	}
+	if err := st.PutIfAbsent(ctx, "b", "top", strings.NewReader("again")); !errors.Is(err, storage.ErrExists) {
+		t.Fatalf("second put: %v, want ErrExists", err)
+	}
+	if emptyPathLink.Load() != emptyPathNo {
+		t.Fatal("still linking by descriptor after it was refused")
 	}
 }
