@@ -120,19 +120,21 @@ func blockJob(t *testing.T, st *storage.Storage, block int, inputs ...string) *p
 func records(t *testing.T, st *storage.Storage) (keys []string, finals map[string]protocol.Status) {
 	t.Helper()
 	ctx := context.Background()
-	infos, err := st.List(ctx, "b", protocol.JobPrefix("e", "j")+"status/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range infos {
-		keys = append(keys, strings.TrimPrefix(o.Key, protocol.JobPrefix("e", "j")+"status/"))
-	}
 	finals, twice, err := worker.Finals(ctx, st, "b", "e", "j")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(twice) > 0 {
 		t.Fatalf("calls %v have a second final status", twice)
+	}
+	// Listed after: records are never deleted, so every key that held the
+	// statuses read is there (a record written meanwhile may be too).
+	infos, err := st.List(ctx, "b", protocol.JobPrefix("e", "j")+"status/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range infos {
+		keys = append(keys, strings.TrimPrefix(o.Key, protocol.JobPrefix("e", "j")+"status/"))
 	}
 	return keys, finals
 }
