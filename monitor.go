@@ -280,13 +280,7 @@ func (e *Executor) pollBatch(ctx context.Context, j *jobState, k protocol.Key, k
 func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt int, silent time.Duration) error {
 	st := protocol.Failed(e.id, j.job.JobID, protocol.Call{ID: c.id, Attempt: attempt}, protocol.KindLost, "lost",
 		fmt.Sprintf("the worker stopped renewing the call's lease %v ago (lease %vs): it vanished", silent.Round(time.Second), j.job.Lease))
-	var rec *protocol.Status
-	var err error
-	if protocol.Final(st, j.job.Retries) {
-		rec, err = worker.RecordFinal(ctx, e.st, e.bucket, j.job.Block, st)
-	} else {
-		rec, err = worker.Record(ctx, e.st, e.bucket, protocol.RecordKey(st, j.job.Retries), st)
-	}
+	rec, err := worker.RecordStatus(ctx, e.st, e.bucket, j.job.Block, j.job.Retries, st)
 	if err != nil {
 		e.log.Warn("cannot record a lost call", "job", j.job.JobID, "call", c.id, "err", err)
 		return err

@@ -44,7 +44,8 @@ func newBlocks(st *storage.Storage, inv *protocol.Invocation, size int, calls []
 	return b
 }
 
-// add takes a deferred status.
+// add takes a deferred status. Without blocks (size 0) every status is
+// its own group, due at once, and recorded on its own.
 func (b *blocks) add(s *protocol.Status, now time.Time) {
 	k, _ := protocol.BlockKey(s.ExecutorID, s.JobID, s.CallID, b.size)
 	if len(b.pend[k]) == 0 {
@@ -87,12 +88,18 @@ func (b *blocks) pending() []*protocol.Status {
 	var out []*protocol.Status
 	for _, sts := range b.pend {
 		for _, s := range sts {
-			u := *s
-			u.Deferred, u.Unrecorded = false, true
-			out = append(out, &u)
+			out = append(out, unrecorded(s))
 		}
 	}
 	return out
+}
+
+// unrecorded is a copy of s, deferred or not, marked as the status of a
+// call that ended but could not be recorded (what giveUp writes).
+func unrecorded(s *protocol.Status) *protocol.Status {
+	u := *s
+	u.Deferred, u.Unrecorded = false, true
+	return &u
 }
 
 // record writes one group of a block and returns each call's recorded
@@ -100,11 +107,6 @@ func (b *blocks) pending() []*protocol.Status {
 func (b *blocks) record(ctx context.Context, sts []*protocol.Status) []*protocol.Status {
 	var ok []*protocol.Status
 	out := make([]*protocol.Status, 0, len(sts))
-	unrecorded := func(s *protocol.Status) *protocol.Status {
-		u := *s
-		u.Deferred, u.Unrecorded = false, true
-		return &u
-	}
 	// Successes first: a failure's own record fences a block not yet
 	// written, which would leave every success a record of its own.
 	for _, s := range sts {

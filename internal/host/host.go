@@ -360,11 +360,11 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	// A job with blocks: the pool hands its final statuses over unrecorded
 	// (Deferred), and they are recorded here, a block at a time.
 	blk := newBlocks(st, inv, job.Block, todo)
-	var unrecorded, n int
+	var notWritten, n int
 	end := func(s *protocol.Status) {
 		n++
 		if s.Unrecorded {
-			unrecorded++
+			notWritten++
 			settled[s.CallID] = s
 			return
 		}
@@ -373,15 +373,12 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 		settled[s.CallID] = nil
 		pushes.add(s)
 	}
-	// stopped leaves what is not recorded to giveUp.
 	// stopped leaves what is not recorded to giveUp: the blocks' pending
 	// statuses and those that ended since the last round.
 	stopped := func() {
 		for _, s := range ended.take() {
 			if s.Deferred {
-				u := *s
-				u.Deferred, u.Unrecorded = false, true
-				settled[s.CallID] = &u
+				settled[s.CallID] = unrecorded(s)
 				continue
 			}
 			end(s)
@@ -408,11 +405,8 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 		now := time.Now()
 		for _, s := range ended.take() {
 			if s.Deferred {
-				if job.Block > 0 {
-					blk.add(s, now)
-					continue
-				}
-				s = blk.record(ctx, []*protocol.Status{s})[0] // not expected: only blocks defer
+				blk.add(s, now)
+				continue
 			}
 			end(s)
 		}
@@ -422,8 +416,8 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 			}
 		}
 	}
-	if unrecorded > 0 {
-		return logs, fmt.Errorf("%d call(s) finished but their status could not be written", unrecorded)
+	if notWritten > 0 {
+		return logs, fmt.Errorf("%d call(s) finished but their status could not be written", notWritten)
 	}
 	allEnded = true
 	return append(logs, fmt.Sprintf("%d call(s) of %s/%s run", len(todo), inv.ExecutorID, inv.JobID)), nil
@@ -440,17 +434,14 @@ func (h *Host) blockRecords(ctx context.Context, inv *protocol.Invocation, size 
 			continue
 		}
 		read[key] = true
-		raw, err := h.opts.Storage.GetBytes(ctx, inv.Bucket, key)
+		// A damaged record lists none: its calls run again and get records
+		// of their own.
+		sts, err := worker.ReadBlock(ctx, h.opts.Storage, inv.Bucket, key)
 		if errors.Is(err, storage.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("check block record %s: %w", key, err)
-		}
-		k, _ := protocol.ParseKey(key)
-		sts, err := protocol.ParseStatusBatch(k, raw)
-		if err != nil {
-			continue // damaged: its calls run again and get records of their own
+			return nil, fmt.Errorf("check %w", err)
 		}
 		for i := range sts {
 			listed[sts[i].CallID] = &sts[i]

@@ -243,16 +243,7 @@ func (p *Pool) record(c *call, st *protocol.Status) {
 		return
 	}
 	ctx := context.WithoutCancel(c.ctx)
-	var rec *protocol.Status
-	var err error
-	switch {
-	case protocol.Final(st, c.retries):
-		rec, err = worker.RecordFinal(ctx, p.opts.Storage, c.inv.Bucket, c.block, st)
-	case c.block > 0:
-		rec, err = worker.RecordAttempt(ctx, p.opts.Storage, c.inv.Bucket, c.block, st)
-	default:
-		rec, err = worker.Record(ctx, p.opts.Storage, c.inv.Bucket, protocol.RecordKey(st, c.retries), st)
-	}
+	rec, err := worker.RecordStatus(ctx, p.opts.Storage, c.inv.Bucket, c.block, c.retries, st)
 	if err != nil {
 		p.opts.Logger.Warn("procpool: cannot record call status", "job", st.JobID, "call", st.CallID, "err", err)
 		rec.Unrecorded = true

@@ -39,6 +39,17 @@ func RecordFinal(ctx context.Context, s *storage.Storage, bucket string, block i
 	return Record(ctx, s, bucket, key, st)
 }
 
+// RecordStatus writes st, an ended attempt of a call of a job with retries
+// retries and blocks of block calls (0: none), where it belongs: a final
+// status with RecordFinal, one that is retried or handed back with
+// RecordAttempt. It returns the status recorded for the call.
+func RecordStatus(ctx context.Context, s *storage.Storage, bucket string, block, retries int, st *protocol.Status) (*protocol.Status, error) {
+	if protocol.Final(st, retries) {
+		return RecordFinal(ctx, s, bucket, block, st)
+	}
+	return RecordAttempt(ctx, s, bucket, block, st)
+}
+
 // RecordAttempt writes st, a status that is not final (an attempt that is
 // retried, or handed back to the client), at its attempt key, as Record
 // does, unless the call already has a final status — in its own record or,
@@ -46,7 +57,7 @@ func RecordFinal(ctx context.Context, s *storage.Storage, bucket string, block i
 // so that nobody retries a call that has ended.
 func RecordAttempt(ctx context.Context, s *storage.Storage, bucket string, block int, st *protocol.Status) (*protocol.Status, error) {
 	if bkey, ok := protocol.BlockKey(st.ExecutorID, st.JobID, st.CallID, block); ok {
-		listed, err := readBlock(ctx, s, bucket, bkey)
+		listed, err := ReadBlock(ctx, s, bucket, bkey)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return st, err
 		}
@@ -102,7 +113,7 @@ func RecordBlock(ctx context.Context, s *storage.Storage, bucket string, block i
 	if !errors.Is(err, storage.ErrExists) {
 		return fail(fmt.Errorf("write block record: %w", err))
 	}
-	listed, err := readBlock(ctx, s, bucket, key)
+	listed, err := ReadBlock(ctx, s, bucket, key)
 	if err != nil {
 		return fail(err)
 	}
@@ -124,7 +135,7 @@ func fenceBlock(ctx context.Context, s *storage.Storage, bucket, key string, blo
 	if err == nil {
 		return nil, nil
 	}
-	listed, rerr := readBlock(ctx, s, bucket, key)
+	listed, rerr := ReadBlock(ctx, s, bucket, key)
 	if rerr != nil {
 		if errors.Is(err, storage.ErrExists) {
 			return nil, rerr
@@ -134,10 +145,11 @@ func fenceBlock(ctx context.Context, s *storage.Storage, bucket, key string, blo
 	return listed, nil // it exists: ours (a write whose answer was lost) or another's
 }
 
-// readBlock returns the statuses the block record at key lists. A record
+// ReadBlock returns the statuses the block record at key lists. A record
 // that cannot be decoded lists none: its calls get records of their own,
-// which every reader takes before a block record.
-func readBlock(ctx context.Context, s *storage.Storage, bucket, key string) ([]protocol.Status, error) {
+// which every reader takes before a block record. A missing record is an
+// error wrapping storage.ErrNotFound.
+func ReadBlock(ctx context.Context, s *storage.Storage, bucket, key string) ([]protocol.Status, error) {
 	raw, err := s.GetBytes(ctx, bucket, key)
 	if err != nil {
 		return nil, fmt.Errorf("read block record %s: %w", key, err)

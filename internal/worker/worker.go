@@ -236,18 +236,11 @@ func (w *Worker) record(ctx context.Context, inv *protocol.Invocation, x execute
 	if x.job != nil {
 		retries = x.job.Retries
 	}
-	var rec *protocol.Status
-	var err error
-	switch {
-	case x.job != nil && x.job.Block > 0 && protocol.Final(st, retries):
-		// Whoever ran the call did not ask to defer its record
-		// (PipeRequest.Defer): its block decides where (protocol.BlockKey).
-		rec, err = RecordFinal(ctx, w.Storage, inv.Bucket, x.job.Block, st)
-	case x.job != nil && x.job.Block > 0:
-		rec, err = RecordAttempt(ctx, w.Storage, inv.Bucket, x.job.Block, st)
-	default:
-		rec, err = w.writeStatus(ctx, inv.Bucket, st, protocol.RecordKey(st, retries))
+	block := 0
+	if x.job != nil {
+		block = x.job.Block
 	}
+	rec, err := w.writeStatus(ctx, inv.Bucket, block, retries, st)
 	if err == nil && rec == st && x.job != nil && x.job.EscalateMemory && protocol.Final(st, retries) {
 		// A duplicate execution of this attempt may have handed it back
 		// (out of memory) first: the final status settles the attempt, so
@@ -570,13 +563,13 @@ func invoke(ctx context.Context, call func(context.Context, protocol.Codec, []by
 	return out, err, false, ""
 }
 
-// writeStatus records st create-if-absent at key: when a duplicate delivery
-// (or, for the final record, another attempt) finished first, its status
-// stays and is returned.
-func (w *Worker) writeStatus(ctx context.Context, bucket string, st *protocol.Status, key string) (*protocol.Status, error) {
-	rec, err := Record(ctx, w.Storage, bucket, key, st)
+// writeStatus records st where it belongs (RecordStatus): when a duplicate
+// delivery (or, for the final record, another attempt) finished first, its
+// status stays and is returned.
+func (w *Worker) writeStatus(ctx context.Context, bucket string, block, retries int, st *protocol.Status) (*protocol.Status, error) {
+	rec, err := RecordStatus(ctx, w.Storage, bucket, block, retries, st)
 	if err == nil && rec != st {
-		w.Logger.Info("call already recorded by another execution", "key", key, "worker", rec.WorkerID)
+		w.Logger.Info("call already recorded by another execution", "call", st.CallID, "attempt", st.Attempt, "worker", rec.WorkerID)
 	}
 	return rec, err
 }
@@ -688,7 +681,7 @@ func LookupIn(ctx context.Context, s *storage.Storage, bucket, executorID, jobID
 		return nil, err
 	}
 	if bkey, ok := protocol.BlockKey(executorID, jobID, callID, block); ok {
-		listed, rerr := readBlock(ctx, s, bucket, bkey)
+		listed, rerr := ReadBlock(ctx, s, bucket, bkey)
 		switch {
 		case errors.Is(rerr, storage.ErrNotFound):
 			return nil, err // not found
