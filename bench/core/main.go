@@ -90,6 +90,13 @@ func main() {
 				return err
 			}
 		}
+		// The floor of one warm call, measured just before it on the same
+		// storage: its status record, status-sized, created in a new
+		// directory (each call is a job of its own), one at a time.
+		oneFloor, floorPrefix, err := callFloor(ctx, fexec.Storage(), max(*warmN, 1))
+		if err != nil {
+			return err
+		}
 		lat := make([]time.Duration, max(*warmN, 1))
 		var phases [4][]time.Duration
 		for i := range lat {
@@ -117,6 +124,11 @@ func main() {
 		slices.Sort(lat)
 		fmt.Printf("warm CallAsync→Result   median %v  p90 %v  (n=%d; target ≤ 0.3 ms; Lithops localhost 310–410 ms)\n",
 			lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*9/10].Round(10*time.Microsecond), len(lat))
+		fmt.Printf("  file-system floor      median %v  (one status-sized create-if-absent in a new directory, same storage, just before; the call takes %.1f× of it, %v more)\n",
+			oneFloor.Round(time.Microsecond), float64(lat[len(lat)/2])/float64(oneFloor), (lat[len(lat)/2] - oneFloor).Round(10*time.Microsecond))
+		if _, err := fexec.Storage().DeletePrefix(ctx, fexec.Storage().Bucket(), floorPrefix); err != nil {
+			return err
+		}
 		if len(phases[0]) > 0 {
 			med := func(d []time.Duration) time.Duration {
 				slices.Sort(d)
@@ -217,6 +229,26 @@ func fsFloor(ctx context.Context, st *storage.Storage, n, workers int) (time.Dur
 	d := time.Since(start)
 	_, err := st.DeletePrefix(ctx, st.Bucket(), prefix)
 	return d, err
+}
+
+// callFloor is the median of n single create-if-absent writes of a
+// status-sized record, each in a directory of its own, one after the
+// other: what a warm call must write at the least before it is answered.
+// The records stay under prefix until the caller deletes them, so that
+// their deletion does not weigh on what is measured next to them.
+func callFloor(ctx context.Context, st *storage.Storage, n int) (median time.Duration, prefix string, err error) {
+	record := bytes.Repeat([]byte("x"), 300)
+	prefix = fmt.Sprintf("bench.callfloor/%d/", time.Now().UnixNano())
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		start := time.Now()
+		if err := st.PutIfAbsent(ctx, st.Bucket(), fmt.Sprintf("%s%05d/00000.json", prefix, i), bytes.NewReader(record)); err != nil {
+			return 0, prefix, err
+		}
+		ds[i] = time.Since(start)
+	}
+	slices.Sort(ds)
+	return ds[n/2], prefix, nil
 }
 
 func cold(ctx context.Context, n int) error {
