@@ -23,8 +23,6 @@
 package protocol
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -579,20 +577,6 @@ func (j *Job) Validate() error {
 
 // Registry maps registered function names to their Go signatures.
 type Registry map[string]string
-
-// Fingerprint is a short hash of the registry, equal for equal registries.
-func (r Registry) Fingerprint() string {
-	names := make([]string, 0, len(r))
-	for n := range r {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		fmt.Fprintf(h, "%s\x00%s\x00", n, r[n])
-	}
-	return hex.EncodeToString(h.Sum(nil))[:16]
-}
 
 // Diff describes how other (the worker's) differs from r (the client's), or
 // returns "" when they are equal.

@@ -72,8 +72,8 @@ func TestRegistryDiff(t *testing.T) {
 			t.Errorf("diff %q lacks %q", d, want)
 		}
 	}
-	if a.Diff(a) != "" || a.Fingerprint() == b.Fingerprint() {
-		t.Error("equal registries differ or different ones have one fingerprint")
+	if a.Diff(a) != "" {
+		t.Error("equal registries differ")
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -324,7 +325,7 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 		return err
 	}
 	fn := w.Funcs[job.Function]
-	if fn == nil || fn.Signature != job.Signature || job.Registry.Fingerprint() != w.Registry.Fingerprint() {
+	if fn == nil || fn.Signature != job.Signature || !maps.Equal(job.Registry, w.Registry) {
 		diff := job.Registry.Diff(w.Registry)
 		if diff == "" {
 			diff = fmt.Sprintf("function %q is %s in the client", job.Function, job.Signature)
