@@ -314,3 +314,42 @@ func TestLeaseErrorPaths(t *testing.T) {
 		t.Errorf("a failed Rerun changed the job's records: %d objects, was %d", len(after), len(before))
 	}
 }
+
+// TestLostCallEndedMeanwhile: a call found lost whose worker was only slow
+// and recorded its final status just before the lost attempt was recorded
+// ends with that status; no next attempt runs for nothing. A lost call
+// without a final status is retried as before.
+func TestLostCallEndedMeanwhile(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	e, fake, js := leaseJob(ctx, t, nil, 2, 2)
+	ended, gone := js.calls[0], js.calls[1]
+	raw, err := protocol.Gob.Marshal(envelope[int]{V: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &protocol.Status{Version: protocol.Version, ExecutorID: e.id, JobID: js.job.JobID, CallID: ended.id,
+		State: protocol.StateSuccess, Result: raw, HasResult: true, End: time.Now()}
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.PutBytes(ctx, e.bucket, protocol.StatusKey(e.id, js.job.JobID, ended.id), b); err != nil {
+		t.Fatal(err)
+	}
+	js.pollMu.Lock()
+	errEnded := e.lost(ctx, js, ended, 0, 2*time.Second)
+	errGone := e.lost(ctx, js, gone, 0, 2*time.Second)
+	js.pollMu.Unlock()
+	if errEnded != nil || errGone != nil {
+		t.Fatalf("lost: %v, %v", errEnded, errGone)
+	}
+	waitRetried(t, fake, map[string]int{gone.id: 1})
+	time.Sleep(300 * time.Millisecond) // a retry of the ended call would have been invoked by now
+	if got := fake.retried(); len(got) != 1 {
+		t.Fatalf("retried %v: only call %s had no final status", got, gone.id)
+	}
+	if !ended.isDone() || ended.state() != StateSuccess {
+		t.Fatalf("the call that ended meanwhile: done %v, state %v; want its recorded success", ended.isDone(), ended.state())
+	}
+}

@@ -274,7 +274,8 @@ func (e *Executor) pollBatch(ctx context.Context, j *jobState, k protocol.Key, k
 
 // lost handles a call whose worker vanished: the next attempt if retries
 // are left, else a final "lost" failure. Records are create-if-absent, so a
-// worker that was only slow and finishes after all keeps its result. It
+// worker that was only slow and finishes after all keeps its result, and
+// one that recorded its final status first ends the call with it. It
 // returns the error of recording the lost attempt: nothing else happens
 // then, and the next poll tries again.
 func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt int, silent time.Duration) error {
@@ -287,8 +288,10 @@ func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt 
 	}
 	c.leaseKey = "" // j.pollMu is held; checkLeases deletes the stale lease
 	c.minLeaseAttempt = max(c.minLeaseAttempt, attempt+1)
-	if protocol.Final(st, j.job.Retries) {
-		c.finish(rec, nil) // the worker's own final record, if it wrote one first
+	if protocol.Final(st, j.job.Retries) || (rec != st && protocol.Final(rec, j.job.Retries)) {
+		// The worker's own final record, if it wrote one first: a worker
+		// that was slow, not gone, needs no next attempt.
+		c.finish(rec, nil)
 		return nil
 	}
 	e.log.Info("call lost; retrying", "job", j.job.JobID, "call", c.id, "attempt", attempt+1)
