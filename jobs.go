@@ -6,7 +6,6 @@ package lithops
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 	"weak"
@@ -117,12 +116,9 @@ func (e *Executor) readJob(ctx context.Context, key string) (*jobState, error) {
 	if err != nil {
 		return nil, err
 	}
-	job := new(protocol.Job)
-	if err := json.Unmarshal(raw, job); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", key, err)
-	}
-	if err := job.Validate(); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", key, err)
+	job, err := protocol.ParseJob(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	js := &jobState{e: e, job: job, calls: make([]*callState, job.Calls)}
 	js.remaining.Store(int64(job.Calls))

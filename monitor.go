@@ -5,7 +5,6 @@ package lithops
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -187,11 +186,7 @@ func (e *Executor) pollJob(j *jobState) {
 		if err != nil {
 			continue
 		}
-		var st protocol.Status
-		err = json.Unmarshal(raw, &st)
-		if err == nil {
-			err = st.Validate()
-		}
+		st, err := protocol.ParseStatus(raw)
 		if err == nil && st.State == protocol.StateRunning {
 			err = errors.New("a final status record says running")
 		}
@@ -206,7 +201,7 @@ func (e *Executor) pollJob(j *jobState) {
 			c.finish(nil, fmt.Errorf("%w: %s://%s/%s: %v", ErrCorrupt, e.st.Backend(), e.bucket, o.Key, err))
 			continue
 		}
-		c.finish(&st, nil)
+		c.finish(st, nil)
 	}
 	for _, b := range batches {
 		e.pollBatch(ctx, j, b.k, b.key)

@@ -199,9 +199,8 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 			if err != nil {
 				continue
 			}
-			var j protocol.Job
-			if json.Unmarshal(raw, &j) != nil || j.Created.After(cutoff) {
-				continue
+			if j, err := protocol.ParseJob(raw); err != nil || j.Created.After(cutoff) {
+				continue // unreadable: its age is unknown, kept
 			}
 		}
 		if err := del(byJob[id]); err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -237,9 +236,9 @@ func printLogs(ctx context.Context, w io.Writer, st *storage.Storage, exec, job,
 		if err != nil {
 			return len(refs), false, fmt.Errorf("logs: job %s/%s: %w", exec, job, err)
 		}
-		var j protocol.Job
-		if err := json.Unmarshal(raw, &j); err != nil {
-			return len(refs), false, fmt.Errorf("logs: job manifest: %w", err)
+		j, err := protocol.ParseJob(raw)
+		if err != nil {
+			return len(refs), false, fmt.Errorf("logs: %s: %w", protocol.JobKey(exec, job), err)
 		}
 		want = j.Calls
 	}

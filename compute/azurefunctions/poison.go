@@ -124,12 +124,12 @@ func (b *Backend) failPoisoned(ctx context.Context, queue string, inv *protocol.
 	raw, err := b.st.GetBytes(ctx, inv.Bucket, protocol.JobKey(inv.ExecutorID, inv.JobID))
 	switch {
 	case err == nil:
-		var job protocol.Job
-		if jerr := json.Unmarshal(raw, &job); jerr != nil {
+		if job, jerr := protocol.ParseJob(raw); jerr != nil {
 			// No runtime could read it either, so it wrote no block record.
 			b.opts.Logger.Warn("azure_functions: unreadable manifest of a poisoned message's job", "job", inv.JobID, "err", jerr)
+		} else {
+			block = job.Block
 		}
-		block = job.Block
 	case !errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("poisoned message of job %s: read manifest: %w", inv.JobID, err)
 	}

@@ -273,9 +273,8 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 		key := protocol.StatusKey(inv.ExecutorID, inv.JobID, c.ID)
 		raw, err := st.GetBytes(ctx, inv.Bucket, key)
 		if err == nil {
-			var prev protocol.Status
-			if json.Unmarshal(raw, &prev) == nil && prev.Validate() == nil && prev.State != protocol.StateRunning {
-				done = append(done, &prev)
+			if prev, perr := protocol.ParseStatus(raw); perr == nil && prev.State != protocol.StateRunning {
+				done = append(done, prev)
 				continue
 			}
 		} else if !errors.Is(err, storage.ErrNotFound) {
@@ -589,12 +588,8 @@ func (h *Host) job(ctx context.Context, inv *protocol.Invocation) (*protocol.Job
 	if err != nil {
 		return nil, fmt.Errorf("read job manifest: %w", err)
 	}
-	j = new(protocol.Job)
-	if err := json.Unmarshal(raw, j); err != nil {
-		return nil, fmt.Errorf("job manifest %s: %w", key, err)
-	}
-	if err := j.Validate(); err != nil {
-		return nil, fmt.Errorf("job manifest %s: %w", key, err)
+	if j, err = protocol.ParseJob(raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	h.mu.Lock()
 	if len(h.jobs) > 256 {

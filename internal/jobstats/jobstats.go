@@ -18,7 +18,6 @@ package jobstats
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -200,12 +199,9 @@ func load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID st
 	if err != nil {
 		return nil, fmt.Errorf("jobstats: read manifest %s://%s/%s: %w", st.Backend(), bucket, jobKey, err)
 	}
-	job := new(protocol.Job)
-	if err := json.Unmarshal(raw, job); err != nil {
-		return nil, fmt.Errorf("jobstats: manifest %s://%s/%s: %w", st.Backend(), bucket, jobKey, err)
-	}
-	if err := job.Validate(); err != nil {
-		return nil, fmt.Errorf("jobstats: manifest %s://%s/%s: %w", st.Backend(), bucket, jobKey, err)
+	job, err := protocol.ParseJob(raw)
+	if err != nil {
+		return nil, fmt.Errorf("jobstats: %s://%s/%s: %w", st.Backend(), bucket, jobKey, err)
 	}
 	if job.ExecutorID != executorID || job.JobID != jobID {
 		return nil, fmt.Errorf("jobstats: manifest %s://%s/%s names job %s/%s", st.Backend(), bucket, jobKey, job.ExecutorID, job.JobID)
@@ -297,11 +293,7 @@ func load(ctx context.Context, st *storage.Storage, bucket, executorID, jobID st
 
 // fill sets c from a status record, or marks it unreadable.
 func fill(c *Call, raw []byte) {
-	var s protocol.Status
-	err := json.Unmarshal(raw, &s)
-	if err == nil {
-		err = s.Validate()
-	}
+	s, err := protocol.ParseStatus(raw)
 	if err == nil && s.CallID != c.ID {
 		err = fmt.Errorf("status of call %s recorded under call %s", s.CallID, c.ID)
 	}
@@ -310,10 +302,10 @@ func fill(c *Call, raw []byte) {
 	}
 	if err != nil {
 		c.State = StateUnreadable
-		c.Error = &protocol.ErrorRecord{Kind: "record", Message: "unreadable status record: " + err.Error()}
+		c.Error = &protocol.ErrorRecord{Kind: "record", Message: "unreadable: " + err.Error()}
 		return
 	}
-	setFrom(c, &s)
+	setFrom(c, s)
 }
 
 // setFrom sets c from its final status s.

@@ -117,7 +117,7 @@ func TestLoad(t *testing.T) {
 	if c := r.Calls[1]; c.Error == nil || c.Error.Kind != protocol.KindUser || c.ExecTime() != ms(398) {
 		t.Errorf("failed call: %+v", c)
 	}
-	if c := r.Calls[5]; c.Error == nil || !strings.Contains(c.Error.Message, "unreadable status record") {
+	if c := r.Calls[5]; c.Error == nil || !strings.Contains(c.Error.Message, "unreadable: status record is not valid JSON") {
 		t.Errorf("unreadable call: %+v", c)
 	}
 	s := r.Summary
@@ -155,7 +155,7 @@ func TestLoadErrors(t *testing.T) {
 	if err := st.PutBytes(ctx, "lithops", protocol.JobKey("ex-3", "M000"), []byte(`{"protocol":2}`)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(ctx, st, "lithops", "ex-3", "M000"); err == nil || !strings.Contains(err.Error(), "manifest memory://lithops/lithops.jobs/ex-3/M000/job.json") {
+	if _, err := Load(ctx, st, "lithops", "ex-3", "M000"); err == nil || !strings.Contains(err.Error(), "memory://lithops/lithops.jobs/ex-3/M000/job.json: job manifest lacks executor_id") {
 		t.Fatalf("invalid manifest: %v", err)
 	}
 	moved := `{"protocol":2,"executor_id":"../x","job_id":"M000","function":"f","calls":0,"inputs":[]}`
@@ -298,7 +298,7 @@ func TestWriteTable(t *testing.T) {
 		"00002  success     1         w1      no    +0.210s  50ms      48ms   10.0 MiB\n" +
 		"00003  pending     0         -       -     -        -         -      -\n" +
 		"00004  pending     1         -       -     -        -         -      -\n" +
-		"00005  unreadable  0         -       -     -        -         -      -         record: unreadable status record: invalid character 'n' looking for beginning of object key string\n"
+		"00005  unreadable  0         -       -     -        -         -      -         record: unreadable: status record is not valid JSON: invalid character 'n' looking for beginning of object key string\n"
 	if buf.String() != want {
 		t.Errorf("table:\n%s\nwant:\n%s", buf.String(), want)
 	}

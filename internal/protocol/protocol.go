@@ -520,6 +520,33 @@ type ResultRef struct {
 	Status string `json:"status,omitempty"`
 }
 
+// ParseJob decodes and checks a job manifest (JobKey), the one way every
+// reader takes: raw as read from storage.
+func ParseJob(raw []byte) (*Job, error) {
+	j := new(Job)
+	if err := json.Unmarshal(raw, j); err != nil {
+		return nil, fmt.Errorf("job manifest is not valid JSON: %w", err)
+	}
+	if err := j.Validate(); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// ParseStatus decodes and checks the status record of one call (StatusKey
+// or AttemptKey; a batch or block record is ParseStatusBatch's), the one way
+// every reader takes: raw as read from storage.
+func ParseStatus(raw []byte) (*Status, error) {
+	st := new(Status)
+	if err := json.Unmarshal(raw, st); err != nil {
+		return nil, fmt.Errorf("status record is not valid JSON: %w", err)
+	}
+	if err := st.Validate(); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
 // ParseGather decodes and checks a gathering call's input.
 func ParseGather(raw []byte) (*Gather, error) {
 	var g Gather

@@ -99,9 +99,11 @@ func FuzzRecords(f *testing.F) {
 				}
 			}
 		}
-		var s Status
-		if json.Unmarshal(data, &s) == nil {
-			s.Validate()
+		if st, err := ParseStatus(data); err == nil && (st.CallID == "" || st.JobID == "") {
+			t.Fatalf("validated status %+v", st)
+		}
+		if j, err := ParseJob(data); err == nil && len(j.Inputs) != j.Calls {
+			t.Fatalf("validated manifest of %d calls with %d inputs", j.Calls, len(j.Inputs))
 		}
 		if g, err := ParseGather(data); err == nil {
 			for _, p := range g.Parts {
@@ -325,5 +327,32 @@ func TestParseBlockRecord(t *testing.T) {
 		if got, err := ParseStatusBatch(tc.k, tc.raw); err == nil {
 			t.Errorf("%s: ParseStatusBatch = %+v, want an error", tc.name, got)
 		}
+	}
+}
+
+func TestParseJobAndStatus(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw, wantJob, wantStatus string // "" : parses
+	}{
+		{name: "manifest", raw: `{"protocol":2,"executor_id":"e","job_id":"j","function":"f","calls":1,"inputs":[{"o":0,"n":3}]}`,
+			wantStatus: "lacks call_id"},
+		{name: "status", raw: `{"protocol":2,"job_id":"j","call_id":"00000","state":"error","error":{"kind":"user","message":"m"}}`,
+			wantJob: "lacks executor_id"},
+		{name: "not JSON", raw: `{"protocol":`, wantJob: "job manifest is not valid JSON", wantStatus: "status record is not valid JSON"},
+		{name: "old protocol", raw: `{"protocol":1,"executor_id":"e","job_id":"j","function":"f","call_id":"00000","state":"running"}`,
+			wantJob: "protocol version 1", wantStatus: "protocol version 1"},
+		{name: "success without result", raw: `{"protocol":2,"job_id":"j","call_id":"00000","state":"success"}`,
+			wantJob: "lacks executor_id", wantStatus: "neither an inline result nor a result key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseJob([]byte(tc.raw))
+			if (err == nil) != (tc.wantJob == "") || err != nil && !strings.Contains(err.Error(), tc.wantJob) {
+				t.Errorf("ParseJob: %v, want %q", err, tc.wantJob)
+			}
+			_, err = ParseStatus([]byte(tc.raw))
+			if (err == nil) != (tc.wantStatus == "") || err != nil && !strings.Contains(err.Error(), tc.wantStatus) {
+				t.Errorf("ParseStatus: %v, want %q", err, tc.wantStatus)
+			}
+		})
 	}
 }

@@ -229,11 +229,11 @@ func Finals(ctx context.Context, s *storage.Storage, bucket, executorID, jobID s
 			}
 			continue
 		}
-		var st protocol.Status
-		if err := json.Unmarshal(raw, &st); err != nil {
-			return nil, nil, fmt.Errorf("status %s: %w", o.Key, err)
+		st, err := protocol.ParseStatus(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", o.Key, err)
 		}
-		add(st)
+		add(*st)
 	}
 	return finals, twice, nil
 }

@@ -135,12 +135,8 @@ func (w *Worker) Job(ctx context.Context, bucket, executorID, jobID string) (*pr
 		}
 		return nil, err
 	}
-	j = new(protocol.Job)
-	if err := json.Unmarshal(data, j); err != nil {
-		return nil, fmt.Errorf("job manifest %s is not valid JSON: %w", key, err)
-	}
-	if err := j.Validate(); err != nil {
-		return nil, fmt.Errorf("job manifest %s: %w", key, err)
+	if j, err = protocol.ParseJob(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	w.mu.Lock()
 	if len(w.jobs) >= 64 { // bound the cache; manifests are cheap to re-read
@@ -586,9 +582,8 @@ func Record(ctx context.Context, s *storage.Storage, bucket, key string, st *pro
 	if key == protocol.AttemptKey(st.ExecutorID, st.JobID, st.CallID, st.Attempt) {
 		raw, err := s.GetBytes(ctx, bucket, protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID))
 		if err == nil {
-			var final protocol.Status
-			if json.Unmarshal(raw, &final) == nil && final.Validate() == nil && final.State != protocol.StateRunning {
-				return &final, nil
+			if final, err := protocol.ParseStatus(raw); err == nil && final.State != protocol.StateRunning {
+				return final, nil
 			}
 		} else if !errors.Is(err, storage.ErrNotFound) {
 			return st, fmt.Errorf("read the call's final status: %w", err)
@@ -604,11 +599,11 @@ func Record(ctx context.Context, s *storage.Storage, bucket, key string, st *pro
 		if gerr != nil {
 			return st, fmt.Errorf("read the status another execution wrote: %w", gerr)
 		}
-		var prev protocol.Status
-		if uerr := json.Unmarshal(raw, &prev); uerr != nil || prev.Validate() != nil {
-			return st, fmt.Errorf("status %s written by another execution is unreadable", key)
+		prev, perr := protocol.ParseStatus(raw)
+		if perr != nil {
+			return st, fmt.Errorf("status %s written by another execution is unreadable: %w", key, perr)
 		}
-		return &prev, nil
+		return prev, nil
 	}
 	if err != nil {
 		return st, fmt.Errorf("write status: %w", err)
@@ -669,14 +664,11 @@ func LookupIn(ctx context.Context, s *storage.Storage, bucket, executorID, jobID
 	key := protocol.StatusKey(executorID, jobID, callID)
 	raw, err := s.GetBytes(ctx, bucket, key)
 	if err == nil {
-		var st protocol.Status
-		if err := json.Unmarshal(raw, &st); err != nil {
-			return nil, fmt.Errorf("status %s is not valid JSON: %w", key, err)
+		st, err := protocol.ParseStatus(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", key, err)
 		}
-		if err := st.Validate(); err != nil {
-			return nil, fmt.Errorf("status %s: %w", key, err)
-		}
-		return &st, nil
+		return st, nil
 	}
 	if !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
