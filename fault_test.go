@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -155,7 +154,7 @@ var selfKill = lithops.Func("self_kill", func(ctx context.Context, path string) 
 	b, _ := os.ReadFile(path)
 	os.WriteFile(path, append(b, 'x'), 0o644)
 	if len(b) == 0 {
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		killSelf()
 		time.Sleep(time.Minute)
 	}
 	return fmt.Sprintf("attempt %d", len(b)), nil

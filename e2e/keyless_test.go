@@ -29,13 +29,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/lithops-go/lithops/internal/azure/appsettings"
 	"github.com/lithops-go/lithops/internal/azure/deploy/armdeploy"
 	"github.com/lithops-go/lithops/internal/azuredouble"
+	"github.com/lithops-go/lithops/internal/procgroup"
 	"github.com/lithops-go/lithops/internal/runtimetest"
 	"github.com/lithops-go/lithops/storage/azblob"
 )
@@ -608,18 +608,18 @@ func startOAuthAzurite(t *testing.T, ctx context.Context, bin, dir string, ca *t
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that stopping it reaches node and nothing
 	// else; killed with the test binary should that die first.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procgroup.Attr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start Azurite: %v", err)
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		procgroup.Stop(cmd)
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			procgroup.Kill(cmd)
 			<-exited
 		}
 	})

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# test.sh — runs every check and test of lithops-go: gofmt, go vet,
-# go test ./... with Azurite running so that no Azure test skips, and the
-# race detector on the packages with concurrency of their own.
+# test.sh — runs every check and test of lithops-go: gofmt, go vet (also
+# for darwin and windows), go test ./... with Azurite running so that no
+# Azure test skips, and the race detector on the packages with concurrency
+# of their own.
 #
 # Azurite (pinned in package.json) is installed with npm and started on
 # 127.0.0.1 when npm is available; the script stops it again if it started it.
@@ -35,6 +36,12 @@ if [[ -n $unformatted ]]; then
 fi
 echo "== go vet"
 go vet ./...
+# Users build on macOS and Windows too: every package, tests included,
+# must at least compile there.
+for goos in darwin windows; do
+	echo "== go vet (GOOS=$goos)"
+	GOOS=$goos go vet ./...
+done
 echo "== go test"
 go test -count=1 -timeout 20m "$@" ./...
 # The race detector on every package with concurrency of its own: the

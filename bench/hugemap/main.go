@@ -18,8 +18,9 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/lithops-go/lithops/bench/internal/usage"
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/config"
@@ -29,11 +30,7 @@ var noop = lithops.Func("bench_hugemap_noop", func(ctx context.Context, x int32)
 
 var memProfile string
 
-func cpu() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpu() time.Duration { return usage.CPU() }
 
 func heap() uint64 {
 	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}

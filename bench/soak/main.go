@@ -21,8 +21,9 @@ import (
 	"runtime"
 	"runtime/debug"
 	"sync/atomic"
-	"syscall"
 	"time"
+
+	"github.com/lithops-go/lithops/bench/internal/usage"
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/config"
@@ -49,11 +50,7 @@ func (p *peak) sample(stop <-chan struct{}) {
 	}
 }
 
-func maxRSS() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Maxrss * 1024
-}
+func maxRSS() int64 { return usage.PeakRSS() }
 
 // soak maps echo over n inputs in batches and counts results that are
 // missing or wrong. The time it returns leaves out the cleaning between

@@ -18,8 +18,9 @@ import (
 	"log"
 	"os"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/lithops-go/lithops/bench/internal/usage"
 
 	"github.com/lithops-go/lithops"
 	"github.com/lithops-go/lithops/compute"
@@ -85,11 +86,7 @@ func (p *paced) Close() error {
 	return nil
 }
 
-func cpu() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpu() time.Duration { return usage.CPU() }
 
 func main() {
 	calls := flag.Int("calls", 100_000, "calls of the map")

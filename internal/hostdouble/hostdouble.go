@@ -29,13 +29,13 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/v2/queueerror"
 	"github.com/lithops-go/lithops/internal/azure/appsettings"
+	"github.com/lithops-go/lithops/internal/procgroup"
 )
 
 // Options configure a Double.
@@ -159,7 +159,7 @@ func (d *Double) Kill(i int) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.cmd != nil && in.cmd.Process != nil {
-		syscall.Kill(-in.cmd.Process.Pid, syscall.SIGKILL)
+		procgroup.Kill(in.cmd)
 	}
 }
 
@@ -178,11 +178,11 @@ func (d *Double) Close() {
 	for _, in := range d.insts {
 		in.mu.Lock()
 		if in.cmd != nil && in.cmd.Process != nil {
-			syscall.Kill(-in.cmd.Process.Pid, syscall.SIGTERM)
+			procgroup.Stop(in.cmd)
 			select {
 			case <-in.dead:
 			case <-time.After(5 * time.Second):
-				syscall.Kill(-in.cmd.Process.Pid, syscall.SIGKILL)
+				procgroup.Kill(in.cmd)
 				<-in.dead
 			}
 		}
@@ -221,7 +221,7 @@ func (d *Double) launch(ctx context.Context, in *instance) error {
 	// The kernel kills the handler when the process that started it dies:
 	// a test killed mid-run (a timeout, ^C) leaves no handler behind (the
 	// handler's own workers die with it the same way).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procgroup.Attr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("hostdouble: start handler: %w", err)
 	}
@@ -393,7 +393,7 @@ func (d *Double) timeout(in *instance) {
 	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	procgroup.Kill(cmd)
 	select {
 	case <-dead:
 	case <-time.After(10 * time.Second):

@@ -1,3 +1,8 @@
+// The double's tests watch handler processes through signals and /proc:
+// POSIX only, as the platform it stands for (Flex Consumption) is Linux.
+
+//go:build unix
+
 package hostdouble
 
 import (

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lithops-go/lithops/internal/procgroup"
 	"github.com/lithops-go/lithops/internal/protocol"
 	"github.com/lithops-go/lithops/internal/worker"
 )
@@ -76,7 +77,7 @@ func (p *Pool) spawn() (*proc, error) {
 	}
 	cmd.Stdout = p.opts.Output
 	cmd.Stderr = p.opts.Output
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = procgroup.Attr() // a kill reaches what the function started; no orphan outlives its owner
 	if err := cmd.Start(); err != nil {
 		reqR.Close()
 		reqW.Close()
@@ -216,7 +217,7 @@ func (w *proc) stop() {
 	case <-time.After(50 * time.Millisecond):
 	}
 	w.killed.Store(true)
-	killGroup(w.cmd)
+	procgroup.Kill(w.cmd)
 	select {
 	case <-w.exited:
 	case <-time.After(10 * time.Second):

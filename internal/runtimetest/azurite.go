@@ -9,9 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/lithops-go/lithops/internal/procgroup"
 	"github.com/lithops-go/lithops/storage/azblob"
 )
 
@@ -99,7 +99,7 @@ func (a *Azurite) Start(ctx context.Context) error {
 		"--skipApiVersionCheck", "--loose", "--disableTelemetry", "--silent")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Its own process group, so that Stop reaches node and nothing else.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procgroup.Attr()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("azurite: start %s: %w", a.bin, err)
 	}
@@ -136,13 +136,13 @@ func (a *Azurite) Stop() error {
 		return nil
 	}
 	defer func() { a.cmd = nil }()
-	syscall.Kill(-a.cmd.Process.Pid, syscall.SIGTERM)
+	procgroup.Stop(a.cmd)
 	select {
 	case <-a.exited:
 		return nil
 	case <-time.After(10 * time.Second):
 	}
-	syscall.Kill(-a.cmd.Process.Pid, syscall.SIGKILL)
+	procgroup.Kill(a.cmd)
 	<-a.exited
 	return fmt.Errorf("azurite: did not stop within 10 s of SIGTERM; killed")
 }
