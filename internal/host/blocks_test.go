@@ -309,3 +309,39 @@ func TestHostOrphanOutcome(t *testing.T) {
 		t.Fatalf("records of an unknown job: %v", infos)
 	}
 }
+
+// TestHostOrphanOutcomeAfterManyJobs: the host's manifest cache is bounded,
+// but a job whose delivery just ended is still known when its late outcome
+// arrives, however many other jobs came between (up to the cache's bound):
+// the outcome is recorded, not dropped.
+func TestHostOrphanOutcomeAfterManyJobs(t *testing.T) {
+	h, st := blockHost(t, 1)
+	ctx := context.Background()
+	inv := blockJob(t, st, 4, "a", "b")
+	if _, err := h.job(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	for i := range jobCacheSize + 1 {
+		other := protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: fmt.Sprintf("o%04d", i), Function: "f",
+			Calls: 1, Inputs: make([]protocol.Range, 1), Bucket: "b"}
+		raw, _ := json.Marshal(other)
+		if err := st.PutBytes(ctx, "b", protocol.JobKey("e", other.JobID), raw); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.job(ctx, &protocol.Invocation{Bucket: "b", ExecutorID: "e", JobID: other.JobID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.deliver(&protocol.Status{Version: protocol.Version, ExecutorID: "e", JobID: "j", CallID: "00001",
+		WorkerID: "w", State: protocol.StateSuccess, HasResult: true, Result: []byte("b"), Deferred: true})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, finals := records(t, st); len(finals) == 1 && string(finals["00001"].Result) == "b" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the late outcome of a job seen before many others was not recorded")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

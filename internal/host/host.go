@@ -148,7 +148,10 @@ type Host struct {
 	// Both by executor/job/call. A call may run in two deliveries on this
 	// host at once (the queue delivers at least once): each has its own.
 	waiters map[string][]*collector
-	jobs    map[string]*protocol.Job
+	// Job manifests by JobKey, in two generations: when jobs is full it
+	// becomes oldJobs, so a manifest used lately (a delivery that just
+	// ended, whose late outcomes still arrive) survives the turnover.
+	jobs, oldJobs map[string]*protocol.Job
 }
 
 // New returns a host.
@@ -175,7 +178,7 @@ func New(opts Options) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Host{opts: opts, programs: pc, pools: map[string]*residentPool{}, waiters: map[string][]*collector{}, jobs: map[string]*protocol.Job{}}, nil
+	return &Host{opts: opts, programs: pc, pools: map[string]*residentPool{}, waiters: map[string][]*collector{}}, nil
 }
 
 // Close stops every worker process.
@@ -495,7 +498,7 @@ func (h *Host) deliver(s *protocol.Status) {
 	cs := slices.Clone(h.waiters[k])
 	var job *protocol.Job
 	if len(cs) == 0 && s.Deferred {
-		job = h.jobs[protocol.JobKey(s.ExecutorID, s.JobID)]
+		job = h.cachedJob(protocol.JobKey(s.ExecutorID, s.JobID))
 	}
 	h.mu.Unlock()
 	for _, c := range cs {
@@ -576,10 +579,13 @@ func (h *Host) record(ctx context.Context, inv *protocol.Invocation, s *protocol
 	return nil
 }
 
+// jobCacheSize bounds the host's cache of job manifests.
+const jobCacheSize = 256
+
 func (h *Host) job(ctx context.Context, inv *protocol.Invocation) (*protocol.Job, error) {
 	key := protocol.JobKey(inv.ExecutorID, inv.JobID)
 	h.mu.Lock()
-	j := h.jobs[key]
+	j := h.cachedJob(key)
 	h.mu.Unlock()
 	if j != nil {
 		return j, nil
@@ -592,12 +598,29 @@ func (h *Host) job(ctx context.Context, inv *protocol.Invocation) (*protocol.Job
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	h.mu.Lock()
-	if len(h.jobs) > 256 {
-		clear(h.jobs)
-	}
-	h.jobs[key] = j
+	h.cacheJob(key, j)
 	h.mu.Unlock()
 	return j, nil
+}
+
+// cachedJob returns the cached manifest at key, or nil; h.mu is held.
+func (h *Host) cachedJob(key string) *protocol.Job {
+	if j := h.jobs[key]; j != nil {
+		return j
+	}
+	if j := h.oldJobs[key]; j != nil {
+		h.cacheJob(key, j) // used again: kept through the next turnover
+		return j
+	}
+	return nil
+}
+
+// cacheJob caches j at key; h.mu is held.
+func (h *Host) cacheJob(key string, j *protocol.Job) {
+	if h.jobs == nil || len(h.jobs) >= jobCacheSize {
+		h.oldJobs, h.jobs = h.jobs, make(map[string]*protocol.Job, jobCacheSize)
+	}
+	h.jobs[key] = j
 }
 
 // TimeoutMargin is how much shorter than the runtime's function timeout

@@ -146,13 +146,13 @@ func TestHTTPTriggerHandOff(t *testing.T) {
 	}
 	// Without a timeout the calls have no bound: queued.
 	fail = nil
-	h.jobs = map[string]*protocol.Job{}
+	h.jobs, h.oldJobs = nil, nil // forget the manifest: putJob rewrites it
 	inv = putJob(t, st, sha, 0, 1)
 	if code, _, _ := postHTTP(t, context.Background(), h, inv); code != "202" || len(queued) != 2 {
 		t.Fatalf("job without a timeout: answer %s, %d queued; want it queued", code, len(queued))
 	}
 	// Within the bound: run here, answered when settled.
-	h.jobs = map[string]*protocol.Job{}
+	h.jobs, h.oldJobs = nil, nil // forget the manifest: putJob rewrites it
 	inv = putJob(t, st, sha, 1, 2)
 	if code, _, _ := postHTTP(t, context.Background(), h, inv); code != "200" || len(queued) != 2 || status(t, st, inv.Calls[1].ID) == nil {
 		t.Fatalf("job that fits: answer %s, %d queued; want it run here", code, len(queued))
