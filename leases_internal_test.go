@@ -317,13 +317,23 @@ func TestLeaseErrorPaths(t *testing.T) {
 
 // TestLostCallEndedMeanwhile: a call found lost whose worker was only slow
 // and recorded its final status just before the lost attempt was recorded
-// ends with that status; no next attempt runs for nothing. A lost call
-// without a final status is retried as before.
+// ends with that status, as does one whose runtime host gave up on it (a
+// handler error at an attempt with retries left, in the call's final
+// record); no next attempt runs for nothing. A lost call without a final
+// status is retried as before.
 func TestLostCallEndedMeanwhile(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	e, fake, js := leaseJob(ctx, t, nil, 2, 2)
-	ended, gone := js.calls[0], js.calls[1]
+	e, fake, js := leaseJob(ctx, t, nil, 3, 2)
+	ended, gone, gaveUp := js.calls[0], js.calls[1], js.calls[2]
+	handler := protocol.Failed(e.id, js.job.JobID, protocol.Call{ID: gaveUp.id}, protocol.KindHandler, "delivery", "the host gave up")
+	hb, err := json.Marshal(handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.PutBytes(ctx, e.bucket, protocol.StatusKey(e.id, js.job.JobID, gaveUp.id), hb); err != nil {
+		t.Fatal(err)
+	}
 	raw, err := protocol.Gob.Marshal(envelope[int]{V: 7})
 	if err != nil {
 		t.Fatal(err)
@@ -340,9 +350,10 @@ func TestLostCallEndedMeanwhile(t *testing.T) {
 	js.pollMu.Lock()
 	errEnded := e.lost(ctx, js, ended, 0, 2*time.Second)
 	errGone := e.lost(ctx, js, gone, 0, 2*time.Second)
+	errGaveUp := e.lost(ctx, js, gaveUp, 0, 2*time.Second)
 	js.pollMu.Unlock()
-	if errEnded != nil || errGone != nil {
-		t.Fatalf("lost: %v, %v", errEnded, errGone)
+	if errEnded != nil || errGone != nil || errGaveUp != nil {
+		t.Fatalf("lost: %v, %v, %v", errEnded, errGone, errGaveUp)
 	}
 	waitRetried(t, fake, map[string]int{gone.id: 1})
 	time.Sleep(300 * time.Millisecond) // a retry of the ended call would have been invoked by now
@@ -351,5 +362,8 @@ func TestLostCallEndedMeanwhile(t *testing.T) {
 	}
 	if !ended.isDone() || ended.state() != StateSuccess {
 		t.Fatalf("the call that ended meanwhile: done %v, state %v; want its recorded success", ended.isDone(), ended.state())
+	}
+	if !gaveUp.isDone() || gaveUp.state() != StateError {
+		t.Fatalf("the call its host gave up on: done %v, state %v; want its recorded failure", gaveUp.isDone(), gaveUp.state())
 	}
 }

@@ -283,7 +283,7 @@ func (e *Executor) lost(ctx context.Context, j *jobState, c *callState, attempt 
 	}
 	c.leaseKey = "" // j.pollMu is held; checkLeases deletes the stale lease
 	c.minLeaseAttempt = max(c.minLeaseAttempt, attempt+1)
-	if protocol.Final(st, j.job.Retries) || (rec != st && protocol.Final(rec, j.job.Retries)) {
+	if protocol.Final(rec, j.job.Retries) {
 		// The worker's own final record, if it wrote one first: a worker
 		// that was slow, not gone, needs no next attempt.
 		c.finish(rec, nil)

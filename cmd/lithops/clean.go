@@ -199,8 +199,13 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 			if err != nil {
 				continue
 			}
-			if j, err := protocol.ParseJob(raw); err != nil || j.Created.After(cutoff) {
-				continue // unreadable: its age is unknown, kept
+			// Its age only: a manifest of another protocol version (an old
+			// job, what --older-than is for after an upgrade) has one too.
+			var j struct {
+				Created time.Time `json:"created"`
+			}
+			if err := json.Unmarshal(raw, &j); err != nil || j.Created.IsZero() || j.Created.After(cutoff) {
+				continue // its age unknown: kept
 			}
 		}
 		if err := del(byJob[id]); err != nil {

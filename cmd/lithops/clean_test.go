@@ -118,3 +118,37 @@ func TestCleanProgramsKeepsAllOnUnreadableManifest(t *testing.T) {
 		t.Fatalf("the program was deleted: %v", err)
 	}
 }
+
+// TestCleanOlderThanAnyVersion: --older-than goes by a manifest's creation
+// time whatever its protocol version (old jobs are what it is for after an
+// upgrade); a manifest whose age cannot be read is kept.
+func TestCleanOlderThanAnyVersion(t *testing.T) {
+	root := t.TempDir()
+	cfgPath := writeConfig(t, "lithops:\n  data_cleaner: false\nlocalhost:\n  storage_root: "+root+"\n")
+	cfg, _ := config.Load(cfgPath)
+	ctx := context.Background()
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	jobs := map[string]string{
+		"old-v1":  `{"protocol":1,"executor_id":"old-v1","job_id":"M000","function":"f","calls":1,"created":"2020-01-02T03:04:05Z"}`,
+		"garbled": `{"protocol":2,"created":`,
+		"ageless": `{"protocol":2,"executor_id":"ageless","job_id":"M000"}`,
+	}
+	for exec, manifest := range jobs {
+		st.PutBytes(ctx, st.Bucket(), protocol.JobKey(exec, "M000"), []byte(manifest))
+		st.PutBytes(ctx, st.Bucket(), protocol.StatusKey(exec, "M000", "00000"), []byte("{}"))
+	}
+	out, err := run(t, "clean", "-c", cfgPath, "--older-than", "24h")
+	if err != nil || !strings.Contains(out, "deleted 1 job(s)") {
+		t.Fatalf("clean --older-than 24h: %q, %v; want the protocol-1 job of 2020 deleted", out, err)
+	}
+	for exec := range jobs {
+		infos, _ := st.List(ctx, st.Bucket(), protocol.ExecutorPrefix(exec))
+		if gone := len(infos) == 0; gone != (exec == "old-v1") {
+			t.Errorf("job of %s: deleted %v", exec, gone)
+		}
+	}
+}

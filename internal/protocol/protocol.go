@@ -382,10 +382,10 @@ func AttemptsPrefix(executorID, jobID, callID string) string {
 	return JobPrefix(executorID, jobID) + "attempt/" + callID + "-"
 }
 
-// Final reports whether st ends its call: it succeeded, or it failed with
-// no retries left.
+// Final reports whether st ends its call: it succeeded, it failed with no
+// retries left, or it was read from the call's final record (Settled).
 func Final(st *Status, retries int) bool {
-	return st.State == StateSuccess || st.Attempt >= retries
+	return st.Settled || st.State == StateSuccess || st.Attempt >= retries
 }
 
 // RetryDelay is the one retry policy of lithops-go: whoever starts attempt
@@ -788,6 +788,11 @@ type Status struct {
 	// write because whoever ran the call records it (a runtime host, for
 	// the calls of a block: Job.Block).
 	Deferred bool `json:"-"`
+	// Settled marks, in memory only, a status read from the call's final
+	// record (its own record at StatusKey, or its block's record): it ends
+	// the call whatever its attempt, as a handler error a runtime host
+	// recorded at attempt 0 of a call with retries does (Final).
+	Settled bool `json:"-"`
 }
 
 // Failed is the record of a failed attempt that the framework, not the

@@ -34,6 +34,7 @@ func RecordFinal(ctx context.Context, s *storage.Storage, bucket string, block i
 		return st, err
 	}
 	if i := indexOf(listed, st.CallID); i >= 0 {
+		listed[i].Settled = true
 		return &listed[i], nil
 	}
 	return Record(ctx, s, bucket, key, st)
@@ -62,6 +63,7 @@ func RecordAttempt(ctx context.Context, s *storage.Storage, bucket string, block
 			return st, err
 		}
 		if i := indexOf(listed, st.CallID); i >= 0 {
+			listed[i].Settled = true
 			return &listed[i], nil
 		}
 	}

@@ -316,3 +316,63 @@ func TestFinals(t *testing.T) {
 		t.Fatal("an own record that is not JSON: no error")
 	}
 }
+
+// TestRecordStatusSettled: whatever RecordStatus returns from a call's
+// final record — its own record or its block's — ends the call (Settled,
+// so protocol.Final), even a failure at an attempt with retries left (a
+// runtime host's handler error); another attempt record of the same
+// attempt does not; a record at the key that is of another call is an
+// error, not the call's status.
+func TestRecordStatusSettled(t *testing.T) {
+	const retries = 2
+	handler := blockFailure("00006", "host")
+	handler.Error.Kind = protocol.KindHandler
+	for _, tc := range []struct {
+		name    string
+		block   int
+		key     string           // where the other execution's record is
+		other   *protocol.Status // what it is
+		want    string           // worker of the returned status
+		final   bool             // protocol.Final of it
+		wantErr bool
+	}{
+		{name: "nothing recorded", want: "me"},
+		{name: "a handler error recorded", key: "status", other: handler, want: "host", final: true},
+		{name: "a success recorded", key: "status", other: blockSuccess("00006", "other"), want: "other", final: true},
+		{name: "the same attempt recorded", key: "attempt", other: blockFailure("00006", "other"), want: "other"},
+		{name: "in the block record", block: 16, key: "block", want: "other", final: true},
+		{name: "another call's record at the attempt key", key: "attempt", other: blockFailure("00007", "other"), wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			mem := memory.New()
+			mem.CreateBucket(ctx, "b")
+			st := storage.New(mem, "memory", "b")
+			call := "00006"
+			switch tc.key {
+			case "status":
+				raw, _ := json.Marshal(tc.other)
+				st.PutBytes(ctx, "b", protocol.StatusKey(blockExec, blockJob, call), raw)
+			case "attempt":
+				raw, _ := json.Marshal(tc.other)
+				st.PutBytes(ctx, "b", protocol.AttemptKey(blockExec, blockJob, call, 0), raw)
+			case "block":
+				key, _ := protocol.BlockKey(blockExec, blockJob, call, 16)
+				raw, _ := json.Marshal(protocol.StatusBatch{Version: protocol.Version, Block: 16,
+					Statuses: []protocol.Status{*blockSuccess(call, "other")}})
+				st.PutBytes(ctx, "b", key, raw)
+			}
+			mine := blockFailure(call, "me") // attempt 0 of 2 retries: not final by itself
+			rec, err := RecordStatus(ctx, st, "b", tc.block, retries, mine)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("RecordStatus: %v, want error %v", err, tc.wantErr)
+			}
+			if tc.wantErr {
+				return
+			}
+			if rec.WorkerID != tc.want || protocol.Final(rec, retries) != tc.final {
+				t.Fatalf("returned worker %s's status, final %v; want worker %s's, final %v", rec.WorkerID, protocol.Final(rec, retries), tc.want, tc.final)
+			}
+		})
+	}
+}

@@ -577,12 +577,15 @@ func (w *Worker) writeStatus(ctx context.Context, bucket string, block, retries 
 //
 // Records of one call never contradict each other: a hand-back record
 // (protocol.AttemptKey) is not written once the call has its final status
-// (another execution settled it); that status is returned instead.
+// (another execution settled it); that status is returned instead, marked
+// Settled, as is one found at the call's own final record. A status found
+// at key that is not of st's call is an error, not the call's.
 func Record(ctx context.Context, s *storage.Storage, bucket, key string, st *protocol.Status) (*protocol.Status, error) {
 	if key == protocol.AttemptKey(st.ExecutorID, st.JobID, st.CallID, st.Attempt) {
 		raw, err := s.GetBytes(ctx, bucket, protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID))
 		if err == nil {
-			if final, err := protocol.ParseStatus(raw); err == nil && final.State != protocol.StateRunning {
+			if final, err := protocol.ParseStatus(raw); err == nil && final.State != protocol.StateRunning && sameCall(final, st) {
+				final.Settled = true
 				return final, nil
 			}
 		} else if !errors.Is(err, storage.ErrNotFound) {
@@ -600,15 +603,24 @@ func Record(ctx context.Context, s *storage.Storage, bucket, key string, st *pro
 			return st, fmt.Errorf("read the status another execution wrote: %w", gerr)
 		}
 		prev, perr := protocol.ParseStatus(raw)
+		if perr == nil && !sameCall(prev, st) {
+			perr = fmt.Errorf("it is the status of call %s/%s/%s", prev.ExecutorID, prev.JobID, prev.CallID)
+		}
 		if perr != nil {
 			return st, fmt.Errorf("status %s written by another execution is unreadable: %w", key, perr)
 		}
+		prev.Settled = key == protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID)
 		return prev, nil
 	}
 	if err != nil {
 		return st, fmt.Errorf("write status: %w", err)
 	}
 	return st, nil
+}
+
+// sameCall reports whether a and b are statuses of one call.
+func sameCall(a, b *protocol.Status) bool {
+	return a.ExecutorID == b.ExecutorID && a.JobID == b.JobID && a.CallID == b.CallID
 }
 
 // writeLogs stores a call's output gzipped; logs are best effort and never
