@@ -243,6 +243,7 @@ func callFloor(ctx context.Context, st *storage.Storage, n int) (median time.Dur
 	for i := range ds {
 		start := time.Now()
 		if err := st.PutIfAbsent(ctx, st.Bucket(), fmt.Sprintf("%s%05d/00000.json", prefix, i), bytes.NewReader(record)); err != nil {
+			st.DeletePrefix(ctx, st.Bucket(), prefix) // what was written before
 			return 0, prefix, err
 		}
 		ds[i] = time.Since(start)
