@@ -202,7 +202,11 @@ func checkReply(st *protocol.Status, inv protocol.Invocation) error {
 // outcome retries a failed attempt that has retries left, after a backoff,
 // and reports anything else.
 func (p *Pool) outcome(c *call, st *protocol.Status) {
-	if protocol.Final(st, c.retries) || st.Unrecorded || c.ctx.Err() != nil {
+	// The attempt that ran bounds the retries too, whatever status came
+	// back (one of an earlier attempt, another execution's): attempts only
+	// go up, so a call runs at most retries+1 times.
+	ran := c.inv.Calls[0].Attempt
+	if protocol.Final(st, c.retries) || ran >= c.retries || st.Unrecorded || c.ctx.Err() != nil {
 		p.notify(st)
 		return
 	}
@@ -213,7 +217,7 @@ func (p *Pool) outcome(c *call, st *protocol.Status) {
 	}
 	next := *c
 	next.inv.Calls = []protocol.Call{c.inv.Calls[0]}
-	next.inv.Calls[0].Attempt = st.Attempt + 1
+	next.inv.Calls[0].Attempt = max(st.Attempt, ran) + 1
 	if c.escalate && oom && next.memoryMB > 0 {
 		next.memoryMB *= 2
 	}

@@ -50,6 +50,9 @@ func TestInvoke(t *testing.T) {
 		wantMessage  string
 		handedBack   bool
 		wantRunnings int
+		// settled: a runtime host's handler error is in the call's final
+		// record before it runs (a delivery that gave up on it).
+		settled bool
 	}{
 		{name: "success", fn: "pid", wantState: protocol.StateSuccess, wantRunnings: 1},
 		{name: "user error, retried until it succeeds", fn: "flaky", in: "2", edit: func(j *protocol.Job) { j.Retries = 2 },
@@ -60,6 +63,8 @@ func TestInvoke(t *testing.T) {
 			wantState: protocol.StateError, wantKind: protocol.KindCrash, wantMessage: "exited with status 3", wantRunnings: 1},
 		{name: "timeout recorded by the pool", fn: "sleep", in: "60s", edit: func(j *protocol.Job) { j.Timeout = 0.2 },
 			wantState: protocol.StateError, wantKind: protocol.KindTimeout, wantMessage: "timeout of 200ms", wantRunnings: 1},
+		{name: "a final record written meanwhile ends the call", fn: "flaky", in: "9", edit: func(j *protocol.Job) { j.Retries = 2 }, settled: true,
+			wantState: protocol.StateError, wantKind: protocol.KindHandler, wantMessage: "gave up", wantRunnings: 1},
 		{name: "out of memory handed back", fn: "alloc", in: "256", linux: true, escalateOOM: true,
 			edit:      func(j *protocol.Job) { j.Memory, j.EscalateMemory, j.Retries = 64, true, 2 },
 			wantState: protocol.StateError, wantKind: protocol.KindOOM, handedBack: true, wantRunnings: 1},
@@ -79,6 +84,12 @@ func TestInvoke(t *testing.T) {
 			}
 			defer p.Close()
 			job, inv := e.job(tc.fn, tc.in, 1, tc.edit)
+			if tc.settled {
+				raw, _ := json.Marshal(protocol.Failed(job.ExecutorID, job.JobID, inv.Calls[0], protocol.KindHandler, "delivery", "the host gave up"))
+				if err := e.st.PutBytes(context.Background(), "b", protocol.StatusKey(job.ExecutorID, job.JobID, inv.Calls[0].ID), raw); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if err := p.Invoke(context.Background(), job, inv); err != nil {
 				t.Fatal(err)
 			}

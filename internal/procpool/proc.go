@@ -116,7 +116,9 @@ func (p *Pool) spawn() (*proc, error) {
 				continue
 			}
 			if r.Status != nil {
-				r.Status.Unrecorded, r.Status.Deferred = false, false // in-memory marks, not the worker's to set
+				// In-memory marks, not the worker's to set; Settled is: the
+				// worker read the status from the call's final record.
+				r.Status.Unrecorded, r.Status.Deferred = false, false
 			}
 			w.resps <- r
 		}

@@ -788,10 +788,11 @@ type Status struct {
 	// write because whoever ran the call records it (a runtime host, for
 	// the calls of a block: Job.Block).
 	Deferred bool `json:"-"`
-	// Settled marks, in memory only, a status read from the call's final
-	// record (its own record at StatusKey, or its block's record): it ends
-	// the call whatever its attempt, as a handler error a runtime host
-	// recorded at attempt 0 of a call with retries does (Final).
+	// Settled marks a status read from the call's final record (its own
+	// record at StatusKey, or its block's record): it ends the call
+	// whatever its attempt, as a handler error a runtime host recorded at
+	// attempt 0 of a call with retries does (Final). Never in a stored
+	// record; a worker's gob answer carries it.
 	Settled bool `json:"-"`
 }
 
