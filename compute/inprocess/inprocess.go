@@ -78,8 +78,10 @@ func (b *Backend) run(ctx context.Context, job *protocol.Job, inv protocol.Invoc
 		if err != nil {
 			st.Unrecorded = true
 		}
-		if !protocol.Final(st, job.Retries) && !st.Unrecorded {
-			c.Attempt = st.Attempt + 1
+		// Attempts only go up, whatever status came back: at most
+		// retries+1 runs (as procpool).
+		if ran := c.Attempt; !protocol.Final(st, job.Retries) && ran < job.Retries && !st.Unrecorded {
+			c.Attempt = max(st.Attempt, ran) + 1
 			t := time.NewTimer(protocol.RetryDelay(st.Attempt)) // the one retry policy
 			select {
 			case <-t.C:

@@ -222,7 +222,7 @@ func (p *Pool) outcome(c *call, st *protocol.Status) {
 		next.memoryMB *= 2
 	}
 	delay := protocol.RetryDelay(st.Attempt)
-	p.opts.Logger.Info("procpool: retrying call", "job", st.JobID, "call", st.CallID, "attempt", st.Attempt+1, "after", delay, "error", st.Error.Message)
+	p.opts.Logger.Info("procpool: retrying call", "job", st.JobID, "call", st.CallID, "attempt", next.inv.Calls[0].Attempt, "after", delay, "error", st.Error.Message)
 	time.AfterFunc(delay, func() {
 		if next.ctx.Err() == nil {
 			// A pool closed meanwhile drops it: its executor is gone.
