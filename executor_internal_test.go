@@ -234,3 +234,59 @@ func TestHandBackOnce(t *testing.T) {
 		t.Fatalf("attempts invoked %v, want [0 1]", attempts)
 	}
 }
+
+// settledBackend pushes, for each call, a handler error at attempt 0 that
+// is the call's final record (a runtime host gave up on its delivery):
+// Settled, as the host pushes it.
+type settledBackend struct {
+	notify func(*protocol.Status)
+	mu     sync.Mutex
+	calls  []protocol.Call
+}
+
+func (b *settledBackend) Name() string { return "settled" }
+func (b *settledBackend) Close() error { return nil }
+
+func (b *settledBackend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
+	for _, c := range inv.Calls {
+		b.mu.Lock()
+		b.calls = append(b.calls, c)
+		b.mu.Unlock()
+		st := protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "delivery", "the host gave up")
+		st.Settled = true
+		raw, _ := json.Marshal(st) // as a completion message carries it
+		var pushed protocol.Status
+		json.Unmarshal(raw, &pushed)
+		go b.notify(&pushed)
+	}
+	return nil
+}
+
+// TestSettledFailureEndsTheCall: a failure pushed as the call's final
+// record ends the call even with retries left; it is not taken for an
+// attempt handed back.
+func TestSettledFailureEndsTheCall(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := NewExecutor(ctx, InProcess())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.backend.Close()
+	fake := &settledBackend{notify: e.notify}
+	e.backend = fake
+	f, err := CallAsync(ctx, e, echoInt, 1, WithRetries(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Result(ctx); err == nil || !strings.Contains(err.Error(), "the host gave up") {
+		t.Fatalf("Result: %v; want the host's handler error", err)
+	}
+	time.Sleep(300 * time.Millisecond) // a retry would have been invoked by now
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if len(fake.calls) != 1 {
+		t.Fatalf("invocations %+v; want the first only", fake.calls)
+	}
+}

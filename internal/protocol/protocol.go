@@ -788,12 +788,13 @@ type Status struct {
 	// write because whoever ran the call records it (a runtime host, for
 	// the calls of a block: Job.Block).
 	Deferred bool `json:"-"`
-	// Settled marks a status read from the call's final record (its own
-	// record at StatusKey, or its block's record): it ends the call
-	// whatever its attempt, as a handler error a runtime host recorded at
-	// attempt 0 of a call with retries does (Final). Never in a stored
-	// record; a worker's gob answer carries it.
-	Settled bool `json:"-"`
+	// Settled says the status is the call's final record (its own record
+	// at StatusKey, or in its block's record), written or read there: it
+	// ends the call whatever its attempt, as a handler error a runtime host
+	// recorded at attempt 0 of a call with retries does (Final). Pushes and
+	// pipe answers carry it; a stored record does not need it (its key
+	// says it) and is written without it.
+	Settled bool `json:"settled,omitempty"`
 }
 
 // Failed is the record of a failed attempt that the framework, not the

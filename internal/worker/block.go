@@ -100,6 +100,7 @@ func RecordBlock(ctx context.Context, s *storage.Storage, bucket string, block i
 			return fail(fmt.Errorf("record block %s: call %s (%s) is not a success of that block", key, st.CallID, st.State))
 		}
 		b.Statuses[i] = *st
+		b.Statuses[i].Settled = false // what the key says already
 	}
 	data, err := json.Marshal(b)
 	if err != nil {
@@ -110,6 +111,9 @@ func RecordBlock(ctx context.Context, s *storage.Storage, bucket string, block i
 		err = nil // the write failed on the way back, not on the way in
 	}
 	if err == nil {
+		for _, st := range sts {
+			st.Settled = true
+		}
 		return recs, errs
 	}
 	if !errors.Is(err, storage.ErrExists) {
@@ -121,6 +125,7 @@ func RecordBlock(ctx context.Context, s *storage.Storage, bucket string, block i
 	}
 	for i, st := range sts {
 		if j := indexOf(listed, st.CallID); j >= 0 {
+			listed[j].Settled = true
 			recs[i] = &listed[j]
 		} else {
 			recs[i], errs[i] = Record(ctx, s, bucket, protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID), st)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lithops-go/lithops/internal/protocol"
@@ -374,5 +375,38 @@ func TestRecordStatusSettled(t *testing.T) {
 				t.Fatalf("returned worker %s's status, final %v; want worker %s's, final %v", rec.WorkerID, protocol.Final(rec, retries), tc.want, tc.final)
 			}
 		})
+	}
+	// A final status written is returned Settled, and stored without the
+	// mark: its key says it.
+	ctx := context.Background()
+	mem := memory.New()
+	mem.CreateBucket(ctx, "b")
+	st := storage.New(mem, "memory", "b")
+	last := blockFailure("00006", "me")
+	last.Attempt = retries
+	rec, err := RecordStatus(ctx, st, "b", 0, retries, last)
+	if err != nil || !rec.Settled {
+		t.Fatalf("final status written: %+v, %v; want it Settled", rec, err)
+	}
+	marked := blockSuccess("00007", "me")
+	marked.Settled = true // as a status handed on from a worker's answer is
+	if _, err := RecordStatus(ctx, st, "b", 0, retries, marked); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range []string{"00006", "00007"} {
+		raw, _ := st.GetBytes(ctx, "b", protocol.StatusKey(blockExec, blockJob, call))
+		if strings.Contains(string(raw), "settled") {
+			t.Fatalf("stored %s: the mark is not the record's", raw)
+		}
+	}
+	inBlock := blockSuccess("00001", "me")
+	inBlock.Settled = true
+	recs, errs := RecordBlock(ctx, st, "b", 16, []*protocol.Status{inBlock, blockSuccess("00002", "me")})
+	if errs[0] != nil || errs[1] != nil || !recs[1].Settled {
+		t.Fatalf("block record: %v, %v; the statuses written are Settled: %v", errs[0], errs[1], recs[1].Settled)
+	}
+	key, _ := protocol.BlockKey(blockExec, blockJob, "00001", 16)
+	if raw, _ := st.GetBytes(ctx, "b", key); strings.Contains(string(raw), "settled") {
+		t.Fatalf("block record %s carries the mark", raw)
 	}
 }

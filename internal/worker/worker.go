@@ -592,7 +592,10 @@ func Record(ctx context.Context, s *storage.Storage, bucket, key string, st *pro
 			return st, fmt.Errorf("read the call's final status: %w", err)
 		}
 	}
-	data, err := json.Marshal(st)
+	final := key == protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID)
+	stored := *st
+	stored.Settled = false // what the key says already
+	data, err := json.Marshal(&stored)
 	if err != nil {
 		return st, fmt.Errorf("encode status: %w", err)
 	}
@@ -609,12 +612,13 @@ func Record(ctx context.Context, s *storage.Storage, bucket, key string, st *pro
 		if perr != nil {
 			return st, fmt.Errorf("status %s written by another execution is unreadable: %w", key, perr)
 		}
-		prev.Settled = key == protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID)
+		prev.Settled = final
 		return prev, nil
 	}
 	if err != nil {
 		return st, fmt.Errorf("write status: %w", err)
 	}
+	st.Settled = final
 	return st, nil
 }
 
