@@ -345,3 +345,57 @@ func TestHostOrphanOutcomeAfterManyJobs(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestHostRedeliveryPushesSettled: a redelivery finds calls recorded — in
+// a block record, or in their own record, as a handler error a delivery
+// that gave up wrote at attempt 0 of a job with retries — and pushes them
+// Settled, so that the client ends those calls with them instead of
+// taking the failure for a hand-back and running the call again.
+func TestHostRedeliveryPushesSettled(t *testing.T) {
+	h, st := blockHost(t, 1)
+	rp := &recordingPusher{}
+	h.opts.Pusher = rp
+	inv := blockJob(t, st, 4, "a", "b", "c", "d", "e")
+	inv.ResultQueue = "results"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	gaveUp := protocol.Failed("e", "j", inv.Calls[4], protocol.KindHandler, "delivery", "given up")
+	raw, _ := json.Marshal(gaveUp)
+	if err := st.PutBytes(ctx, "b", protocol.StatusKey("e", "j", inv.Calls[4].ID), raw); err != nil {
+		t.Fatal(err)
+	}
+	blockKey, _ := protocol.BlockKey("e", "j", "00004", 4)
+	fence, _ := json.Marshal(protocol.StatusBatch{Version: protocol.Version, Block: 4, Fence: true})
+	if err := st.PutBytes(ctx, "b", blockKey, fence); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Run(ctx, inv); err != nil { // runs calls 0 to 3; call 4 is recorded
+		t.Fatal(err)
+	}
+	rp.mu.Lock()
+	rp.msgs = nil
+	rp.mu.Unlock()
+	if _, err := h.Run(ctx, inv); err != nil { // the redelivery
+		t.Fatal(err)
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	pushed := map[string]protocol.Status{}
+	for _, m := range rp.msgs {
+		var sts []protocol.Status
+		if err := json.Unmarshal(m, &sts); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sts {
+			pushed[s.CallID] = s
+		}
+	}
+	if len(pushed) != 5 {
+		t.Fatalf("the redelivery pushed %d statuses, want 5", len(pushed))
+	}
+	for id, s := range pushed {
+		if !s.Settled || !protocol.Final(&s, 2) {
+			t.Errorf("call %s pushed %s attempt %d, settled %v: the client would not take it as final", id, s.State, s.Attempt, s.Settled)
+		}
+	}
+}

@@ -269,7 +269,10 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 			todo = append(todo, c)
 			continue
 		}
+		// Read from the call's final record: Settled, so that the client
+		// ends the call with it whatever its attempt.
 		if s := listed[c.ID]; s != nil {
+			s.Settled = true
 			done = append(done, s)
 			continue
 		}
@@ -277,6 +280,7 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 		raw, err := st.GetBytes(ctx, inv.Bucket, key)
 		if err == nil {
 			if prev, perr := protocol.ParseStatus(raw); perr == nil && prev.State != protocol.StateRunning {
+				prev.Settled = true
 				done = append(done, prev)
 				continue
 			}
@@ -311,7 +315,7 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 	if err != nil {
 		// Without the program no call can run: record that, answer 2xx.
 		for _, c := range todo {
-			if rerr := h.record(ctx, inv, protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "program", err.Error()), pushes); rerr != nil {
+			if rerr := h.record(ctx, inv, protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "program", err.Error()), pushes, false); rerr != nil {
 				return logs, rerr
 			}
 		}
@@ -501,7 +505,14 @@ func (h *Host) deliver(s *protocol.Status) {
 		job = h.cachedJob(protocol.JobKey(s.ExecutorID, s.JobID))
 	}
 	h.mu.Unlock()
-	for _, c := range cs {
+	for i, c := range cs {
+		if i > 0 {
+			// Each delivery records and marks its own copy (Settled,
+			// Deferred): two deliveries of one call must not share one.
+			cp := *s
+			c.add(&cp)
+			continue
+		}
 		c.add(s)
 	}
 	if len(cs) == 0 && s.Deferred {
@@ -542,36 +553,42 @@ func (h *Host) giveUp(ctx context.Context, inv *protocol.Invocation, settled map
 			// is the call's final status, not a failure of ours.
 			rec := *s
 			rec.Unrecorded = false
-			if err := h.record(ctx, inv, &rec, pushes); err != nil {
+			if err := h.record(ctx, inv, &rec, pushes, true); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := h.record(ctx, inv, protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "delivery", why), pushes); err != nil {
+		if err := h.record(ctx, inv, protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "delivery", why), pushes, false); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// record writes a final status the worker could not, create-if-absent like
-// every status: one that another delivery wrote first stays, and is the
-// one reported, through pushes.
+// record writes a status the worker could not, create-if-absent like every
+// status: one that another delivery wrote first stays, and is the one
+// reported, through pushes. A failure of the host's own (outcome false) is
+// the call's final status; a worker's outcome (true) goes where its
+// attempt and the job's retries say (worker.RecordStatus): a hand-back
+// stays one.
 //
 // The manifest says whether the job has blocks (worker.RecordFinal): when
 // it cannot be read nothing is written, the error says so, and the call's
 // lease, left to go stale, has the client record it. A job without a
 // manifest has no block records (writing one takes the manifest).
-func (h *Host) record(ctx context.Context, inv *protocol.Invocation, s *protocol.Status, pushes *pushBatch) error {
-	block := 0
+func (h *Host) record(ctx context.Context, inv *protocol.Invocation, s *protocol.Status, pushes *pushBatch, outcome bool) error {
+	block, retries := 0, 0
 	job, err := h.job(ctx, inv)
 	switch {
 	case err == nil:
 		block = job.Block
+		if outcome {
+			retries = job.Retries
+		}
 	case !errors.Is(err, storage.ErrNotFound):
 		return fmt.Errorf("record call %s: %w", s.CallID, err)
 	}
-	rec, err := worker.RecordFinal(ctx, h.opts.Storage, inv.Bucket, block, s)
+	rec, err := worker.RecordStatus(ctx, h.opts.Storage, inv.Bucket, block, retries, s)
 	if err != nil {
 		return fmt.Errorf("record call %s: %w", s.CallID, err)
 	}
