@@ -25,13 +25,31 @@ type handBack struct {
 }
 
 func (b *handBack) Name() string { return "handback" }
+
+// invoked notes that c was invoked.
+func (b *handBack) invoked(c protocol.Call) {
+	b.mu.Lock()
+	b.calls = append(b.calls, c)
+	b.mu.Unlock()
+}
+
+// fakeExecutor returns an executor whose backend the test sets (closed
+// with the test).
+func fakeExecutor(ctx context.Context, t *testing.T) *Executor {
+	t.Helper()
+	e, err := NewExecutor(ctx, InProcess())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	e.backend.Close()
+	return e
+}
 func (b *handBack) Close() error { return nil }
 
 func (b *handBack) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
 	for _, c := range inv.Calls {
-		b.mu.Lock()
-		b.calls = append(b.calls, c)
-		b.mu.Unlock()
+		b.invoked(c)
 		st := &protocol.Status{Version: protocol.Version, ExecutorID: inv.ExecutorID, JobID: inv.JobID, CallID: c.ID, Attempt: c.Attempt, End: time.Now()}
 		go func() {
 			time.Sleep(20 * time.Millisecond)
@@ -57,12 +75,7 @@ func (b *handBack) Invoke(ctx context.Context, job *protocol.Job, inv protocol.I
 func TestHandedBackAttemptRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := NewExecutor(ctx, InProcess())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	e.backend.Close()
+	e := fakeExecutor(ctx, t)
 	fake := &handBack{notify: e.notify}
 	e.backend = fake
 	f, err := CallAsync(ctx, e, echoInt, 1, WithRetries(1))
@@ -174,9 +187,7 @@ type dupHandBack struct {
 
 func (b *dupHandBack) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
 	for _, c := range inv.Calls {
-		b.mu.Lock()
-		b.calls = append(b.calls, c)
-		b.mu.Unlock()
+		b.invoked(c)
 		st := &protocol.Status{Version: protocol.Version, ExecutorID: inv.ExecutorID, JobID: inv.JobID, CallID: c.ID, Attempt: c.Attempt, End: time.Now()}
 		if c.Attempt == 0 {
 			st.State = protocol.StateError
@@ -206,12 +217,7 @@ func (b *dupHandBack) Invoke(ctx context.Context, job *protocol.Job, inv protoco
 func TestHandBackOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := NewExecutor(ctx, InProcess())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	e.backend.Close()
+	e := fakeExecutor(ctx, t)
 	fake := &dupHandBack{handBack{notify: e.notify}}
 	e.backend = fake
 	f, err := CallAsync(ctx, e, echoInt, 1, WithRetries(3))
@@ -239,19 +245,12 @@ func TestHandBackOnce(t *testing.T) {
 // is the call's final record (a runtime host gave up on its delivery):
 // Settled, as the host pushes it.
 type settledBackend struct {
-	notify func(*protocol.Status)
-	mu     sync.Mutex
-	calls  []protocol.Call
+	handBack
 }
-
-func (b *settledBackend) Name() string { return "settled" }
-func (b *settledBackend) Close() error { return nil }
 
 func (b *settledBackend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.Invocation) error {
 	for _, c := range inv.Calls {
-		b.mu.Lock()
-		b.calls = append(b.calls, c)
-		b.mu.Unlock()
+		b.invoked(c)
 		st := protocol.Failed(inv.ExecutorID, inv.JobID, c, protocol.KindHandler, "delivery", "the host gave up")
 		st.Settled = true
 		raw, _ := json.Marshal(st) // as a completion message carries it
@@ -268,13 +267,8 @@ func (b *settledBackend) Invoke(ctx context.Context, job *protocol.Job, inv prot
 func TestSettledFailureEndsTheCall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	e, err := NewExecutor(ctx, InProcess())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	e.backend.Close()
-	fake := &settledBackend{notify: e.notify}
+	e := fakeExecutor(ctx, t)
+	fake := &settledBackend{handBack{notify: e.notify}}
 	e.backend = fake
 	f, err := CallAsync(ctx, e, echoInt, 1, WithRetries(2))
 	if err != nil {

@@ -269,10 +269,10 @@ func (h *Host) run(ctx context.Context, inv *protocol.Invocation, settled map[st
 			todo = append(todo, c)
 			continue
 		}
-		// Read from the call's final record: Settled, so that the client
-		// ends the call with it whatever its attempt.
+		// Read from the call's final record: Settled (ReadBlock marks
+		// those), so that the client ends the call with it whatever its
+		// attempt.
 		if s := listed[c.ID]; s != nil {
-			s.Settled = true
 			done = append(done, s)
 			continue
 		}

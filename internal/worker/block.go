@@ -34,7 +34,6 @@ func RecordFinal(ctx context.Context, s *storage.Storage, bucket string, block i
 		return st, err
 	}
 	if i := indexOf(listed, st.CallID); i >= 0 {
-		listed[i].Settled = true
 		return &listed[i], nil
 	}
 	return Record(ctx, s, bucket, key, st)
@@ -63,7 +62,6 @@ func RecordAttempt(ctx context.Context, s *storage.Storage, bucket string, block
 			return st, err
 		}
 		if i := indexOf(listed, st.CallID); i >= 0 {
-			listed[i].Settled = true
 			return &listed[i], nil
 		}
 	}
@@ -125,7 +123,6 @@ func RecordBlock(ctx context.Context, s *storage.Storage, bucket string, block i
 	}
 	for i, st := range sts {
 		if j := indexOf(listed, st.CallID); j >= 0 {
-			listed[j].Settled = true
 			recs[i] = &listed[j]
 		} else {
 			recs[i], errs[i] = Record(ctx, s, bucket, protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID), st)
@@ -152,10 +149,11 @@ func fenceBlock(ctx context.Context, s *storage.Storage, bucket, key string, blo
 	return listed, nil // it exists: ours (a write whose answer was lost) or another's
 }
 
-// ReadBlock returns the statuses the block record at key lists. A record
-// that cannot be decoded lists none: its calls get records of their own,
-// which every reader takes before a block record. A missing record is an
-// error wrapping storage.ErrNotFound.
+// ReadBlock returns the statuses the block record at key lists, Settled
+// (each is its call's final record). A record that cannot be decoded lists
+// none: its calls get records of their own, which every reader takes
+// before a block record. A missing record is an error wrapping
+// storage.ErrNotFound.
 func ReadBlock(ctx context.Context, s *storage.Storage, bucket, key string) ([]protocol.Status, error) {
 	raw, err := s.GetBytes(ctx, bucket, key)
 	if err != nil {
@@ -165,6 +163,9 @@ func ReadBlock(ctx context.Context, s *storage.Storage, bucket, key string) ([]p
 	listed, err := protocol.ParseStatusBatch(k, raw)
 	if err != nil {
 		return nil, nil
+	}
+	for i := range listed {
+		listed[i].Settled = true
 	}
 	return listed, nil
 }

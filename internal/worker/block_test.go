@@ -28,6 +28,13 @@ func blockFailure(call, worker string) *protocol.Status {
 	return st
 }
 
+// memStorage is an empty in-memory store with bucket "b".
+func memStorage() (*memory.Driver, *storage.Storage) {
+	mem := memory.New()
+	mem.CreateBucket(context.Background(), "b")
+	return mem, storage.New(mem, "memory", "b")
+}
+
 // finals reads every final status of the job, by call, and fails the
 // test when a call has two.
 func finals(t *testing.T, st *storage.Storage) map[string]*protocol.Status {
@@ -98,9 +105,7 @@ func TestRecordFinal(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := memory.New()
-			mem.CreateBucket(context.Background(), "b")
-			st := storage.New(mem, "memory", "b")
+			mem, st := memStorage()
 			before(t, st, tc.before)
 			bkey, _ := protocol.BlockKey(blockExec, blockJob, "00000", 16)
 			var d driver.Driver = mem
@@ -165,9 +170,7 @@ func TestRecordBlock(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			mem := memory.New()
-			mem.CreateBucket(context.Background(), "b")
-			st := storage.New(mem, "memory", "b")
+			mem, st := memStorage()
 			before(t, st, tc.before)
 			bkey, _ := protocol.BlockKey(blockExec, blockJob, "00000", 16)
 			var d driver.Driver = mem
@@ -218,9 +221,7 @@ func TestRecordBlock(t *testing.T) {
 // in its block's record, read directly; a call in neither is not found.
 func TestLookupIn(t *testing.T) {
 	ctx := context.Background()
-	mem := memory.New()
-	mem.CreateBucket(ctx, "b")
-	st := storage.New(mem, "memory", "b")
+	_, st := memStorage()
 	before(t, st, "record") // calls 00004 and 00005 in the block of 00000
 	own := blockSuccess("00006", "me")
 	if _, err := Record(ctx, st, "b", protocol.StatusKey(blockExec, blockJob, "00006"), own); err != nil {
@@ -262,9 +263,7 @@ func TestRecordAttempt(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			mem := memory.New()
-			mem.CreateBucket(ctx, "b")
-			st := storage.New(mem, "memory", "b")
+			mem, st := memStorage()
 			before(t, st, tc.before)
 			var d driver.Driver = mem
 			if tc.fault != "" {
@@ -291,9 +290,7 @@ func TestRecordAttempt(t *testing.T) {
 // status in two places is named.
 func TestFinals(t *testing.T) {
 	ctx := context.Background()
-	mem := memory.New()
-	mem.CreateBucket(ctx, "b")
-	st := storage.New(mem, "memory", "b")
+	_, st := memStorage()
 	before(t, st, "record") // 00004 and 00005 in the block of 00000
 	for _, s := range []*protocol.Status{blockSuccess("00006", "me"), blockFailure("00005", "me")} {
 		if _, err := Record(ctx, st, "b", protocol.StatusKey(blockExec, blockJob, s.CallID), s); err != nil {
@@ -346,9 +343,7 @@ func TestRecordStatusSettled(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			mem := memory.New()
-			mem.CreateBucket(ctx, "b")
-			st := storage.New(mem, "memory", "b")
+			_, st := memStorage()
 			call := "00006"
 			switch tc.key {
 			case "status":
@@ -379,9 +374,7 @@ func TestRecordStatusSettled(t *testing.T) {
 	// A final status written is returned Settled, and stored without the
 	// mark: its key says it.
 	ctx := context.Background()
-	mem := memory.New()
-	mem.CreateBucket(ctx, "b")
-	st := storage.New(mem, "memory", "b")
+	_, st := memStorage()
 	last := blockFailure("00006", "me")
 	last.Attempt = retries
 	rec, err := RecordStatus(ctx, st, "b", 0, retries, last)

@@ -257,21 +257,31 @@ func cloneRegistry(r protocol.Registry) protocol.Registry {
 	return c
 }
 
+// pipeWorker is a worker over in-memory storage (bucket "b") that holds the
+// manifest of job e/jobID: calls calls of "echo".
+func pipeWorker(t *testing.T, jobID string, calls int) *Worker {
+	t.Helper()
+	ctx := context.Background()
+	st := storage.New(memory.New(), "memory", "b")
+	st.CreateBucket(ctx, "b")
+	funcs := runFuncs(os.Stderr)
+	w := New("w1", st, funcs, nil)
+	job := protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: jobID, Function: "echo", Signature: funcs["echo"].Signature,
+		Registry: w.Registry, Calls: calls, Bucket: "b", Inputs: make([]protocol.Range, calls)}
+	raw, _ := json.Marshal(job)
+	if err := st.PutBytes(ctx, "b", protocol.JobKey("e", jobID), raw); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // TestServePipe: one response per call, in order, for requests of one call
 // and of several (a batch); every call of a request that is not a valid
 // invocation is answered with an error, not served; the end of the
 // requests ends ServePipe cleanly, and garbage ends it with an error. With
 // BatchEnv set, a Hello comes first.
 func TestServePipe(t *testing.T) {
-	ctx := context.Background()
-	st := storage.New(memory.New(), "memory", "b")
-	st.CreateBucket(ctx, "b")
-	funcs := runFuncs(os.Stderr)
-	w := New("w1", st, funcs, nil)
-	job := protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: "P000", Function: "echo", Signature: funcs["echo"].Signature,
-		Registry: w.Registry, Calls: 2, Bucket: "b", Inputs: make([]protocol.Range, 2)}
-	raw, _ := json.Marshal(job)
-	st.PutBytes(ctx, "b", protocol.JobKey("e", "P000"), raw)
+	w := pipeWorker(t, "P000", 2)
 	req := func(inv protocol.Invocation) string {
 		b, _ := json.Marshal(PipeRequest{Invocation: inv})
 		return string(b) + "\n"
@@ -361,14 +371,7 @@ func servePipeCase(t *testing.T, w *Worker, hello bool, in string, want []string
 // an error.
 func TestServePipeGob(t *testing.T) {
 	ctx := context.Background()
-	st := storage.New(memory.New(), "memory", "b")
-	st.CreateBucket(ctx, "b")
-	funcs := runFuncs(os.Stderr)
-	w := New("w1", st, funcs, nil)
-	job := protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: "G000", Function: "echo", Signature: funcs["echo"].Signature,
-		Registry: w.Registry, Calls: 8, Bucket: "b", Inputs: make([]protocol.Range, 8)}
-	raw, _ := json.Marshal(job)
-	st.PutBytes(ctx, "b", protocol.JobKey("e", "G000"), raw)
+	w := pipeWorker(t, "G000", 8)
 	call := func(id, in string) protocol.Invocation {
 		return protocol.Invocation{Version: protocol.Version, Bucket: "b", ExecutorID: "e", JobID: "G000",
 			Calls: []protocol.Call{{ID: id, HasInput: true, Input: []byte(in)}}}
