@@ -505,15 +505,11 @@ func (h *Host) deliver(s *protocol.Status) {
 		job = h.cachedJob(protocol.JobKey(s.ExecutorID, s.JobID))
 	}
 	h.mu.Unlock()
-	for i, c := range cs {
-		if i > 0 {
-			// Each delivery records and marks its own copy (Settled,
-			// Deferred): two deliveries of one call must not share one.
-			cp := *s
-			c.add(&cp)
-			continue
-		}
-		c.add(s)
+	for _, c := range cs {
+		// Each delivery records and marks its own copy (Settled,
+		// Deferred): two deliveries of one call must not share one.
+		cp := *s
+		c.add(&cp)
 	}
 	if len(cs) == 0 && s.Deferred {
 		// Its delivery ended before it (a deadline): nobody will record it,
