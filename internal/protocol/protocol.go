@@ -401,14 +401,6 @@ func RetryDelay(attempt int) time.Duration {
 	return d + rand.N(d/2+1)
 }
 
-// RecordKey is where st is recorded: StatusKey when final, else AttemptKey.
-func RecordKey(st *Status, retries int) string {
-	if Final(st, retries) {
-		return StatusKey(st.ExecutorID, st.JobID, st.CallID)
-	}
-	return AttemptKey(st.ExecutorID, st.JobID, st.CallID, st.Attempt)
-}
-
 // ResultKey is the key of the result object of one execution of a call:
 // "result/<call>-<attempt>-<token>". Each execution writes its own, and the
 // call's final status names the one that counts, so duplicate deliveries
