@@ -269,7 +269,7 @@ func TestCorruptStatusIsFinal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	key := "lithops.jobs/" + id + "/M001/status/00001.json"
+	key := "lithops.jobs/" + id + "/M001/status.00001.json"
 	if err := st.Delete(ctx, st.Bucket(), key); err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestCorruptStatusIsFinal(t *testing.T) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := fs.At(1).Result(wctx); !errors.Is(err, lithops.ErrCorrupt) || !strings.Contains(err.Error(), "M001/status/00001.json") {
+	if _, err := fs.At(1).Result(wctx); !errors.Is(err, lithops.ErrCorrupt) || !strings.Contains(err.Error(), "M001/status.00001.json") {
 		t.Fatalf("call with a corrupt status: %v", err)
 	}
 	if v, err := fs.At(0).Result(ctx); err != nil || v != 9 {
@@ -359,7 +359,7 @@ func TestBatchRecordsAcrossProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	objs, err := st.List(ctx, st.Bucket(), protocol.JobPrefix(id, job)+"status/")
+	objs, err := st.List(ctx, st.Bucket(), protocol.StatusPrefix(id, job))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@
 // of a job in one request (at most the queue's share of one worker in two,
 // so the last calls spread over the workers), and the worker records the
 // successes of the calls that end within half a millisecond of each other
-// in one batch record (status/<first call>-<attempt>.json) before it
+// in one batch record (status.<first call>-<attempt>.json) before it
 // answers them: a map of quick calls costs a file per batch, not per call.
 // A success is recorded once, in its own record or in one batch record;
 // failures always get their own, which Rerun replaces. Every answer before
@@ -86,7 +86,7 @@
 // job's calls form fixed blocks (Job.Block, at most 16, and each message
 // carries whole blocks), and the runtime host records the successes of a
 // block's calls in its delivery in one block record,
-// status/<block's first call>-0.json, once they have all ended or a
+// status.<block's first call>-0.json, once they have all ended or a
 // second after the first (its workers answer unrecorded: PipeRequest.Defer).
 // The block key is written once, create-if-absent: by the host with
 // successes, or by anyone about to give a call of the block a final record

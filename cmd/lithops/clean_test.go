@@ -134,8 +134,8 @@ func TestCleanOlderThanAnyVersion(t *testing.T) {
 	defer st.Close()
 	jobs := map[string]string{
 		"old-v1":  `{"protocol":1,"executor_id":"old-v1","job_id":"M000","function":"f","calls":1,"created":"2020-01-02T03:04:05Z"}`,
-		"garbled": `{"protocol":2,"created":`,
-		"ageless": `{"protocol":2,"executor_id":"ageless","job_id":"M000"}`,
+		"garbled": `{"protocol":3,"created":`,
+		"ageless": `{"protocol":3,"executor_id":"ageless","job_id":"M000"}`,
 	}
 	for exec, manifest := range jobs {
 		st.PutBytes(ctx, st.Bucket(), protocol.JobKey(exec, "M000"), []byte(manifest))

@@ -201,7 +201,7 @@ func TestJobsRerunLocalhostRefused(t *testing.T) {
 	}
 	raw = []byte(strings.Replace(string(raw), `"cli_test_shout"`, `"users_own_function"`, 1))
 	st.PutBytes(ctx, st.Bucket(), jobKey, raw)
-	statusKey := "lithops.jobs/" + e.ID() + "/" + fs.At(0).JobID() + "/status/00001.json"
+	statusKey := "lithops.jobs/" + e.ID() + "/" + fs.At(0).JobID() + "/status.00001.json"
 	failed := []byte(strings.Replace(string(mustGet(t, st, statusKey)), `"state":"success"`, `"state":"error","error":{"kind":"user","type":"*errors.errorString","message":"the original failure"}`, 1))
 	st.Delete(ctx, st.Bucket(), statusKey)
 	st.PutBytes(ctx, st.Bucket(), statusKey, failed)
@@ -264,7 +264,7 @@ func TestJobsRerunKeepsRecords(t *testing.T) {
 	defer st.Close()
 	// Call 1 of the first job failed: rerun it from the CLI (the test
 	// binary registers shout, so its workers can run it).
-	statusKey := "lithops.jobs/" + e.ID() + "/" + jobs[0] + "/status/00001.json"
+	statusKey := "lithops.jobs/" + e.ID() + "/" + jobs[0] + "/status.00001.json"
 	failed := strings.Replace(string(mustGet(t, st, statusKey)), `"state":"success"`, `"state":"error","error":{"kind":"user","message":"failed once"}`, 1)
 	st.Delete(ctx, st.Bucket(), statusKey)
 	st.PutBytes(ctx, st.Bucket(), statusKey, []byte(failed))

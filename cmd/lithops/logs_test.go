@@ -96,7 +96,7 @@ func hasBatchRecord(t *testing.T, cfgPath, exec, job string) bool {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	infos, err := st.List(context.Background(), st.Bucket(), protocol.JobPrefix(exec, job)+"status/")
+	infos, err := st.List(context.Background(), st.Bucket(), protocol.StatusPrefix(exec, job))
 	if err != nil {
 		t.Fatal(err)
 	}

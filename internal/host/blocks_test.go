@@ -115,7 +115,7 @@ func blockJob(t *testing.T, st *storage.Storage, block int, inputs ...string) *p
 	return inv
 }
 
-// records lists the job's status keys (under status/) and every call's
+// records lists the job's status keys (under status.) and every call's
 // final status, failing the test when a call has two.
 func records(t *testing.T, st *storage.Storage) (keys []string, finals map[string]protocol.Status) {
 	t.Helper()
@@ -129,12 +129,12 @@ func records(t *testing.T, st *storage.Storage) (keys []string, finals map[strin
 	}
 	// Listed after: records are never deleted, so every key that held the
 	// statuses read is there (a record written meanwhile may be too).
-	infos, err := st.List(ctx, "b", protocol.JobPrefix("e", "j")+"status/")
+	infos, err := st.List(ctx, "b", protocol.StatusPrefix("e", "j"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range infos {
-		keys = append(keys, strings.TrimPrefix(o.Key, protocol.JobPrefix("e", "j")+"status/"))
+		keys = append(keys, strings.TrimPrefix(o.Key, protocol.StatusPrefix("e", "j")))
 	}
 	return keys, finals
 }
@@ -228,7 +228,7 @@ func TestHostBlockNotWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := localfs.New(root)
-	faulty := &failingPuts{Driver: d, key: "/status/"}
+	faulty := &failingPuts{Driver: d, key: "/status."}
 	faulty.on.Store(true)
 	st := storage.New(faulty, "localhost", "b")
 	exe, _ := os.Executable()

@@ -9,7 +9,7 @@ import (
 // an error, never a panic.
 func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`"\"{\\\"protocol\\\":1,\\\"bucket\\\":\\\"b\\\",\\\"executor_id\\\":\\\"e\\\",\\\"job_id\\\":\\\"j\\\",\\\"calls\\\":[{\\\"id\\\":\\\"00000\\\"}]}\""`))
-	f.Add([]byte(`{"protocol":2,"op":"metadata","bucket":"b","meta_key":"lithops.runtimes/x"}`))
+	f.Add([]byte(`{"protocol":3,"op":"metadata","bucket":"b","meta_key":"lithops.runtimes/x"}`))
 	f.Add([]byte(`"hi"`))
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, data []byte) {

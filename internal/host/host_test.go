@@ -124,7 +124,7 @@ func TestHandlerProtocol(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&out)
 		return resp.StatusCode, out
 	}
-	meta := `{"protocol":2,"op":"metadata","bucket":"b","meta_key":"lithops.runtimes/azure_functions/rt.probe.json"}`
+	meta := `{"protocol":3,"op":"metadata","bucket":"b","meta_key":"lithops.runtimes/azure_functions/rt.probe.json"}`
 	quoted, _ := json.Marshal(meta)
 	twice, _ := json.Marshal(string(quoted))
 	tests := []struct {
@@ -135,12 +135,12 @@ func TestHandlerProtocol(t *testing.T) {
 		{"no binding", `{"Data":{},"Metadata":{}}`, 400},
 		{"not an invocation", `{"Data":{"msgIn":"\"hello\""}}`, 400},
 		{"wrong protocol", `{"Data":{"msgIn":{"protocol":99,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}}}`, 400},
-		{"path in ids", `{"Data":{"msgIn":{"protocol":2,"bucket":"b","executor_id":"../e","job_id":"j","calls":[{"id":"00000"}]}}}`, 400},
+		{"path in ids", `{"Data":{"msgIn":{"protocol":3,"bucket":"b","executor_id":"../e","job_id":"j","calls":[{"id":"00000"}]}}}`, 400},
 		{"metadata, quoted twice as the host does", `{"Data":{"msgIn":` + string(twice) + `}}`, 200},
-		{"missing manifest", `{"Data":{"msgIn":{"protocol":2,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}}}`, 500},
-		{"missing manifest, 4th delivery", `{"Data":{"msgIn":{"protocol":2,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}},"Metadata":{"DequeueCount":"4"}}`, 500},
+		{"missing manifest", `{"Data":{"msgIn":{"protocol":3,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}}}`, 500},
+		{"missing manifest, 4th delivery", `{"Data":{"msgIn":{"protocol":3,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}},"Metadata":{"DequeueCount":"4"}}`, 500},
 		// The platform will not deliver it again: the call fails for good.
-		{"missing manifest, last delivery", `{"Data":{"msgIn":{"protocol":2,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}},"Metadata":{"DequeueCount":"5"}}`, 200},
+		{"missing manifest, last delivery", `{"Data":{"msgIn":{"protocol":3,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}},"Metadata":{"DequeueCount":"5"}}`, 200},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -155,7 +155,7 @@ func TestHandlerProtocol(t *testing.T) {
 	}
 	// Over HTTP nothing delivers a request again: a failed run fails its
 	// calls at once (here: no manifest for job j2).
-	code, _ := post(`{"Data":{"req":{"Body":{"protocol":2,"bucket":"b","executor_id":"e","job_id":"j2","calls":[{"id":"00003"}]}}}}`)
+	code, _ := post(`{"Data":{"req":{"Body":{"protocol":3,"bucket":"b","executor_id":"e","job_id":"j2","calls":[{"id":"00003"}]}}}}`)
 	if code != 200 {
 		t.Fatalf("HTTP trigger: status %d", code)
 	}

@@ -152,13 +152,13 @@ func TestLoadErrors(t *testing.T) {
 			}
 		})
 	}
-	if err := st.PutBytes(ctx, "lithops", protocol.JobKey("ex-3", "M000"), []byte(`{"protocol":2}`)); err != nil {
+	if err := st.PutBytes(ctx, "lithops", protocol.JobKey("ex-3", "M000"), []byte(`{"protocol":3}`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Load(ctx, st, "lithops", "ex-3", "M000"); err == nil || !strings.Contains(err.Error(), "memory://lithops/lithops.jobs/ex-3/M000/job.json: job manifest lacks executor_id") {
 		t.Fatalf("invalid manifest: %v", err)
 	}
-	moved := `{"protocol":2,"executor_id":"../x","job_id":"M000","function":"f","calls":0,"inputs":[]}`
+	moved := `{"protocol":3,"executor_id":"../x","job_id":"M000","function":"f","calls":0,"inputs":[]}`
 	if err := st.PutBytes(ctx, "lithops", protocol.JobKey("ex-4", "M000"), []byte(moved)); err != nil {
 		t.Fatal(err)
 	}

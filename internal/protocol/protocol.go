@@ -5,17 +5,20 @@
 //
 //	lithops.jobs/<e>/<j>/job.json                  Job manifest (JSON)
 //	lithops.jobs/<e>/<j>/inputs                    all call inputs, concatenated; call i reads Job.Inputs[i]
-//	lithops.jobs/<e>/<j>/status/<call>.json        Status of the finished call (JSON)
-//	lithops.jobs/<e>/<j>/status/<call>-<a>.json    StatusBatch: successes of several calls, <call> first
+//	lithops.jobs/<e>/<j>/status.<call>.json        Status of the finished call (JSON)
+//	lithops.jobs/<e>/<j>/status.<call>-<a>.json    StatusBatch: successes of several calls, <call> first
 //	lithops.jobs/<e>/<j>/result/<call>-<a>-<t>     the encoded result, when too big to inline in the status
 //	lithops.jobs/<e>/<j>/shuffle/<call>-<t>        a shuffle call's sorted segments or output (MapShuffle)
 //	lithops.runtimes/bin/<sha256>                  user program (gzip)
 //	lithops.runtimes/<backend>/<runtime>.meta.json runtime metadata
 //
 // Every key of a job and the kinds of record are listed at KeyKind; records
-// of one kind sit side by side under one prefix (status/, attempt/, …), so a
+// of one kind sit side by side under one prefix (status., attempt/, …), so a
 // job of any size has a handful of "directories", not one per call: on the
-// localhost storage a call costs one file, not a directory and a file.
+// localhost storage a call costs one file, not a directory and a file. The
+// statuses, the one record every call writes, sit beside the manifest, in
+// the job's own "directory": a one-call job (CallAsync) makes one directory
+// for its two records, not two.
 //
 // Invariants: framework records are JSON and carry Version; user values are
 // opaque bytes produced by the job's Codec; no record ever holds a
@@ -33,7 +36,7 @@ import (
 )
 
 // Version is the protocol version. Client and worker must agree on it.
-const Version = 2 // 2: records of one kind under one prefix (status/<call>.json, …)
+const Version = 3 // 2: records of one kind under one prefix (status/<call>.json, …); 3: statuses beside the manifest (status.<call>.json)
 
 // LithopsVersion is the lithops-go release; runtimes are named and deployed
 // per release.
@@ -65,8 +68,17 @@ func InputsKey(executorID, jobID string) string { return JobPrefix(executorID, j
 
 // StatusKey is the key of a call's status record.
 func StatusKey(executorID, jobID, callID string) string {
-	return JobPrefix(executorID, jobID) + "status/" + callID + ".json"
+	return StatusPrefix(executorID, jobID) + callID + ".json"
 }
+
+// StatusPrefix is the prefix of a job's status records, its calls' own and
+// its batch and block records.
+func StatusPrefix(executorID, jobID string) string {
+	return JobPrefix(executorID, jobID) + statusName
+}
+
+// statusName begins the name of every status record of a job.
+const statusName = "status."
 
 // BatchKey is the key of a batch record (StatusBatch) whose first call is
 // first: the final successes of several calls that one worker ran one after
@@ -82,7 +94,7 @@ func StatusKey(executorID, jobID, callID string) string {
 // call it did not answer before running that call again). Failures are
 // always recorded per call, so that Rerun replaces them one by one.
 func BatchKey(executorID, jobID string, first Call) string {
-	return fmt.Sprintf("%sstatus/%s-%d.json", JobPrefix(executorID, jobID), first.ID, first.Attempt)
+	return fmt.Sprintf("%s%s-%d.json", StatusPrefix(executorID, jobID), first.ID, first.Attempt)
 }
 
 // BlockKey is the key of the block record of the block (Job.Block calls)
@@ -241,8 +253,8 @@ type KeyKind int
 //
 //	lithops.jobs/<executor>/<job>/job.json                   KindManifest
 //	lithops.jobs/<executor>/<job>/inputs                     KindInputs
-//	lithops.jobs/<executor>/<job>/status/<call>.json         KindStatus   (final record)
-//	lithops.jobs/<executor>/<job>/status/<call>-<n>.json     KindStatus   (a batch record, Batch: successes of several calls, the first at attempt n)
+//	lithops.jobs/<executor>/<job>/status.<call>.json         KindStatus   (final record)
+//	lithops.jobs/<executor>/<job>/status.<call>-<n>.json     KindStatus   (a batch record, Batch: successes of several calls, the first at attempt n)
 //	lithops.jobs/<executor>/<job>/attempt/<call>-<n>.json    KindAttempt  (an attempt handed back or retried)
 //	lithops.jobs/<executor>/<job>/lease/<call>-<n>           KindLease    (a message's lease: its first call, at attempt n; renewed while its calls wait and run)
 //	lithops.jobs/<executor>/<job>/lease/<call>               KindLease    (one call's lease, runtimes before message leases)
@@ -290,21 +302,27 @@ func ParseKey(key string) (k Key, ok bool) {
 		return Key{}, false
 	}
 	k.Executor, k.Job = parts[0], parts[1]
-	if len(parts) == 3 {
-		switch parts[2] {
-		case "job.json":
-			k.Kind = KindManifest
-		case "inputs":
-			k.Kind = KindInputs
-		default:
-			return Key{}, false
-		}
+	var kind, name string
+	switch {
+	case len(parts) == 3 && parts[2] == "job.json":
+		k.Kind = KindManifest
 		return k, true
-	}
-	if len(parts) != 4 || parts[3] == "" {
+	case len(parts) == 3 && parts[2] == "inputs":
+		k.Kind = KindInputs
+		return k, true
+	case len(parts) == 3 && strings.HasPrefix(parts[2], statusName):
+		kind, name = "status", strings.TrimPrefix(parts[2], statusName)
+	case len(parts) == 4:
+		kind, name = parts[2], parts[3]
+		if kind == "status" {
+			return Key{}, false // protocol 2's place
+		}
+	default:
 		return Key{}, false
 	}
-	name := parts[3]
+	if name == "" {
+		return Key{}, false
+	}
 	num := func(s string) (int, bool) {
 		n, err := strconv.Atoi(s)
 		return n, err == nil && n >= 0 && strconv.Itoa(n) == s
@@ -320,7 +338,7 @@ func ParseKey(key string) (k Key, ok bool) {
 		k.Attempt, ok = num(a)
 		return ok
 	}
-	switch parts[2] {
+	switch kind {
 	case "status":
 		k.Kind = KindStatus
 		if strings.Contains(name, "-") {

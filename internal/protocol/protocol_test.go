@@ -12,22 +12,22 @@ func TestMalformedRecords(t *testing.T) {
 		name, kind, json, want string
 	}{
 		{"job: old protocol", "job", `{"protocol":0,"executor_id":"e","job_id":"j","function":"f","calls":0,"inputs":[]}`, "protocol version 0"},
-		{"job: no function", "job", `{"protocol":2,"executor_id":"e","job_id":"j","calls":0,"inputs":[]}`, "lacks function"},
-		{"job: ranges vs calls", "job", `{"protocol":2,"executor_id":"e","job_id":"j","function":"f","calls":2,"inputs":[{"o":0,"n":1}]}`, "2 calls but 1 input ranges"},
-		{"job: overlapping ranges", "job", `{"protocol":2,"executor_id":"e","job_id":"j","function":"f","calls":2,"inputs":[{"o":0,"n":5},{"o":3,"n":1}]}`, "out of order"},
-		{"job: negative size", "job", `{"protocol":2,"executor_id":"e","job_id":"j","function":"f","calls":1,"inputs":[{"o":0,"n":-1}]}`, "negative"},
+		{"job: no function", "job", `{"protocol":3,"executor_id":"e","job_id":"j","calls":0,"inputs":[]}`, "lacks function"},
+		{"job: ranges vs calls", "job", `{"protocol":3,"executor_id":"e","job_id":"j","function":"f","calls":2,"inputs":[{"o":0,"n":1}]}`, "2 calls but 1 input ranges"},
+		{"job: overlapping ranges", "job", `{"protocol":3,"executor_id":"e","job_id":"j","function":"f","calls":2,"inputs":[{"o":0,"n":5},{"o":3,"n":1}]}`, "out of order"},
+		{"job: negative size", "job", `{"protocol":3,"executor_id":"e","job_id":"j","function":"f","calls":1,"inputs":[{"o":0,"n":-1}]}`, "negative"},
 		{"inv: other protocol", "inv", `{"protocol":7,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000"}]}`, "redeploy the runtime or upgrade the client"},
-		{"inv: no calls", "inv", `{"protocol":2,"bucket":"b","executor_id":"e","job_id":"j","calls":[]}`, "no calls"},
-		{"inv: traversal", "inv", `{"protocol":2,"bucket":"b","executor_id":"..","job_id":"j","calls":[{"id":"0"}]}`, "path separator"},
-		{"inv: bad call id", "inv", `{"protocol":2,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"a/b"}]}`, "malformed"},
-		{"inv: call twice", "inv", `{"protocol":2,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"0"},{"id":"1"},{"id":"0"}]}`, "names call 0 twice"},
-		{"inv: negative index", "inv", `{"protocol":2,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"0","i":-1}]}`, "malformed"},
-		{"inv: unknown op", "inv", `{"protocol":2,"op":"rm -rf","bucket":"b"}`, "unknown op"},
-		{"inv: metadata outside runtimes", "inv", `{"protocol":2,"op":"metadata","bucket":"b","meta_key":"lithops.jobs/x"}`, "meta_key under"},
-		{"status: unknown state", "status", `{"protocol":2,"job_id":"j","call_id":"0","state":"weird"}`, "unknown state"},
-		{"status: success without result", "status", `{"protocol":2,"job_id":"j","call_id":"0","state":"success"}`, "neither an inline result nor a result key"},
-		{"status: error without record", "status", `{"protocol":2,"job_id":"j","call_id":"0","state":"error"}`, "no error record"},
-		{"status: no call id", "status", `{"protocol":2,"job_id":"j","state":"running"}`, "lacks call_id"},
+		{"inv: no calls", "inv", `{"protocol":3,"bucket":"b","executor_id":"e","job_id":"j","calls":[]}`, "no calls"},
+		{"inv: traversal", "inv", `{"protocol":3,"bucket":"b","executor_id":"..","job_id":"j","calls":[{"id":"0"}]}`, "path separator"},
+		{"inv: bad call id", "inv", `{"protocol":3,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"a/b"}]}`, "malformed"},
+		{"inv: call twice", "inv", `{"protocol":3,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"0"},{"id":"1"},{"id":"0"}]}`, "names call 0 twice"},
+		{"inv: negative index", "inv", `{"protocol":3,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"0","i":-1}]}`, "malformed"},
+		{"inv: unknown op", "inv", `{"protocol":3,"op":"rm -rf","bucket":"b"}`, "unknown op"},
+		{"inv: metadata outside runtimes", "inv", `{"protocol":3,"op":"metadata","bucket":"b","meta_key":"lithops.jobs/x"}`, "meta_key under"},
+		{"status: unknown state", "status", `{"protocol":3,"job_id":"j","call_id":"0","state":"weird"}`, "unknown state"},
+		{"status: success without result", "status", `{"protocol":3,"job_id":"j","call_id":"0","state":"success"}`, "neither an inline result nor a result key"},
+		{"status: error without record", "status", `{"protocol":3,"job_id":"j","call_id":"0","state":"error"}`, "no error record"},
+		{"status: no call id", "status", `{"protocol":3,"job_id":"j","state":"running"}`, "lacks call_id"},
 		{"gather: not JSON", "gather", `[1,2`, "not valid JSON"},
 		{"gather: inline and key", "gather", `{"parts":[{"has_inline":true,"inline":"AA=="},{"has_inline":true,"key":"k"}]}`, "part 1 has both"},
 		{"gather: neither", "gather", `{"parts":[{}]}`, "part 0 has neither"},
@@ -80,9 +80,9 @@ func TestRegistryDiff(t *testing.T) {
 // FuzzRecords: no input makes decoding and validation panic, and whatever
 // validates can be encoded again.
 func FuzzRecords(f *testing.F) {
-	f.Add([]byte(`{"protocol":2,"executor_id":"e","job_id":"j","function":"f","calls":1,"inputs":[{"o":0,"n":3}]}`))
-	f.Add([]byte(`{"protocol":2,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000","input":"AAE="}]}`))
-	f.Add([]byte(`{"protocol":2,"job_id":"j","call_id":"0","state":"error","error":{"kind":"user","message":"m"}}`))
+	f.Add([]byte(`{"protocol":3,"executor_id":"e","job_id":"j","function":"f","calls":1,"inputs":[{"o":0,"n":3}]}`))
+	f.Add([]byte(`{"protocol":3,"bucket":"b","executor_id":"e","job_id":"j","calls":[{"id":"00000","input":"AAE="}]}`))
+	f.Add([]byte(`{"protocol":3,"job_id":"j","call_id":"0","state":"error","error":{"kind":"user","message":"m"}}`))
 	f.Add([]byte(`{"parts":[{"has_inline":true,"inline":"AAE="},{"key":"lithops.jobs/e/M000/00001/result-0-ab","size":9000}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var j Job
@@ -142,12 +142,14 @@ func TestParseKey(t *testing.T) {
 	for _, bad := range []string{"", "lithops.jobs/", "lithops.jobs/e/j", "lithops.jobs/e/j/other",
 		"lithops.jobs/e/j/attempt/00001-x.json", "lithops.jobs/e/j/attempt/00001--1.json", "lithops.jobs/e/j/attempt/00001-01.json",
 		"lithops.jobs/e/j/attempt/00001.json", "lithops.jobs/e/j/logs/00001-1", "lithops.jobs/e/j/result/00001-1",
-		"lithops.jobs/e/j/result/00001-1-", "lithops.jobs/e/j/status/00001", "lithops.jobs/e/j/status/x.json",
-		"lithops.jobs/e/j/status/.json", "lithops.jobs/e/j/status/00001-.json", "lithops.jobs/e/j/status/00001-x.json",
-		"lithops.jobs/e/j/status/-1.json", "lithops.jobs/e/j/status/00001-1", "lithops.jobs/e/j/lease/",
+		"lithops.jobs/e/j/result/00001-1-", "lithops.jobs/e/j/status.00001", "lithops.jobs/e/j/status.x.json",
+		"lithops.jobs/e/j/status..json", "lithops.jobs/e/j/status.00001-.json", "lithops.jobs/e/j/status.00001-x.json",
+		"lithops.jobs/e/j/status.-1.json", "lithops.jobs/e/j/status.00001-1", "lithops.jobs/e/j/status.", "lithops.jobs/e/j/lease/",
 		"lithops.jobs/e/j/lease/00001-", "lithops.jobs/e/j/lease/00001-x", "lithops.jobs/e/j/lease/-1", "lithops.jobs/e/j/lease/00001-1-2",
-		"lithops.jobs/e/j/shuffle/00001", "lithops.jobs/e/j/shuffle/00001-", "lithops.jobs/e/j/shuffle/x-ab", "lithops.jobs/e/j/status/d/00001.json",
-		"lithops.runtimes/bin/abc", "lithops.jobs//j/status/00001.json",
+		"lithops.jobs/e/j/shuffle/00001", "lithops.jobs/e/j/shuffle/00001-", "lithops.jobs/e/j/shuffle/x-ab", "lithops.jobs/e/j/status.d/00001.json",
+		"lithops.runtimes/bin/abc", "lithops.jobs//j/status.00001.json",
+		// The layout of protocol version 2: statuses under status/.
+		"lithops.jobs/e/j/status/00001.json", "lithops.jobs/e/j/status/00001-1.json",
 		// Python Lithops' keys under the same prefix.
 		"lithops.jobs/7c0b10-0-M001/00000/status.json", "lithops.jobs/7c0b10-0-M001/00000/output.pickle",
 		"lithops.jobs/7c0b10-0-M001/aggdata.pickle", "lithops.jobs/7c0b10-0/0a1b2c.func.pickle",
@@ -262,11 +264,11 @@ func TestBlockKey(t *testing.T) {
 		want  string
 		ok    bool
 	}{
-		{"00000", 16, "lithops.jobs/e/j/status/00000-0.json", true},
-		{"00015", 16, "lithops.jobs/e/j/status/00000-0.json", true},
-		{"00016", 16, "lithops.jobs/e/j/status/00016-0.json", true},
-		{"123457", 16, "lithops.jobs/e/j/status/123456-0.json", true},
-		{"00007", 1, "lithops.jobs/e/j/status/00007-0.json", true},
+		{"00000", 16, "lithops.jobs/e/j/status.00000-0.json", true},
+		{"00015", 16, "lithops.jobs/e/j/status.00000-0.json", true},
+		{"00016", 16, "lithops.jobs/e/j/status.00016-0.json", true},
+		{"123457", 16, "lithops.jobs/e/j/status.123456-0.json", true},
+		{"00007", 1, "lithops.jobs/e/j/status.00007-0.json", true},
 		{"00007", 0, "", false},
 		{"x", 16, "", false},
 		{"-1", 16, "", false},
@@ -334,14 +336,14 @@ func TestParseJobAndStatus(t *testing.T) {
 	for _, tc := range []struct {
 		name, raw, wantJob, wantStatus string // "" : parses
 	}{
-		{name: "manifest", raw: `{"protocol":2,"executor_id":"e","job_id":"j","function":"f","calls":1,"inputs":[{"o":0,"n":3}]}`,
+		{name: "manifest", raw: `{"protocol":3,"executor_id":"e","job_id":"j","function":"f","calls":1,"inputs":[{"o":0,"n":3}]}`,
 			wantStatus: "lacks call_id"},
-		{name: "status", raw: `{"protocol":2,"job_id":"j","call_id":"00000","state":"error","error":{"kind":"user","message":"m"}}`,
+		{name: "status", raw: `{"protocol":3,"job_id":"j","call_id":"00000","state":"error","error":{"kind":"user","message":"m"}}`,
 			wantJob: "lacks executor_id"},
 		{name: "not JSON", raw: `{"protocol":`, wantJob: "job manifest is not valid JSON", wantStatus: "status record is not valid JSON"},
 		{name: "old protocol", raw: `{"protocol":1,"executor_id":"e","job_id":"j","function":"f","call_id":"00000","state":"running"}`,
 			wantJob: "protocol version 1", wantStatus: "protocol version 1"},
-		{name: "success without result", raw: `{"protocol":2,"job_id":"j","call_id":"00000","state":"success"}`,
+		{name: "success without result", raw: `{"protocol":3,"job_id":"j","call_id":"00000","state":"success"}`,
 			wantJob: "lacks executor_id", wantStatus: "neither an inline result nor a result key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -31,7 +31,7 @@ func TestBatchRecords(t *testing.T) {
 		faulty       string // "put": writes of status records fail; "putlate": they land, then fail
 		before       string // the result of call 00000 in a batch record written before
 		want         []string
-		wantKeys     []string // status/ keys in storage afterwards
+		wantKeys     []string // status keys in storage afterwards
 	}{
 		{name: "successes in one batch", inputs: []string{"a", "b", "c"}, batchRecords: true,
 			want: []string{"a", "b", "c"}, wantKeys: []string{"00000-0.json"}},
@@ -57,7 +57,7 @@ func TestBatchRecords(t *testing.T) {
 			clean := storage.New(d, "memory", "b")
 			clean.CreateBucket(ctx, "b")
 			if tc.faulty != "" {
-				d = &faultyDriver{Driver: d, op: tc.faulty, key: "/status/"}
+				d = &faultyDriver{Driver: d, op: tc.faulty, key: "/status."}
 			}
 			st := storage.New(d, "memory", "b")
 			funcs := runFuncs(os.Stderr)
@@ -112,10 +112,10 @@ func TestBatchRecords(t *testing.T) {
 			if dec.More() {
 				t.Fatal("more answers than calls")
 			}
-			infos, _ := clean.List(ctx, "b", protocol.JobPrefix("e", "B000")+"status/")
+			infos, _ := clean.List(ctx, "b", protocol.StatusPrefix("e", "B000"))
 			var keys []string
 			for _, o := range infos {
-				keys = append(keys, strings.TrimPrefix(o.Key, protocol.JobPrefix("e", "B000")+"status/"))
+				keys = append(keys, strings.TrimPrefix(o.Key, protocol.StatusPrefix("e", "B000")))
 			}
 			slices.Sort(keys)
 			if !slices.Equal(keys, tc.wantKeys) {

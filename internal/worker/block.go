@@ -206,7 +206,7 @@ func indexOf(sts []protocol.Status, callID string) int {
 // A batch record that cannot be decoded is skipped, as writers skip it; an
 // own record that cannot be decoded is an error.
 func Finals(ctx context.Context, s *storage.Storage, bucket, executorID, jobID string) (finals map[string]protocol.Status, twice []string, err error) {
-	infos, err := s.List(ctx, bucket, protocol.JobPrefix(executorID, jobID)+"status/")
+	infos, err := s.List(ctx, bucket, protocol.StatusPrefix(executorID, jobID))
 	if err != nil {
 		return nil, nil, err
 	}

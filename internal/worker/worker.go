@@ -702,7 +702,7 @@ func LookupIn(ctx context.Context, s *storage.Storage, bucket, executorID, jobID
 		}
 		return nil, err // not found
 	}
-	infos, lerr := s.List(ctx, bucket, protocol.JobPrefix(executorID, jobID)+"status/")
+	infos, lerr := s.List(ctx, bucket, protocol.StatusPrefix(executorID, jobID))
 	if lerr != nil {
 		return nil, fmt.Errorf("list the job's batch records: %w", lerr)
 	}

@@ -70,7 +70,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	}
 	dir := filepath.Dir(p)
 	// Linked first, the directory made only when missing: most keys go to a
-	// directory that exists (status/ of a running job). A concurrent Delete
+	// directory that exists (the one of a running job). A concurrent Delete
 	// may remove the directory just made (see Put): then it is made again.
 	byName, sawDir := false, false
 	for attempt := 1; ; attempt++ {
