@@ -136,11 +136,13 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if total <= protocol.InlineLimit {
 		job.InputsInline, job.InlineInputs = true, blob
 	}
-	manifest, err := json.Marshal(job)
-	if err != nil {
-		return nil, err
-	}
+	// The manifest is encoded by whoever writes it: off a small job's way
+	// to its workers, which get it from the backend.
 	write := func() error {
+		manifest, err := json.Marshal(job)
+		if err != nil {
+			return fmt.Errorf("lithops: encode the manifest of %s/%s: %w", e.id, jobID, err)
+		}
 		inputsErr := make(chan error, 1)
 		if job.InputsInline {
 			inputsErr <- nil
@@ -212,7 +214,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if co.hold {
 		return js, nil // the caller invokes each call when its input is ready
 	}
-	err = e.backend.Invoke(ctx, job, inv)
+	err := e.backend.Invoke(ctx, job, inv)
 	if err != nil {
 		err = fmt.Errorf("lithops: invoke %s/%s: %w", e.id, jobID, err)
 	}
