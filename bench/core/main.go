@@ -64,8 +64,28 @@ func main() {
 	coldN := flag.Int("cold", 10, "runs of examples/hello for the cold start")
 	mapN := flag.Int("map", 1000, "inputs of the no-op map")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the client (warm calls and maps) to this file")
+	warmOnly := flag.Bool("warmonly", false, "make the warm calls only and print their median (how the GOMAXPROCS=1 line is measured)")
 	flag.Parse()
 	lithops.Main(func(ctx context.Context) error {
+		if *warmOnly {
+			// GOMAXPROCS=1 is this client's alone: the workers it starts
+			// take the default.
+			os.Unsetenv("GOMAXPROCS")
+			e, err := lithops.NewExecutor(ctx)
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			if _, _, err := warmCalls(ctx, e, 10); err != nil { // start the workers
+				return err
+			}
+			lat, _, err := warmCalls(ctx, e, max(*warmN, 1))
+			if err != nil {
+				return err
+			}
+			fmt.Println(lat[len(lat)/2].Round(10 * time.Microsecond))
+			return nil
+		}
 		if *cpuProfile != "" {
 			f, err := os.Create(*cpuProfile)
 			if err != nil {
@@ -97,29 +117,9 @@ func main() {
 		if err != nil {
 			return err
 		}
-		lat := make([]time.Duration, max(*warmN, 1))
-		var phases [4][]time.Duration
-		for i := range lat {
-			t0 := time.Now()
-			f, err := lithops.CallAsync(ctx, fexec, noop, i)
-			if err != nil {
-				return err
-			}
-			if _, err := f.Result(ctx); err != nil {
-				return err
-			}
-			t2 := time.Now()
-			lat[i] = t2.Sub(t0)
-			// Where the time goes, from the call's status (the worker's
-			// timestamps; one clock on one machine).
-			st := fexec.Storage()
-			raw, err := st.GetBytes(ctx, st.Bucket(), protocol.StatusKey(fexec.ID(), f.JobID(), f.CallID()))
-			var s protocol.Status
-			if err == nil && json.Unmarshal(raw, &s) == nil {
-				for k, d := range []time.Duration{s.Start.Sub(t0), s.FuncStart.Sub(s.Start), s.End.Sub(s.FuncEnd), t2.Sub(s.End)} {
-					phases[k] = append(phases[k], d)
-				}
-			}
+		lat, phases, err := warmCalls(ctx, fexec, max(*warmN, 1))
+		if err != nil {
+			return err
 		}
 		slices.Sort(lat)
 		fmt.Printf("warm CallAsync→Result   median %v  p90 %v  (n=%d; target ≤ 0.3 ms; Lithops localhost 310–410 ms)\n",
@@ -129,6 +129,13 @@ func main() {
 		if _, err := fexec.Storage().DeletePrefix(ctx, fexec.Storage().Bucket(), floorPrefix); err != nil {
 			return err
 		}
+		// The same calls from a client on one P: what the Go scheduler's
+		// second P costs a call that alternates between busy and idle.
+		one, err := oneProc(ctx, max(*warmN, 1))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("  same calls, client with GOMAXPROCS=1: median %s (its workers at the default; the Go scheduler's spare P costs a client that is idle between calls)\n", one)
 		if len(phases[0]) > 0 {
 			med := func(d []time.Duration) time.Duration {
 				slices.Sort(d)
@@ -195,6 +202,48 @@ func main() {
 		}
 		return nil
 	})
+}
+
+// warmCalls makes n sequential CallAsync → Result calls of a no-op on e and
+// returns their latencies, sorted, and where the time went, from each
+// call's status (the worker's timestamps; one clock on one machine).
+func warmCalls(ctx context.Context, e *lithops.Executor, n int) (lat []time.Duration, phases [4][]time.Duration, err error) {
+	lat = make([]time.Duration, n)
+	st := e.Storage()
+	for i := range lat {
+		t0 := time.Now()
+		f, err := lithops.CallAsync(ctx, e, noop, i)
+		if err != nil {
+			return nil, phases, err
+		}
+		if _, err := f.Result(ctx); err != nil {
+			return nil, phases, err
+		}
+		t2 := time.Now()
+		lat[i] = t2.Sub(t0)
+		raw, err := st.GetBytes(ctx, st.Bucket(), protocol.StatusKey(e.ID(), f.JobID(), f.CallID()))
+		var s protocol.Status
+		if err == nil && json.Unmarshal(raw, &s) == nil {
+			for k, d := range []time.Duration{s.Start.Sub(t0), s.FuncStart.Sub(s.Start), s.End.Sub(s.FuncEnd), t2.Sub(s.End)} {
+				phases[k] = append(phases[k], d)
+			}
+		}
+	}
+	slices.Sort(lat)
+	return lat, phases, nil
+}
+
+// oneProc runs this program again with GOMAXPROCS=1 for its warm calls
+// only (-warmonly): the same calls from a client that runs on one P.
+func oneProc(ctx context.Context, n int) (string, error) {
+	cmd := exec.CommandContext(ctx, os.Args[0], "-warmonly", "-warm", fmt.Sprint(n))
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("warm calls with GOMAXPROCS=1: %w", err)
+	}
+	return string(bytes.TrimSpace(out)), nil
 }
 
 func call(ctx context.Context, e *lithops.Executor, i int) (time.Duration, error) {
