@@ -164,7 +164,7 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 	// lithops.jobs/ prefix (<exec>-<job>/<call>/status.json, aggdata.pickle,
 	// *.func.pickle, tmp/…), and they are left alone.
 	type jobID struct{ e, j string }
-	byJob := map[jobID][]string{}
+	byJob := map[jobID]bool{}
 	var manifests []jobID
 	for _, o := range infos {
 		k, ok := protocol.ParseKey(o.Key)
@@ -172,7 +172,7 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 			continue
 		}
 		id := jobID{k.Executor, k.Job}
-		byJob[id] = append(byJob[id], o.Key)
+		byJob[id] = true
 		if k.Kind == protocol.KindManifest {
 			manifests = append(manifests, id)
 		}
@@ -182,16 +182,15 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 		cutoff = time.Now().Add(-olderThan)
 	}
 	n, jobs := 0, 0
-	del := func(keys []string) error {
-		for len(keys) > 0 {
-			b := keys[:min(len(keys), 256)]
-			keys = keys[len(b):]
-			if err := st.Delete(ctx, st.Bucket(), b...); err != nil {
-				return err
-			}
-			n += len(b)
-		}
-		return nil
+	// A job goes whole, its prefix, not only the keys ParseKey reads:
+	// records of an older layout (protocol 2's status/<call>.json) go with
+	// it. The prefix of a job of ours holds nothing of Python Lithops'
+	// (its job folders are <exec>-<job>/, with no job.json and no key
+	// ParseKey reads).
+	del := func(id jobID) error {
+		m, err := st.DeletePrefix(ctx, st.Bucket(), protocol.JobPrefix(id.e, id.j))
+		n += m
+		return err
 	}
 	for _, id := range manifests {
 		if olderThan > 0 {
@@ -208,7 +207,7 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 				continue // its age unknown: kept
 			}
 		}
-		if err := del(byJob[id]); err != nil {
+		if err := del(id); err != nil {
 			return n, jobs, err
 		}
 		delete(byJob, id)
@@ -216,8 +215,8 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 	}
 	if olderThan <= 0 {
 		// Records of ours without a manifest (a job cut short) go too.
-		for _, keys := range byJob {
-			if err := del(keys); err != nil {
+		for id := range byJob {
+			if err := del(id); err != nil {
 				return n, jobs, err
 			}
 		}

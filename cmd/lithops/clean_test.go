@@ -134,6 +134,7 @@ func TestCleanOlderThanAnyVersion(t *testing.T) {
 	defer st.Close()
 	jobs := map[string]string{
 		"old-v1":  `{"protocol":1,"executor_id":"old-v1","job_id":"M000","function":"f","calls":1,"created":"2020-01-02T03:04:05Z"}`,
+		"old-v2":  `{"protocol":2,"executor_id":"old-v2","job_id":"M000","function":"f","calls":1,"created":"2020-01-02T03:04:05Z"}`,
 		"garbled": `{"protocol":3,"created":`,
 		"ageless": `{"protocol":3,"executor_id":"ageless","job_id":"M000"}`,
 	}
@@ -141,13 +142,18 @@ func TestCleanOlderThanAnyVersion(t *testing.T) {
 		st.PutBytes(ctx, st.Bucket(), protocol.JobKey(exec, "M000"), []byte(manifest))
 		st.PutBytes(ctx, st.Bucket(), protocol.StatusKey(exec, "M000", "00000"), []byte("{}"))
 	}
+	// Protocol 2 kept statuses under status/: keys ParseKey no longer reads,
+	// which go with their job all the same.
+	for _, k := range []string{"status/00001.json", "status/00002-0.json"} {
+		st.PutBytes(ctx, st.Bucket(), protocol.JobPrefix("old-v2", "M000")+k, []byte("{}"))
+	}
 	out, err := run(t, "clean", "-c", cfgPath, "--older-than", "24h")
-	if err != nil || !strings.Contains(out, "deleted 1 job(s)") {
-		t.Fatalf("clean --older-than 24h: %q, %v; want the protocol-1 job of 2020 deleted", out, err)
+	if err != nil || !strings.Contains(out, "deleted 2 job(s)") {
+		t.Fatalf("clean --older-than 24h: %q, %v; want the protocol-1 and protocol-2 jobs of 2020 deleted", out, err)
 	}
 	for exec := range jobs {
 		infos, _ := st.List(ctx, st.Bucket(), protocol.ExecutorPrefix(exec))
-		if gone := len(infos) == 0; gone != (exec == "old-v1") {
+		if gone := len(infos) == 0; gone != (exec == "old-v1" || exec == "old-v2") {
 			t.Errorf("job of %s: deleted %v", exec, gone)
 		}
 	}

@@ -81,6 +81,27 @@ func TestLogsCommand(t *testing.T) {
 	if err != nil || !strings.Contains(one, "hello from call 1") || strings.Contains(one, "hello from call 0") {
 		t.Fatalf("one call's logs: %q, %v", one, err)
 	}
+	// A job of another protocol version: its call is not followed for ever.
+	st, err := lithops.OpenStorage(ctx, lithops.WithConfigFile(cfgPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.PutBytes(ctx, st.Bucket(), protocol.JobKey("old-v2", "A000"), []byte(`{"protocol":2,"executor_id":"old-v2","job_id":"A000","function":"f","calls":1,"inputs":[{}]}`))
+	st.PutBytes(ctx, st.Bucket(), protocol.JobPrefix("old-v2", "A000")+"status/00000.json", []byte("{}"))
+	oldDone := make(chan error, 1)
+	go func() {
+		_, err := run(t, "logs", "old-v2/A000/0", "-c", cfgPath, "--follow")
+		oldDone <- err
+	}()
+	select {
+	case err := <-oldDone:
+		if err == nil || !strings.Contains(err.Error(), "protocol version 2") {
+			t.Errorf("logs --follow of a call of a protocol-2 job: %v, want an error naming its version", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("logs --follow of a call of a protocol-2 job did not end within 30 s")
+	}
 	for _, bad := range []string{"nojob", "a/b/c/d", "a/b/x"} {
 		if _, err := run(t, "logs", bad, "-c", cfgPath); err == nil {
 			t.Errorf("logs %q: no error", bad)
