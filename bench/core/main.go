@@ -131,11 +131,13 @@ func main() {
 		}
 		// The same calls from a client on one P: what the Go scheduler's
 		// second P costs a call that alternates between busy and idle.
-		one, err := oneProc(ctx, max(*warmN, 1))
-		if err != nil {
-			return err
+		if *warmN > 0 {
+			one, err := oneProc(ctx, *warmN)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("  same calls, client with GOMAXPROCS=1: median %s (its workers at the default; the Go scheduler's spare P costs a client that is idle between calls)\n", one)
 		}
-		fmt.Printf("  same calls, client with GOMAXPROCS=1: median %s (its workers at the default; the Go scheduler's spare P costs a client that is idle between calls)\n", one)
 		if len(phases[0]) > 0 {
 			med := func(d []time.Duration) time.Duration {
 				slices.Sort(d)

@@ -39,8 +39,10 @@ import (
 const Version = 3 // 2: records of one kind under one prefix (status/<call>.json, …); 3: statuses beside the manifest (status.<call>.json)
 
 // LithopsVersion is the lithops-go release; runtimes are named and deployed
-// per release.
-const LithopsVersion = "0.1.0"
+// per release. A new protocol Version is a new release, so that clients of
+// the old and the new one each find a runtime of their own (0.2.0:
+// protocol 3) instead of redeploying the default runtime over each other.
+const LithopsVersion = "0.2.0"
 
 // InlineLimit is the largest input or result carried inside an invocation or
 // a status record instead of its own object (Lithops uses the same 8 KiB).
