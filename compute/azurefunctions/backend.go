@@ -105,7 +105,12 @@ type Backend struct {
 	poisonDone chan struct{}
 	stalled    sync.Map     // queue names warned about as not consumed
 	heard      atomic.Int64 // unix nanos of the last completion message: runtimes are consuming
-	closed     sync.Once
+	// active is when calls were last invoked or completions last heard
+	// (unix nanos): results are expected, and consume polls often; kick
+	// wakes it when calls are invoked.
+	active atomic.Int64
+	kick   chan struct{}
+	closed sync.Once
 }
 
 // New connects to the runtime's queues and checks the runtime is deployed
@@ -140,6 +145,7 @@ func New(ctx context.Context, opts Options) (*Backend, error) {
 		stop:       make(chan struct{}),
 		consumed:   make(chan struct{}),
 		poisonDone: make(chan struct{}),
+		kick:       make(chan struct{}, 1),
 	}
 	meta, err := b.tierMeta(ctx, cfg.AzureFunctions.RuntimeMemory)
 	if err != nil {
@@ -403,6 +409,7 @@ func (b *Backend) Invoke(ctx context.Context, job *protocol.Job, inv protocol.In
 			return err
 		}
 	}
+	b.expect()
 	chunk := max(b.chunkSize(job, t.meta, len(inv.Calls)), 1)
 	parts := make([]protocol.Invocation, 0, (len(inv.Calls)+chunk-1)/chunk)
 	for i := 0; i < len(inv.Calls); i += chunk {
@@ -482,6 +489,38 @@ func parallel(parent context.Context, limit, n int, fn func(context.Context, int
 	return parent.Err() // the caller's, not the group's (Wait cancels it)
 }
 
+// expect tells consume that calls were invoked: their results are
+// expected soon.
+func (b *Backend) expect() {
+	b.active.Store(time.Now().UnixNano())
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// How often consume reads an empty completion queue: from pollMin,
+// doubling, up to pollBusy while results are expected (calls invoked or
+// completions heard within busyFor), else up to pollIdle. An idle client
+// costs a read a second; one that waits for a call sees its result within
+// pollBusy of its push, not a second later.
+const (
+	pollMin  = 50 * time.Millisecond
+	pollBusy = 100 * time.Millisecond
+	pollIdle = time.Second
+	busyFor  = 10 * time.Second
+)
+
+// pollCadence is the wait after an empty read that followed a wait of
+// prev, sinceActive after calls were last invoked or completions heard.
+func pollCadence(prev, sinceActive time.Duration) time.Duration {
+	limit := pollIdle
+	if sinceActive < busyFor {
+		limit = pollBusy
+	}
+	return min(max(2*prev, pollMin), limit)
+}
+
 // completionHidden is how long a completion message read by consume stays
 // invisible: Azure's longest visibility timeout (7 days). The message is
 // not deleted (see the package doc, Completion): it is hidden for longer
@@ -502,7 +541,7 @@ func (b *Backend) consume() {
 		<-b.stop
 		stop()
 	}()
-	idle := 50 * time.Millisecond
+	idle := pollMin
 	for {
 		select {
 		case <-b.stop:
@@ -519,13 +558,18 @@ func (b *Backend) consume() {
 			select {
 			case <-b.stop:
 				return
+			case <-b.kick:
+				idle = pollMin // calls invoked: look now, and often
+				continue
 			case <-time.After(idle):
 			}
-			idle = min(idle*2, time.Second)
+			idle = pollCadence(idle, time.Since(time.Unix(0, b.active.Load())))
 			continue
 		}
-		idle = 50 * time.Millisecond
-		b.heard.Store(time.Now().UnixNano())
+		idle = pollMin
+		now := time.Now().UnixNano()
+		b.heard.Store(now)
+		b.active.Store(now)
 		for _, m := range resp.Messages {
 			if m.MessageText == nil || b.opts.Notify == nil {
 				continue

@@ -91,3 +91,25 @@ func TestBlockSize(t *testing.T) {
 		}
 	}
 }
+
+// The completion queue is read often while results are expected (calls
+// invoked or completions heard lately), and once a second otherwise.
+func TestPollCadence(t *testing.T) {
+	for _, tc := range []struct {
+		prev, sinceActive, want time.Duration
+	}{
+		{0, 0, pollMin},
+		{pollMin, time.Second, pollBusy},
+		{pollBusy, busyFor - time.Millisecond, pollBusy},
+		{pollBusy, busyFor, 2 * pollBusy},
+		{pollMin, time.Hour, pollBusy},
+		{400 * time.Millisecond, time.Hour, 800 * time.Millisecond},
+		{800 * time.Millisecond, time.Hour, pollIdle},
+		{pollIdle, time.Hour, pollIdle},
+		{pollIdle, 0, pollBusy}, // calls invoked after a long idle: often again
+	} {
+		if got := pollCadence(tc.prev, tc.sinceActive); got != tc.want {
+			t.Errorf("pollCadence(%v, %v) = %v, want %v", tc.prev, tc.sinceActive, got, tc.want)
+		}
+	}
+}
