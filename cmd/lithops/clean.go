@@ -164,17 +164,32 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 	// lithops.jobs/ prefix (<exec>-<job>/<call>/status.json, aggdata.pickle,
 	// *.func.pickle, tmp/…), and they are left alone.
 	type jobID struct{ e, j string }
-	byJob := map[jobID]bool{}
+	byJob := map[jobID][]string{}
 	var manifests []jobID
+	// Keys under a job's prefix that ParseKey does not read (records of an
+	// older layout: protocol 2's status/<call>.json) go with their job,
+	// once the job is known to be ours by a key it does read.
+	unread := map[jobID][]string{}
 	for _, o := range infos {
 		k, ok := protocol.ParseKey(o.Key)
-		if !ok || executor != "" && k.Executor != executor {
+		if !ok {
+			if e, j, ok := jobOf(o.Key); ok && (executor == "" || e == executor) {
+				unread[jobID{e, j}] = append(unread[jobID{e, j}], o.Key)
+			}
+			continue
+		}
+		if executor != "" && k.Executor != executor {
 			continue
 		}
 		id := jobID{k.Executor, k.Job}
-		byJob[id] = true
+		byJob[id] = append(byJob[id], o.Key)
 		if k.Kind == protocol.KindManifest {
 			manifests = append(manifests, id)
+		}
+	}
+	for id, keys := range unread {
+		if byJob[id] != nil {
+			byJob[id] = append(byJob[id], keys...)
 		}
 	}
 	var cutoff time.Time
@@ -182,15 +197,16 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 		cutoff = time.Now().Add(-olderThan)
 	}
 	n, jobs := 0, 0
-	// A job goes whole, its prefix, not only the keys ParseKey reads:
-	// records of an older layout (protocol 2's status/<call>.json) go with
-	// it. The prefix of a job of ours holds nothing of Python Lithops'
-	// (its job folders are <exec>-<job>/, with no job.json and no key
-	// ParseKey reads).
-	del := func(id jobID) error {
-		m, err := st.DeletePrefix(ctx, st.Bucket(), protocol.JobPrefix(id.e, id.j))
-		n += m
-		return err
+	del := func(keys []string) error {
+		for len(keys) > 0 {
+			b := keys[:min(len(keys), 256)]
+			keys = keys[len(b):]
+			if err := st.Delete(ctx, st.Bucket(), b...); err != nil {
+				return err
+			}
+			n += len(b)
+		}
+		return nil
 	}
 	for _, id := range manifests {
 		if olderThan > 0 {
@@ -207,7 +223,7 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 				continue // its age unknown: kept
 			}
 		}
-		if err := del(id); err != nil {
+		if err := del(byJob[id]); err != nil {
 			return n, jobs, err
 		}
 		delete(byJob, id)
@@ -215,13 +231,29 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 	}
 	if olderThan <= 0 {
 		// Records of ours without a manifest (a job cut short) go too.
-		for id := range byJob {
-			if err := del(id); err != nil {
+		for _, keys := range byJob {
+			if err := del(keys); err != nil {
 				return n, jobs, err
 			}
 		}
 	}
 	return n, jobs, nil
+}
+
+// jobOf returns the executor and job of a key under lithops.jobs/ by its
+// place alone (<executor>/<job>/…), whatever the rest. Python Lithops' keys
+// (<exec>-<job>/<call>/…) name no job of ours: their "job" is a call id, all
+// digits, where a job id of ours begins with a letter.
+func jobOf(key string) (executor, job string, ok bool) {
+	rest, ok := strings.CutPrefix(key, protocol.JobsPrefix)
+	if !ok {
+		return "", "", false
+	}
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
 }
 
 // ownRuntimeKey reports whether key, under lithops.runtimes/, is one
