@@ -173,7 +173,7 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 	for _, o := range infos {
 		k, ok := protocol.ParseKey(o.Key)
 		if !ok {
-			if e, j, ok := jobOf(o.Key); ok && (executor == "" || e == executor) {
+			if e, j, ok := protocol.KeyJob(o.Key); ok && (executor == "" || e == executor) {
 				unread[jobID{e, j}] = append(unread[jobID{e, j}], o.Key)
 			}
 			continue
@@ -238,22 +238,6 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 		}
 	}
 	return n, jobs, nil
-}
-
-// jobOf returns the executor and job of a key under lithops.jobs/ by its
-// place alone (<executor>/<job>/…), whatever the rest. Python Lithops' keys
-// (<exec>-<job>/<call>/…) name no job of ours: their "job" is a call id, all
-// digits, where a job id of ours begins with a letter.
-func jobOf(key string) (executor, job string, ok bool) {
-	rest, ok := strings.CutPrefix(key, protocol.JobsPrefix)
-	if !ok {
-		return "", "", false
-	}
-	parts := strings.SplitN(rest, "/", 3)
-	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
-		return "", "", false
-	}
-	return parts[0], parts[1], true
 }
 
 // ownRuntimeKey reports whether key, under lithops.runtimes/, is one

@@ -295,27 +295,24 @@ type Key struct {
 // key. Every reader of job keys goes through it, so the layout has one
 // owner.
 func ParseKey(key string) (k Key, ok bool) {
-	rest, ok := strings.CutPrefix(key, JobsPrefix)
+	var rest string
+	k.Executor, k.Job, rest, ok = splitJobKey(key)
 	if !ok {
 		return Key{}, false
 	}
 	parts := strings.Split(rest, "/")
-	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
-		return Key{}, false
-	}
-	k.Executor, k.Job = parts[0], parts[1]
 	var kind, name string
 	switch {
-	case len(parts) == 3 && parts[2] == "job.json":
+	case len(parts) == 1 && parts[0] == "job.json":
 		k.Kind = KindManifest
 		return k, true
-	case len(parts) == 3 && parts[2] == "inputs":
+	case len(parts) == 1 && parts[0] == "inputs":
 		k.Kind = KindInputs
 		return k, true
-	case len(parts) == 3 && strings.HasPrefix(parts[2], statusName):
-		kind, name = "status", strings.TrimPrefix(parts[2], statusName)
-	case len(parts) == 4:
-		kind, name = parts[2], parts[3]
+	case len(parts) == 1 && strings.HasPrefix(parts[0], statusName):
+		kind, name = "status", strings.TrimPrefix(parts[0], statusName)
+	case len(parts) == 2:
+		kind, name = parts[0], parts[1]
 		if kind == "status" {
 			return Key{}, false // protocol 2's place
 		}
@@ -382,6 +379,31 @@ func ParseKey(key string) (k Key, ok bool) {
 		return Key{}, false
 	}
 	return k, true
+}
+
+// KeyJob returns the executor and job of a key under JobsPrefix by its
+// place alone (<executor>/<job>/…), whatever follows: ParseKey reads only
+// the layout of this protocol version, and a key of an older one (protocol
+// 2's status/<call>.json) still belongs to its job. ok is false for a key
+// with no such place. Python Lithops' keys (<exec>-<job>/<call>/…) have one,
+// but their "job" is a call id, all digits, never a job id of lithops-go,
+// which begins with a letter.
+func KeyJob(key string) (executor, job string, ok bool) {
+	executor, job, _, ok = splitJobKey(key)
+	return executor, job, ok
+}
+
+// splitJobKey splits lithops.jobs/<executor>/<job>/<rest>.
+func splitJobKey(key string) (executor, job, rest string, ok bool) {
+	after, ok := strings.CutPrefix(key, JobsPrefix)
+	if !ok {
+		return "", "", "", false
+	}
+	parts := strings.SplitN(after, "/", 3)
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
 }
 
 // validCall: call ids are decimal digits (CallID).

@@ -358,3 +358,25 @@ func TestParseJobAndStatus(t *testing.T) {
 		})
 	}
 }
+
+// KeyJob places a key by its executor and job alone, whatever follows.
+func TestKeyJob(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		e, j string
+		ok   bool
+	}{
+		{StatusKey("e1", "M001", "00000"), "e1", "M001", true},
+		{"lithops.jobs/e1/M001/status/00000.json", "e1", "M001", true}, // protocol 2
+		{"lithops.jobs/e1/M001/", "e1", "M001", true},
+		{"lithops.jobs/e1/M001", "", "", false},
+		{"lithops.jobs//M001/job.json", "", "", false},
+		{"lithops.runtimes/bin/abc", "", "", false},
+		{"lithops.jobs/7c0b10-0/0a1b2c.func.pickle", "", "", false},
+	} {
+		e, j, ok := KeyJob(tc.key)
+		if e != tc.e || j != tc.j || ok != tc.ok {
+			t.Errorf("KeyJob(%q) = %q, %q, %v; want %q, %q, %v", tc.key, e, j, ok, tc.e, tc.j, tc.ok)
+		}
+	}
+}
