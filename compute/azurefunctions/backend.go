@@ -105,12 +105,12 @@ type Backend struct {
 	poisonDone chan struct{}
 	stalled    sync.Map     // queue names warned about as not consumed
 	heard      atomic.Int64 // unix nanos of the last completion message: runtimes are consuming
-	// active is when calls were last invoked or completions last heard
-	// (unix nanos): results are expected, and consume polls often; kick
-	// wakes it when calls are invoked.
-	active atomic.Int64
-	kick   chan struct{}
-	closed sync.Once
+	// invoked is when calls were last invoked (unix nanos): with heard, it
+	// says whether results are expected, and consume polls often; kick
+	// wakes consume when calls are invoked.
+	invoked atomic.Int64
+	kick    chan struct{}
+	closed  sync.Once
 }
 
 // New connects to the runtime's queues and checks the runtime is deployed
@@ -492,7 +492,7 @@ func parallel(parent context.Context, limit, n int, fn func(context.Context, int
 // expect tells consume that calls were invoked: their results are
 // expected soon.
 func (b *Backend) expect() {
-	b.active.Store(time.Now().UnixNano())
+	b.invoked.Store(time.Now().UnixNano())
 	select {
 	case b.kick <- struct{}{}:
 	default:
@@ -563,13 +563,11 @@ func (b *Backend) consume() {
 				continue
 			case <-time.After(idle):
 			}
-			idle = pollCadence(idle, time.Since(time.Unix(0, b.active.Load())))
+			idle = pollCadence(idle, time.Since(time.Unix(0, max(b.invoked.Load(), b.heard.Load()))))
 			continue
 		}
 		idle = pollMin
-		now := time.Now().UnixNano()
-		b.heard.Store(now)
-		b.active.Store(now)
+		b.heard.Store(time.Now().UnixNano())
 		for _, m := range resp.Messages {
 			if m.MessageText == nil || b.opts.Notify == nil {
 				continue
