@@ -102,6 +102,12 @@ func TestLogsCommand(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("logs --follow of a call of a protocol-2 job did not end within 30 s")
 	}
+	// One call of a job whose manifest is not stored (yet): followed until
+	// its status is there, as before.
+	st.PutBytes(ctx, st.Bucket(), protocol.StatusKey("nomanifest", "A000", "00000"), []byte("{}"))
+	if _, err := run(t, "logs", "nomanifest/A000/0", "-c", cfgPath, "--follow"); err != nil {
+		t.Errorf("logs --follow of a finished call of a job without a manifest: %v", err)
+	}
 	for _, bad := range []string{"nojob", "a/b/c/d", "a/b/x"} {
 		if _, err := run(t, "logs", bad, "-c", cfgPath); err == nil {
 			t.Errorf("logs %q: no error", bad)
