@@ -73,7 +73,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	jobID := fmt.Sprintf("%c%03d", kind, num)
 	e.mu.Unlock()
 
-	_, reg := registrySnapshot()
+	reg := jobRegistry()
 	timeout := e.cfg.Lithops.ExecutionTimeout
 	if co.timeout > 0 {
 		timeout = co.timeout.Seconds()
@@ -104,11 +104,12 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	job := &protocol.Job{
 		Lease:   lease,
 		Version: protocol.Version, ExecutorID: e.id, JobID: jobID,
-		Function: fn, Signature: sig, Registry: reg, Retries: retries, EscalateMemory: co.escalate, Gather: co.gather, Chain: co.chain,
+		Function: fn, Signature: sig, Retries: retries, EscalateMemory: co.escalate, Gather: co.gather, Chain: co.chain,
 		Codec: e.codec.Name(), Calls: len(inputs), Timeout: timeout, Memory: co.memory,
 		Bucket: e.bucket, Inputs: make([]protocol.Range, len(inputs)), Created: time.Now(),
 		ExtraEnv: co.extraEnv, Chunksize: co.chunksize,
 	}
+	job.SetRegistry(reg)
 	if br, ok := e.backend.(compute.BlockRecorder); ok {
 		job.Block = br.Block(job)
 	}

@@ -146,6 +146,27 @@ func typeName(t reflect.Type) string {
 	return t.String()
 }
 
+// frozen is the registry every job carries once registration has closed.
+var frozen struct {
+	once sync.Once
+	reg  *protocol.FrozenRegistry
+}
+
+// jobRegistry returns the registry a job carries: once registration has
+// closed (Init), the same frozen one for every job, its digest and JSON
+// computed once; before, the registry as it stands.
+func jobRegistry() *protocol.FrozenRegistry {
+	if !started.Load() {
+		_, reg := registrySnapshot()
+		return protocol.Freeze(reg)
+	}
+	frozen.once.Do(func() {
+		_, reg := registrySnapshot()
+		frozen.reg = protocol.Freeze(reg)
+	})
+	return frozen.reg
+}
+
 func registrySnapshot() (map[string]*worker.Func, protocol.Registry) {
 	regMu.Lock()
 	defer regMu.Unlock()

@@ -27,6 +27,10 @@ type proc struct {
 	// messages, and it reads gob requests after a Switch.
 	gob   atomic.Bool
 	resps chan worker.PipeResponse
+	// registry: the worker said Hello with Registry, so a request may
+	// leave out the registry told (the digest of the last sent in full).
+	registry atomic.Bool
+	told     string // by the sending goroutine only
 	// batch: the worker said Hello with Batch, so it runs several calls
 	// of one request (set by the reader before the answer that follows).
 	batch  atomic.Bool
@@ -109,6 +113,7 @@ func (p *Pool) spawn() (*proc, error) {
 			}
 			if r.Hello != nil {
 				w.batch.Store(r.Hello.Batch)
+				w.registry.Store(r.Hello.Registry)
 				if r.Hello.Gob && !w.gob.Load() {
 					dec = gob.NewDecoder(worker.AfterJSON(jdec, respR))
 					w.gob.Store(true)
@@ -136,7 +141,18 @@ func (p *Pool) spawn() (*proc, error) {
 // send writes a request.
 // Once the worker said it reads gob, the requests after a Switch are gob
 // messages: the pool's send is what the worker decodes most.
+// A carried job's registry goes to a worker once, not with every call.
 func (w *proc) send(req worker.PipeRequest) error {
+	told := ""
+	if j := req.Invocation.Job; j != nil && j.RegistryDigest != "" && w.registry.Load() {
+		if j.RegistryDigest == w.told {
+			short := *j
+			short.Registry = nil
+			req.Invocation.Job, req.RegistryTold = &short, true
+		} else {
+			told = j.RegistryDigest
+		}
+	}
 	if w.genc == nil && w.gob.Load() {
 		if err := w.enc.Encode(worker.PipeRequest{Switch: "gob"}); err != nil {
 			return fmt.Errorf("send call: %w", err)
@@ -151,6 +167,9 @@ func (w *proc) send(req worker.PipeRequest) error {
 	}
 	if err != nil {
 		return fmt.Errorf("send call: %w", err)
+	}
+	if told != "" {
+		w.told = told
 	}
 	return nil
 }

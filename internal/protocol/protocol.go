@@ -29,7 +29,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -484,11 +483,14 @@ type Job struct {
 	Function   string   `json:"function"`
 	Signature  string   `json:"signature"`
 	Registry   Registry `json:"registry"`
-	Program    string   `json:"program,omitempty"` // sha256 of the user program; "" on localhost
-	Codec      string   `json:"codec"`
-	Calls      int      `json:"calls"`
-	Timeout    float64  `json:"timeout_s"`           // per call, seconds
-	Memory     int      `json:"memory_mb,omitempty"` // per worker, MiB; 0: backend default
+	// RegistryDigest is Registry's digest (Registry.Digest), set by
+	// clients that know it; "" from a client that did not set it.
+	RegistryDigest string  `json:"registry_digest,omitempty"`
+	Program        string  `json:"program,omitempty"` // sha256 of the user program; "" on localhost
+	Codec          string  `json:"codec"`
+	Calls          int     `json:"calls"`
+	Timeout        float64 `json:"timeout_s"`           // per call, seconds
+	Memory         int     `json:"memory_mb,omitempty"` // per worker, MiB; 0: backend default
 	// Retries is how many times a failed call is run again (Retries + 1
 	// attempts in all); EscalateMemory doubles the memory limit for an
 	// attempt after one that ran out of memory.
@@ -528,6 +530,9 @@ type Job struct {
 	// runtime records together, in one block record (BlockKey); 0: every
 	// call has its own record (or, on localhost, batch records).
 	Block int `json:"block,omitempty"`
+
+	// frozen, set by SetRegistry, holds Registry's JSON encoded once.
+	frozen *FrozenRegistry
 }
 
 // MaxBlock is the largest Job.Block: a block record holds at most that
@@ -634,31 +639,6 @@ func (j *Job) Validate() error {
 		return fmt.Errorf("job manifest input ranges end at byte %d of %d inline input bytes", end, len(j.InlineInputs))
 	}
 	return nil
-}
-
-// Registry maps registered function names to their Go signatures.
-type Registry map[string]string
-
-// Diff describes how other (the worker's) differs from r (the client's), or
-// returns "" when they are equal.
-func (r Registry) Diff(other Registry) string {
-	var d []string
-	for n, sig := range r {
-		o, ok := other[n]
-		switch {
-		case !ok:
-			d = append(d, fmt.Sprintf("function %q is registered in the client but not in the worker", n))
-		case o != sig:
-			d = append(d, fmt.Sprintf("function %q is %s in the client but %s in the worker", n, sig, o))
-		}
-	}
-	for n := range other {
-		if _, ok := r[n]; !ok {
-			d = append(d, fmt.Sprintf("function %q is registered in the worker but not in the client", n))
-		}
-	}
-	sort.Strings(d)
-	return strings.Join(d, "; ")
 }
 
 // Call is one call of an invocation.

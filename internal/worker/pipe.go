@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/gob"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +33,10 @@ type PipeRequest struct {
 	// host, for the calls of a job with blocks: Job.Block). A worker that
 	// does not know Defer records as usual and answers without Deferred.
 	Defer bool `json:"defer,omitempty"`
+	// RegistryTold: the carried job's Registry is left out; it is the one
+	// of digest Job.RegistryDigest that an earlier request on the same
+	// pipe carried (the worker said Hello with Registry).
+	RegistryTold bool `json:"registry_told,omitempty"`
 }
 
 // PipeResponse answers one call of a PipeRequest, in the order of its
@@ -56,6 +62,9 @@ type PipeHello struct {
 	// says Switch "gob" (its pool set GobEnv). JSON costs more than the
 	// call on a warm worker.
 	Gob bool `json:"gob,omitempty"`
+	// Registry: the worker keeps the registries that requests carried, so
+	// a request may leave out one it was told before (RegistryTold).
+	Registry bool `json:"registry,omitempty"`
 }
 
 // AfterJSON is the stream that follows the last value jdec decoded from
@@ -106,7 +115,7 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 	defer o.stop()
 	if os.Getenv(BatchEnv) == "1" {
 		useGob := os.Getenv(GobEnv) == "1"
-		if err := o.send(&PipeResponse{Hello: &PipeHello{Batch: true, Gob: useGob}}, true); err != nil {
+		if err := o.send(&PipeResponse{Hello: &PipeHello{Batch: true, Gob: useGob, Registry: true}}, true); err != nil {
 			return err
 		}
 		if useGob {
@@ -114,6 +123,7 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 		}
 	}
 	switched := false
+	var told toldRegistries
 	for ctx.Err() == nil {
 		var req PipeRequest
 		if err := dec.Decode(&req); err != nil {
@@ -130,7 +140,11 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 			continue
 		}
 		inv := &req.Invocation
-		if err := inv.Validate(); err != nil {
+		err := told.fill(inv.Job, req.RegistryTold)
+		if err == nil {
+			err = inv.Validate()
+		}
+		if err != nil {
 			// Every call of the request gets its answer, the error.
 			n := max(1, len(inv.Calls))
 			for i := range n {
@@ -159,6 +173,39 @@ func ServePipe(ctx context.Context, w *Worker, in io.Reader, out io.Writer) erro
 		}
 	}
 	return ctx.Err()
+}
+
+// toldRegistries are the registries a pipe's requests carried, by digest,
+// so that later requests may leave them out (PipeRequest.RegistryTold).
+// A pipe's client has one program, so one registry: the few kept bound
+// what a confused client can make a worker hold.
+type toldRegistries struct {
+	digests []string
+	regs    []protocol.Registry
+}
+
+// maxTold is how many registries a pipe's worker keeps.
+const maxTold = 4
+
+// fill puts back the registry left out of job (told), or keeps the one it
+// carries.
+func (t *toldRegistries) fill(job *protocol.Job, told bool) error {
+	switch {
+	case told && job == nil:
+		return errors.New("the request says its job's registry was told before, but it carries no job")
+	case told:
+		i := slices.Index(t.digests, job.RegistryDigest)
+		if i < 0 {
+			return fmt.Errorf("the request leaves out the registry of digest %q, which no earlier request on this pipe carried", job.RegistryDigest)
+		}
+		job.Registry = t.regs[i]
+	case job != nil && job.RegistryDigest != "" && !slices.Contains(t.digests, job.RegistryDigest):
+		if len(t.digests) == maxTold {
+			t.digests, t.regs = t.digests[1:], t.regs[1:]
+		}
+		t.digests, t.regs = append(t.digests, job.RegistryDigest), append(t.regs, job.Registry)
+	}
+	return nil
 }
 
 // pipeOut answers a worker's calls in order: successes of a request wait

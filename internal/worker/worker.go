@@ -63,6 +63,9 @@ type Worker struct {
 	mu   sync.Mutex
 	jobs map[string]*protocol.Job
 	warm bool
+	// digest is Registry's digest, computed once (digestOnce).
+	digest     string
+	digestOnce sync.Once
 
 	// ownProcess is set when the worker runs one call at a time in a
 	// process of its own (ServePipe), so that a job's ExtraEnv can be set
@@ -314,6 +317,17 @@ type mismatchError struct{ msg string }
 
 func (e *mismatchError) Error() string { return e.msg }
 
+// sameRegistry reports whether job's registry (its client's) is the
+// worker's: by digest when the job names one (a registry of dozens of
+// functions is compared once per program, not once per call).
+func (w *Worker) sameRegistry(job *protocol.Job) bool {
+	if job.RegistryDigest == "" {
+		return maps.Equal(job.Registry, w.Registry)
+	}
+	w.digestOnce.Do(func() { w.digest = w.Registry.Digest() })
+	return job.RegistryDigest == w.digest
+}
+
 // run fills st; an error return is a framework failure around the call.
 func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protocol.Call, st *protocol.Status) error {
 	job, err := w.manifest(ctx, inv)
@@ -321,7 +335,7 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 		return err
 	}
 	fn := w.Funcs[job.Function]
-	if fn == nil || fn.Signature != job.Signature || !maps.Equal(job.Registry, w.Registry) {
+	if fn == nil || fn.Signature != job.Signature || !w.sameRegistry(job) {
 		diff := job.Registry.Diff(w.Registry)
 		if diff == "" {
 			diff = fmt.Sprintf("function %q is %s in the client", job.Function, job.Signature)

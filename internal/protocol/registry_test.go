@@ -1,0 +1,79 @@
+package protocol
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestRegistryDigest(t *testing.T) {
+	a := Registry{"double": "func(context.Context, int) (int, error)", "concat": "func(context.Context, []string) (string, error)"}
+	b := Registry{"concat": "func(context.Context, []string) (string, error)", "double": "func(context.Context, int) (int, error)"}
+	if a.Digest() != b.Digest() {
+		t.Fatal("equal registries have different digests")
+	}
+	for _, other := range []Registry{
+		{"double": "func(context.Context, int) (int, error)"},
+		{"double": "func(context.Context, int) (int64, error)", "concat": a["concat"]},
+		{"doubled": a["double"], "concat": a["concat"]},
+		{},
+	} {
+		if other.Digest() == a.Digest() {
+			t.Fatalf("%v has the digest of %v", other, a)
+		}
+	}
+	// Entries cannot run into each other.
+	if (Registry{"ab": "c"}).Digest() == (Registry{"a": "bc"}).Digest() {
+		t.Fatal("entries run into each other")
+	}
+	if (Registry{}).Digest() != Registry(nil).Digest() {
+		t.Fatal("an empty and a nil registry differ")
+	}
+}
+
+// TestJobJSONWithFrozenRegistry: a manifest whose registry was frozen reads
+// back as the same job as one encoded field by field; a registry replaced
+// after SetRegistry is the one encoded.
+func TestJobJSONWithFrozenRegistry(t *testing.T) {
+	reg := Registry{"double": "func(context.Context, int) (int, error)", "pi": "func(context.Context, int) (float64, error)"}
+	f := Freeze(reg)
+	reg["later"] = "changed after freezing" // Freeze copied it
+	newJob := func() *Job {
+		return &Job{Version: Version, ExecutorID: "e", JobID: "A000", Function: "double", Signature: reg["double"], Codec: "gob",
+			Calls: 1, Timeout: 60, Bucket: "b", Inputs: []Range{{Offset: 0, Size: 3}}, Created: time.Unix(1700000000, 5).UTC(),
+			InputsInline: true, InlineInputs: []byte{1, 2, 3}}
+	}
+	frozen := newJob()
+	frozen.SetRegistry(f)
+	plain := newJob()
+	plain.Registry, plain.RegistryDigest = Registry{"double": reg["double"], "pi": reg["pi"]}, f.Digest()
+
+	decode := func(j *Job) *Job {
+		t.Helper()
+		raw, err := json.Marshal(j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ParseJob(raw)
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		return got
+	}
+	got, want := decode(frozen), decode(plain)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("frozen registry's manifest reads back as\n%+v\nwant\n%+v", got, want)
+	}
+	if got.Registry.Digest() != f.Digest() || got.RegistryDigest != f.Digest() {
+		t.Fatal("the registry read back does not have its digest")
+	}
+	if _, ok := got.Registry["later"]; ok {
+		t.Fatal("a change after freezing reached the manifest")
+	}
+
+	frozen.Registry = Registry{"other": "func(context.Context, int) (int, error)"}
+	if got := decode(frozen); !reflect.DeepEqual(got.Registry, frozen.Registry) {
+		t.Fatalf("a replaced registry encodes as %v, want %v", got.Registry, frozen.Registry)
+	}
+}
