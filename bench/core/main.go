@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/lithops-go/lithops"
@@ -132,11 +133,16 @@ func main() {
 		// The same calls from a client on one P: what the Go scheduler's
 		// second P costs a call that alternates between busy and idle.
 		if *warmN > 0 {
-			one, err := oneProc(ctx, *warmN)
+			one, err := warmChild(ctx, *warmN, "GOMAXPROCS=1")
 			if err != nil {
 				return err
 			}
 			fmt.Printf("  same calls, client with GOMAXPROCS=1: median %s (its workers at the default; the Go scheduler's spare P costs a client that is idle between calls)\n", one)
+			more, err := warmChild(ctx, *warmN, extraFuncsEnv+"=40")
+			if err != nil {
+				return err
+			}
+			fmt.Printf("  same calls, a program with 40 more functions registered: median %s (a job carries its program's registry: it must cost the same)\n", more)
 		}
 		if len(phases[0]) > 0 {
 			med := func(d []time.Duration) time.Duration {
@@ -237,15 +243,35 @@ func warmCalls(ctx context.Context, e *lithops.Executor, n int) (lat []time.Dura
 
 // oneProc runs this program again with GOMAXPROCS=1 for its warm calls
 // only (-warmonly): the same calls from a client that runs on one P.
-func oneProc(ctx context.Context, n int) (string, error) {
+// warmChild makes n warm calls in a child process of this program, with
+// env added to its environment, and returns their median.
+func warmChild(ctx context.Context, n int, env ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, os.Args[0], "-warmonly", "-warm", fmt.Sprint(n))
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("warm calls with GOMAXPROCS=1: %w", err)
+		return "", fmt.Errorf("warm calls with %v: %w", env, err)
 	}
 	return string(bytes.TrimSpace(out)), nil
+}
+
+// extraFuncsEnv, set in a child's environment, makes it (and so its
+// workers, the same program) register that many more functions: a call's
+// cost must not grow with the program's registry.
+const extraFuncsEnv = "BENCH_CORE_EXTRA_FUNCS"
+
+type benchRecord struct {
+	Name  string
+	Tags  []string
+	Score float64
+}
+
+func init() {
+	n, _ := strconv.Atoi(os.Getenv(extraFuncsEnv))
+	for i := range min(n, 1000) {
+		lithops.Func(fmt.Sprintf("bench_extra_function_%03d", i), func(ctx context.Context, r benchRecord) ([]benchRecord, error) { return nil, nil })
+	}
 }
 
 func call(ctx context.Context, e *lithops.Executor, i int) (time.Duration, error) {
