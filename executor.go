@@ -56,6 +56,9 @@ type Executor struct {
 	jobs    map[string]*jobRef // by job id
 	order   []*jobRef          // in submission order
 	closed  bool
+	// prepared is the job id whose prefix prepareNext made ready and no
+	// job has taken yet ("": none).
+	prepared string
 
 	stopPoll chan struct{}
 	pollDone chan struct{}
@@ -184,6 +187,8 @@ func (e *Executor) Close() error {
 		return nil
 	}
 	e.closed = true
+	prepared := e.prepared
+	e.prepared = ""
 	e.endLife()
 	jobs := e.running()
 	ids := make([]string, 0, len(e.jobs))
@@ -221,6 +226,8 @@ func (e *Executor) Close() error {
 		}
 		cancel()
 	}
+	// Not data: it goes whether or not the data cleaner runs.
+	e.unprepare(prepared)
 	return errors.Join(err, e.st.Close())
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lithops-go/lithops/compute"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/storage/driver"
 )
 
 type jobState struct {
@@ -71,6 +72,9 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		e.nextJob++
 	}
 	jobID := fmt.Sprintf("%c%03d", kind, num)
+	if jobID == e.prepared {
+		e.prepared = "" // taken
+	}
 	e.mu.Unlock()
 
 	reg := jobRegistry()
@@ -166,7 +170,13 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if mc, ok := e.backend.(compute.ManifestCarrier); ok && mc.CarriesManifest(job) && !co.hold && len(inputs) > 0 &&
 		!slices.ContainsFunc(inputs, func(in []byte) bool { return len(in) > protocol.InlineLimit }) {
 		written = make(chan error, 1)
-		go func() { written <- write() }()
+		go func() {
+			err := write()
+			if err == nil {
+				e.prepareNext(ctx, kind, num)
+			}
+			written <- err
+		}()
 	} else if err := write(); err != nil {
 		return nil, err
 	}
@@ -233,6 +243,46 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	}
 	e.log.Debug("job submitted", "executor", e.id, "job", jobID, "function", fn, "calls", len(inputs))
 	return js, nil
+}
+
+// prepareNext makes ready, where storage keeps directories (localhost),
+// the prefix of the job after job num if it is of the same kind: a warm
+// call then finds its job's directory made, and neither its manifest nor
+// its worker's status record makes it on the way to the answer (on ext4 a
+// directory costs as much as a file). It runs beside a small job's calls,
+// once its manifest is written. The prefix prepared before goes if no job
+// took it; Close removes the last one (storage never shows either: a
+// prepared prefix holds no object).
+func (e *Executor) prepareNext(ctx context.Context, kind byte, num int) {
+	p, ok := e.st.Driver().(driver.Preparer)
+	if !ok {
+		return
+	}
+	next := fmt.Sprintf("%c%03d", kind, num+1)
+	if err := p.Prepare(ctx, e.bucket, protocol.JobPrefix(e.id, next)); err != nil {
+		e.log.Debug("cannot prepare the next job's prefix", "executor", e.id, "job", next, "err", err)
+		return
+	}
+	e.mu.Lock()
+	drop := next // a closed executor's Close has removed what it knew of
+	if !e.closed {
+		drop, e.prepared = e.prepared, next
+	}
+	e.mu.Unlock()
+	e.unprepare(drop)
+}
+
+// unprepare removes the prefix prepared for job id ("": none) if it holds
+// nothing (a job that took it meanwhile keeps it).
+func (e *Executor) unprepare(id string) {
+	if id == "" {
+		return
+	}
+	if p, ok := e.st.Driver().(driver.Preparer); ok {
+		if err := p.Unprepare(context.Background(), e.bucket, protocol.JobPrefix(e.id, id)); err != nil {
+			e.log.Debug("cannot remove a prepared job prefix", "executor", e.id, "job", id, "err", err)
+		}
+	}
 }
 
 // stop stops the job's ctx watcher, if it is set, and ends its life.

@@ -874,10 +874,10 @@ func TestManifestWrittenWhileCallRuns(t *testing.T) {
 	if v, err := f.Result(ctx); err != nil || v != "00000" {
 		t.Fatalf("first call: %q, %v", v, err)
 	}
-	// An object where the next job's records would go.
+	// An object under the next job's manifest key: that key is taken as a
+	// directory of other keys.
 	st := e.Storage()
-	next := strings.TrimSuffix(protocol.JobPrefix(e.ID(), "A001"), "/")
-	if err := st.PutBytes(ctx, st.Bucket(), next, []byte("in the way")); err != nil {
+	if err := st.PutBytes(ctx, st.Bucket(), protocol.JobKey(e.ID(), "A001")+"/x", []byte("in the way")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := lithops.CallAsync(ctx, e, callID, 1); err == nil || !strings.Contains(err.Error(), "upload manifest of "+e.ID()+"/A001") {

@@ -67,3 +67,14 @@ type Driver interface {
 	// Close releases the driver's resources.
 	Close() error
 }
+
+// Preparer is implemented by drivers that keep directories (localfs), for
+// a writer that knows where it will write next: Prepare makes the
+// directory of the keys under prefix (which ends with "/") ahead of their
+// writes, off their way; Unprepare removes it again if nothing was written
+// under it. Neither makes an object: List shows no prepared prefix, and a
+// prefix need not be prepared to be written.
+type Preparer interface {
+	Prepare(ctx context.Context, bucket, prefix string) error
+	Unprepare(ctx context.Context, bucket, prefix string) error
+}

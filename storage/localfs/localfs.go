@@ -303,6 +303,13 @@ func (d *Driver) Delete(ctx context.Context, bucket string, keys []string) error
 		}
 		dirs[filepath.Dir(p)] = true
 	}
+	d.prune(bdir, dirs)
+	return nil
+}
+
+// prune removes the directories in dirs that are empty, and then their
+// parents left empty, up to the bucket directory bdir.
+func (d *Driver) prune(bdir string, dirs map[string]bool) {
 	// In rounds from the deepest: a parent is tried once all its children
 	// that could go have gone.
 	for len(dirs) > 0 {
@@ -320,10 +327,51 @@ func (d *Driver) Delete(ctx context.Context, bucket string, keys []string) error
 			}
 		}
 	}
+}
+
+// prefixDir is the directory of the keys under prefix, which ends with "/".
+func (d *Driver) prefixDir(bucket, prefix string) (string, error) {
+	dir, ok := strings.CutSuffix(prefix, "/")
+	if !ok {
+		return "", fmt.Errorf("prefix %q: a prefix to prepare ends with \"/\"", prefix)
+	}
+	return d.path(bucket, dir)
+}
+
+// Prepare implements driver.Preparer: it makes prefix's directory.
+func (d *Driver) Prepare(ctx context.Context, bucket, prefix string) error {
+	p, err := d.prefixDir(bucket, prefix)
+	if err != nil {
+		return err
+	}
+	err = syscall.Mkdir(p, 0o755)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if _, serr := os.Stat(d.bucketDir(bucket)); serr != nil {
+		return d.notFound(bucket, serr)
+	}
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return keyConflict(prefix, err)
+	}
+	return nil
+}
+
+// Unprepare implements driver.Preparer: it removes prefix's directory, and
+// its parents, if they hold nothing.
+func (d *Driver) Unprepare(ctx context.Context, bucket, prefix string) error {
+	p, err := d.prefixDir(bucket, prefix)
+	if err != nil {
+		return err
+	}
+	d.prune(d.bucketDir(bucket), map[string]bool{p: true})
 	return nil
 }
 
 // Close implements driver.Driver.
 func (d *Driver) Close() error { return nil }
 
-var _ driver.Driver = (*Driver)(nil)
+var (
+	_ driver.Driver   = (*Driver)(nil)
+	_ driver.Preparer = (*Driver)(nil)
+)

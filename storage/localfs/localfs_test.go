@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/driver"
 	"github.com/lithops-go/lithops/storage/localfs"
 	"github.com/lithops-go/lithops/storage/storagetest"
 )
@@ -196,6 +197,82 @@ func TestLayout(t *testing.T) {
 // Delete removes the directories its keys leave empty, however the keys
 // are ordered, and leaves alone directories that still hold a key; a key
 // that does not exist, or names a directory, is no error.
+// dirsUnder lists the directories under the bucket of s at root.
+func dirsUnder(s *storage.Storage, root string) []string {
+	var dirs []string
+	bdir := filepath.Join(root, s.Bucket())
+	filepath.WalkDir(bdir, func(p string, de os.DirEntry, err error) error {
+		if err == nil && de.IsDir() && p != bdir {
+			rel, _ := filepath.Rel(bdir, p)
+			dirs = append(dirs, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	return dirs
+}
+
+// TestPrepare: Prepare makes a prefix's directory; Unprepare removes it
+// and the parents it leaves empty, never what holds a key, nor the bucket;
+// a prefix that is not a directory's, or runs into a key, is refused.
+func TestPrepare(t *testing.T) {
+	ctx := t.Context()
+	tests := []struct {
+		name      string
+		put       []string // keys written before
+		prepare   string
+		after     []string // keys written after Prepare
+		dirsMade  []string // directories after Prepare
+		dirsLeft  []string // directories after Unprepare
+		wantError string   // Prepare's
+	}{
+		{"in a new tree", nil, "lithops.jobs/e/A001/", nil, []string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A001"}, nil, ""},
+		{"beside a job", []string{"lithops.jobs/e/A000/job.json"}, "lithops.jobs/e/A001/", nil,
+			[]string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A000", "lithops.jobs/e/A001"}, []string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A000"}, ""},
+		{"taken by a job", nil, "lithops.jobs/e/A001/", []string{"lithops.jobs/e/A001/job.json"},
+			[]string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A001"}, []string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A001"}, ""},
+		{"not a directory's prefix", nil, "lithops.jobs/e/A0", nil, nil, nil, `ends with "/"`},
+		{"into a key", []string{"lithops.jobs/e"}, "lithops.jobs/e/A001/", nil, []string{"lithops.jobs"}, []string{"lithops.jobs"}, "collides"},
+		{"a bad segment", nil, "lithops.jobs/../x/", nil, nil, nil, "segments"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			s := newStorage(t, root)
+			p := s.Driver().(driver.Preparer)
+			for _, k := range tc.put {
+				if err := s.PutBytes(ctx, s.Bucket(), k, []byte(k)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := p.Prepare(ctx, s.Bucket(), tc.prepare)
+			if tc.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+					t.Fatalf("Prepare: %v, want an error with %q", err, tc.wantError)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got := dirsUnder(s, root); fmt.Sprint(got) != fmt.Sprint(tc.dirsMade) {
+				t.Fatalf("directories after Prepare %v, want %v", got, tc.dirsMade)
+			}
+			for _, k := range tc.after {
+				if err := s.PutBytes(ctx, s.Bucket(), k, []byte(k)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.wantError != "" {
+				return
+			}
+			if err := p.Unprepare(ctx, s.Bucket(), tc.prepare); err != nil {
+				t.Fatal(err)
+			}
+			if got := dirsUnder(s, root); fmt.Sprint(got) != fmt.Sprint(tc.dirsLeft) {
+				t.Fatalf("directories after Unprepare %v, want %v", got, tc.dirsLeft)
+			}
+		})
+	}
+}
+
 func TestDeleteRemovesEmptyDirectories(t *testing.T) {
 	ctx := t.Context()
 	tests := []struct {
@@ -221,16 +298,7 @@ func TestDeleteRemovesEmptyDirectories(t *testing.T) {
 			if err := s.Delete(ctx, s.Bucket(), tc.del...); err != nil {
 				t.Fatal(err)
 			}
-			var dirs []string
-			bdir := filepath.Join(root, s.Bucket())
-			filepath.WalkDir(bdir, func(p string, de os.DirEntry, err error) error {
-				if err == nil && de.IsDir() && p != bdir {
-					rel, _ := filepath.Rel(bdir, p)
-					dirs = append(dirs, filepath.ToSlash(rel))
-				}
-				return nil
-			})
-			if fmt.Sprint(dirs) != fmt.Sprint(tc.dirsLeft) {
+			if dirs := dirsUnder(s, root); fmt.Sprint(dirs) != fmt.Sprint(tc.dirsLeft) {
 				t.Errorf("directories left %v, want %v", dirs, tc.dirsLeft)
 			}
 		})

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/driver"
 )
 
 // Sizes of the large-object cases.
@@ -94,6 +95,7 @@ func RunConformance(t *testing.T, newStorage func(t *testing.T) *storage.Storage
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"InvalidArguments", testInvalidArguments},
 		{"BigObject", h.testBigObject},
+		{"Prepare", testPrepare},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, h.setup(t)) })
@@ -496,6 +498,50 @@ func testDelete(t *testing.T, f *fixture) {
 	f.put(t, f.key("a"), []byte("again"))
 	if got := f.get(t, f.key("a")); string(got) != "again" {
 		t.Errorf("Get after re-Put = %q", got)
+	}
+}
+
+// testPrepare checks a driver that implements driver.Preparer: a prepared
+// prefix holds no object, takes writes as any other, keeps them through
+// Unprepare, and goes unseen with Unprepare when nothing was written.
+func testPrepare(t *testing.T, f *fixture) {
+	p, ok := f.s.Driver().(driver.Preparer)
+	if !ok {
+		t.Skip("the driver does not implement driver.Preparer")
+	}
+	used, unused := f.key("used/"), f.key("deeper/unused/")
+	for _, prefix := range []string{used, unused} {
+		if err := p.Prepare(f.ctx, f.bucket, prefix); err != nil {
+			t.Fatalf("Prepare(%q): %v", prefix, err)
+		}
+		if err := p.Prepare(f.ctx, f.bucket, prefix); err != nil {
+			t.Fatalf("Prepare(%q) again: %v", prefix, err)
+		}
+	}
+	if got := f.list(t, f.prefix); len(got) != 0 {
+		t.Fatalf("prepared prefixes list as objects: %q", f.keysOf(got))
+	}
+	f.put(t, used+"a", []byte("a"))
+	if err := f.s.PutIfAbsent(f.ctx, f.bucket, used+"b", strings.NewReader("b")); err != nil {
+		t.Fatalf("PutIfAbsent under a prepared prefix: %v", err)
+	}
+	for _, prefix := range []string{used, unused} {
+		if err := p.Unprepare(f.ctx, f.bucket, prefix); err != nil {
+			t.Fatalf("Unprepare(%q): %v", prefix, err)
+		}
+	}
+	if got := f.keysOf(f.list(t, f.prefix)); !slices.Equal(got, []string{"used/a", "used/b"}) {
+		t.Fatalf("after Unprepare the objects are %q, want [used/a used/b]", got)
+	}
+	if string(f.get(t, used+"a")) != "a" {
+		t.Fatal("Unprepare changed an object")
+	}
+	// A prefix that was never prepared, or is gone, unprepares quietly.
+	if err := p.Unprepare(f.ctx, f.bucket, f.key("never/")); err != nil {
+		t.Fatalf("Unprepare of a prefix never prepared: %v", err)
+	}
+	if err := p.Prepare(f.ctx, "storagetest-missing-bucket-"+randomHex(4), "x/"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Prepare in a missing bucket: %v, want ErrNotFound", err)
 	}
 }
 

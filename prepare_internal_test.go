@@ -1,0 +1,98 @@
+package lithops
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lithops-go/lithops/config"
+)
+
+// TestNextJobPrefixPrepared: on localhost storage a small job's executor
+// makes the next job's directory beside its calls, so that a warm call
+// finds it made; storage shows no object for it; a prefix no job took goes
+// when the next is prepared, and the last at Close, whether or not the data
+// cleaner runs: no empty directory is left behind.
+func TestNextJobPrefixPrepared(t *testing.T) {
+	for _, cleaner := range []bool{true, false} {
+		name := "cleaner"
+		if !cleaner {
+			name = "no cleaner"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cfg := config.Default()
+			cfg.Localhost.StorageRoot = t.TempDir()
+			cfg.Lithops.DataCleaner = &cleaner
+			e, err := NewExecutor(ctx, WithConfig(cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			dir := filepath.Join(cfg.Localhost.StorageRoot, e.Storage().Bucket(), "lithops.jobs", e.ID())
+			exists := func(job string) bool {
+				_, err := os.Stat(filepath.Join(dir, job))
+				return err == nil
+			}
+			for i := range 2 {
+				f, err := CallAsync(ctx, e, echoInt, i)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if v, err := f.Result(ctx); err != nil || v != i {
+					t.Fatalf("call %d: %v, %v", i, v, err)
+				}
+			}
+			if !exists("A002") {
+				t.Fatal("the next job's directory A002 was not made")
+			}
+			infos, err := e.Storage().List(ctx, e.Storage().Bucket(), "lithops.jobs/"+e.ID()+"/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range infos {
+				if strings.Contains(o.Key, "/A002") {
+					t.Fatalf("the prepared prefix lists an object: %s", o.Key)
+				}
+			}
+			// A job of another kind takes number 2: A002 goes, M003 is made.
+			fs, err := Map(ctx, e, echoInt, []int{1, 2, 3})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fs.Results(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if exists("A002") || !exists("M002") || !exists("M003") {
+				t.Fatalf("after a map: A002 %v, M002 %v, M003 %v; want false, true, true", exists("A002"), exists("M002"), exists("M003"))
+			}
+			if err := e.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var empty []string
+			bdir := filepath.Join(cfg.Localhost.StorageRoot, e.Storage().Bucket())
+			filepath.WalkDir(bdir, func(p string, de os.DirEntry, err error) error {
+				if err == nil && de.IsDir() && p != bdir {
+					if ents, _ := os.ReadDir(p); len(ents) == 0 {
+						empty = append(empty, p)
+					}
+				}
+				return nil
+			})
+			if len(empty) > 0 {
+				t.Fatalf("empty directories left after Close: %v", empty)
+			}
+			if got := exists(""); got != !cleaner {
+				t.Fatalf("executor directory exists after Close: %v, want %v", got, !cleaner)
+			}
+			if !cleaner && !slices.ContainsFunc([]string{"A000", "A001", "M002"}, exists) {
+				t.Fatal("the jobs went without the data cleaner")
+			}
+		})
+	}
+}
