@@ -5,7 +5,6 @@ package lithops
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -144,7 +143,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	// The manifest is encoded by whoever writes it: off a small job's way
 	// to its workers, which get it from the backend.
 	write := func() error {
-		manifest, err := json.Marshal(job)
+		manifest, err := job.Encode()
 		if err != nil {
 			return fmt.Errorf("lithops: encode the manifest of %s/%s: %w", e.id, jobID, err)
 		}
@@ -172,10 +171,10 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		written = make(chan error, 1)
 		go func() {
 			err := write()
-			if err == nil {
-				e.prepareNext(ctx, kind, num)
-			}
 			written <- err
+			if err == nil {
+				e.prepareNext(ctx, kind, num) // after: CallAsync need not wait for it
+			}
 		}()
 	} else if err := write(); err != nil {
 		return nil, err

@@ -138,11 +138,17 @@ func main() {
 				return err
 			}
 			fmt.Printf("  same calls, client with GOMAXPROCS=1: median %s (its workers at the default; the Go scheduler's spare P costs a client that is idle between calls)\n", one)
+			// Against the same calls from a child without them: a child's
+			// workers are younger than this process's.
+			base, err := warmChild(ctx, *warmN)
+			if err != nil {
+				return err
+			}
 			more, err := warmChild(ctx, *warmN, extraFuncsEnv+"=40")
 			if err != nil {
 				return err
 			}
-			fmt.Printf("  same calls, a program with 40 more functions registered: median %s (a job carries its program's registry: it must cost the same)\n", more)
+			fmt.Printf("  same calls, a program with 40 more functions registered: median %s against %s without (a job carries its program's registry: it must cost the same)\n", more, base)
 		}
 		if len(phases[0]) > 0 {
 			med := func(d []time.Duration) time.Duration {

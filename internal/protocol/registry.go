@@ -87,18 +87,27 @@ func (j *Job) SetRegistry(f *FrozenRegistry) {
 	j.Registry, j.RegistryDigest, j.frozen = f.reg, f.digest, f
 }
 
-// MarshalJSON encodes j as its fields say; a registry set by SetRegistry
-// (and not replaced since) is copied from its encoding made once.
-func (j *Job) MarshalJSON() ([]byte, error) {
-	type plain Job // Job's fields without this method
+// Encode returns j's manifest (JobKey), as json.Marshal would, the one
+// way writers take. A registry set by SetRegistry (and not replaced since)
+// is copied from its encoding made once, not encoded nor scanned again: a
+// program's registry can be most of its manifests.
+func (j *Job) Encode() ([]byte, error) {
+	type plain Job // Job's fields, without an Encode to call
 	if j.frozen == nil || !sameMap(j.Registry, j.frozen.reg) {
 		return json.Marshal((*plain)(j))
 	}
-	// The outer field hides the embedded one of the same name.
-	return json.Marshal(struct {
+	// The outer Registry hides the embedded one, and is left out (nil):
+	// the frozen encoding goes in its place, before the closing brace.
+	b, err := json.Marshal(struct {
 		*plain
-		Registry json.RawMessage `json:"registry"`
-	}{(*plain)(j), j.frozen.json})
+		Registry json.RawMessage `json:"registry,omitempty"`
+	}{plain: (*plain)(j)})
+	if err != nil {
+		return nil, err
+	}
+	b = append(b[:len(b)-1], `,"registry":`...)
+	b = append(b, j.frozen.json...)
+	return append(b, '}'), nil
 }
 
 // sameMap reports whether a and b are the same map (not merely equal).

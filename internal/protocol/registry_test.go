@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"testing"
@@ -32,6 +33,15 @@ func TestRegistryDigest(t *testing.T) {
 	}
 }
 
+func mustEncode(t *testing.T, j *Job) []byte {
+	t.Helper()
+	b, err := j.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // TestJobJSONWithFrozenRegistry: a manifest whose registry was frozen reads
 // back as the same job as one encoded field by field; a registry replaced
 // after SetRegistry is the one encoded.
@@ -51,7 +61,7 @@ func TestJobJSONWithFrozenRegistry(t *testing.T) {
 
 	decode := func(j *Job) *Job {
 		t.Helper()
-		raw, err := json.Marshal(j)
+		raw, err := j.Encode()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,6 +72,9 @@ func TestJobJSONWithFrozenRegistry(t *testing.T) {
 		return got
 	}
 	got, want := decode(frozen), decode(plain)
+	if raw, _ := json.Marshal(plain); !bytes.Equal(mustEncode(t, plain), raw) {
+		t.Fatal("Encode of a job without a frozen registry differs from json.Marshal")
+	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("frozen registry's manifest reads back as\n%+v\nwant\n%+v", got, want)
 	}
