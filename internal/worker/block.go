@@ -7,7 +7,6 @@ package worker
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -100,7 +99,7 @@ func RecordBlock(ctx context.Context, s *storage.Storage, bucket string, block i
 		b.Statuses[i] = *st
 		b.Statuses[i].Settled = false // what the key says already
 	}
-	data, err := json.Marshal(b)
+	data, err := b.Encode()
 	if err != nil {
 		return fail(fmt.Errorf("encode block record: %w", err))
 	}
@@ -134,7 +133,7 @@ func RecordBlock(ctx context.Context, s *storage.Storage, bucket string, block i
 // fenceBlock makes sure the block record at key exists, writing a fence
 // when it does not, and returns the statuses it lists.
 func fenceBlock(ctx context.Context, s *storage.Storage, bucket, key string, block int) ([]protocol.Status, error) {
-	data, _ := json.Marshal(protocol.StatusBatch{Version: protocol.Version, Block: block, Fence: true})
+	data, _ := (&protocol.StatusBatch{Version: protocol.Version, Block: block, Fence: true}).Encode()
 	err := s.PutIfAbsent(ctx, bucket, key, bytes.NewReader(data))
 	if err == nil {
 		return nil, nil

@@ -18,7 +18,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -265,7 +264,7 @@ func (w *Worker) recordBatch(ctx context.Context, inv *protocol.Invocation, xs [
 	}
 	first := protocol.Call{ID: xs[0].st.CallID, Attempt: xs[0].st.Attempt}
 	key := protocol.BatchKey(inv.ExecutorID, inv.JobID, first)
-	data, err := json.Marshal(b)
+	data, err := b.Encode()
 	if err == nil {
 		err = w.Storage.PutIfAbsent(ctx, inv.Bucket, key, bytes.NewReader(data))
 	}
@@ -609,7 +608,7 @@ func Record(ctx context.Context, s *storage.Storage, bucket, key string, st *pro
 	final := key == protocol.StatusKey(st.ExecutorID, st.JobID, st.CallID)
 	stored := *st
 	stored.Settled = false // what the key says already
-	data, err := json.Marshal(&stored)
+	data, err := stored.Encode()
 	if err != nil {
 		return st, fmt.Errorf("encode status: %w", err)
 	}
