@@ -57,8 +57,10 @@ type Executor struct {
 	order   []*jobRef          // in submission order
 	closed  bool
 	// prepared is the job id whose prefix prepareNext made ready and no
-	// job has taken yet ("": none).
-	prepared string
+	// job has taken yet ("": none); preparing counts the goroutines that
+	// may still prepare one, which Close waits for.
+	prepared  string
+	preparing sync.WaitGroup
 
 	stopPoll chan struct{}
 	pollDone chan struct{}
@@ -187,8 +189,6 @@ func (e *Executor) Close() error {
 		return nil
 	}
 	e.closed = true
-	prepared := e.prepared
-	e.prepared = ""
 	e.endLife()
 	jobs := e.running()
 	ids := make([]string, 0, len(e.jobs))
@@ -226,7 +226,13 @@ func (e *Executor) Close() error {
 		}
 		cancel()
 	}
-	// Not data: it goes whether or not the data cleaner runs.
+	// Not data: it goes whether or not the data cleaner runs. No prefix is
+	// prepared after the goroutines that may prepare one have ended.
+	e.preparing.Wait()
+	e.mu.Lock()
+	prepared := e.prepared
+	e.prepared = ""
+	e.mu.Unlock()
 	e.unprepare(prepared)
 	return errors.Join(err, e.st.Close())
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/lithops-go/lithops/compute"
 	"github.com/lithops-go/lithops/internal/protocol"
-	"github.com/lithops-go/lithops/storage/driver"
 )
 
 type jobState struct {
@@ -50,7 +49,7 @@ type jobState struct {
 }
 
 // submit creates a job of one call per input of fn and invokes it.
-func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, sig string, enc encodedInputs, co callOptions) (*jobState, error) {
+func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, sig string, enc encodedInputs, co callOptions) (_ *jobState, err error) {
 	inputs := enc.each
 	if fn == "" {
 		return nil, errors.New("lithops: the function has no name: a zero-value lithops.Function is not registered; create functions with lithops.Func at package level")
@@ -73,6 +72,11 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	jobID := fmt.Sprintf("%c%03d", kind, num)
 	if jobID == e.prepared {
 		e.prepared = "" // taken
+		defer func() {
+			if err != nil {
+				e.unprepare(jobID) // a job refused leaves no directory
+			}
+		}()
 	}
 	e.mu.Unlock()
 
@@ -169,7 +173,9 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if mc, ok := e.backend.(compute.ManifestCarrier); ok && mc.CarriesManifest(job) && !co.hold && len(inputs) > 0 &&
 		!slices.ContainsFunc(inputs, func(in []byte) bool { return len(in) > protocol.InlineLimit }) {
 		written = make(chan error, 1)
+		e.preparing.Add(1)
 		go func() {
+			defer e.preparing.Done()
 			err := write()
 			written <- err
 			if err == nil {
@@ -224,7 +230,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if co.hold {
 		return js, nil // the caller invokes each call when its input is ready
 	}
-	err := e.backend.Invoke(ctx, job, inv)
+	err = e.backend.Invoke(ctx, job, inv)
 	if err != nil {
 		err = fmt.Errorf("lithops: invoke %s/%s: %w", e.id, jobID, err)
 	}
@@ -245,26 +251,30 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 }
 
 // prepareNext makes ready, where storage keeps directories (localhost),
-// the prefix of the job after job num if it is of the same kind: a warm
-// call then finds its job's directory made, and neither its manifest nor
-// its worker's status record makes it on the way to the answer (on ext4 a
-// directory costs as much as a file). It runs beside a small job's calls,
-// once its manifest is written. The prefix prepared before goes if no job
-// took it; Close removes the last one (storage never shows either: a
-// prepared prefix holds no object).
+// the prefix of the job after job num if it is of the same kind and its
+// number is still free: a warm call then finds its job's directory made,
+// and neither its manifest nor its worker's status record makes it on the
+// way to the answer (on ext4 a directory costs as much as a file). It runs
+// beside a small job's calls, once its manifest is written. The prefix
+// prepared before goes, as no job took it; a job that fails to start
+// removes the one it took (submit), and Close the last (storage never
+// shows one: a prepared prefix holds no object).
 func (e *Executor) prepareNext(ctx context.Context, kind byte, num int) {
-	p, ok := e.st.Driver().(driver.Preparer)
+	free := func() bool { return !e.closed && e.nextJob == num+1 }
+	e.mu.Lock()
+	ok := free()
+	e.mu.Unlock()
 	if !ok {
 		return
 	}
 	next := fmt.Sprintf("%c%03d", kind, num+1)
-	if err := p.Prepare(ctx, e.bucket, protocol.JobPrefix(e.id, next)); err != nil {
+	if err := e.st.Prepare(ctx, e.bucket, protocol.JobPrefix(e.id, next)); err != nil {
 		e.log.Debug("cannot prepare the next job's prefix", "executor", e.id, "job", next, "err", err)
 		return
 	}
 	e.mu.Lock()
-	drop := next // a closed executor's Close has removed what it knew of
-	if !e.closed {
+	drop := next // taken meanwhile, by a job of another kind or the same
+	if free() {
 		drop, e.prepared = e.prepared, next
 	}
 	e.mu.Unlock()
@@ -272,15 +282,14 @@ func (e *Executor) prepareNext(ctx context.Context, kind byte, num int) {
 }
 
 // unprepare removes the prefix prepared for job id ("": none) if it holds
-// nothing (a job that took it meanwhile keeps it).
+// nothing (a job that took it and wrote there keeps it; one that is about
+// to write makes it again).
 func (e *Executor) unprepare(id string) {
 	if id == "" {
 		return
 	}
-	if p, ok := e.st.Driver().(driver.Preparer); ok {
-		if err := p.Unprepare(context.Background(), e.bucket, protocol.JobPrefix(e.id, id)); err != nil {
-			e.log.Debug("cannot remove a prepared job prefix", "executor", e.id, "job", id, "err", err)
-		}
+	if err := e.st.Unprepare(context.Background(), e.bucket, protocol.JobPrefix(e.id, id)); err != nil {
+		e.log.Debug("cannot remove a prepared job prefix", "executor", e.id, "job", id, "err", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/protocol"
 )
 
 // TestNextJobPrefixPrepared: on localhost storage a small job's executor
@@ -48,6 +49,7 @@ func TestNextJobPrefixPrepared(t *testing.T) {
 					t.Fatalf("call %d: %v, %v", i, v, err)
 				}
 			}
+			e.preparing.Wait() // it is made beside the call, after CallAsync returned
 			if !exists("A002") {
 				t.Fatal("the next job's directory A002 was not made")
 			}
@@ -68,6 +70,7 @@ func TestNextJobPrefixPrepared(t *testing.T) {
 			if _, err := fs.Results(ctx); err != nil {
 				t.Fatal(err)
 			}
+			e.preparing.Wait()
 			if exists("A002") || !exists("M002") || !exists("M003") {
 				t.Fatalf("after a map: A002 %v, M002 %v, M003 %v; want false, true, true", exists("A002"), exists("M002"), exists("M003"))
 			}
@@ -94,5 +97,68 @@ func TestNextJobPrefixPrepared(t *testing.T) {
 				t.Fatal("the jobs went without the data cleaner")
 			}
 		})
+	}
+}
+
+var echoBytes = Func("internal_echo_bytes", func(ctx context.Context, b []byte) ([]byte, error) { return b, nil })
+
+// TestPreparedPrefixErrorPaths: a job refused after it took the prepared
+// prefix (its inputs over data_limit) removes it; a prefix that cannot be
+// prepared (a key in its way) is only not prepared; neither leaves an
+// empty directory behind.
+func TestPreparedPrefixErrorPaths(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := config.Default()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	limit := 0.001 // MiB
+	cfg.Lithops.DataLimit = &limit
+	e, err := NewExecutor(ctx, WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	dir := filepath.Join(cfg.Localhost.StorageRoot, e.Storage().Bucket(), "lithops.jobs", e.ID())
+	exists := func(job string) bool {
+		_, err := os.Stat(filepath.Join(dir, job))
+		return err == nil
+	}
+	call := func(n int) error {
+		f, err := CallAsync(ctx, e, echoBytes, make([]byte, n))
+		if err != nil {
+			return err
+		}
+		_, err = f.Result(ctx)
+		e.preparing.Wait()
+		return err
+	}
+	if err := call(10); err != nil || !exists("A001") {
+		t.Fatalf("first call: %v; A001 made: %v", err, exists("A001"))
+	}
+	if err := call(4096); err == nil || !strings.Contains(err.Error(), "data_limit") {
+		t.Fatalf("a call over data_limit: %v", err)
+	}
+	if exists("A001") {
+		t.Fatal("the refused job A001 left its prepared directory")
+	}
+	// A key where the next job's directory would go.
+	st := e.Storage()
+	if err := st.PutBytes(ctx, st.Bucket(), strings.TrimSuffix(protocol.JobPrefix(e.ID(), "A003"), "/"), []byte("in the way")); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(10); err != nil {
+		t.Fatalf("the call before the key in the way: %v", err)
+	}
+	e.mu.Lock()
+	prepared := e.prepared
+	e.mu.Unlock()
+	if prepared != "" {
+		t.Fatalf("prepared %q, a prefix taken by a key", prepared)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if exists("") {
+		t.Fatal("the executor's directory is left after Close")
 	}
 }

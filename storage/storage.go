@@ -211,6 +211,42 @@ func (s *Storage) DeletePrefix(ctx context.Context, bucket, prefix string) (int,
 	return len(keys), nil
 }
 
+// Prepare tells the storage that keys under prefix (which ends with "/")
+// will be written soon: a driver that keeps directories (localhost) makes
+// the prefix's now, off the writes' way; others do nothing. A prepared
+// prefix holds no object: List never shows it.
+func (s *Storage) Prepare(ctx context.Context, bucket, prefix string) error {
+	p, ok := s.d.(driver.Preparer)
+	if !ok {
+		return nil
+	}
+	if err := checkPrefix(bucket, prefix); err != nil {
+		return s.wrap("prepare", bucket, prefix, err)
+	}
+	return s.wrap("prepare", bucket, prefix, p.Prepare(ctx, bucket, prefix))
+}
+
+// Unprepare undoes Prepare where nothing was written: it removes what a
+// driver that keeps directories has under prefix that holds no object.
+// Objects are never touched.
+func (s *Storage) Unprepare(ctx context.Context, bucket, prefix string) error {
+	p, ok := s.d.(driver.Preparer)
+	if !ok {
+		return nil
+	}
+	if err := checkPrefix(bucket, prefix); err != nil {
+		return s.wrap("unprepare", bucket, prefix, err)
+	}
+	return s.wrap("unprepare", bucket, prefix, p.Unprepare(ctx, bucket, prefix))
+}
+
+func checkPrefix(bucket, prefix string) error {
+	if !strings.HasSuffix(prefix, "/") {
+		return fmt.Errorf("%w: prefix %q does not end with \"/\"", ErrInvalidArgument, prefix)
+	}
+	return checkKey(bucket, prefix)
+}
+
 func (s *Storage) wrap(op, bucket, key string, err error) error {
 	if err == nil {
 		return nil

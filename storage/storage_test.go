@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/lithops-go/lithops/storage"
+	"github.com/lithops-go/lithops/storage/localfs"
 	"github.com/lithops-go/lithops/storage/memory"
 )
 
@@ -77,5 +81,44 @@ func TestDeletePrefixBatches(t *testing.T) {
 	}
 	if infos, err := s.List(ctx, "b", ""); err != nil || len(infos) != 1 || infos[0].Key != "q/keep" {
 		t.Errorf("left after DeletePrefix: %+v, %v", infos, err)
+	}
+}
+
+// TestPrepare: Storage.Prepare and Unprepare check their prefix and do
+// nothing on a driver that keeps no directories; on localfs they reach
+// the driver (its own tests and the conformance suite say what it does).
+func TestPrepare(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := localfs.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, s := range map[string]*storage.Storage{
+		"memory":  storage.New(memory.New(), "memory", "b"),
+		"localfs": storage.New(d, "localhost", "b"),
+	} {
+		s.CreateBucket(ctx, "b")
+		for _, bad := range []string{"no/slash", ""} {
+			err := s.Prepare(ctx, "b", bad)
+			if name == "localfs" && !errors.Is(err, storage.ErrInvalidArgument) {
+				t.Errorf("%s: Prepare(%q): %v, want ErrInvalidArgument", name, bad, err)
+			}
+			if name == "memory" && err != nil {
+				t.Errorf("%s: Prepare(%q): %v, want nothing done", name, bad, err)
+			}
+		}
+		if err := s.Prepare(ctx, "b", "jobs/x/"); err != nil {
+			t.Errorf("%s: Prepare: %v", name, err)
+		}
+		if infos, err := s.List(ctx, "b", ""); err != nil || len(infos) != 0 {
+			t.Errorf("%s: a prepared prefix lists as %v, %v", name, infos, err)
+		}
+		if err := s.Unprepare(ctx, "b", "jobs/x/"); err != nil {
+			t.Errorf("%s: Unprepare: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b", "jobs")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("localfs: Unprepare left %v", err)
 	}
 }

@@ -237,6 +237,11 @@ func cleanJobs(ctx context.Context, st *storage.Storage, executor string, olderT
 			}
 		}
 	}
+	// And what holds no record: the next job's directory an executor
+	// prepared (storage.Storage.Prepare) before it crashed.
+	if err := st.Unprepare(ctx, st.Bucket(), prefix); err != nil {
+		return n, jobs, err
+	}
 	return n, jobs, nil
 }
 

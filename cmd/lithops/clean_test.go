@@ -2,6 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -54,8 +58,15 @@ func TestCleanCommand(t *testing.T) {
 	if count(protocol.ProgramKey(used)) != 1 || count(protocol.ProgramKey(unused)) != 0 {
 		t.Fatal("clean --programs kept the wrong programs")
 	}
+	// A crashed executor's prepared (empty) directory for its next job.
+	if err := st.Prepare(ctx, st.Bucket(), protocol.JobPrefix(ids[1], "M009")); err != nil {
+		t.Fatal(err)
+	}
 	if out, err := run(t, "clean", "-c", cfgPath); err != nil || !strings.Contains(out, "deleted 1 job(s)") || count(protocol.JobsPrefix) != 0 {
 		t.Fatalf("clean: %q, %v", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, st.Bucket(), strings.TrimSuffix(protocol.JobsPrefix, "/"))); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("clean left directories under %s: %v", protocol.JobsPrefix, err)
 	}
 }
 

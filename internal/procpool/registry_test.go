@@ -3,6 +3,7 @@ package procpool
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"testing"
 
@@ -69,5 +70,26 @@ func TestSendTellsRegistryOnce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// broken fails every write.
+type broken struct{}
+
+func (broken) Write(p []byte) (int, error) { return 0, errors.New("pipe broken") }
+
+// TestSendFailedTellsNothing: a registry whose request was not sent is
+// not told (a worker whose pipe broke is replaced, and its successor is
+// told afresh anyway).
+func TestSendFailedTellsNothing(t *testing.T) {
+	w := &proc{enc: json.NewEncoder(broken{})}
+	w.registry.Store(true)
+	job := &protocol.Job{Version: protocol.Version, ExecutorID: "e", JobID: "A000", Function: "pid"}
+	job.SetRegistry(protocol.Freeze(protocol.Registry{"pid": "func(string) string"}))
+	if err := w.send(worker.PipeRequest{Invocation: protocol.Invocation{Job: job}}); err == nil {
+		t.Fatal("send on a broken pipe: no error")
+	}
+	if w.told != "" {
+		t.Fatalf("told %q after a send that failed", w.told)
 	}
 }

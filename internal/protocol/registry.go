@@ -45,13 +45,11 @@ func (r Registry) Diff(other Registry) string {
 
 // Digest names r's contents: registries with the same names and signatures
 // have the same digest, and different ones differ (SHA-256 of the sorted
-// entries, in hex).
+// entries, each part prefixed with its length, in hex).
 func (r Registry) Digest() string {
 	h := sha256.New()
 	for _, n := range slices.Sorted(maps.Keys(r)) {
-		// Names and signatures hold no NUL: a NUL after each keeps
-		// entries from running into each other.
-		fmt.Fprintf(h, "%s\x00%s\x00", n, r[n])
+		fmt.Fprintf(h, "%d:%s%d:%s", len(n), n, len(r[n]), r[n])
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -82,18 +80,27 @@ func (f *FrozenRegistry) Registry() Registry { return f.reg }
 func (f *FrozenRegistry) Digest() string { return f.digest }
 
 // SetRegistry sets j's Registry and RegistryDigest to f's, and lets j's
-// JSON encoding copy f's instead of encoding the map again.
+// JSON encoding copy f's instead of encoding the map again. The Registry
+// is then f's, shared by every job it was set on: it must not be modified
+// (replace it instead).
 func (j *Job) SetRegistry(f *FrozenRegistry) {
 	j.Registry, j.RegistryDigest, j.frozen = f.reg, f.digest, f
 }
 
-// Encode returns j's manifest (JobKey), as json.Marshal would, the one
-// way writers take. A registry set by SetRegistry (and not replaced since)
-// is copied from its encoding made once, not encoded nor scanned again: a
-// program's registry can be most of its manifests.
+// Encode returns j's manifest (JobKey), the one way writers take: what
+// json.Marshal makes of j, or, with a registry set by SetRegistry (and
+// not replaced since), the same fields with the registry last, copied from
+// its encoding made once, not encoded nor scanned again: a program's
+// registry can be most of its manifests.
 func (j *Job) Encode() ([]byte, error) {
 	type plain Job // Job's fields, without an Encode to call
-	if j.frozen == nil || !sameMap(j.Registry, j.frozen.reg) {
+	if j.frozen != nil && !sameMap(j.Registry, j.frozen.reg) {
+		// Replaced since SetRegistry: its digest is the new one's.
+		c := *(*plain)(j)
+		c.RegistryDigest = j.Registry.Digest()
+		return json.Marshal(&c)
+	}
+	if j.frozen == nil {
 		return json.Marshal((*plain)(j))
 	}
 	// The outer Registry hides the embedded one, and is left out (nil):

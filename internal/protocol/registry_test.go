@@ -24,9 +24,16 @@ func TestRegistryDigest(t *testing.T) {
 			t.Fatalf("%v has the digest of %v", other, a)
 		}
 	}
-	// Entries cannot run into each other.
-	if (Registry{"ab": "c"}).Digest() == (Registry{"a": "bc"}).Digest() {
-		t.Fatal("entries run into each other")
+	// Entries cannot run into each other, whatever they hold.
+	for _, pair := range [][2]Registry{
+		{{"ab": "c"}, {"a": "bc"}},
+		{{"a\x00b": "c"}, {"a": "b\x00c"}},
+		{{"a": "b", "c": "d"}, {"a": "b\x00c\x00d"}},
+		{{"1:a": "b"}, {"1": "a1:b"}},
+	} {
+		if pair[0].Digest() == pair[1].Digest() {
+			t.Fatalf("%q and %q have one digest", pair[0], pair[1])
+		}
 	}
 	if (Registry{}).Digest() != Registry(nil).Digest() {
 		t.Fatal("an empty and a nil registry differ")
@@ -86,7 +93,11 @@ func TestJobJSONWithFrozenRegistry(t *testing.T) {
 	}
 
 	frozen.Registry = Registry{"other": "func(context.Context, int) (int, error)"}
-	if got := decode(frozen); !reflect.DeepEqual(got.Registry, frozen.Registry) {
+	got = decode(frozen)
+	if !reflect.DeepEqual(got.Registry, frozen.Registry) {
 		t.Fatalf("a replaced registry encodes as %v, want %v", got.Registry, frozen.Registry)
+	}
+	if got.RegistryDigest != frozen.Registry.Digest() {
+		t.Fatalf("a replaced registry is stored with digest %q, want its own %q", got.RegistryDigest, frozen.Registry.Digest())
 	}
 }

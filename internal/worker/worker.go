@@ -317,14 +317,12 @@ type mismatchError struct{ msg string }
 func (e *mismatchError) Error() string { return e.msg }
 
 // sameRegistry reports whether job's registry (its client's) is the
-// worker's: by digest when the job names one (a registry of dozens of
-// functions is compared once per program, not once per call).
+// worker's: at once when the job's digest is the worker's (a registry of
+// dozens of functions is hashed once per program, not compared for every
+// call), else entry by entry.
 func (w *Worker) sameRegistry(job *protocol.Job) bool {
-	if job.RegistryDigest == "" {
-		return maps.Equal(job.Registry, w.Registry)
-	}
 	w.digestOnce.Do(func() { w.digest = w.Registry.Digest() })
-	return job.RegistryDigest == w.digest
+	return job.RegistryDigest != "" && job.RegistryDigest == w.digest || maps.Equal(job.Registry, w.Registry)
 }
 
 // run fills st; an error return is a framework failure around the call.

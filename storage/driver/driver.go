@@ -69,11 +69,17 @@ type Driver interface {
 }
 
 // Preparer is implemented by drivers that keep directories (localfs), for
-// a writer that knows where it will write next: Prepare makes the
-// directory of the keys under prefix (which ends with "/") ahead of their
-// writes, off their way; Unprepare removes it again if nothing was written
-// under it. Neither makes an object: List shows no prepared prefix, and a
-// prefix need not be prepared to be written.
+// a writer that knows where it will write next (storage.Storage.Prepare).
+// Prepare makes the directory of the keys under prefix (which ends with
+// "/") ahead of their writes, off their way; preparing it again, or a
+// prefix that exists, is no error; a missing bucket wraps ErrNotFound.
+// Unprepare removes, under prefix, every directory that holds no object,
+// then prefix's own and its parents if left empty (not the bucket); an
+// unknown prefix is no error, and objects are never touched. Neither
+// makes an object: List shows no prepared prefix, and a prefix need not
+// be prepared to be written. Both are safe for concurrent use, also with
+// writes under the prefix (a write finds its directory gone and makes it
+// again).
 type Preparer interface {
 	Prepare(ctx context.Context, bucket, prefix string) error
 	Unprepare(ctx context.Context, bucket, prefix string) error

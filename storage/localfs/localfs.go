@@ -10,6 +10,12 @@
 // Because keys are paths, a key cannot also be a "directory" of other keys
 // (both "a" and "a/b"); such a Put fails with a clear error. Keys may not
 // contain "." or ".." segments or empty segments.
+//
+// A prefix can be prepared (driver.Preparer): its directory is made ahead
+// of the writes under it, and holds no object until they come. It takes
+// its name as a directory would: a Put of the key "a/b" fails while "a/b/"
+// is prepared. Delete removes the directories it leaves empty; Unprepare
+// removes the empty ones under a prefix.
 package localfs
 
 import (
@@ -344,27 +350,57 @@ func (d *Driver) Prepare(ctx context.Context, bucket, prefix string) error {
 	if err != nil {
 		return err
 	}
-	err = syscall.Mkdir(p, 0o755)
-	if err == nil || errors.Is(err, fs.ErrExist) {
-		return nil
+	for attempt := 1; ; attempt++ {
+		err := os.Mkdir(p, 0o755)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, fs.ErrExist):
+			if fi, serr := os.Lstat(p); serr == nil && !fi.IsDir() {
+				return keyConflict(prefix, &fs.PathError{Op: "mkdir", Path: p, Err: syscall.ENOTDIR})
+			}
+			return nil
+		case errors.Is(err, fs.ErrNotExist):
+			if _, serr := os.Stat(d.bucketDir(bucket)); serr != nil {
+				return d.notFound(bucket, serr)
+			}
+			err = os.MkdirAll(p, 0o755)
+			if err == nil {
+				return nil
+			}
+			if isNotDir(err) {
+				return keyConflict(prefix, err)
+			}
+			if errors.Is(err, fs.ErrNotExist) && attempt < 3 {
+				continue // a parent pruned meanwhile (Delete)
+			}
+			return err
+		case isNotDir(err):
+			return keyConflict(prefix, err)
+		default:
+			return err
+		}
 	}
-	if _, serr := os.Stat(d.bucketDir(bucket)); serr != nil {
-		return d.notFound(bucket, serr)
-	}
-	if err := os.MkdirAll(p, 0o755); err != nil {
-		return keyConflict(prefix, err)
-	}
-	return nil
 }
 
-// Unprepare implements driver.Preparer: it removes prefix's directory, and
-// its parents, if they hold nothing.
+// Unprepare implements driver.Preparer: it removes the empty directories
+// under prefix's, then prefix's own and its parents if they are left
+// empty.
 func (d *Driver) Unprepare(ctx context.Context, bucket, prefix string) error {
 	p, err := d.prefixDir(bucket, prefix)
 	if err != nil {
 		return err
 	}
-	d.prune(d.bucketDir(bucket), map[string]bool{p: true})
+	dirs := map[string]bool{p: true}
+	// Every directory below, deepest pruned first: a directory is empty
+	// once its empty children have gone.
+	filepath.WalkDir(p, func(q string, de fs.DirEntry, err error) error {
+		if err == nil && de.IsDir() {
+			dirs[q] = true
+		}
+		return nil
+	})
+	d.prune(d.bucketDir(bucket), dirs)
 	return nil
 }
 

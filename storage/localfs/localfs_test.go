@@ -194,9 +194,6 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-// Delete removes the directories its keys leave empty, however the keys
-// are ordered, and leaves alone directories that still hold a key; a key
-// that does not exist, or names a directory, is no error.
 // dirsUnder lists the directories under the bucket of s at root.
 func dirsUnder(s *storage.Storage, root string) []string {
 	var dirs []string
@@ -224,15 +221,19 @@ func TestPrepare(t *testing.T) {
 		dirsMade  []string // directories after Prepare
 		dirsLeft  []string // directories after Unprepare
 		wantError string   // Prepare's
+		unprepare string   // the prefix unprepared, if not prepare
 	}{
-		{"in a new tree", nil, "lithops.jobs/e/A001/", nil, []string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A001"}, nil, ""},
+		{"in a new tree", nil, "lithops.jobs/e/A001/", nil, []string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A001"}, nil, "", ""},
 		{"beside a job", []string{"lithops.jobs/e/A000/job.json"}, "lithops.jobs/e/A001/", nil,
-			[]string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A000", "lithops.jobs/e/A001"}, []string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A000"}, ""},
+			[]string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A000", "lithops.jobs/e/A001"}, []string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A000"}, "", ""},
 		{"taken by a job", nil, "lithops.jobs/e/A001/", []string{"lithops.jobs/e/A001/job.json"},
-			[]string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A001"}, []string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A001"}, ""},
-		{"not a directory's prefix", nil, "lithops.jobs/e/A0", nil, nil, nil, `ends with "/"`},
-		{"into a key", []string{"lithops.jobs/e"}, "lithops.jobs/e/A001/", nil, []string{"lithops.jobs"}, []string{"lithops.jobs"}, "collides"},
-		{"a bad segment", nil, "lithops.jobs/../x/", nil, nil, nil, "segments"},
+			[]string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A001"}, []string{"lithops.jobs", "lithops.jobs/e", "lithops.jobs/e/A001"}, "", ""},
+		{"not a directory's prefix", nil, "lithops.jobs/e/A0", nil, nil, nil, `ends with "/"`, ""},
+		{"into a key", []string{"lithops.jobs/e"}, "lithops.jobs/e/A001/", nil, []string{"lithops.jobs"}, []string{"lithops.jobs"}, "collides", ""},
+		{"a key's own name", []string{"lithops.jobs/e/A001"}, "lithops.jobs/e/A001/", nil, []string{"lithops.jobs", "lithops.jobs/e"}, nil, "collides", ""},
+		{"the empty directories under it", []string{"x/a/k", "x/d/k"}, "x/b/c/", nil,
+			[]string{"x", "x/a", "x/b", "x/b/c", "x/d"}, []string{"x", "x/a", "x/d"}, "", "x/"},
+		{"a bad segment", nil, "lithops.jobs/../x/", nil, nil, nil, "segments", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -263,7 +264,11 @@ func TestPrepare(t *testing.T) {
 			if tc.wantError != "" {
 				return
 			}
-			if err := p.Unprepare(ctx, s.Bucket(), tc.prepare); err != nil {
+			un := tc.prepare
+			if tc.unprepare != "" {
+				un = tc.unprepare
+			}
+			if err := p.Unprepare(ctx, s.Bucket(), un); err != nil {
 				t.Fatal(err)
 			}
 			if got := dirsUnder(s, root); fmt.Sprint(got) != fmt.Sprint(tc.dirsLeft) {
@@ -273,6 +278,9 @@ func TestPrepare(t *testing.T) {
 	}
 }
 
+// Delete removes the directories its keys leave empty, however the keys
+// are ordered, and leaves alone directories that still hold a key; a key
+// that does not exist, or names a directory, is no error.
 func TestDeleteRemovesEmptyDirectories(t *testing.T) {
 	ctx := t.Context()
 	tests := []struct {
