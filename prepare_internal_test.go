@@ -13,6 +13,24 @@ import (
 	"github.com/lithops-go/lithops/internal/protocol"
 )
 
+// preparingExecutor returns a localhost executor of cfg over a storage root
+// of its own, and a function that says whether the directory of one of its
+// jobs ("": the executor's) exists.
+func preparingExecutor(t *testing.T, cfg *config.Config) (*Executor, func(job string) bool) {
+	t.Helper()
+	cfg.Localhost.StorageRoot = t.TempDir()
+	e, err := NewExecutor(context.Background(), WithConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	dir := filepath.Join(cfg.Localhost.StorageRoot, e.Storage().Bucket(), "lithops.jobs", e.ID())
+	return e, func(job string) bool {
+		_, err := os.Stat(filepath.Join(dir, job))
+		return err == nil
+	}
+}
+
 // TestNextJobPrefixPrepared: on localhost storage a small job's executor
 // makes the next job's directory beside its calls, so that a warm call
 // finds it made; storage shows no object for it; a prefix no job took goes
@@ -28,18 +46,8 @@ func TestNextJobPrefixPrepared(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			cfg := config.Default()
-			cfg.Localhost.StorageRoot = t.TempDir()
 			cfg.Lithops.DataCleaner = &cleaner
-			e, err := NewExecutor(ctx, WithConfig(cfg))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
-			dir := filepath.Join(cfg.Localhost.StorageRoot, e.Storage().Bucket(), "lithops.jobs", e.ID())
-			exists := func(job string) bool {
-				_, err := os.Stat(filepath.Join(dir, job))
-				return err == nil
-			}
+			e, exists := preparingExecutor(t, cfg)
 			for i := range 2 {
 				f, err := CallAsync(ctx, e, echoInt, i)
 				if err != nil {
@@ -110,19 +118,9 @@ func TestPreparedPrefixErrorPaths(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cfg := config.Default()
-	cfg.Localhost.StorageRoot = t.TempDir()
 	limit := 0.001 // MiB
 	cfg.Lithops.DataLimit = &limit
-	e, err := NewExecutor(ctx, WithConfig(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	dir := filepath.Join(cfg.Localhost.StorageRoot, e.Storage().Bucket(), "lithops.jobs", e.ID())
-	exists := func(job string) bool {
-		_, err := os.Stat(filepath.Join(dir, job))
-		return err == nil
-	}
+	e, exists := preparingExecutor(t, cfg)
 	call := func(n int) error {
 		f, err := CallAsync(ctx, e, echoBytes, make([]byte, n))
 		if err != nil {
