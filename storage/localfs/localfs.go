@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/lithops-go/lithops/storage/driver"
 )
@@ -37,6 +38,8 @@ import (
 // Driver stores objects as files under a root directory.
 type Driver struct {
 	root string
+	// tops are the directories markTop marked (or found marked).
+	tops sync.Map
 }
 
 // New returns a driver rooted at dir, creating it if needed.
@@ -121,6 +124,7 @@ var errDirVanished = errors.New("directory removed concurrently")
 // place moves the complete temp file to its final path p.
 func (d *Driver) place(key, tmp, p string, ifNotExist bool) error {
 	dir := filepath.Dir(p)
+	d.markTop(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist) {
 			// MkdirAll lost a race with a removal of a parent directory.
@@ -146,6 +150,53 @@ func (d *Driver) place(key, tmp, p string, ifNotExist bool) error {
 		}
 	}
 	return err
+}
+
+// mkdir makes dir, the directory of key, and its parents, and says
+// whether it existed already.
+func (d *Driver) mkdir(key, dir string) (existed bool, err error) {
+	d.markTop(dir)
+	err = os.Mkdir(dir, 0o755)
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, fs.ErrExist):
+		return true, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
+		return false, keyConflict(key, err)
+	}
+	return false, nil // or removed meanwhile: the caller tries again
+}
+
+// markTop marks, before a directory below it is made, the directory of a
+// bucket's first key segment ("lithops.jobs", a dataset's folder) as the
+// top of directory hierarchies (ext4's chattr +T): the allocator then
+// spreads the directories below it, each an independent tree (an
+// executor's jobs), over the disk's block groups, as it spreads a file
+// system's own top-level directories. Without it an executor's new files
+// and directories go where every earlier executor's deleted ones lie, and
+// on an ext4 without a journal, which does not reuse an inode for a minute
+// or more after its deletion, each new one scans past them all (a warm
+// call's record took up to 1 ms instead of 50 µs).
+func (d *Driver) markTop(dir string) {
+	rel, err := filepath.Rel(d.root, dir)
+	if err != nil {
+		return
+	}
+	parts := strings.SplitN(rel, string(filepath.Separator), 3)
+	if len(parts) < 3 || parts[0] == ".." {
+		return // not below a bucket's first segment
+	}
+	top := filepath.Join(d.root, parts[0], parts[1])
+	if _, done := d.tops.Load(top); done {
+		return
+	}
+	if err := os.Mkdir(top, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return // its bucket missing, or a key by its name: the caller says
+	}
+	markTopDir(top)
+	d.tops.Store(top, struct{}{})
 }
 
 func keyConflict(key string, err error) error {
@@ -350,6 +401,7 @@ func (d *Driver) Prepare(ctx context.Context, bucket, prefix string) error {
 	if err != nil {
 		return err
 	}
+	d.markTop(p)
 	for attempt := 1; ; attempt++ {
 		err := os.Mkdir(p, 0o755)
 		switch {

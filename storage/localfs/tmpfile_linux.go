@@ -34,9 +34,28 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		return false, nil
 	}
 	// Nothing of ctx is read before ok is known: the portable path needs it whole.
-	fd, err := unix.Open(filepath.Join(d.root, ".tmp"), unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return false, nil
+	//
+	// The unnamed file is made in the key's own directory, so that ext4
+	// allocates its inode in that directory's block group (see markTop)
+	// rather than in the one of a shared temporary directory, where the
+	// records every earlier job deleted lie.
+	dir := filepath.Dir(p)
+	var fd int
+	for attempt := 1; ; attempt++ {
+		fd, err = unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			break
+		}
+		switch {
+		case errors.Is(err, unix.ENOTDIR):
+			return true, keyConflict(key, &fs.PathError{Op: "open", Path: dir, Err: err})
+		case errors.Is(err, unix.ENOENT) && attempt < 100:
+			if _, err := d.mkdir(key, dir); err != nil {
+				return true, err
+			}
+		default:
+			return false, nil // no unnamed files here: the portable path
+		}
 	}
 	// The raw descriptor, not an *os.File: a regular file gains nothing from
 	// the poller, and a status record is a handful of system calls.
@@ -68,10 +87,8 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		}
 		return err
 	}
-	dir := filepath.Dir(p)
-	// Linked first, the directory made only when missing: most keys go to a
-	// directory that exists (the one of a running job). A concurrent Delete
-	// may remove the directory just made (see Put): then it is made again.
+	// The directory exists now, unless a concurrent Delete removed it
+	// (see Put): then it is made again.
 	byName, sawDir := false, false
 	for attempt := 1; ; attempt++ {
 		err := link(byName)
@@ -85,17 +102,16 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		case errors.Is(err, unix.ENOTDIR):
 			return true, keyConflict(key, &fs.PathError{Op: "link", Path: p, Err: err})
 		case errors.Is(err, unix.ENOENT) && attempt < 100:
-			merr := os.Mkdir(dir, 0o755)
-			if errors.Is(merr, fs.ErrExist) {
+			existed, merr := d.mkdir(key, dir)
+			if merr != nil {
+				return true, merr
+			}
+			if existed {
 				// The directory was there: a concurrent Put made it (the
 				// link is tried again), or, the second time, the link by
 				// descriptor is refused (a capability lost): by name tells.
 				byName = sawDir
 				sawDir = true
-			} else if merr != nil {
-				if merr := os.MkdirAll(dir, 0o755); merr != nil && !errors.Is(merr, fs.ErrNotExist) && !errors.Is(merr, fs.ErrExist) {
-					return true, keyConflict(key, merr)
-				}
 			}
 			continue
 		}
@@ -189,4 +205,21 @@ func (d *Driver) replaceWith(proc, key, p string) error {
 		return err
 	}
 	return fmt.Errorf("localfs: no free temporary name in %s", filepath.Join(d.root, ".tmp"))
+}
+
+// fsTopdirFL is FS_TOPDIR_FL: the directory is the top of hierarchies for
+// ext4's Orlov allocator (chattr +T).
+const fsTopdirFL = 0x00020000
+
+// markTopDir marks dir as the top of directory hierarchies where the file
+// system knows the mark (ext4); elsewhere it does nothing.
+func markTopDir(dir string) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(fd)
+	if fl, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS); err == nil && fl&fsTopdirFL == 0 {
+		unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, fl|fsTopdirFL)
+	}
 }

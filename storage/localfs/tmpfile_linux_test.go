@@ -3,6 +3,7 @@ package localfs
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -75,5 +76,65 @@ func TestLinkRefusedAfterItWorked(t *testing.T) {
 	}
 	if emptyPathLink.Load() != emptyPathNo {
 		t.Fatal("still linking by descriptor after it was refused")
+	}
+}
+
+// TestFirstSegmentMarkedTop: where the file system knows the mark (ext4),
+// the directory of a bucket's first key segment is marked the top of
+// directory hierarchies before a directory below it is made, by a write
+// or a Prepare; nothing else is.
+func TestFirstSegmentMarkedTop(t *testing.T) {
+	root := t.TempDir()
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ferr := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	unix.Close(fd)
+	if ferr != nil {
+		t.Skipf("the temporary directory's file system keeps no inode flags: %v", ferr)
+	}
+	d, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := storage.New(d, "localhost", "b")
+	ctx := t.Context()
+	if err := s.CreateBucket(ctx, s.Bucket()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutBytes(ctx, s.Bucket(), "flat/key", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutBytes(ctx, s.Bucket(), "lithops.jobs/e1/A000/job.json", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Prepare(ctx, s.Bucket(), "data/set/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutIfAbsent(ctx, s.Bucket(), "records/a/b", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	top := func(rel string) bool {
+		fd, err := unix.Open(filepath.Join(root, s.Bucket(), rel), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			t.Fatalf("%s: %v", rel, err)
+		}
+		defer unix.Close(fd)
+		fl, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+		if err != nil {
+			t.Fatalf("%s: %v", rel, err)
+		}
+		return fl&fsTopdirFL != 0
+	}
+	for rel, want := range map[string]bool{
+		"flat": false, // no directory below it was made
+		"lithops.jobs": true, "lithops.jobs/e1": false, "lithops.jobs/e1/A000": false,
+		"data": true, "data/set": false,
+		"records": true, "records/a": false,
+	} {
+		if got := top(rel); got != want {
+			t.Errorf("%s marked top: %v, want %v", rel, got, want)
+		}
 	}
 }
