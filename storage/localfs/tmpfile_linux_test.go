@@ -128,7 +128,7 @@ func TestFirstSegmentMarkedTop(t *testing.T) {
 		return fl&fsTopdirFL != 0
 	}
 	for rel, want := range map[string]bool{
-		"flat": false, // no directory below it was made
+		"flat":         false, // no directory below it was made
 		"lithops.jobs": true, "lithops.jobs/e1": false, "lithops.jobs/e1/A000": false,
 		"data": true, "data/set": false,
 		"records": true, "records/a": false,
