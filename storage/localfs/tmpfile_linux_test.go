@@ -138,3 +138,42 @@ func TestFirstSegmentMarkedTop(t *testing.T) {
 		}
 	}
 }
+
+// TestTopMarkedAgain: a first segment's directory that Delete removed (it
+// held nothing more) is marked again when a write makes it again.
+func TestTopMarkedAgain(t *testing.T) {
+	root := t.TempDir()
+	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ferr := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	unix.Close(fd)
+	if ferr != nil {
+		t.Skipf("the temporary directory's file system keeps no inode flags: %v", ferr)
+	}
+	d, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := storage.New(d, "localhost", "b")
+	ctx := t.Context()
+	s.CreateBucket(ctx, "b")
+	for round := range 2 {
+		if err := s.PutBytes(ctx, "b", "jobs/e/A000/status.json", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		fd, err := unix.Open(filepath.Join(root, "b", "jobs"), unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fl, _ := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+		unix.Close(fd)
+		if fl&fsTopdirFL == 0 {
+			t.Fatalf("round %d: jobs/ is not marked top", round)
+		}
+		if _, err := s.DeletePrefix(ctx, "b", "jobs/"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
