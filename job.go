@@ -69,6 +69,16 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 		num = e.nextJob
 		e.nextJob++
 	}
+	// Counted while Close cannot be waiting (closed is false, under mu):
+	// the goroutine that writes a small job's manifest may prepare the
+	// next job's prefix, which Close waits for.
+	e.preparing.Add(1)
+	handed := false
+	defer func() {
+		if !handed {
+			e.preparing.Done()
+		}
+	}()
 	jobID := fmt.Sprintf("%c%03d", kind, num)
 	if jobID == e.prepared {
 		e.prepared = "" // taken
@@ -173,7 +183,7 @@ func (e *Executor) submit(ctx context.Context, kind byte, num int, fn string, si
 	if mc, ok := e.backend.(compute.ManifestCarrier); ok && mc.CarriesManifest(job) && !co.hold && len(inputs) > 0 &&
 		!slices.ContainsFunc(inputs, func(in []byte) bool { return len(in) > protocol.InlineLimit }) {
 		written = make(chan error, 1)
-		e.preparing.Add(1)
+		handed = true
 		go func() {
 			defer e.preparing.Done()
 			err := write()

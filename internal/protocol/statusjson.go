@@ -9,7 +9,9 @@ import (
 )
 
 // Encode returns s's record JSON, byte for byte what json.Marshal makes
-// of it (TestStatusEncodeIsJSONMarshal), without reflection: a worker
+// of it (TestStatusEncodeIsJSONMarshal; encoding/json as Go ships it: the
+// jsonv2 experiment writes invalid UTF-8 as U+FFFD itself, not escaped,
+// which reads back the same), without reflection: a worker
 // writes one for every call, and encoding/json spent 12 µs of a warm
 // call's 120 on it.
 func (s *Status) Encode() ([]byte, error) {

@@ -2,10 +2,18 @@
 // tree in which bucket "b" is the directory <root>/b and key "x/y" is the file
 // <root>/b/x/y, so stored objects can be inspected with ordinary tools.
 //
-// Writes go to a temporary file under <root>/.tmp and are renamed into place,
-// so a reader sees either the old or the new object, never a torn one, and
-// a crashed writer leaves no partial object behind. Create-if-absent writes
-// use a hard link, which fails atomically when the name is taken.
+// Writes go to a temporary file and are linked or renamed into place, so a
+// reader sees either the old or the new object, never a torn one, and a
+// crashed writer leaves no partial object behind: on Linux an unnamed file
+// (O_TMPFILE) in the key's own directory, elsewhere, and to replace an
+// object, a named one under <root>/.tmp. Create-if-absent writes use a
+// hard link, which fails atomically when the name is taken.
+//
+// On ext4 the directory of each bucket's first key segment (lithops.jobs, a
+// dataset's folder) is marked the top of directory hierarchies (chattr +T)
+// before a directory below it is made: the allocator then spreads the trees
+// below it (an executor's jobs) over the disk, away from the inodes earlier
+// trees freed, which an ext4 without a journal scans past for minutes.
 //
 // Because keys are paths, a key cannot also be a "directory" of other keys
 // (both "a" and "a/b"); such a Put fails with a clear error. Keys may not
@@ -163,6 +171,7 @@ func (d *Driver) mkdir(key, dir string) (existed bool, err error) {
 	case errors.Is(err, fs.ErrExist):
 		return true, nil
 	}
+	d.remarkTop(dir) // parents missing: another process may have removed the top
 	if err := os.MkdirAll(dir, 0o755); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrExist) {
 		return false, keyConflict(key, err)
 	}
@@ -180,23 +189,42 @@ func (d *Driver) mkdir(key, dir string) (existed bool, err error) {
 // or more after its deletion, each new one scans past them all (a warm
 // call's record took up to 1 ms instead of 50 µs).
 func (d *Driver) markTop(dir string) {
-	rel, err := filepath.Rel(d.root, dir)
-	if err != nil {
+	top := d.topOf(dir)
+	if top == "" {
 		return
 	}
-	parts := strings.SplitN(rel, string(filepath.Separator), 3)
-	if len(parts) < 3 || parts[0] == ".." {
-		return // not below a bucket's first segment
-	}
-	top := filepath.Join(d.root, parts[0], parts[1])
 	if _, done := d.tops.Load(top); done {
 		return
 	}
 	if err := os.Mkdir(top, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-		return // its bucket missing, or a key by its name: the caller says
+		return // its bucket missing: the caller says
 	}
-	markTopDir(top)
-	d.tops.Store(top, struct{}{})
+	if markTopDir(top) { // a key by its name is no directory to mark
+		d.tops.Store(top, struct{}{})
+	}
+}
+
+// remarkTop marks dir's top again: it is made again (Delete, here or in
+// another process, removed it with the last key below it).
+func (d *Driver) remarkTop(dir string) {
+	if top := d.topOf(dir); top != "" {
+		d.tops.Delete(top)
+		d.markTop(dir)
+	}
+}
+
+// topOf is the directory of the bucket's first key segment above dir, or
+// "" if dir is not below one.
+func (d *Driver) topOf(dir string) string {
+	rel, err := filepath.Rel(d.root, dir)
+	if err != nil {
+		return ""
+	}
+	parts := strings.SplitN(rel, string(filepath.Separator), 3)
+	if len(parts) < 3 || parts[0] == ".." {
+		return ""
+	}
+	return filepath.Join(d.root, parts[0], parts[1])
 }
 
 func keyConflict(key string, err error) error {
@@ -417,6 +445,7 @@ func (d *Driver) Prepare(ctx context.Context, bucket, prefix string) error {
 			if _, serr := os.Stat(d.bucketDir(bucket)); serr != nil {
 				return d.notFound(bucket, serr)
 			}
+			d.remarkTop(p)
 			err = os.MkdirAll(p, 0o755)
 			if err == nil {
 				return nil

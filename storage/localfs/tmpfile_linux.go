@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -39,8 +40,17 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	// allocates its inode in that directory's block group (see markTop)
 	// rather than in the one of a shared temporary directory, where the
 	// records every earlier job deleted lie.
+	if err := ctx.ctx.Err(); err != nil {
+		return true, err // a cancelled Put makes nothing, not even a directory
+	}
 	dir := filepath.Dir(p)
 	var fd int
+	made := false // dir made here: a Put that fails removes it again
+	defer func() {
+		if made && err != nil {
+			d.prune(strings.TrimSuffix(p, string(filepath.Separator)+filepath.FromSlash(key)), map[string]bool{dir: true})
+		}
+	}()
 	for attempt := 1; ; attempt++ {
 		fd, err = unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
 		if err == nil {
@@ -50,10 +60,15 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		case errors.Is(err, unix.ENOTDIR):
 			return true, keyConflict(key, &fs.PathError{Op: "open", Path: dir, Err: err})
 		case errors.Is(err, unix.ENOENT) && attempt < 100:
-			if _, err := d.mkdir(key, dir); err != nil {
-				return true, err
+			existed, merr := d.mkdir(key, dir)
+			if merr != nil {
+				return true, merr
 			}
+			made = made || !existed
 		default:
+			if made {
+				d.prune(strings.TrimSuffix(p, string(filepath.Separator)+filepath.FromSlash(key)), map[string]bool{dir: true})
+			}
 			return false, nil // no unnamed files here: the portable path
 		}
 	}
@@ -212,14 +227,17 @@ func (d *Driver) replaceWith(proc, key, p string) error {
 const fsTopdirFL = 0x00020000
 
 // markTopDir marks dir as the top of directory hierarchies where the file
-// system knows the mark (ext4); elsewhere it does nothing.
-func markTopDir(dir string) {
+// system knows the mark (ext4); elsewhere it does nothing. It reports
+// whether dir is a directory (marked, or on a file system without the
+// mark).
+func markTopDir(dir string) bool {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return
+		return false
 	}
 	defer unix.Close(fd)
 	if fl, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS); err == nil && fl&fsTopdirFL == 0 {
 		unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, fl|fsTopdirFL)
 	}
+	return true
 }

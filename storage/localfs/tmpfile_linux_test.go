@@ -3,6 +3,7 @@ package localfs
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,16 +85,7 @@ func TestLinkRefusedAfterItWorked(t *testing.T) {
 // directory hierarchies before a directory below it is made, by a write
 // or a Prepare; nothing else is.
 func TestFirstSegmentMarkedTop(t *testing.T) {
-	root := t.TempDir()
-	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, ferr := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
-	unix.Close(fd)
-	if ferr != nil {
-		t.Skipf("the temporary directory's file system keeps no inode flags: %v", ferr)
-	}
+	root := markableRoot(t)
 	d, err := New(root)
 	if err != nil {
 		t.Fatal(err)
@@ -142,16 +134,7 @@ func TestFirstSegmentMarkedTop(t *testing.T) {
 // TestTopMarkedAgain: a first segment's directory that Delete removed (it
 // held nothing more) is marked again when a write makes it again.
 func TestTopMarkedAgain(t *testing.T) {
-	root := t.TempDir()
-	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, ferr := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
-	unix.Close(fd)
-	if ferr != nil {
-		t.Skipf("the temporary directory's file system keeps no inode flags: %v", ferr)
-	}
+	root := markableRoot(t)
 	d, err := New(root)
 	if err != nil {
 		t.Fatal(err)
@@ -175,5 +158,98 @@ func TestTopMarkedAgain(t *testing.T) {
 		if _, err := s.DeletePrefix(ctx, "b", "jobs/"); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// markableRoot returns a temporary directory on a file system that keeps
+// the top-of-hierarchies mark (ext4), or skips the test.
+func markableRoot(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	probe := filepath.Join(root, "probe")
+	if err := os.Mkdir(probe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(probe)
+	if !markTopDir(probe) || !isTop(t, probe) {
+		t.Skip("the temporary directory's file system does not keep the top-of-hierarchies mark")
+	}
+	return root
+}
+
+func isTop(t *testing.T, dir string) bool {
+	t.Helper()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatalf("%s: %v", dir, err)
+	}
+	defer unix.Close(fd)
+	fl, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	return err == nil && fl&fsTopdirFL != 0
+}
+
+// TestTopMarkedAfterAnotherProcessRemovedIt: a driver marks a top again
+// that another driver's Delete removed and it makes again.
+func TestTopMarkedAfterAnotherProcessRemovedIt(t *testing.T) {
+	root := markableRoot(t)
+	ctx := t.Context()
+	open := func() *storage.Storage {
+		d, err := New(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := storage.New(d, "localhost", "b")
+		s.CreateBucket(ctx, "b")
+		return s
+	}
+	a, b := open(), open()
+	for round := range 2 {
+		if err := a.PutBytes(ctx, "b", "jobs/e/A000/status.json", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if !isTop(t, filepath.Join(root, "b", "jobs")) {
+			t.Fatalf("round %d: jobs/ is not marked top", round)
+		}
+		if _, err := b.DeletePrefix(ctx, "b", "jobs/"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// failingReader fails after its first bytes.
+type failingReader struct{ n int }
+
+func (r *failingReader) Read(p []byte) (int, error) {
+	if r.n > 0 {
+		return 0, errors.New("reader broke")
+	}
+	r.n = len(p)
+	return copy(p, "partial"), nil
+}
+
+// TestFailedPutLeavesNoDirectory: a Put that fails, or is cancelled, makes
+// no directory that stays (it would take the name of a key: x/y below).
+func TestFailedPutLeavesNoDirectory(t *testing.T) {
+	root := t.TempDir()
+	d, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := storage.New(d, "localhost", "b")
+	ctx := t.Context()
+	s.CreateBucket(ctx, "b")
+	if err := s.PutIfAbsent(ctx, "b", "x/y/z", &failingReader{}); err == nil {
+		t.Fatal("a Put whose reader fails: no error")
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.PutBytes(cancelled, "b", "p/q/r", []byte("x")); err == nil {
+		t.Fatal("a cancelled Put: no error")
+	}
+	if ents, _ := os.ReadDir(filepath.Join(root, "b")); len(ents) != 0 {
+		t.Fatalf("left in the bucket: %v", ents)
+	}
+	if err := s.PutBytes(ctx, "b", "x/y", []byte("a key")); err != nil {
+		t.Fatalf("a key where the failed Put's directory was: %v", err)
 	}
 }
