@@ -45,9 +45,9 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	}
 	dir := filepath.Dir(p)
 	var fd int
-	made := false // dir made here: a Put that fails removes it again
+	made := false // dir made here: a Put that fails, or goes the portable way, removes it again
 	defer func() {
-		if made && err != nil {
+		if made && (err != nil || !ok) {
 			d.prune(strings.TrimSuffix(p, string(filepath.Separator)+filepath.FromSlash(key)), map[string]bool{dir: true})
 		}
 	}()
@@ -66,9 +66,6 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 			}
 			made = made || !existed
 		default:
-			if made {
-				d.prune(strings.TrimSuffix(p, string(filepath.Separator)+filepath.FromSlash(key)), map[string]bool{dir: true})
-			}
 			return false, nil // no unnamed files here: the portable path
 		}
 	}

@@ -86,15 +86,8 @@ func TestLinkRefusedAfterItWorked(t *testing.T) {
 // or a Prepare; nothing else is.
 func TestFirstSegmentMarkedTop(t *testing.T) {
 	root := markableRoot(t)
-	d, err := New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := storage.New(d, "localhost", "b")
+	s := openBucket(t, root)
 	ctx := t.Context()
-	if err := s.CreateBucket(ctx, s.Bucket()); err != nil {
-		t.Fatal(err)
-	}
 	if err := s.PutBytes(ctx, s.Bucket(), "flat/key", []byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -107,56 +100,14 @@ func TestFirstSegmentMarkedTop(t *testing.T) {
 	if err := s.PutIfAbsent(ctx, s.Bucket(), "records/a/b", strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
-	top := func(rel string) bool {
-		fd, err := unix.Open(filepath.Join(root, s.Bucket(), rel), unix.O_RDONLY|unix.O_DIRECTORY, 0)
-		if err != nil {
-			t.Fatalf("%s: %v", rel, err)
-		}
-		defer unix.Close(fd)
-		fl, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
-		if err != nil {
-			t.Fatalf("%s: %v", rel, err)
-		}
-		return fl&fsTopdirFL != 0
-	}
 	for rel, want := range map[string]bool{
 		"flat":         false, // no directory below it was made
 		"lithops.jobs": true, "lithops.jobs/e1": false, "lithops.jobs/e1/A000": false,
 		"data": true, "data/set": false,
 		"records": true, "records/a": false,
 	} {
-		if got := top(rel); got != want {
+		if got := isTop(t, filepath.Join(root, s.Bucket(), rel)); got != want {
 			t.Errorf("%s marked top: %v, want %v", rel, got, want)
-		}
-	}
-}
-
-// TestTopMarkedAgain: a first segment's directory that Delete removed (it
-// held nothing more) is marked again when a write makes it again.
-func TestTopMarkedAgain(t *testing.T) {
-	root := markableRoot(t)
-	d, err := New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := storage.New(d, "localhost", "b")
-	ctx := t.Context()
-	s.CreateBucket(ctx, "b")
-	for round := range 2 {
-		if err := s.PutBytes(ctx, "b", "jobs/e/A000/status.json", []byte("x")); err != nil {
-			t.Fatal(err)
-		}
-		fd, err := unix.Open(filepath.Join(root, "b", "jobs"), unix.O_RDONLY|unix.O_DIRECTORY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fl, _ := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
-		unix.Close(fd)
-		if fl&fsTopdirFL == 0 {
-			t.Fatalf("round %d: jobs/ is not marked top", round)
-		}
-		if _, err := s.DeletePrefix(ctx, "b", "jobs/"); err != nil {
-			t.Fatal(err)
 		}
 	}
 }
@@ -188,32 +139,45 @@ func isTop(t *testing.T, dir string) bool {
 	return err == nil && fl&fsTopdirFL != 0
 }
 
-// TestTopMarkedAfterAnotherProcessRemovedIt: a driver marks a top again
-// that another driver's Delete removed and it makes again.
-func TestTopMarkedAfterAnotherProcessRemovedIt(t *testing.T) {
-	root := markableRoot(t)
-	ctx := t.Context()
-	open := func() *storage.Storage {
-		d, err := New(root)
-		if err != nil {
-			t.Fatal(err)
+// TestTopMarkedAgain: a first segment's directory that a Delete removed
+// (it held nothing more), this driver's or another process's, is marked
+// again when a write makes it again.
+func TestTopMarkedAgain(t *testing.T) {
+	for _, other := range []bool{false, true} {
+		root := markableRoot(t)
+		ctx := t.Context()
+		writer := openBucket(t, root)
+		deleter := writer
+		if other {
+			deleter = openBucket(t, root)
 		}
-		s := storage.New(d, "localhost", "b")
-		s.CreateBucket(ctx, "b")
-		return s
-	}
-	a, b := open(), open()
-	for round := range 2 {
-		if err := a.PutBytes(ctx, "b", "jobs/e/A000/status.json", []byte("x")); err != nil {
-			t.Fatal(err)
-		}
-		if !isTop(t, filepath.Join(root, "b", "jobs")) {
-			t.Fatalf("round %d: jobs/ is not marked top", round)
-		}
-		if _, err := b.DeletePrefix(ctx, "b", "jobs/"); err != nil {
-			t.Fatal(err)
+		for round := range 2 {
+			if err := writer.PutBytes(ctx, "b", "jobs/e/A000/status.json", []byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if !isTop(t, filepath.Join(root, "b", "jobs")) {
+				t.Fatalf("deleted by another driver %v, round %d: jobs/ is not marked top", other, round)
+			}
+			if _, err := deleter.DeletePrefix(ctx, "b", "jobs/"); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+}
+
+// openBucket returns a Storage over a new driver at root, bucket "b"
+// created.
+func openBucket(t *testing.T, root string) *storage.Storage {
+	t.Helper()
+	d, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := storage.New(d, "localhost", "b")
+	if err := s.CreateBucket(t.Context(), "b"); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // failingReader fails after its first bytes.
@@ -231,13 +195,8 @@ func (r *failingReader) Read(p []byte) (int, error) {
 // no directory that stays (it would take the name of a key: x/y below).
 func TestFailedPutLeavesNoDirectory(t *testing.T) {
 	root := t.TempDir()
-	d, err := New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := storage.New(d, "localhost", "b")
+	s := openBucket(t, root)
 	ctx := t.Context()
-	s.CreateBucket(ctx, "b")
 	if err := s.PutIfAbsent(ctx, "b", "x/y/z", &failingReader{}); err == nil {
 		t.Fatal("a Put whose reader fails: no error")
 	}
