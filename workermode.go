@@ -10,9 +10,11 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"syscall"
 
 	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
+	"github.com/lithops-go/lithops/internal/quietsys"
 	"github.com/lithops-go/lithops/internal/worker"
 )
 
@@ -56,12 +58,16 @@ func runWorker(ctx context.Context, mode string, logger *slog.Logger) error {
 	if c, err := captureOutput(); err == nil {
 		w.Capture = c
 	}
+	// Non-blocking before NewFile, so that the pipes are the poller's and
+	// read and written by raw system calls (quietsys).
+	syscall.SetNonblock(3, true)
+	syscall.SetNonblock(4, true)
 	in := os.NewFile(3, "lithops-requests")
 	out := os.NewFile(4, "lithops-responses")
 	if in == nil || out == nil {
 		return fmt.Errorf("worker mode needs the request and response pipes on file descriptors 3 and 4")
 	}
-	return worker.ServePipe(ctx, w, in, out)
+	return worker.ServePipe(ctx, w, quietsys.Reader(in), quietsys.Writer(out))
 }
 
 // workerConfigFDEnv tells a worker that its configuration waits on

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/lithops-go/lithops/internal/procgroup"
 	"github.com/lithops-go/lithops/internal/protocol"
+	"github.com/lithops-go/lithops/internal/quietsys"
 	"github.com/lithops-go/lithops/internal/worker"
 )
 
@@ -21,6 +23,7 @@ type proc struct {
 	id   string
 	cmd  *exec.Cmd
 	req  *os.File
+	reqw io.Writer // req, written by raw system calls (quietsys)
 	enc  *json.Encoder
 	genc *gob.Encoder // once the worker reads gob (gob set)
 	// gob: the worker said Hello with Gob: its responses after it are gob
@@ -102,9 +105,11 @@ func (p *Pool) spawn() (*proc, error) {
 			cfgW.Close()
 		}()
 	}
-	w := &proc{id: id, cmd: cmd, req: reqW, enc: json.NewEncoder(reqW), resps: make(chan worker.PipeResponse, 1), exited: make(chan struct{})}
+	reqw := quietsys.Writer(reqW)
+	w := &proc{id: id, cmd: cmd, req: reqW, reqw: reqw, enc: json.NewEncoder(reqw), resps: make(chan worker.PipeResponse, 1), exited: make(chan struct{})}
 	go func() {
-		jdec := json.NewDecoder(respR)
+		resp := quietsys.Reader(respR)
+		jdec := json.NewDecoder(resp)
 		var dec interface{ Decode(any) error } = jdec
 		for {
 			var r worker.PipeResponse
@@ -115,7 +120,7 @@ func (p *Pool) spawn() (*proc, error) {
 				w.batch.Store(r.Hello.Batch)
 				w.registry.Store(r.Hello.Registry)
 				if r.Hello.Gob && !w.gob.Load() {
-					dec = gob.NewDecoder(worker.AfterJSON(jdec, respR))
+					dec = gob.NewDecoder(worker.AfterJSON(jdec, resp))
 					w.gob.Store(true)
 				}
 				continue
@@ -157,7 +162,7 @@ func (w *proc) send(req worker.PipeRequest) error {
 		if err := w.enc.Encode(worker.PipeRequest{Switch: "gob"}); err != nil {
 			return fmt.Errorf("send call: %w", err)
 		}
-		w.genc = gob.NewEncoder(w.req)
+		w.genc = gob.NewEncoder(w.reqw)
 	}
 	var err error
 	if w.genc != nil {

@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/lithops-go/lithops/internal/quietsys"
 )
 
 // start reads the pipe: a goroutine reads it, a chunk at a time under
@@ -24,7 +26,7 @@ func (c *Capture) start(*os.File) {
 	// chunk reads at most max bytes; c.mu is held.
 	chunk := func(fd uintptr, max int) (n int, ended bool) {
 		for {
-			n, err := unix.Read(int(fd), scratch[:min(max, len(scratch))])
+			n, err := quietsys.Read(int(fd), scratch[:min(max, len(scratch))])
 			switch {
 			case n > 0:
 				c.emitLocked(scratch[:n])
@@ -41,7 +43,7 @@ func (c *Capture) start(*os.File) {
 		_ = rc.Control(func(fd uintptr) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
-			avail, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ)
+			avail, err := quietsys.IoctlGetInt(int(fd), unix.TIOCINQ)
 			if err != nil {
 				avail = 1 << 20 // bounded all the same
 			}

@@ -5,12 +5,14 @@ package worker
 import (
 	"runtime"
 	"syscall"
+
+	"github.com/lithops-go/lithops/internal/quietsys"
 )
 
 // peakRSS returns the process's peak resident set size in bytes.
 func peakRSS() int64 {
 	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+	if quietsys.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0
 	}
 	if runtime.GOOS == "darwin" {

@@ -40,6 +40,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/lithops-go/lithops/internal/quietsys"
 	"github.com/lithops-go/lithops/storage/driver"
 )
 
@@ -164,7 +165,7 @@ func (d *Driver) place(key, tmp, p string, ifNotExist bool) error {
 // whether it existed already.
 func (d *Driver) mkdir(key, dir string) (existed bool, err error) {
 	d.markTop(dir)
-	err = os.Mkdir(dir, 0o755)
+	err = quietsys.Mkdir(dir, 0o755)
 	switch {
 	case err == nil:
 		return false, nil
@@ -432,7 +433,7 @@ func (d *Driver) Prepare(ctx context.Context, bucket, prefix string) error {
 	}
 	d.markTop(p)
 	for attempt := 1; ; attempt++ {
-		err := os.Mkdir(p, 0o755)
+		err := quietsys.Mkdir(p, 0o755)
 		switch {
 		case err == nil:
 			return nil

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lithops-go/lithops/internal/quietsys"
 	"github.com/lithops-go/lithops/storage/driver"
 )
 
@@ -52,7 +53,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		}
 	}()
 	for attempt := 1; ; attempt++ {
-		fd, err = unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+		fd, err = quietsys.Openat(unix.AT_FDCWD, dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
 		if err == nil {
 			break
 		}
@@ -71,7 +72,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	}
 	// The raw descriptor, not an *os.File: a regular file gains nothing from
 	// the poller, and a status record is a handful of system calls.
-	defer unix.Close(fd)
+	defer quietsys.Close(fd)
 	if err := writeAll(fd, ctx); err != nil {
 		return true, err
 	}
@@ -91,7 +92,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 			// ENOENT is a missing directory or a missing capability, EPERM
 			// or EINVAL a kernel or sandbox that refuses: by name says which.
 		}
-		err := unix.Linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+		err := quietsys.Linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
 		if err == nil || errors.Is(err, unix.EEXIST) {
 			// By name it links where by descriptor it could not: this
 			// process lacks CAP_DAC_READ_SEARCH, which AT_EMPTY_PATH needs.
@@ -134,7 +135,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 // linkByFD links the O_TMPFILE file fd at p by descriptor (a variable for
 // tests: a process that loses CAP_DAC_READ_SEARCH).
 var linkByFD = func(fd int, p string) error {
-	return unix.Linkat(fd, "", unix.AT_FDCWD, p, unix.AT_EMPTY_PATH)
+	return quietsys.Linkat(fd, "", unix.AT_FDCWD, p, unix.AT_EMPTY_PATH)
 }
 
 // emptyPathLink says whether linkat(fd, "", AT_EMPTY_PATH) works for this
@@ -170,7 +171,11 @@ type fdWriter int
 func (w fdWriter) Write(b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
-		m, err := unix.Write(int(w), b[n:])
+		write := unix.Write
+		if len(b)-n <= quietWrite {
+			write = quietsys.Write // a record's few bytes: to the page cache at once
+		}
+		m, err := write(int(w), b[n:])
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -184,6 +189,10 @@ func (w fdWriter) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// quietWrite is the largest write made raw (quietsys): larger ones may
+// wait for the disk (dirty-page throttling), which a raw call must not.
+const quietWrite = 64 << 10
 
 // haveProcFD: linking an O_TMPFILE file by name needs /proc/self/fd.
 var haveProcFD = sync.OnceValue(func() bool {
@@ -232,7 +241,7 @@ func markTopDir(dir string) bool {
 	if err != nil {
 		return false
 	}
-	defer unix.Close(fd)
+	defer quietsys.Close(fd)
 	if fl, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS); err == nil && fl&fsTopdirFL == 0 {
 		unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, fl|fsTopdirFL)
 	}

@@ -1,0 +1,217 @@
+package quietsys
+
+import (
+	"errors"
+	"io"
+	"os"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Reader returns a reader of f whose reads are raw system calls when f is
+// pollable (a pipe os.Pipe made, or one made non-blocking before
+// os.NewFile), and f itself otherwise.
+func Reader(f *os.File) io.Reader {
+	rc, ok := pollable(f)
+	if !ok {
+		return f
+	}
+	return &reader{f: f, rc: rc}
+}
+
+// Writer returns a writer to f whose writes are raw system calls when f is
+// pollable, and f itself otherwise.
+func Writer(f *os.File) io.Writer {
+	rc, ok := pollable(f)
+	if !ok {
+		return f
+	}
+	return &writer{f: f, rc: rc}
+}
+
+// pollable reports whether f's descriptor is non-blocking, which is what
+// lets the runtime's poller wait for it.
+func pollable(f *os.File) (syscall.RawConn, bool) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, false
+	}
+	nonblock := false
+	if err := rc.Control(func(fd uintptr) {
+		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		nonblock = err == nil && fl&unix.O_NONBLOCK != 0
+	}); err != nil {
+		return nil, false
+	}
+	return rc, nonblock
+}
+
+type reader struct {
+	f  *os.File
+	rc syscall.RawConn
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	var n int
+	var errno syscall.Errno
+	err := r.rc.Read(func(fd uintptr) bool {
+		for {
+			m, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // wait in the poller
+			}
+			n, errno = int(m), e
+			return true
+		}
+	})
+	switch {
+	case err != nil:
+		return 0, wrapErr("read", r.f, err)
+	case errno != 0:
+		return 0, &os.PathError{Op: "read", Path: r.f.Name(), Err: errno}
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+type writer struct {
+	f  *os.File
+	rc syscall.RawConn
+}
+
+func (w *writer) Write(p []byte) (int, error) {
+	n := 0
+	var errno syscall.Errno
+	err := w.rc.Write(func(fd uintptr) bool {
+		for n < len(p) {
+			m, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+			switch e {
+			case 0:
+				n += int(m)
+			case unix.EINTR:
+			case unix.EAGAIN:
+				return false // the pipe is full: wait in the poller
+			default:
+				errno = e
+				return true
+			}
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		return n, wrapErr("write", w.f, err)
+	case errno != 0:
+		return n, &os.PathError{Op: "write", Path: w.f.Name(), Err: errno}
+	}
+	return n, nil
+}
+
+// wrapErr is the error of the poller's wait on f, as os.File's is: a
+// closed file is os.ErrClosed (the poller's own error is internal).
+func wrapErr(op string, f *os.File, err error) error {
+	if _, serr := f.Stat(); errors.Is(serr, os.ErrClosed) {
+		err = os.ErrClosed
+	}
+	return &os.PathError{Op: op, Path: f.Name(), Err: err}
+}
+
+// Getrusage is syscall.Getrusage.
+func Getrusage(who int, ru *syscall.Rusage) error {
+	_, _, e := unix.RawSyscall(unix.SYS_GETRUSAGE, uintptr(who), uintptr(unsafe.Pointer(ru)), 0)
+	return errnoErr(e)
+}
+
+// IoctlGetInt is unix.IoctlGetInt.
+func IoctlGetInt(fd int, req uint) (int, error) {
+	var v int32
+	_, _, e := unix.RawSyscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(unsafe.Pointer(&v)))
+	return int(v), errnoErr(e)
+}
+
+// Openat is unix.Openat.
+func Openat(dirfd int, path string, flags int, mode uint32) (int, error) {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return -1, err
+	}
+	fd, _, e := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)), uintptr(flags|unix.O_LARGEFILE), uintptr(mode), 0, 0)
+	return int(fd), errnoErr(e)
+}
+
+// Linkat is unix.Linkat.
+func Linkat(olddirfd int, oldpath string, newdirfd int, newpath string, flags int) error {
+	o, err := unix.BytePtrFromString(oldpath)
+	if err != nil {
+		return err
+	}
+	n, err := unix.BytePtrFromString(newpath)
+	if err != nil {
+		return err
+	}
+	_, _, e := unix.RawSyscall6(unix.SYS_LINKAT, uintptr(olddirfd), uintptr(unsafe.Pointer(o)), uintptr(newdirfd), uintptr(unsafe.Pointer(n)), uintptr(flags), 0)
+	return errnoErr(e)
+}
+
+// Mkdir is os.Mkdir (without its retry on EINTR, which mkdir does not
+// return on a local file system).
+func Mkdir(path string, perm os.FileMode) error {
+	p, err := unix.BytePtrFromString(path)
+	if err != nil {
+		return &os.PathError{Op: "mkdir", Path: path, Err: err}
+	}
+	atFDCWD := unix.AT_FDCWD
+	_, _, e := unix.RawSyscall(unix.SYS_MKDIRAT, uintptr(atFDCWD), uintptr(unsafe.Pointer(p)), uintptr(perm.Perm()))
+	if e != 0 {
+		return &os.PathError{Op: "mkdir", Path: path, Err: e}
+	}
+	return nil
+}
+
+// Read is unix.Read.
+func Read(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// Write is unix.Write, for a regular file.
+func Write(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// Close is unix.Close.
+func Close(fd int) error {
+	_, _, e := unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	return errnoErr(e)
+}
+
+// errnoErr returns e as an error, nil when it is 0 (an Errno is a
+// non-nil error even when 0).
+func errnoErr(e syscall.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}

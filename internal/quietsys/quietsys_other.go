@@ -1,0 +1,17 @@
+//go:build !linux
+
+package quietsys
+
+import (
+	"io"
+	"os"
+)
+
+// Reader returns f: raw reads are made on Linux only.
+func Reader(f *os.File) io.Reader { return f }
+
+// Writer returns f: raw writes are made on Linux only.
+func Writer(f *os.File) io.Writer { return f }
+
+// Mkdir is os.Mkdir.
+func Mkdir(path string, perm os.FileMode) error { return os.Mkdir(path, perm) }
