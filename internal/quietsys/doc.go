@@ -16,7 +16,9 @@
 //     when the descriptor is non-blocking (pollable; a call that would block
 //     waits in the runtime's poller, which is not a system call from the
 //     runtime's view), and file calls are the metadata calls and small
-//     writes of a record on a local file system.
+//     writes of a record on a local file system (Local says which: on NFS
+//     a raw call could hold its processor, and a garbage collection with
+//     it, for as long as the server takes).
 //   - Where a raw call cannot be made (another OS, a descriptor that is not
 //     pollable) the ordinary call is made: same results, same errors.
 package quietsys

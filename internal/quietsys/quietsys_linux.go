@@ -209,3 +209,20 @@ func errnoErr(e syscall.Errno) error {
 	}
 	return e
 }
+
+// Local reports whether path is on a file system whose metadata calls do
+// not wait on a network or a user-space server (ext4, XFS, btrfs, tmpfs,
+// F2FS, overlayfs over them): only there may a record's file calls be raw.
+// A raw call that waited on an NFS server would hold its processor, and a
+// garbage collection that must stop every processor would wait with it.
+func Local(path string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return false
+	}
+	switch uint32(st.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.F2FS_SUPER_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+		return true
+	}
+	return false
+}

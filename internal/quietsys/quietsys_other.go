@@ -15,3 +15,6 @@ func Writer(f *os.File) io.Writer { return f }
 
 // Mkdir is os.Mkdir.
 func Mkdir(path string, perm os.FileMode) error { return os.Mkdir(path, perm) }
+
+// Local reports false: file calls are raw on Linux only.
+func Local(path string) bool { return false }

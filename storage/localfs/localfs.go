@@ -19,6 +19,11 @@
 // (both "a" and "a/b"); such a Put fails with a clear error. Keys may not
 // contain "." or ".." segments or empty segments.
 //
+// Where the root is on a local file system (ext4, XFS, btrfs, tmpfs), a
+// record's file calls are made raw (internal/quietsys): a warm call then
+// wakes no Go runtime thread on their account. Elsewhere (NFS, FUSE) they
+// are the runtime's own.
+//
 // A prefix can be prepared (driver.Preparer): its directory is made ahead
 // of the writes under it, and holds no object until they come. It takes
 // its name as a directory would: a Put of the key "a/b" fails while "a/b/"
@@ -47,6 +52,9 @@ import (
 // Driver stores objects as files under a root directory.
 type Driver struct {
 	root string
+	// quiet: the root is on a local file system, where a record's file
+	// calls are made raw (quietsys.Local).
+	quiet bool
 	// tops are the directories markTop marked (or found marked).
 	tops sync.Map
 }
@@ -63,7 +71,7 @@ func New(dir string) (*Driver, error) {
 	if err := os.MkdirAll(filepath.Join(abs, ".tmp"), 0o755); err != nil {
 		return nil, fmt.Errorf("localfs: root: %w", err)
 	}
-	return &Driver{root: abs}, nil
+	return &Driver{root: abs, quiet: quietsys.Local(abs)}, nil
 }
 
 // Root returns the root directory.
@@ -165,7 +173,7 @@ func (d *Driver) place(key, tmp, p string, ifNotExist bool) error {
 // whether it existed already.
 func (d *Driver) mkdir(key, dir string) (existed bool, err error) {
 	d.markTop(dir)
-	err = quietsys.Mkdir(dir, 0o755)
+	err = d.mkdirOne(dir)
 	switch {
 	case err == nil:
 		return false, nil
@@ -177,6 +185,14 @@ func (d *Driver) mkdir(key, dir string) (existed bool, err error) {
 		return false, keyConflict(key, err)
 	}
 	return false, nil // or removed meanwhile: the caller tries again
+}
+
+// mkdirOne makes dir, whose parent exists: raw where the root is local.
+func (d *Driver) mkdirOne(dir string) error {
+	if d.quiet {
+		return quietsys.Mkdir(dir, 0o755)
+	}
+	return os.Mkdir(dir, 0o755)
 }
 
 // markTop marks, before a directory below it is made, the directory of a
@@ -433,7 +449,7 @@ func (d *Driver) Prepare(ctx context.Context, bucket, prefix string) error {
 	}
 	d.markTop(p)
 	for attempt := 1; ; attempt++ {
-		err := quietsys.Mkdir(p, 0o755)
+		err := d.mkdirOne(p)
 		switch {
 		case err == nil:
 			return nil

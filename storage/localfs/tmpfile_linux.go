@@ -53,7 +53,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		}
 	}()
 	for attempt := 1; ; attempt++ {
-		fd, err = quietsys.Openat(unix.AT_FDCWD, dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+		fd, err = d.sys().openat(unix.AT_FDCWD, dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
 		if err == nil {
 			break
 		}
@@ -72,8 +72,8 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	}
 	// The raw descriptor, not an *os.File: a regular file gains nothing from
 	// the poller, and a status record is a handful of system calls.
-	defer quietsys.Close(fd)
-	if err := writeAll(fd, ctx); err != nil {
+	defer d.sys().close(fd)
+	if err := writeAll(fdWriter{fd, d.quiet}, ctx); err != nil {
 		return true, err
 	}
 	proc := "/proc/self/fd/" + strconv.Itoa(fd)
@@ -81,7 +81,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	// not this time).
 	link := func(byName bool) error {
 		if mode := emptyPathLink.Load(); mode != emptyPathNo && !byName {
-			err := linkByFD(fd, p)
+			err := linkByFD(d, fd, p)
 			if err == nil || errors.Is(err, unix.EEXIST) {
 				emptyPathLink.Store(emptyPathYes)
 				return err
@@ -92,7 +92,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 			// ENOENT is a missing directory or a missing capability, EPERM
 			// or EINVAL a kernel or sandbox that refuses: by name says which.
 		}
-		err := quietsys.Linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+		err := d.sys().linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
 		if err == nil || errors.Is(err, unix.EEXIST) {
 			// By name it links where by descriptor it could not: this
 			// process lacks CAP_DAC_READ_SEARCH, which AT_EMPTY_PATH needs.
@@ -134,8 +134,32 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 
 // linkByFD links the O_TMPFILE file fd at p by descriptor (a variable for
 // tests: a process that loses CAP_DAC_READ_SEARCH).
-var linkByFD = func(fd int, p string) error {
-	return quietsys.Linkat(fd, "", unix.AT_FDCWD, p, unix.AT_EMPTY_PATH)
+var linkByFD = func(d *Driver, fd int, p string) error {
+	return d.sys().linkat(fd, "", unix.AT_FDCWD, p, unix.AT_EMPTY_PATH)
+}
+
+// fileCalls are the system calls of a record's write.
+type fileCalls struct {
+	openat func(dirfd int, path string, flags int, mode uint32) (int, error)
+	linkat func(olddirfd int, oldpath string, newdirfd int, newpath string, flags int) error
+	write  func(fd int, b []byte) (int, error)
+	close  func(fd int) error
+}
+
+var (
+	// rawCalls leave the runtime's monitor asleep (quietsys): for a root
+	// on a local file system.
+	rawCalls = fileCalls{quietsys.Openat, quietsys.Linkat, quietsys.Write, quietsys.Close}
+	// plainCalls are the runtime's, for a root that may wait on a network.
+	plainCalls = fileCalls{unix.Openat, unix.Linkat, unix.Write, unix.Close}
+)
+
+// sys returns the calls for d's root.
+func (d *Driver) sys() *fileCalls {
+	if d.quiet {
+		return &rawCalls
+	}
+	return &plainCalls
 }
 
 // emptyPathLink says whether linkat(fd, "", AT_EMPTY_PATH) works for this
@@ -150,10 +174,9 @@ const (
 	emptyPathNo
 )
 
-// writeAll writes what ctx reads to fd: an in-memory value (bytes.Reader,
+// writeAll writes what ctx reads to w: an in-memory value (bytes.Reader,
 // what every record is) without a copy buffer.
-func writeAll(fd int, ctx ctxReader) error {
-	w := fdWriter(fd)
+func writeAll(w fdWriter, ctx ctxReader) error {
 	if br, ok := ctx.r.(*bytes.Reader); ok {
 		if err := ctx.ctx.Err(); err != nil {
 			return err
@@ -165,17 +188,20 @@ func writeAll(fd int, ctx ctxReader) error {
 	return err
 }
 
-// fdWriter writes to a raw file descriptor.
-type fdWriter int
+// fdWriter writes to a raw file descriptor; quiet: small writes are raw.
+type fdWriter struct {
+	fd    int
+	quiet bool
+}
 
 func (w fdWriter) Write(b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
 		write := unix.Write
-		if len(b)-n <= quietWrite {
+		if w.quiet && len(b)-n <= quietWrite {
 			write = quietsys.Write // a record's few bytes: to the page cache at once
 		}
-		m, err := write(int(w), b[n:])
+		m, err := write(w.fd, b[n:])
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
@@ -241,7 +267,7 @@ func markTopDir(dir string) bool {
 	if err != nil {
 		return false
 	}
-	defer quietsys.Close(fd)
+	defer unix.Close(fd)
 	if fl, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS); err == nil && fl&fsTopdirFL == 0 {
 		unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, fl|fsTopdirFL)
 	}

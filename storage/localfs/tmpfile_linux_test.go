@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lithops-go/lithops/internal/quietsys"
 	"github.com/lithops-go/lithops/storage"
 	"github.com/lithops-go/lithops/storage/storagetest"
 	"golang.org/x/sys/unix"
@@ -49,11 +50,11 @@ func TestLinkRefusedAfterItWorked(t *testing.T) {
 	if !haveProcFD() {
 		t.Skip("no /proc/self/fd: Put takes the portable path")
 	}
-	defer func(old func(int, string) error, mode int32) {
+	defer func(old func(*Driver, int, string) error, mode int32) {
 		linkByFD = old
 		emptyPathLink.Store(mode)
 	}(linkByFD, emptyPathLink.Load())
-	linkByFD = func(int, string) error { return unix.ENOENT }
+	linkByFD = func(*Driver, int, string) error { return unix.ENOENT }
 	emptyPathLink.Store(emptyPathYes)
 	d, err := New(t.TempDir())
 	if err != nil {
@@ -210,5 +211,42 @@ func TestFailedPutLeavesNoDirectory(t *testing.T) {
 	}
 	if err := s.PutBytes(ctx, "b", "x/y", []byte("a key")); err != nil {
 		t.Fatalf("a key where the failed Put's directory was: %v", err)
+	}
+}
+
+// TestConformancePlainCalls runs the conformance suite with the runtime's
+// own system calls, as on a root that may wait on a network (quietsys.Local
+// false); TestConformance runs it with raw ones where /tmp is local.
+func TestConformancePlainCalls(t *testing.T) {
+	storagetest.RunConformance(t, func(t *testing.T) *storage.Storage {
+		d, err := New(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.quiet = false
+		s := storage.New(d, "localhost", "lithops-test")
+		t.Cleanup(func() { s.Close() })
+		if err := s.CreateBucket(t.Context(), s.Bucket()); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestLocalRootIsQuiet: a root on a local file system gets raw calls, one
+// on a file system that may wait on a network or a server does not.
+func TestLocalRootIsQuiet(t *testing.T) {
+	d, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.quiet {
+		t.Skip("the temporary directory is not on a file system quietsys knows as local")
+	}
+	if quietsys.Local("/proc") {
+		t.Errorf("procfs counted as a local file system for raw calls")
+	}
+	if quietsys.Local(filepath.Join(t.TempDir(), "missing")) {
+		t.Errorf("a path that cannot be examined counted as local")
 	}
 }
