@@ -10,7 +10,6 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
-	"syscall"
 
 	"github.com/lithops-go/lithops/compute/localhost"
 	"github.com/lithops-go/lithops/config"
@@ -58,12 +57,10 @@ func runWorker(ctx context.Context, mode string, logger *slog.Logger) error {
 	if c, err := captureOutput(); err == nil {
 		w.Capture = c
 	}
-	// Non-blocking before NewFile, so that the pipes are the poller's and
-	// read and written by raw system calls (quietsys).
-	syscall.SetNonblock(3, true)
-	syscall.SetNonblock(4, true)
-	in := os.NewFile(3, "lithops-requests")
-	out := os.NewFile(4, "lithops-responses")
+	// The pipes become the poller's, read and written by raw system calls
+	// (quietsys), and no process a function starts inherits them.
+	in := quietsys.Pipe(3, "lithops-requests")
+	out := quietsys.Pipe(4, "lithops-responses")
 	if in == nil || out == nil {
 		return fmt.Errorf("worker mode needs the request and response pipes on file descriptors 3 and 4")
 	}

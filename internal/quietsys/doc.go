@@ -12,13 +12,22 @@
 // of its 200–250 (bench/README, "The runtime's monitor left asleep").
 //
 // Invariants:
-//   - A raw call never blocks for long: pipes are read and written only
-//     when the descriptor is non-blocking (pollable; a call that would block
-//     waits in the runtime's poller, which is not a system call from the
-//     runtime's view), and file calls are the metadata calls and small
-//     writes of a record on a local file system (Local says which: on NFS
-//     a raw call could hold its processor, and a garbage collection with
-//     it, for as long as the server takes).
+//   - A raw call never waits on a network or another process: pipes are
+//     read and written raw only when they are non-blocking pipes or sockets
+//     (a call that would block waits in the runtime's poller, which is not
+//     a system call from the runtime's view), and file calls are raw only
+//     for a record's few metadata calls and small writes on a local file
+//     system (Local says which: on NFS a raw call could hold its processor,
+//     and a garbage collection with it, for as long as the server takes).
+//   - A raw file call may still wait for the local disk (cold metadata, a
+//     full journal, dirty-page throttling, a frozen file system): that long
+//     its processor is held. Env turns file calls raw off.
 //   - Where a raw call cannot be made (another OS, a descriptor that is not
 //     pollable) the ordinary call is made: same results, same errors.
 package quietsys
+
+// Env is the environment variable that, set to "0", keeps every file call
+// the runtime's own (Local reports false): for a disk whose metadata calls
+// may wait long (a file system frozen for a snapshot), where a raw call
+// would hold its processor, and a garbage collection with it, as long.
+const Env = "LITHOPS_QUIET_SYSCALLS"

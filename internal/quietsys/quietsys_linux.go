@@ -31,21 +31,55 @@ func Writer(f *os.File) io.Writer {
 	return &writer{f: f, rc: rc}
 }
 
-// pollable reports whether f's descriptor is non-blocking, which is what
-// lets the runtime's poller wait for it.
+// Pollable reports whether f is a pipe or socket in non-blocking mode:
+// what the runtime's poller waits for, and what Reader and Writer read
+// and write raw.
+func Pollable(f *os.File) bool {
+	_, ok := pollable(f)
+	return ok
+}
+
+// pollable is Pollable, and f's raw connection when it is.
 func pollable(f *os.File) (syscall.RawConn, bool) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, false
 	}
-	nonblock := false
+	ok := false
 	if err := rc.Control(func(fd uintptr) {
-		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
-		nonblock = err == nil && fl&unix.O_NONBLOCK != 0
+		ok = pollableFD(int(fd))
 	}); err != nil {
 		return nil, false
 	}
-	return rc, nonblock
+	return rc, ok
+}
+
+// pollableFD reports whether fd is a pipe or socket in non-blocking mode.
+// A non-blocking regular file is not: its reads may wait for a disk, or
+// for an NFS server, without ever saying EAGAIN.
+func pollableFD(fd int) bool {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil || fl&unix.O_NONBLOCK == 0 {
+		return false
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFIFO || st.Mode&unix.S_IFMT == unix.S_IFSOCK
+}
+
+// Pipe makes descriptor fd, inherited from the parent process, a file that
+// Reader or Writer reads or writes raw, if it is a pipe: non-blocking (so
+// that the poller waits for it) and closed on exec (so that no process the
+// program starts shares it, nor its non-blocking mode).
+func Pipe(fd uintptr, name string) *os.File {
+	var st unix.Stat_t
+	if unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		unix.CloseOnExec(int(fd))
+		unix.SetNonblock(int(fd), true)
+	}
+	return os.NewFile(fd, name)
 }
 
 type reader struct {
@@ -215,12 +249,22 @@ func errnoErr(e syscall.Errno) error {
 // F2FS, overlayfs over them): only there may a record's file calls be raw.
 // A raw call that waited on an NFS server would hold its processor, and a
 // garbage collection that must stop every processor would wait with it.
-func Local(path string) bool {
+// With LITHOPS_QUIET_SYSCALLS=0 in the environment nothing is local. An
+// error says path could not be examined (it does not exist yet).
+func Local(path string) (bool, error) {
+	if os.Getenv(Env) == "0" {
+		return false, nil
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
-		return false
+		return false, &os.PathError{Op: "statfs", Path: path, Err: err}
 	}
-	switch uint32(st.Type) {
+	return localType(int64(st.Type)), nil
+}
+
+// localType reports whether a statfs file system type is one of Local's.
+func localType(t int64) bool {
+	switch uint32(t) {
 	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.F2FS_SUPER_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
 		return true
 	}

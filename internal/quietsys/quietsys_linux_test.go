@@ -207,3 +207,127 @@ func TestIoctlAndRusage(t *testing.T) {
 		t.Errorf("Getrusage of an unknown who: %v, want EINVAL", err)
 	}
 }
+
+// TestPollable: only a non-blocking pipe or socket is read and written
+// raw; a regular file is not, even non-blocking (its reads may wait for a
+// disk or an NFS server without saying EAGAIN).
+func TestPollable(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := os.NewFile(uintptr(sp[0]), "socket")
+	defer sock.Close()
+	unix.Close(sp[1])
+	reg, err := os.CreateTemp(t.TempDir(), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	regNB, err := os.OpenFile(reg.Name(), os.O_RDWR|unix.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer regNB.Close()
+	for _, c := range []struct {
+		name string
+		f    *os.File
+		want bool
+	}{
+		{"pipe", r, true},
+		{"socket", sock, true},
+		{"regular file", reg, false},
+		{"regular file opened non-blocking", regNB, false},
+	} {
+		if got := Pollable(c.f); got != c.want {
+			t.Errorf("Pollable(%s) = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if _, ok := Reader(regNB).(*reader); ok {
+		t.Errorf("a non-blocking regular file is read raw")
+	}
+}
+
+// TestPipe: an inherited blocking pipe becomes non-blocking and closed on
+// exec, so raw reads wait in the poller and no child shares it; any other
+// descriptor is left as it is.
+func TestPipe(t *testing.T) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], 0); err != nil { // blocking, inherited on exec
+		t.Fatal(err)
+	}
+	defer unix.Close(p[1])
+	f := Pipe(uintptr(p[0]), "inherited")
+	defer f.Close()
+	fl, _ := unix.FcntlInt(uintptr(p[0]), unix.F_GETFL, 0)
+	fd, _ := unix.FcntlInt(uintptr(p[0]), unix.F_GETFD, 0)
+	if fl&unix.O_NONBLOCK == 0 || fd&unix.FD_CLOEXEC == 0 {
+		t.Errorf("Pipe left flags %#x, fd flags %#x: want O_NONBLOCK and FD_CLOEXEC", fl, fd)
+	}
+	if _, ok := Reader(f).(*reader); !ok {
+		t.Errorf("Reader of Pipe's file is %T, want the raw reader", Reader(f))
+	}
+
+	reg, err := os.CreateTemp(t.TempDir(), "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Close()
+	rfd, err := unix.Dup(int(reg.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := Pipe(uintptr(rfd), "regular")
+	defer g.Close()
+	if fl, _ := unix.FcntlInt(uintptr(rfd), unix.F_GETFL, 0); fl&unix.O_NONBLOCK != 0 {
+		t.Errorf("Pipe made a regular file non-blocking")
+	}
+}
+
+// TestLocalTypes: the file systems whose calls may be raw are local disks
+// and memory, never network or user-space ones; LITHOPS_QUIET_SYSCALLS=0
+// makes none local.
+func TestLocalTypes(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		t    int64
+		want bool
+	}{
+		{"ext4", unix.EXT4_SUPER_MAGIC, true},
+		{"xfs", unix.XFS_SUPER_MAGIC, true},
+		{"btrfs", unix.BTRFS_SUPER_MAGIC, true},
+		{"tmpfs", unix.TMPFS_MAGIC, true},
+		{"f2fs", unix.F2FS_SUPER_MAGIC, true},
+		{"overlayfs", unix.OVERLAYFS_SUPER_MAGIC, true},
+		{"nfs", unix.NFS_SUPER_MAGIC, false},
+		{"cifs", unix.CIFS_SUPER_MAGIC, false},
+		{"smb2", unix.SMB2_SUPER_MAGIC, false},
+		{"fuse", unix.FUSE_SUPER_MAGIC, false},
+		{"9p", unix.V9FS_MAGIC, false},
+		{"ceph", unix.CEPH_SUPER_MAGIC, false},
+		{"procfs", unix.PROC_SUPER_MAGIC, false},
+	} {
+		if got := localType(c.t); got != c.want {
+			t.Errorf("localType(%s) = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if local, err := Local("/proc"); local || err != nil {
+		t.Errorf("Local(/proc) = %v, %v; want false", local, err)
+	}
+	var st unix.Statfs_t
+	if unix.Statfs("/dev/shm", &st) == nil && st.Type == unix.TMPFS_MAGIC {
+		if local, err := Local("/dev/shm"); !local || err != nil {
+			t.Errorf("Local(/dev/shm) = %v, %v; want true (tmpfs)", local, err)
+		}
+		t.Setenv(Env, "0")
+		if local, _ := Local("/dev/shm"); local {
+			t.Errorf("with %s=0, Local(/dev/shm) is true", Env)
+		}
+	}
+}

@@ -17,7 +17,9 @@ import (
 // goroutine's) cannot hold it.
 func (c *Capture) start(*os.File) {
 	rc, err := c.r.SyscallConn()
-	if err != nil {
+	if err != nil || !quietsys.Pollable(c.r) {
+		// Not a non-blocking pipe: its reads could block, which a raw
+		// read must not.
 		c.sync = func() {}
 		go c.readPlain()
 		return

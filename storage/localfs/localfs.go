@@ -53,8 +53,11 @@ import (
 type Driver struct {
 	root string
 	// quiet: the root is on a local file system, where a record's file
-	// calls are made raw (quietsys.Local).
+	// calls are made raw (quietsys.Local), if the directory of its
+	// bucket's first key segment is too (local: by that directory, a
+	// symlink or mount below the root found once).
 	quiet bool
+	local sync.Map
 	// tops are the directories markTop marked (or found marked).
 	tops sync.Map
 }
@@ -71,7 +74,30 @@ func New(dir string) (*Driver, error) {
 	if err := os.MkdirAll(filepath.Join(abs, ".tmp"), 0o755); err != nil {
 		return nil, fmt.Errorf("localfs: root: %w", err)
 	}
-	return &Driver{root: abs, quiet: quietsys.Local(abs)}, nil
+	quiet, _ := quietsys.Local(abs)
+	return &Driver{root: abs, quiet: quiet}, nil
+}
+
+// quietAt reports whether the file calls of a record in dir may be raw:
+// the root, and the directory of the bucket's first key segment above dir
+// (or the bucket's, for a key of one segment), are on local file systems.
+// A directory not made yet is not known: its calls are the runtime's.
+func (d *Driver) quietAt(dir string) bool {
+	if !d.quiet {
+		return false
+	}
+	key := d.topOf(dir)
+	if key == "" {
+		key = dir
+	}
+	if v, ok := d.local.Load(key); ok {
+		return v.(bool)
+	}
+	local, err := quietsys.Local(key)
+	if err == nil {
+		d.local.Store(key, local)
+	}
+	return local
 }
 
 // Root returns the root directory.
@@ -187,9 +213,9 @@ func (d *Driver) mkdir(key, dir string) (existed bool, err error) {
 	return false, nil // or removed meanwhile: the caller tries again
 }
 
-// mkdirOne makes dir, whose parent exists: raw where the root is local.
+// mkdirOne makes dir, whose parent exists: raw where that is local.
 func (d *Driver) mkdirOne(dir string) error {
-	if d.quiet {
+	if d.quietAt(dir) {
 		return quietsys.Mkdir(dir, 0o755)
 	}
 	return os.Mkdir(dir, 0o755)

@@ -45,6 +45,10 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		return true, err // a cancelled Put makes nothing, not even a directory
 	}
 	dir := filepath.Dir(p)
+	sys, quiet := &plainCalls, d.quietAt(dir)
+	if quiet {
+		sys = &rawCalls
+	}
 	var fd int
 	made := false // dir made here: a Put that fails, or goes the portable way, removes it again
 	defer func() {
@@ -53,7 +57,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		}
 	}()
 	for attempt := 1; ; attempt++ {
-		fd, err = d.sys().openat(unix.AT_FDCWD, dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+		fd, err = sys.openat(unix.AT_FDCWD, dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
 		if err == nil {
 			break
 		}
@@ -72,8 +76,8 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	}
 	// The raw descriptor, not an *os.File: a regular file gains nothing from
 	// the poller, and a status record is a handful of system calls.
-	defer d.sys().close(fd)
-	if err := writeAll(fdWriter{fd, d.quiet}, ctx); err != nil {
+	defer sys.close(fd)
+	if err := writeAll(fdWriter{fd, quiet}, ctx); err != nil {
 		return true, err
 	}
 	proc := "/proc/self/fd/" + strconv.Itoa(fd)
@@ -81,7 +85,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	// not this time).
 	link := func(byName bool) error {
 		if mode := emptyPathLink.Load(); mode != emptyPathNo && !byName {
-			err := linkByFD(d, fd, p)
+			err := linkByFD(sys, fd, p)
 			if err == nil || errors.Is(err, unix.EEXIST) {
 				emptyPathLink.Store(emptyPathYes)
 				return err
@@ -92,7 +96,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 			// ENOENT is a missing directory or a missing capability, EPERM
 			// or EINVAL a kernel or sandbox that refuses: by name says which.
 		}
-		err := d.sys().linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
+		err := sys.linkat(unix.AT_FDCWD, proc, unix.AT_FDCWD, p, unix.AT_SYMLINK_FOLLOW)
 		if err == nil || errors.Is(err, unix.EEXIST) {
 			// By name it links where by descriptor it could not: this
 			// process lacks CAP_DAC_READ_SEARCH, which AT_EMPTY_PATH needs.
@@ -134,8 +138,8 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 
 // linkByFD links the O_TMPFILE file fd at p by descriptor (a variable for
 // tests: a process that loses CAP_DAC_READ_SEARCH).
-var linkByFD = func(d *Driver, fd int, p string) error {
-	return d.sys().linkat(fd, "", unix.AT_FDCWD, p, unix.AT_EMPTY_PATH)
+var linkByFD = func(sys *fileCalls, fd int, p string) error {
+	return sys.linkat(fd, "", unix.AT_FDCWD, p, unix.AT_EMPTY_PATH)
 }
 
 // fileCalls are the system calls of a record's write.
@@ -153,14 +157,6 @@ var (
 	// plainCalls are the runtime's, for a root that may wait on a network.
 	plainCalls = fileCalls{unix.Openat, unix.Linkat, unix.Write, unix.Close}
 )
-
-// sys returns the calls for d's root.
-func (d *Driver) sys() *fileCalls {
-	if d.quiet {
-		return &rawCalls
-	}
-	return &plainCalls
-}
 
 // emptyPathLink says whether linkat(fd, "", AT_EMPTY_PATH) works for this
 // process (it needs CAP_DAC_READ_SEARCH): it links an O_TMPFILE file

@@ -50,11 +50,11 @@ func TestLinkRefusedAfterItWorked(t *testing.T) {
 	if !haveProcFD() {
 		t.Skip("no /proc/self/fd: Put takes the portable path")
 	}
-	defer func(old func(*Driver, int, string) error, mode int32) {
+	defer func(old func(*fileCalls, int, string) error, mode int32) {
 		linkByFD = old
 		emptyPathLink.Store(mode)
 	}(linkByFD, emptyPathLink.Load())
-	linkByFD = func(*Driver, int, string) error { return unix.ENOENT }
+	linkByFD = func(*fileCalls, int, string) error { return unix.ENOENT }
 	emptyPathLink.Store(emptyPathYes)
 	d, err := New(t.TempDir())
 	if err != nil {
@@ -243,10 +243,26 @@ func TestLocalRootIsQuiet(t *testing.T) {
 	if !d.quiet {
 		t.Skip("the temporary directory is not on a file system quietsys knows as local")
 	}
-	if quietsys.Local("/proc") {
+	if local, _ := quietsys.Local("/proc"); local {
 		t.Errorf("procfs counted as a local file system for raw calls")
 	}
-	if quietsys.Local(filepath.Join(t.TempDir(), "missing")) {
-		t.Errorf("a path that cannot be examined counted as local")
+	missing := filepath.Join(t.TempDir(), "missing")
+	if local, err := quietsys.Local(missing); local || err == nil {
+		t.Errorf("Local of a missing path = %v, %v; want false and an error", local, err)
+	}
+	// A directory not made yet is not remembered as not local: once made,
+	// its records' calls are raw.
+	if d.quietAt(filepath.Join(d.root, "b", "later", "x")) {
+		t.Errorf("a directory not made yet was taken as local")
+	}
+	if err := os.MkdirAll(filepath.Join(d.root, "b", "later", "x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !d.quietAt(filepath.Join(d.root, "b", "later", "x")) {
+		t.Errorf("a local directory, once made, not taken as local")
+	}
+	t.Setenv(quietsys.Env, "0")
+	if d2, err := New(t.TempDir()); err != nil || d2.quiet {
+		t.Errorf("with %s=0 the root is taken as local (%v)", quietsys.Env, err)
 	}
 }
