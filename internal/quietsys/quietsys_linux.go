@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -39,8 +40,13 @@ func Pollable(f *os.File) bool {
 	return ok
 }
 
-// pollable is Pollable, and f's raw connection when it is.
+// pollable is Pollable, and f's raw connection when it is. The file must
+// be the poller's (a deadline can be set: os.NewFile saw it non-blocking)
+// and still non-blocking (Fd, called on it since, makes it blocking).
 func pollable(f *os.File) (syscall.RawConn, bool) {
+	if f.SetDeadline(time.Time{}) != nil {
+		return nil, false
+	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, false
@@ -69,14 +75,18 @@ func pollableFD(fd int) bool {
 	return st.Mode&unix.S_IFMT == unix.S_IFIFO || st.Mode&unix.S_IFMT == unix.S_IFSOCK
 }
 
-// Pipe makes descriptor fd, inherited from the parent process, a file that
-// Reader or Writer reads or writes raw, if it is a pipe: non-blocking (so
-// that the poller waits for it) and closed on exec (so that no process the
-// program starts shares it, nor its non-blocking mode).
+// Pipe makes descriptor fd, inherited from the parent process, a file
+// closed on exec (no process the program starts shares it, nor its mode)
+// and, if it is a pipe or socket, non-blocking, so that the poller waits
+// for it and Reader or Writer reads or writes it raw. It returns nil if fd
+// is not open.
 func Pipe(fd uintptr, name string) *os.File {
 	var st unix.Stat_t
-	if unix.Fstat(int(fd), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
-		unix.CloseOnExec(int(fd))
+	if err := unix.Fstat(int(fd), &st); err != nil {
+		return nil // not open
+	}
+	unix.CloseOnExec(int(fd))
+	if kind := st.Mode & unix.S_IFMT; kind == unix.S_IFIFO || kind == unix.S_IFSOCK {
 		unix.SetNonblock(int(fd), true)
 	}
 	return os.NewFile(fd, name)

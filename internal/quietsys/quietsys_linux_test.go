@@ -252,6 +252,20 @@ func TestPollable(t *testing.T) {
 	if _, ok := Reader(regNB).(*reader); ok {
 		t.Errorf("a non-blocking regular file is read raw")
 	}
+
+	// Made non-blocking after os.NewFile saw it blocking, a pipe is not
+	// the poller's: a read that would block could not wait there.
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	late := os.NewFile(uintptr(p[0]), "late")
+	defer late.Close()
+	defer unix.Close(p[1])
+	unix.SetNonblock(p[0], true)
+	if Pollable(late) {
+		t.Errorf("a pipe made non-blocking after os.NewFile counted as pollable")
+	}
 }
 
 // TestPipe: an inherited blocking pipe becomes non-blocking and closed on
@@ -285,8 +299,13 @@ func TestPipe(t *testing.T) {
 	}
 	g := Pipe(uintptr(rfd), "regular")
 	defer g.Close()
-	if fl, _ := unix.FcntlInt(uintptr(rfd), unix.F_GETFL, 0); fl&unix.O_NONBLOCK != 0 {
-		t.Errorf("Pipe made a regular file non-blocking")
+	fl, _ = unix.FcntlInt(uintptr(rfd), unix.F_GETFL, 0)
+	fd, _ = unix.FcntlInt(uintptr(rfd), unix.F_GETFD, 0)
+	if fl&unix.O_NONBLOCK != 0 || fd&unix.FD_CLOEXEC == 0 {
+		t.Errorf("Pipe of a regular file left flags %#x, fd flags %#x: want blocking, closed on exec", fl, fd)
+	}
+	if Pipe(uintptr(rfd+1000), "not open") != nil {
+		t.Errorf("Pipe of a descriptor not open returned a file")
 	}
 }
 

@@ -451,7 +451,8 @@ func (d *Driver) prune(bdir string, dirs map[string]bool) {
 			}
 			delete(dirs, dir)
 			if dir != bdir && strings.HasPrefix(dir, bdir+string(filepath.Separator)) && syscall.Rmdir(dir) == nil {
-				d.tops.Delete(dir) // made again, it is marked again
+				d.tops.Delete(dir)  // made again, it is marked again
+				d.local.Delete(dir) // and examined again
 				dirs[filepath.Dir(dir)] = true
 			}
 		}
