@@ -69,10 +69,13 @@ func pollableFD(fd int) bool {
 		return false
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return false
-	}
-	return st.Mode&unix.S_IFMT == unix.S_IFIFO || st.Mode&unix.S_IFMT == unix.S_IFSOCK
+	return unix.Fstat(fd, &st) == nil && pipeOrSocket(st.Mode)
+}
+
+// pipeOrSocket reports whether a file of mode waits in the poller.
+func pipeOrSocket(mode uint32) bool {
+	kind := mode & unix.S_IFMT
+	return kind == unix.S_IFIFO || kind == unix.S_IFSOCK
 }
 
 // Pipe makes descriptor fd, inherited from the parent process, a file
@@ -86,7 +89,7 @@ func Pipe(fd uintptr, name string) *os.File {
 		return nil // not open
 	}
 	unix.CloseOnExec(int(fd))
-	if kind := st.Mode & unix.S_IFMT; kind == unix.S_IFIFO || kind == unix.S_IFSOCK {
+	if pipeOrSocket(st.Mode) {
 		unix.SetNonblock(int(fd), true)
 	}
 	return os.NewFile(fd, name)
@@ -105,14 +108,14 @@ func (r *reader) Read(p []byte) (int, error) {
 	var errno syscall.Errno
 	err := r.rc.Read(func(fd uintptr) bool {
 		for {
-			m, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+			m, e := rw(unix.SYS_READ, int(fd), p)
 			switch e {
 			case unix.EINTR:
 				continue
 			case unix.EAGAIN:
 				return false // wait in the poller
 			}
-			n, errno = int(m), e
+			n, errno = m, e
 			return true
 		}
 	})
@@ -137,10 +140,10 @@ func (w *writer) Write(p []byte) (int, error) {
 	var errno syscall.Errno
 	err := w.rc.Write(func(fd uintptr) bool {
 		for n < len(p) {
-			m, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[n])), uintptr(len(p)-n))
+			m, e := rw(unix.SYS_WRITE, int(fd), p[n:])
 			switch e {
 			case 0:
-				n += int(m)
+				n += m
 			case unix.EINTR:
 			case unix.EAGAIN:
 				return false // the pipe is full: wait in the poller
@@ -222,21 +225,27 @@ func Mkdir(path string, perm os.FileMode) error {
 }
 
 // Read is unix.Read.
-func Read(fd int, b []byte) (int, error) { return rw(unix.SYS_READ, fd, b) }
+func Read(fd int, b []byte) (int, error) {
+	n, e := rw(unix.SYS_READ, fd, b)
+	return n, errnoErr(e)
+}
 
 // Write is unix.Write, for a regular file.
-func Write(fd int, b []byte) (int, error) { return rw(unix.SYS_WRITE, fd, b) }
+func Write(fd int, b []byte) (int, error) {
+	n, e := rw(unix.SYS_WRITE, fd, b)
+	return n, errnoErr(e)
+}
 
 // rw makes the read or write trap of b on fd.
-func rw(trap uintptr, fd int, b []byte) (int, error) {
+func rw(trap uintptr, fd int, b []byte) (int, syscall.Errno) {
 	if len(b) == 0 {
-		return 0, nil
+		return 0, 0
 	}
 	n, _, e := unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 	if e != 0 {
 		return 0, e
 	}
-	return int(n), nil
+	return int(n), 0
 }
 
 // Close is unix.Close.

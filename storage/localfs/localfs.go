@@ -19,10 +19,10 @@
 // (both "a" and "a/b"); such a Put fails with a clear error. Keys may not
 // contain "." or ".." segments or empty segments.
 //
-// Where the root is on a local file system (ext4, XFS, btrfs, tmpfs), a
-// record's file calls are made raw (internal/quietsys): a warm call then
-// wakes no Go runtime thread on their account. Elsewhere (NFS, FUSE) they
-// are the runtime's own.
+// Where a bucket's first key segment is on a local file system (ext4, XFS,
+// btrfs, tmpfs), a record's file calls are made raw (internal/quietsys): a
+// warm call then wakes no Go runtime thread on their account. Elsewhere
+// (NFS, FUSE), or with LITHOPS_QUIET_SYSCALLS=0, they are the runtime's.
 //
 // A prefix can be prepared (driver.Preparer): its directory is made ahead
 // of the writes under it, and holds no object until they come. It takes
@@ -52,10 +52,9 @@ import (
 // Driver stores objects as files under a root directory.
 type Driver struct {
 	root string
-	// quiet: the root is on a local file system, where a record's file
-	// calls are made raw (quietsys.Local), if the directory of its
-	// bucket's first key segment is too (local: by that directory, a
-	// symlink or mount below the root found once).
+	// quiet: raw file calls may be made at all (the root is local, see
+	// quietsys.Local); local: whether each first key segment's directory
+	// is local too (a symlink or mount below the root), found once.
 	quiet bool
 	local sync.Map
 	// tops are the directories markTop marked (or found marked).

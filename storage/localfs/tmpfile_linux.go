@@ -45,8 +45,8 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 		return true, err // a cancelled Put makes nothing, not even a directory
 	}
 	dir := filepath.Dir(p)
-	sys, quiet := &plainCalls, d.quietAt(dir)
-	if quiet {
+	sys := &plainCalls
+	if d.quietAt(dir) {
 		sys = &rawCalls
 	}
 	var fd int
@@ -77,7 +77,7 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	// The raw descriptor, not an *os.File: a regular file gains nothing from
 	// the poller, and a status record is a handful of system calls.
 	defer sys.close(fd)
-	if err := writeAll(fdWriter{fd, quiet}, ctx); err != nil {
+	if err := writeAll(fdWriter{fd, sys}, ctx); err != nil {
 		return true, err
 	}
 	proc := "/proc/self/fd/" + strconv.Itoa(fd)
@@ -184,18 +184,18 @@ func writeAll(w fdWriter, ctx ctxReader) error {
 	return err
 }
 
-// fdWriter writes to a raw file descriptor; quiet: small writes are raw.
+// fdWriter writes to a raw file descriptor, small writes with sys's write.
 type fdWriter struct {
-	fd    int
-	quiet bool
+	fd  int
+	sys *fileCalls
 }
 
 func (w fdWriter) Write(b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
 		write := unix.Write
-		if w.quiet && len(b)-n <= quietWrite {
-			write = quietsys.Write // a record's few bytes: to the page cache at once
+		if len(b)-n <= quietWrite {
+			write = w.sys.write // a record's few bytes: to the page cache at once
 		}
 		m, err := write(w.fd, b[n:])
 		if errors.Is(err, unix.EINTR) {
@@ -212,8 +212,9 @@ func (w fdWriter) Write(b []byte) (int, error) {
 	return n, nil
 }
 
-// quietWrite is the largest write made raw (quietsys): larger ones may
-// wait for the disk (dirty-page throttling), which a raw call must not.
+// quietWrite is the largest write made raw (quietsys): the larger a write,
+// the likelier it waits for the disk (dirty-page throttling), holding its
+// processor all that time if it is raw.
 const quietWrite = 64 << 10
 
 // haveProcFD: linking an O_TMPFILE file by name needs /proc/self/fd.
