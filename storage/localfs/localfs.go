@@ -14,6 +14,11 @@
 // before a directory below it is made: the allocator then spreads the trees
 // below it (an executor's jobs) over the disk, away from the inodes earlier
 // trees freed, which an ext4 without a journal scans past for minutes.
+// Because the allocator picks the group with the fewest directories, a
+// tree removed (the last key below it deleted) leaves a hold: an empty
+// directory made in the tree's group and kept for six minutes under
+// <root>/.tmp/hold, so that the next tree goes elsewhere. localfs alone
+// makes holds and removes them, the old ones each time it makes one.
 //
 // Because keys are paths, a key cannot also be a "directory" of other keys
 // (both "a" and "a/b"); such a Put fails with a clear error. Keys may not
@@ -44,6 +49,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lithops-go/lithops/internal/quietsys"
 	"github.com/lithops-go/lithops/storage/driver"
@@ -57,8 +63,11 @@ type Driver struct {
 	// is local too (a symlink or mount below the root), found once.
 	quiet bool
 	local sync.Map
-	// tops are the directories markTop marked (or found marked).
+	// tops are the directories markTop marked (or found marked): whether
+	// the file system kept the mark.
 	tops sync.Map
+	// swept is when sweepHolds last looked, in Unix seconds.
+	swept atomic.Int64
 }
 
 // New returns a driver rooted at dir, creating it if needed.
@@ -241,8 +250,8 @@ func (d *Driver) markTop(dir string) {
 	if err := os.Mkdir(top, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 		return // its bucket missing: the caller says
 	}
-	if markTopDir(top) { // a key by its name is no directory to mark
-		d.tops.Store(top, struct{}{})
+	if isDir, marked := markTopDir(top); isDir { // a key by its name is no directory to mark
+		d.tops.Store(top, marked)
 	}
 }
 
@@ -449,7 +458,16 @@ func (d *Driver) prune(bdir string, dirs map[string]bool) {
 				continue
 			}
 			delete(dirs, dir)
-			if dir != bdir && strings.HasPrefix(dir, bdir+string(filepath.Separator)) && syscall.Rmdir(dir) == nil {
+			if dir == bdir || !strings.HasPrefix(dir, bdir+string(filepath.Separator)) {
+				continue
+			}
+			if d.isTreeRoot(dir) {
+				if !d.empty(dir) {
+					continue
+				}
+				d.hold(dir)
+			}
+			if syscall.Rmdir(dir) == nil {
 				d.tops.Delete(dir)  // made again, it is marked again
 				d.local.Delete(dir) // and examined again
 				dirs[filepath.Dir(dir)] = true

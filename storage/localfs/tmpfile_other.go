@@ -7,5 +7,9 @@ func (d *Driver) putNew(ctx ctxReader, key, p string, replace bool) (ok bool, er
 	return false, nil
 }
 
-// markTopDir is ext4's: elsewhere there is nothing to mark.
-func markTopDir(dir string) bool { return true }
+// markTopDir is ext4's: elsewhere there is nothing to mark, and every
+// directory is taken for one.
+func markTopDir(dir string) (isDir, marked bool) { return true, false }
+
+// topMarked is ext4's: elsewhere no directory has the mark.
+func topMarked(dir string) bool { return false }
