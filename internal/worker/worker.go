@@ -403,7 +403,7 @@ func (w *Worker) run(ctx context.Context, inv *protocol.Invocation, call protoco
 	fctx := WithCall(ctx, w.Storage, call.ID)
 	if t := job.Timeout; t > 0 {
 		var cancel context.CancelFunc
-		fctx, cancel = context.WithTimeout(fctx, time.Duration(t*float64(time.Second)))
+		fctx, cancel = withLazyDeadline(fctx, time.Now().Add(time.Duration(t*float64(time.Second))))
 		defer cancel()
 	}
 	if w.Capture != nil {
