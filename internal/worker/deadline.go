@@ -2,18 +2,23 @@ package worker
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
 
 // lazyDeadline is context.WithDeadline(parent, deadline) made when the
-// context is first used, not before: a function that never looks at its
-// ctx (most quick ones) arms no timer. Arming one from a running goroutine
-// wakes an idle thread of the Go runtime to watch it, one thread wake a
-// call, about 20 µs of a warm call on two cores.
+// context is first waited on or asked why it ended, not before: a function
+// that never does (most quick ones) arms no timer. Arming one from a
+// running goroutine wakes an idle thread of the Go runtime to watch it,
+// one thread wake a call, about 20 µs of a warm call on two cores.
 //
-// Once used, it is exactly the context WithDeadline makes, with the same
-// deadline, so Done, Err, Value and context.Cause behave as they would.
+// Done, Err, and Value for any key but the worker's own (the runtime's
+// context package finds a context's cancellation through Value) make it;
+// from then on it is exactly the context WithDeadline makes, with the same
+// deadline, so Done, Err, Value, context.Cause, AfterFunc and derived
+// contexts behave as they would. Deadline and the worker's values
+// (StorageFrom, CallIDFrom) are answered without it.
 type lazyDeadline struct {
 	parent   context.Context
 	deadline time.Time
@@ -35,17 +40,27 @@ func (c *lazyDeadline) get() context.Context {
 	return c.ctx
 }
 
-// stop cancels the context; one not used yet becomes a cancelled one
-// without a timer ever armed.
+// stop releases the context. One not made yet is made already ended, with
+// no timer armed: cancelled, or past its deadline if that has come.
 func (c *lazyDeadline) stop() {
 	c.once.Do(func() {
-		c.ctx, c.cancel = context.WithCancel(c.parent)
+		if time.Now().Before(c.deadline) {
+			c.ctx, c.cancel = context.WithCancel(c.parent)
+		} else {
+			c.ctx, c.cancel = context.WithDeadline(c.parent, c.deadline) // ends at once: no timer
+		}
 	})
 	c.cancel()
 }
 
-// Deadline implements context.Context.
-func (c *lazyDeadline) Deadline() (time.Time, bool) { return c.get().Deadline() }
+// Deadline implements context.Context: the earlier of the parent's and
+// its own.
+func (c *lazyDeadline) Deadline() (time.Time, bool) {
+	if d, ok := c.parent.Deadline(); ok && d.Before(c.deadline) {
+		return d, true
+	}
+	return c.deadline, true
+}
 
 // Done implements context.Context.
 func (c *lazyDeadline) Done() <-chan struct{} { return c.get().Done() }
@@ -54,4 +69,14 @@ func (c *lazyDeadline) Done() <-chan struct{} { return c.get().Done() }
 func (c *lazyDeadline) Err() error { return c.get().Err() }
 
 // Value implements context.Context.
-func (c *lazyDeadline) Value(key any) any { return c.get().Value(key) }
+func (c *lazyDeadline) Value(key any) any {
+	if _, ours := key.(ctxKey); ours {
+		return c.parent.Value(key)
+	}
+	return c.get().Value(key)
+}
+
+// String names the context as the context package names its own.
+func (c *lazyDeadline) String() string {
+	return fmt.Sprintf("%v.WithDeadline(%s)", c.parent, c.deadline)
+}
