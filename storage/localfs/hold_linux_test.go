@@ -120,7 +120,7 @@ func TestSweepAtMostOnceAMinute(t *testing.T) {
 		t.Fatal(err)
 	}
 	hdir := filepath.Join(root, ".tmp", holdDir)
-	now := time.Now()
+	now := time.Now().Add(61 * time.Second) // New swept just now
 	mk := func(name string) {
 		if err := os.MkdirAll(filepath.Join(hdir, name), 0o755); err != nil {
 			t.Fatal(err)
@@ -191,5 +191,105 @@ func TestHoldFailures(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHoldMadeInsideTheTree: a hold is made inside the tree it holds (so
+// ext4 places it in the tree's block group), then moved out.
+func TestHoldMadeInsideTheTree(t *testing.T) {
+	root := markableRoot(t)
+	ctx := t.Context()
+	var made []string
+	orig := holdMkdir
+	holdMkdir = func(path string) error { made = append(made, path); return orig(path) }
+	defer func() { holdMkdir = orig }()
+	s := openBucket(t, root)
+	if err := s.PutBytes(ctx, "b", "jobs/e/A/k", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "b", "jobs/e/A/k"); err != nil {
+		t.Fatal(err)
+	}
+	if tree := filepath.Join(root, "b", "jobs", "e"); len(made) != 1 || filepath.Dir(made[0]) != tree {
+		t.Errorf("holds made at %v, want one inside %s", made, tree)
+	}
+}
+
+// TestHoldByAnotherDriver: a driver that did not mark the top (a process
+// that only cleans) finds the mark and leaves a hold too.
+func TestHoldByAnotherDriver(t *testing.T) {
+	root := markableRoot(t)
+	ctx := t.Context()
+	if err := openBucket(t, root).PutBytes(ctx, "b", "jobs/e/k", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if err := openBucket(t, root).Delete(ctx, "b", "jobs/e/k"); err != nil {
+		t.Fatal(err)
+	}
+	if h := holds(t, root); len(h) != 1 {
+		t.Errorf("holds %v, want one", h)
+	}
+}
+
+// TestHoldLeftInsideByACrash: a hold left inside its tree (its process
+// died before moving it) does not keep the tree: the next removal takes it.
+func TestHoldLeftInsideByACrash(t *testing.T) {
+	root := markableRoot(t)
+	ctx := t.Context()
+	s := openBucket(t, root)
+	if err := s.PutBytes(ctx, "b", "jobs/e/k", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 { // more than one read of the directory's names
+		if err := os.Mkdir(filepath.Join(root, "b", "jobs", "e", fmt.Sprintf("%s1-%d", holdPrefix, i)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Delete(ctx, "b", "jobs/e/k"); err != nil {
+		t.Fatal(err)
+	}
+	if got := dirsBelow(root); len(got) != 0 {
+		t.Errorf("directories left %v, want none", got)
+	}
+	if err := s.PutBytes(ctx, "b", "jobs/e", []byte("y")); err != nil {
+		t.Errorf("Put of the removed tree's name: %v", err)
+	}
+}
+
+// TestHoldsCapped: a tree emptied and filled again in a loop leaves at
+// most maxHolds holds between two sweeps.
+func TestHoldsCapped(t *testing.T) {
+	root := markableRoot(t)
+	ctx := t.Context()
+	s := openBucket(t, root)
+	for range maxHolds + 6 {
+		if err := s.PutBytes(ctx, "b", "jobs/e/k", []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, "b", "jobs/e/k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h := holds(t, root); len(h) != maxHolds {
+		t.Errorf("%d holds, want %d", len(h), maxHolds)
+	}
+}
+
+// TestOpenSweepsHolds: opening the root sweeps the old holds.
+func TestOpenSweepsHolds(t *testing.T) {
+	root := t.TempDir()
+	hdir := filepath.Join(root, ".tmp", holdDir)
+	old := fmt.Sprintf("%d-1", time.Now().Add(-holdFor-time.Second).Unix())
+	young := fmt.Sprintf("%d-2", time.Now().Unix())
+	for _, name := range []string{old, young} {
+		if err := os.MkdirAll(filepath.Join(hdir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := New(root); err != nil {
+		t.Fatal(err)
+	}
+	if h := holds(t, root); !slices.Equal(h, []string{young}) {
+		t.Errorf("holds after New: %v, want [%s]", h, young)
 	}
 }

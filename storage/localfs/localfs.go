@@ -18,7 +18,9 @@
 // tree removed (the last key below it deleted) leaves a hold: an empty
 // directory made in the tree's group and kept for six minutes under
 // <root>/.tmp/hold, so that the next tree goes elsewhere. localfs alone
-// makes holds and removes them, the old ones each time it makes one.
+// makes holds and removes them: a driver sweeps away those older than six
+// minutes when it opens the root and when it makes one, at most once a
+// minute.
 //
 // Because keys are paths, a key cannot also be a "directory" of other keys
 // (both "a" and "a/b"); such a Put fails with a clear error. Keys may not
@@ -50,6 +52,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/lithops-go/lithops/internal/quietsys"
 	"github.com/lithops-go/lithops/storage/driver"
@@ -66,8 +69,9 @@ type Driver struct {
 	// tops are the directories markTop marked (or found marked): whether
 	// the file system kept the mark.
 	tops sync.Map
-	// swept is when sweepHolds last looked, in Unix seconds.
-	swept atomic.Int64
+	// swept is when sweepHolds last looked, in Unix seconds; holds is how
+	// many holds were asked for since.
+	swept, holds atomic.Int64
 }
 
 // New returns a driver rooted at dir, creating it if needed.
@@ -83,7 +87,9 @@ func New(dir string) (*Driver, error) {
 		return nil, fmt.Errorf("localfs: root: %w", err)
 	}
 	quiet, _ := quietsys.Local(abs)
-	return &Driver{root: abs, quiet: quiet}, nil
+	d := &Driver{root: abs, quiet: quiet}
+	d.sweepHolds(filepath.Join(abs, ".tmp", holdDir), time.Now())
+	return d, nil
 }
 
 // quietAt reports whether the file calls of a record in dir may be raw:
@@ -462,10 +468,13 @@ func (d *Driver) prune(bdir string, dirs map[string]bool) {
 				continue
 			}
 			if d.isTreeRoot(dir) {
-				if !d.empty(dir) {
+				empty, ok := treeEmpty(dir)
+				if ok && !empty {
 					continue
 				}
-				d.hold(dir)
+				if ok {
+					d.hold(dir)
+				}
 			}
 			if syscall.Rmdir(dir) == nil {
 				d.tops.Delete(dir)  // made again, it is marked again
