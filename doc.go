@@ -143,7 +143,10 @@
 // the executor a lease that went stale (its calls lost, recorded first) and,
 // before a Rerun, the job's leases. Programs uploaded by
 // hash stay until `lithops clean`. Executor ids carry 64 random bits and a
-// new executor never takes an id that has records in storage.
+// new executor never takes an id that has records in storage. Localhost
+// storage's own files (temporary files, and the empty directories it
+// holds for a few minutes after an executor's directory goes: see
+// storage/localfs) are its driver's alone to make and delete.
 //
 // # Pipelines and the shuffle
 //
