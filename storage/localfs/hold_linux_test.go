@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -151,6 +152,11 @@ func TestHoldFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 		}},
+		{"hold cannot be made", func(t *testing.T, root string) {
+			orig := holdMkdir
+			holdMkdir = func(string) error { return unix.ENOSPC }
+			t.Cleanup(func() { holdMkdir = orig })
+		}},
 		{".tmp removed", func(t *testing.T, root string) {
 			if err := os.RemoveAll(filepath.Join(root, ".tmp")); err != nil {
 				t.Fatal(err)
@@ -291,5 +297,46 @@ func TestOpenSweepsHolds(t *testing.T) {
 	}
 	if h := holds(t, root); !slices.Equal(h, []string{young}) {
 		t.Errorf("holds after New: %v, want [%s]", h, young)
+	}
+}
+
+// TestTreeEmpty: a tree is empty when it has no entries, or only holds a
+// crash left inside it (removed); one that cannot be read is not known.
+func TestTreeEmpty(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		entries         []string // directories; "x/f" a file in x
+		wantEmpty, okay bool
+		left            int // entries left after
+	}{
+		{"no entries", nil, true, true, 0},
+		{"holds left by a crash", []string{holdPrefix + "1-1", holdPrefix + "1-2"}, true, true, 0},
+		{"a hold and a key's directory", []string{holdPrefix + "1-1", "A000"}, false, true, 2}, // the hold goes if read first
+		{"a hold that is not empty", []string{holdPrefix + "1-1", holdPrefix + "1-1/f"}, false, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, e := range tc.entries {
+				if d, f, ok := strings.Cut(e, "/"); ok {
+					if err := os.WriteFile(filepath.Join(dir, d, f), nil, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if err := os.Mkdir(filepath.Join(dir, e), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			empty, ok := treeEmpty(dir)
+			if empty != tc.wantEmpty || ok != tc.okay {
+				t.Errorf("treeEmpty = %v, %v; want %v, %v", empty, ok, tc.wantEmpty, tc.okay)
+			}
+			if left, _ := os.ReadDir(dir); len(left) > tc.left {
+				t.Errorf("%d entries left, want at most %d", len(left), tc.left)
+			}
+		})
+	}
+	if _, ok := treeEmpty(filepath.Join(t.TempDir(), "missing")); ok {
+		t.Error("treeEmpty of a missing directory: ok")
 	}
 }

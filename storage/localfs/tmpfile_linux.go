@@ -258,29 +258,30 @@ const fsTopdirFL = 0x00020000
 // markTopDir marks dir as the top of directory hierarchies where the file
 // system knows the mark (ext4); elsewhere it does nothing. It reports
 // whether dir is a directory, and whether it now has the mark.
-func markTopDir(dir string) (isDir, marked bool) {
+func markTopDir(dir string) (isDir, marked bool) { return topFlag(dir, true) }
+
+// topMarked reports whether dir has the top-of-hierarchies mark.
+func topMarked(dir string) bool {
+	_, marked := topFlag(dir, false)
+	return marked
+}
+
+// topFlag reads dir's top-of-hierarchies mark, and with set adds it where
+// it is missing.
+func topFlag(dir string, set bool) (isDir, marked bool) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false, false
 	}
 	defer unix.Close(fd)
 	fl, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
-	if err != nil {
+	switch {
+	case err != nil:
+		return true, false
+	case fl&fsTopdirFL != 0:
+		return true, true
+	case !set:
 		return true, false
 	}
-	if fl&fsTopdirFL != 0 {
-		return true, true
-	}
 	return true, unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, fl|fsTopdirFL) == nil
-}
-
-// topMarked reports whether dir has the top-of-hierarchies mark.
-func topMarked(dir string) bool {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fd)
-	fl, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
-	return err == nil && fl&fsTopdirFL != 0
 }
